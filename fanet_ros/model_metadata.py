@@ -1,0 +1,152 @@
+"""The metadata every fanet_ros ONNX model carries, and how it is read and written.
+
+The model artifact is one ONNX file. Its ``metadata_props`` hold one entry,
+``fanet_ros``, whose value is the JSON of :class:`ModelMetadata`: what the
+node needs to feed the model and to name and colour its classes. Training's
+export writes it; the runtime backends read it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from fanet_ros.labels import IGNORE_LABEL, LabelSet
+
+METADATA_KEY = "fanet_ros"
+SCHEMA_VERSION = 1
+
+OutputKind = Literal["probabilities", "labels"]
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """``input = (pixel * scale - mean) / std`` per RGB channel."""
+
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What a model expects and predicts."""
+
+    model: str
+    dataset: str
+    class_names: tuple[str, ...]
+    colors: tuple[tuple[int, int, int], ...]
+    input_height: int
+    input_width: int
+    output: OutputKind = "probabilities"
+    """``probabilities``: float NHWC softmax; ``labels``: uint8 NHW ids (arg-max folded in)."""
+    layout: Literal["NHWC"] = "NHWC"
+    color_order: Literal["RGB"] = "RGB"
+    normalization: Normalization = field(default_factory=Normalization)
+    ignore_label: int = IGNORE_LABEL
+    categories: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    dynamic_size: bool = False
+    """True when the graph accepts other sizes (multiples of ``size_multiple``)."""
+    size_multiple: int = 32
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form provenance: training command, epochs, val mIoU..."""
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        problems = []
+        if len(self.class_names) != len(self.colors):
+            problems.append(f"{len(self.class_names)} class names but {len(self.colors)} colours")
+        if not self.class_names:
+            problems.append("no classes")
+        if self.input_height <= 0 or self.input_width <= 0:
+            problems.append(f"input size {self.input_height}x{self.input_width}")
+        if self.output not in ("probabilities", "labels"):
+            problems.append(f"output kind {self.output!r}")
+        if self.layout != "NHWC":
+            problems.append(f"layout {self.layout!r} (only NHWC is supported)")
+        if self.schema_version > SCHEMA_VERSION:
+            problems.append(
+                f"schema version {self.schema_version} is newer than this fanet_ros "
+                f"understands ({SCHEMA_VERSION}); upgrade fanet_ros"
+            )
+        if problems:
+            raise ValueError("invalid model metadata: " + "; ".join(problems))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def label_set(self) -> LabelSet:
+        """The model's classes as a :class:`LabelSet` (for metrics and colouring)."""
+        return LabelSet(
+            name=self.dataset,
+            class_names=self.class_names,
+            colors=self.colors,
+            ignore_label=self.ignore_label,
+            categories=self.categories,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelMetadata:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("invalid model metadata: not a JSON object")
+        data["class_names"] = tuple(data.get("class_names", ()))
+        data["colors"] = tuple(tuple(int(v) for v in c) for c in data.get("colors", ()))
+        data["categories"] = {k: tuple(v) for k, v in data.get("categories", {}).items()}
+        norm = data.get("normalization", {})
+        data["normalization"] = Normalization(
+            scale=float(norm.get("scale", 1.0 / 255.0)),
+            mean=tuple(norm.get("mean", (0.0, 0.0, 0.0))),
+            std=tuple(norm.get("std", (1.0, 1.0, 1.0))),
+        )
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            data.setdefault("extra", {})
+            data["extra"] = {**data["extra"], **{k: data.pop(k) for k in unknown}}
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ValueError(f"invalid model metadata: {exc}") from None
+
+    @classmethod
+    def for_label_set(cls, label_set: LabelSet, **kwargs: Any) -> ModelMetadata:
+        """Metadata whose classes, colours and categories come from a dataset table."""
+        return cls(
+            dataset=label_set.name,
+            class_names=label_set.class_names,
+            colors=label_set.colors,
+            ignore_label=label_set.ignore_label,
+            categories=label_set.categories,
+            **kwargs,
+        )
+
+
+def metadata_from_props(props: dict[str, str], source: str | Path) -> ModelMetadata:
+    """Parse the ``fanet_ros`` entry of an ONNX model's metadata props."""
+    if METADATA_KEY not in props:
+        raise ValueError(
+            f"{source}: the ONNX model has no '{METADATA_KEY}' metadata; export it "
+            "with `fanet-export` (training/export.py) so that it records its classes, "
+            "input size and normalisation"
+        )
+    try:
+        return ModelMetadata.from_json(props[METADATA_KEY])
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{source}: {exc}") from None
+
+
+def attach_metadata(model_proto: Any, metadata: ModelMetadata) -> None:
+    """Write ``metadata`` into an ``onnx.ModelProto`` (replacing an older entry)."""
+    for prop in list(model_proto.metadata_props):
+        if prop.key == METADATA_KEY:
+            model_proto.metadata_props.remove(prop)
+    entry = model_proto.metadata_props.add()
+    entry.key = METADATA_KEY
+    entry.value = metadata.to_json()

@@ -1,0 +1,115 @@
+"""The segmentation node's parameters: one table, declared with descriptors and validated.
+
+Launch-file logic and tests read the same table, so a parameter has one
+name, default, description and constraint everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fanet_ros.runtime.select import BACKENDS, PRECISIONS
+
+OUTPUT_RESOLUTIONS = ("input", "model")
+IMAGE_TRANSPORTS = ("raw", "compressed")
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One node parameter."""
+
+    name: str
+    default: Any
+    description: str
+    read_only: bool = True
+    choices: tuple[str, ...] = ()
+    int_range: tuple[int, int, int] | None = None
+    """(from, to, step) as in rcl_interfaces/IntegerRange."""
+    float_range: tuple[float, float] | None = None
+
+    def check(self, value: Any) -> str | None:
+        """The reason ``value`` is invalid, or ``None``."""
+        if self.choices and value not in self.choices:
+            return f"{self.name} must be one of {', '.join(self.choices)}, not {value!r}"
+        if self.int_range is not None:
+            low, high, step = self.int_range
+            if not isinstance(value, int) or isinstance(value, bool):
+                return f"{self.name} must be an integer, not {value!r}"
+            if not low <= value <= high or (value - low) % step:
+                hint = f" in steps of {step}" if step > 1 else ""
+                return f"{self.name} must be within {low}..{high}{hint}, not {value}"
+        if self.float_range is not None:
+            low, high = self.float_range
+            if not isinstance(value, (int, float)) or not low <= value <= high:
+                return f"{self.name} must be within {low}..{high}, not {value!r}"
+        return None
+
+
+NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("model_path", "", "ONNX model exported by fanet-export (metadata inside). "
+                  "Empty: the shipped FANet CamVid model."),
+    ParameterSpec("backend", "auto", "Inference backend. auto: TensorRT when the tensorrt "
+                  "package and a GPU are present, else ONNX Runtime.", choices=BACKENDS),
+    ParameterSpec("gpu_device", 0, "CUDA device index for TensorRT and the ONNX Runtime CUDA "
+                  "provider.", int_range=(0, 63, 1)),
+    ParameterSpec("precision", "fp16", "TensorRT engine precision (int8 needs "
+                  "int8_calibration_dir).", choices=PRECISIONS),
+    ParameterSpec("engine_cache_dir", "", "Folder for cached TensorRT engines. Empty: "
+                  "~/.cache/fanet_ros/engines."),
+    ParameterSpec("int8_calibration_dir", "", "Folder of images for INT8 calibration."),
+    ParameterSpec("workspace_mb", 1024, "TensorRT builder workspace limit in MiB.",
+                  int_range=(64, 65536, 1)),
+    ParameterSpec("build_only", False, "Build (or validate) the TensorRT engine, then exit."),
+    ParameterSpec("input_height", 0, "Model input height in pixels, a multiple of 32; 0: the "
+                  "size the model was exported at.", int_range=(0, 8192, 32)),
+    ParameterSpec("input_width", 0, "Model input width in pixels, a multiple of 32; 0: the "
+                  "size the model was exported at.", int_range=(0, 8192, 32)),
+    ParameterSpec("num_threads", 0, "ONNX Runtime CPU threads; 0: its default (all cores).",
+                  int_range=(0, 256, 1)),
+    ParameterSpec("output_resolution", "input", "Resolution of the outputs: input (the "
+                  "camera's, labels resized nearest-neighbour) or model.",
+                  choices=OUTPUT_RESOLUTIONS),
+    ParameterSpec("image_transport", "raw", "raw: subscribe to image (sensor_msgs/Image); "
+                  "compressed: to image/compressed (jpeg or png).", choices=IMAGE_TRANSPORTS),
+    ParameterSpec("overlay_alpha", 0.5, "Weight of the class colours in ~/overlay.",
+                  read_only=False, float_range=(0.0, 1.0)),
+    ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.",
+                  float_range=(0.1, 60.0)),
+)
+
+PARAMETERS_BY_NAME = {spec.name: spec for spec in NODE_PARAMETERS}
+
+
+def validate_parameters(values: dict[str, Any]) -> list[str]:
+    """Problems with a name -> value mapping (unknown names included)."""
+    problems = []
+    for name, value in values.items():
+        spec = PARAMETERS_BY_NAME.get(name)
+        if spec is None:
+            problems.append(f"unknown parameter {name!r}")
+            continue
+        reason = spec.check(value)
+        if reason:
+            problems.append(reason)
+    return problems
+
+
+def parameter_descriptor(spec: ParameterSpec) -> Any:
+    """An ``rcl_interfaces/ParameterDescriptor`` for ``spec`` (imports ROS lazily)."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+    descriptor = ParameterDescriptor(
+        name=spec.name, description=spec.description, read_only=spec.read_only
+    )
+    if spec.choices:
+        descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
+    if spec.int_range is not None:
+        low, high, step = spec.int_range
+        descriptor.integer_range = [IntegerRange(from_value=low, to_value=high, step=step)]
+    if spec.float_range is not None:
+        low, high = spec.float_range
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=low, to_value=high, step=0.0)
+        ]
+    return descriptor

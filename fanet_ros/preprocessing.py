@@ -1,0 +1,50 @@
+"""Image resizing and normalisation shared by training, export checks and the node.
+
+One implementation so that a model sees the same pixels in training and on
+the robot.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from fanet_ros.model_metadata import Normalization
+
+
+def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize an 8-bit image: area averaging when shrinking, bilinear when growing.
+
+    Keeps a trailing channel axis of size 1 (OpenCV drops it).
+    """
+    if image.shape[0] == height and image.shape[1] == width:
+        return image
+    shrinking = height * width < image.shape[0] * image.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    resized = cv2.resize(np.ascontiguousarray(image), (width, height), interpolation=interpolation)
+    if resized.ndim == 2 and image.ndim == 3:
+        resized = resized[:, :, None]
+    return resized
+
+
+def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest-neighbour resize of a ``[H, W]`` label map (no invented classes)."""
+    if labels.shape[0] == height and labels.shape[1] == width:
+        return labels
+    return cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+def normalize(
+    rgb: np.ndarray, normalization: Normalization, out: np.ndarray | None = None
+) -> np.ndarray:
+    """uint8 RGB ``[..., 3]`` -> float32 ``(rgb * scale - mean) / std``, written into ``out``."""
+    if out is None:
+        out = np.empty(rgb.shape, dtype=np.float32)
+    np.multiply(rgb, np.float32(normalization.scale), out=out, casting="unsafe")
+    mean = np.asarray(normalization.mean, dtype=np.float32)
+    std = np.asarray(normalization.std, dtype=np.float32)
+    if mean.any():
+        out -= mean
+    if (std != 1.0).any():
+        out /= std
+    return out

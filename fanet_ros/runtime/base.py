@@ -1,0 +1,85 @@
+"""The interface every inference backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from fanet_ros.model_metadata import ModelMetadata
+
+HOW_TO_GET_A_MODEL = (
+    "Use a shipped model (leave model_path empty, or pick one with the launch "
+    "argument model:=fanet|fsffnet), or train and export your own with "
+    "`fanet-train` and `fanet-export` (see the README, section Training)."
+)
+
+
+class ModelLoadError(RuntimeError):
+    """A model (or engine) could not be loaded; the message names the file and the fix."""
+
+
+class InferenceBackend(ABC):
+    """Runs one preprocessed frame through a model.
+
+    Input: float32 ``[1, H, W, 3]`` (NHWC, RGB, normalised as the metadata
+    says) at :attr:`input_height` x :attr:`input_width`. Output: the model's
+    raw output, ``[1, H, W, C]`` probabilities or ``[1, H, W]`` uint8 labels,
+    as ``metadata.output`` says; :func:`labels_from_output` turns either into
+    labels.
+    """
+
+    name: str = "backend"
+
+    def __init__(self, model_path: Path, metadata: ModelMetadata) -> None:
+        self.model_path = Path(model_path)
+        self.metadata = metadata
+
+    @property
+    @abstractmethod
+    def input_height(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def input_width(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def device(self) -> str:
+        """Where it runs, for logs and diagnostics (``CPU``, ``cuda:0 (NVIDIA ...)``)."""
+
+    @abstractmethod
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Run one ``[1, H, W, 3]`` float32 batch; return the raw output."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release device memory and sessions."""
+
+    def describe(self) -> str:
+        return (
+            f"{self.name} on {self.device}: {self.metadata.model}/{self.metadata.dataset} "
+            f"{self.input_height}x{self.input_width}, {self.metadata.num_classes} classes, "
+            f"output {self.metadata.output} ({self.model_path})"
+        )
+
+
+def labels_from_output(output: np.ndarray, kind: str) -> np.ndarray:
+    """``[H, W]`` uint8 class ids from a backend's raw output for one frame."""
+    out = output[0] if output.ndim in (3, 4) and output.shape[0] == 1 else output
+    if kind == "labels":
+        return out.astype(np.uint8, copy=False)
+    return np.argmax(out, axis=-1).astype(np.uint8)
+
+
+def check_model_file(path: str | Path) -> Path:
+    """Return ``path`` if it is a readable file, else raise :class:`ModelLoadError`."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ModelLoadError(f"model file '{path}' does not exist. {HOW_TO_GET_A_MODEL}")
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise ModelLoadError(f"model file '{path}' cannot be read ({exc.strerror}).") from None
+    return path

@@ -1,0 +1,129 @@
+"""ONNX Runtime backend: CPU always, CUDA when the installed onnxruntime has it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from fanet_ros.model_metadata import ModelMetadata, metadata_from_props
+from fanet_ros.runtime.base import (
+    HOW_TO_GET_A_MODEL,
+    InferenceBackend,
+    ModelLoadError,
+    check_model_file,
+)
+
+
+def load_session(
+    model_path: str | Path,
+    providers: list | None = None,
+    num_threads: int = 0,
+) -> tuple[ort.InferenceSession, ModelMetadata]:
+    """Open an ONNX model and its fanet_ros metadata, with errors that name the file."""
+    path = check_model_file(model_path)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if num_threads > 0:
+        options.intra_op_num_threads = num_threads
+    try:
+        session = ort.InferenceSession(
+            str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises several private exception types
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(
+            f"model file '{path}' is not a loadable ONNX model ({first_line}). The file may "
+            f"be truncated or corrupt: copy or export it again. {HOW_TO_GET_A_MODEL}"
+        ) from None
+    try:
+        metadata = metadata_from_props(session.get_modelmeta().custom_metadata_map, path)
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from None
+    return session, metadata
+
+
+def model_input_size(session: ort.InferenceSession) -> tuple[int | None, int | None]:
+    """Height and width of the NHWC input; ``None`` where the graph leaves it dynamic."""
+    shape = session.get_inputs()[0].shape
+    if len(shape) != 4:
+        raise ModelLoadError(f"expected a 4-D NHWC input, the model has shape {shape}")
+    return tuple(d if isinstance(d, int) and d > 0 else None for d in shape[1:3])  # type: ignore[return-value]
+
+
+def resolve_input_size(
+    metadata: ModelMetadata,
+    graph_size: tuple[int | None, int | None],
+    requested: tuple[int, int] | None,
+    model_path: Path,
+) -> tuple[int, int]:
+    """The input size to run at: the request if the model allows it, else the model's."""
+    fixed = all(d is not None for d in graph_size)
+    default = graph_size if fixed else (metadata.input_height, metadata.input_width)
+    if not requested or requested == (0, 0):
+        return default  # type: ignore[return-value]
+    height, width = requested
+    if fixed and (height, width) != tuple(graph_size):
+        raise ModelLoadError(
+            f"model '{model_path}' was exported for a fixed input of {graph_size[0]}x"
+            f"{graph_size[1]} (HxW) and cannot run at {height}x{width}. Leave "
+            "input_height/input_width at 0, or export the model at that size "
+            "(`fanet-export --height H --width W`, or --dynamic)."
+        )
+    multiple = metadata.size_multiple
+    if height <= 0 or width <= 0 or height % multiple or width % multiple:
+        raise ModelLoadError(
+            f"input size {height}x{width} is not allowed for '{model_path}': both sides "
+            f"must be positive multiples of {multiple}"
+        )
+    return height, width
+
+
+class OnnxRuntimeBackend(InferenceBackend):
+    """Runs the ONNX model with ONNX Runtime."""
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        gpu_device: int = -1,
+        input_size: tuple[int, int] | None = None,
+        num_threads: int = 0,
+    ) -> None:
+        available = ort.get_available_providers()
+        providers: list = ["CPUExecutionProvider"]
+        self._device = "CPU"
+        if gpu_device >= 0 and "CUDAExecutionProvider" in available:
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": gpu_device}))
+            self._device = f"cuda:{gpu_device} (onnxruntime CUDA execution provider)"
+        session, metadata = load_session(model_path, providers, num_threads)
+        super().__init__(Path(model_path), metadata)
+        self.session = session
+        self._height, self._width = resolve_input_size(
+            metadata, model_input_size(session), input_size, self.model_path
+        )
+        self._input_name = session.get_inputs()[0].name
+        self._output_names = [session.get_outputs()[0].name]
+        if "CUDAExecutionProvider" not in session.get_providers():
+            self._device = "CPU"
+
+    @property
+    def input_height(self) -> int:
+        return self._height
+
+    @property
+    def input_width(self) -> int:
+        return self._width
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(self._output_names, {self._input_name: batch})[0]
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]

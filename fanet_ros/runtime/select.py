@@ -1,0 +1,86 @@
+"""Backend selection: ``auto`` picks TensorRT when it can run, else ONNX Runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fanet_ros.runtime.base import InferenceBackend, ModelLoadError
+
+BACKENDS = ("auto", "onnxruntime", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """Everything needed to load a model on a backend."""
+
+    model_path: Path
+    backend: str = "auto"
+    gpu_device: int = 0
+    input_height: int = 0
+    """0 = the size the model was exported at."""
+    input_width: int = 0
+    num_threads: int = 0
+    """ONNX Runtime intra-op threads; 0 = its default."""
+    precision: str = "fp16"
+    """TensorRT engine precision."""
+    engine_cache_dir: str = ""
+    """Where TensorRT engines are cached; empty = ``~/.cache/fanet_ros/engines``."""
+    workspace_mb: int = 1024
+    int8_calibration_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"
+            )
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        if self.input_height or self.input_width:
+            return (self.input_height, self.input_width)
+        return None
+
+
+def choose_backend(requested: str) -> tuple[str, str]:
+    """Return ``(backend, why)`` for a requested backend name."""
+    if requested == "onnxruntime":
+        return "onnxruntime", "requested"
+    from fanet_ros.tensorrt.availability import tensorrt_status
+
+    usable, why = tensorrt_status()
+    if requested == "tensorrt":
+        if not usable:
+            raise ModelLoadError(
+                f"backend 'tensorrt' was requested but {why}. Install TensorRT (and "
+                "cuda-python) on the GPU machine, or set backend to 'onnxruntime' or 'auto'."
+            )
+        return "tensorrt", "requested"
+    if usable:
+        return "tensorrt", f"auto: {why}"
+    return "onnxruntime", f"auto: TensorRT not usable ({why})"
+
+
+def create_backend(
+    config: BackendConfig, log: Callable[[str], None] | None = None
+) -> InferenceBackend:
+    """Load the model on the chosen backend; raises :class:`ModelLoadError` with the fix."""
+    choice, why = choose_backend(config.backend)
+    if log is not None:
+        log(f"backend: {choice} ({why})")
+    if choice == "tensorrt":
+        from fanet_ros.tensorrt.backend import TensorRTBackend
+
+        return TensorRTBackend.from_config(config, log=log)
+    from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend(
+        config.model_path,
+        gpu_device=config.gpu_device,
+        input_size=config.input_size,
+        num_threads=config.num_threads,
+    )

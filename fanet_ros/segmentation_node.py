@@ -1,0 +1,327 @@
+"""segmentation_node: camera images in, label / colour / overlay images out.
+
+Subscribes ``image`` (or ``image/compressed``), runs the model off the
+subscription callback on a worker thread (newest frame wins), and publishes
+``~/label`` (mono8 class ids, 255 = unknown), ``~/color`` and ``~/overlay``,
+each only while it has subscribers, with the input's header. Class names and
+colours go out once on the latched ``~/label_info`` and as read-only
+parameters; health goes to ``/diagnostics``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import (
+    DurabilityPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.time import Time
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import String
+
+from fanet_ros.frame_slot import LatestFrameSlot
+from fanet_ros.image_conversion import (
+    ImageConversionError,
+    fill_image_msg,
+    image_from_compressed_msg,
+    image_from_msg,
+)
+from fanet_ros.node_parameters import NODE_PARAMETERS, PARAMETERS_BY_NAME, parameter_descriptor
+from fanet_ros.node_statistics import LatencyWindow, RateMeter
+from fanet_ros.runtime import BackendConfig, ModelLoadError, create_backend
+from fanet_ros.segmentation_pipeline import SegmentationPipeline
+from fanet_ros.shipped_models import shipped_model_path
+
+OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+WARN_THROTTLE_S = 5.0
+
+
+class StartupError(RuntimeError):
+    """Bad parameters: the node cannot start; the message says which and why."""
+
+
+class SegmentationNode(Node):
+    """The segmentation node; raises :class:`StartupError` / ``ModelLoadError`` at start-up."""
+
+    def __init__(self, node_name: str = "segmentation_node", **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self.params = self._declare_parameters()
+        model_path = self.params["model_path"] or str(shipped_model_path())
+        self.backend = create_backend(
+            BackendConfig(
+                model_path=Path(model_path),
+                backend=self.params["backend"],
+                gpu_device=self.params["gpu_device"],
+                input_height=self.params["input_height"],
+                input_width=self.params["input_width"],
+                num_threads=self.params["num_threads"],
+                precision=self.params["precision"],
+                engine_cache_dir=self.params["engine_cache_dir"],
+                workspace_mb=self.params["workspace_mb"],
+                int8_calibration_dir=self.params["int8_calibration_dir"],
+            ),
+            log=self.get_logger().info,
+        )
+        self.metadata = self.backend.metadata
+        self.pipeline = SegmentationPipeline(self.backend, self.params["overlay_alpha"])
+        self.get_logger().info(f"model loaded: {self.backend.describe()}")
+        self._publish_class_info()
+
+        overrides = QoSOverridingOptions.with_default_policies()
+        self.label_pub = self.create_publisher(
+            Image, "~/label", OUTPUT_QOS, qos_overriding_options=overrides
+        )
+        self.color_pub = self.create_publisher(
+            Image, "~/color", OUTPUT_QOS, qos_overriding_options=overrides
+        )
+        self.overlay_pub = self.create_publisher(
+            Image, "~/overlay", OUTPUT_QOS, qos_overriding_options=overrides
+        )
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        self.frames_in = RateMeter()
+        self.frames_out = RateMeter()
+        self.invalid_frames = 0
+        self.idle_frames = 0
+        """Frames skipped because no output had subscribers."""
+        self.latency = LatencyWindow()
+        """Header stamp to publish."""
+        self.processing = LatencyWindow()
+        """Receipt to publish."""
+        self._last_error = ""
+        self._slot: LatestFrameSlot[tuple[Any, float]] = LatestFrameSlot()
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="segmentation", daemon=True)
+        self._worker.start()
+
+        if self.params["image_transport"] == "compressed":
+            topic = self.resolve_topic_name("image") + "/compressed"
+            msg_type: type = CompressedImage
+        else:
+            topic, msg_type = "image", Image
+        self.image_sub = self.create_subscription(
+            msg_type, topic, self._on_image, qos_profile_sensor_data,
+            qos_overriding_options=overrides,
+        )
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.create_timer(self.params["diagnostics_period"], self._publish_diagnostics)
+        self.get_logger().info(
+            f"listening on {self.image_sub.topic_name}; publishing "
+            f"{self.label_pub.topic_name}, {self.color_pub.topic_name}, "
+            f"{self.overlay_pub.topic_name}"
+        )
+
+    # -- start-up --------------------------------------------------------------
+
+    def _declare_parameters(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        problems = []
+        for spec in NODE_PARAMETERS:
+            try:
+                value = self.declare_parameter(
+                    spec.name, spec.default, parameter_descriptor(spec)
+                ).value
+            except rclpy.exceptions.InvalidParameterTypeException as exc:
+                problems.append(f"{spec.name}: {exc}")
+                continue
+            reason = spec.check(value)
+            if reason:
+                problems.append(reason)
+            values[spec.name] = value
+        if bool(values.get("input_height")) != bool(values.get("input_width")):
+            problems.append("set both input_height and input_width, or neither")
+        if problems:
+            raise StartupError("invalid parameters: " + "; ".join(problems))
+        return values
+
+    def _publish_class_info(self) -> None:
+        meta = self.metadata
+        colors = ["#{:02x}{:02x}{:02x}".format(*c) for c in meta.colors]
+        self.declare_parameter(
+            "class_names", list(meta.class_names),
+            ParameterDescriptor(description="Class names by id (from the model).", read_only=True),
+            ignore_override=True,
+        )
+        self.declare_parameter(
+            "class_colors", colors,
+            ParameterDescriptor(description="Class colours by id, #rrggbb.", read_only=True),
+            ignore_override=True,
+        )
+        self.label_info_pub = self.create_publisher(String, "~/label_info", LATCHED_QOS)
+        info = {
+            "model": meta.model,
+            "dataset": meta.dataset,
+            "ignore_label": meta.ignore_label,
+            "classes": [
+                {"id": i, "name": n, "color": list(c)}
+                for i, (n, c) in enumerate(zip(meta.class_names, meta.colors))
+            ],
+        }
+        self.label_info_pub.publish(String(data=json.dumps(info)))
+
+    def _on_set_parameters(self, params: list) -> SetParametersResult:
+        for param in params:
+            spec = PARAMETERS_BY_NAME.get(param.name)
+            reason = spec.check(param.value) if spec else None
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        for param in params:
+            if param.name == "overlay_alpha":
+                self.pipeline.overlay_alpha = float(param.value)
+        return SetParametersResult(successful=True)
+
+    # -- frames ---------------------------------------------------------------
+
+    def _on_image(self, msg: Any) -> None:
+        self.frames_in.tick()
+        self._slot.put((msg, time.monotonic()))
+
+    def _work(self) -> None:
+        while self._running:
+            item = self._slot.take(timeout=0.1)
+            if item is not None:
+                try:
+                    self._process(*item)
+                except Exception as exc:  # a bad frame must never stop the node
+                    self._last_error = f"{type(exc).__name__}: {exc}"
+                    self.invalid_frames += 1
+                    self.get_logger().error(
+                        f"frame failed: {self._last_error}", throttle_duration_sec=WARN_THROTTLE_S
+                    )
+
+    def _process(self, msg: Any, received: float) -> None:
+        want_label = self.label_pub.get_subscription_count() > 0
+        want_color = self.color_pub.get_subscription_count() > 0
+        want_overlay = self.overlay_pub.get_subscription_count() > 0
+        if not (want_label or want_color or want_overlay):
+            self.idle_frames += 1
+            return
+        t0 = time.perf_counter()
+        try:
+            if isinstance(msg, CompressedImage):
+                image = image_from_compressed_msg(msg)
+            else:
+                image = image_from_msg(msg)
+        except ImageConversionError as exc:
+            self.invalid_frames += 1
+            self._last_error = str(exc)
+            self.get_logger().warning(
+                f"dropped frame (frame_id '{msg.header.frame_id}'): {exc}",
+                throttle_duration_sec=WARN_THROTTLE_S,
+            )
+            return
+        times = self.pipeline.times
+        times.add("convert", time.perf_counter() - t0)
+        out = self.pipeline.process(
+            image,
+            want_labels=want_label,
+            want_color=want_color,
+            want_overlay=want_overlay,
+            at_input_resolution=self.params["output_resolution"] == "input",
+        )
+        t1 = time.perf_counter()
+        header = msg.header
+        if out.labels is not None:
+            self.label_pub.publish(fill_image_msg(Image(), out.labels, "mono8", header))
+        if out.color is not None:
+            self.color_pub.publish(fill_image_msg(Image(), out.color, out.display_encoding, header))
+        if out.overlay is not None:
+            self.overlay_pub.publish(
+                fill_image_msg(Image(), out.overlay, out.display_encoding, header)
+            )
+        times.add("publish", time.perf_counter() - t1)
+        times.frames += 1
+        self.frames_out.tick()
+        self.processing.add(time.monotonic() - received)
+        stamp = Time.from_msg(header.stamp)
+        if stamp.nanoseconds > 0:
+            self.latency.add((self.get_clock().now() - stamp).nanoseconds * 1e-9)
+
+    # -- diagnostics ----------------------------------------------------------
+
+    def _publish_diagnostics(self) -> None:
+        stage_ms, frames = self.pipeline.times.take()
+        values = {
+            "backend": self.backend.name,
+            "device": self.backend.device,
+            "model": f"{self.metadata.model}/{self.metadata.dataset}",
+            "model_path": str(self.backend.model_path),
+            "model_input": f"{self.backend.input_height}x{self.backend.input_width}",
+            "input_rate_hz": f"{self.frames_in.rate():.2f}",
+            "output_rate_hz": f"{self.frames_out.rate():.2f}",
+            "frames_received": str(self.frames_in.count),
+            "frames_published": str(self.frames_out.count),
+            "frames_dropped_stale": str(self._slot.replaced),
+            "frames_dropped_invalid": str(self.invalid_frames),
+            "frames_skipped_no_subscribers": str(self.idle_frames),
+        }
+        for q, ms in self.latency.percentiles_ms().items():
+            values[f"latency_p{q:g}_ms"] = f"{ms:.2f}"
+        for q, ms in self.processing.percentiles_ms().items():
+            values[f"processing_p{q:g}_ms"] = f"{ms:.2f}"
+        for stage, ms in stage_ms.items():
+            values[f"stage_{stage}_ms"] = f"{ms:.3f}"
+        if self._last_error:
+            values["last_error"] = self._last_error
+        level, message = DiagnosticStatus.OK, f"{frames} frames in the last period"
+        if self.frames_in.count == 0:
+            level, message = DiagnosticStatus.WARN, "no images received yet"
+        status = DiagnosticStatus(
+            level=level,
+            name=f"{self.get_fully_qualified_name()}: segmentation",
+            message=message,
+            hardware_id=self.backend.device,
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        self._running = False
+        self._slot.close()
+        if self._worker.is_alive():
+            self._worker.join(timeout=5.0)
+        self.backend.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of ``ros2 run fanet_ros segmentation_node``."""
+    rclpy.init(args=args)
+    logger = rclpy.logging.get_logger("segmentation_node")
+    try:
+        node = SegmentationNode()
+    except (ModelLoadError, StartupError) as exc:
+        logger.fatal(str(exc))
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""TensorRT: engine building, caching and validation, apart from the node."""

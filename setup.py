@@ -1,0 +1,76 @@
+"""fanet_ros: an ament_python package that also installs with pip on a machine without ROS.
+
+colcon: `colcon build --packages-select fanet_ros` then `ros2 run fanet_ros segmentation_node`.
+pip:    `pip install .[ros]` pulls the ROS 2 Kilted wheels from PyPI.
+The folder training/ installs as the package ``fanet_training`` (no ROS needed).
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "fanet_ros"
+
+ROS_WHEELS = [
+    "ros-kilted-rclpy",
+    "ros-kilted-sensor-msgs",
+    "ros-kilted-std-msgs",
+    "ros-kilted-diagnostic-msgs",
+    "ros-kilted-rmw-fastrtps-cpp",
+]
+TRAINING = [
+    "tensorflow-cpu>=2.16; platform_machine=='x86_64'",
+    "keras>=3.3",
+    "onnx>=1.15",
+    "tf2onnx>=1.16",
+    "cityscapesscripts>=2.2",
+    "tqdm",
+]
+EVALUATION = ["rosbags>=0.10", "matplotlib>=3.7", "tqdm"]
+
+training_packages = ["fanet_training"] + [
+    f"fanet_training.{p}" for p in find_packages("training")
+]
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=["fanet_ros", "fanet_ros.*"]) + training_packages,
+    package_dir={"fanet_training": "training"},
+    package_data={"fanet_ros": ["models/*.onnx", "models/*.md", "models/*.json"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+    ],
+    python_requires=">=3.10",
+    install_requires=["setuptools", "numpy", "opencv-python-headless", "onnxruntime", "pyyaml"],
+    extras_require={
+        "ros": ROS_WHEELS,
+        "training": TRAINING,
+        "eval": EVALUATION,
+        "test": ["pytest>=7", "ruff"],
+        "all": ROS_WHEELS + TRAINING + EVALUATION + ["pytest>=7", "ruff"],
+    },
+    zip_safe=False,
+    maintainer="fanet_ros developers",
+    maintainer_email="dev@fanet-ros.local",
+    description="Real-time semantic segmentation (FANet, FSFFNet) for ROS 2",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "segmentation_node = fanet_ros.segmentation_node:main",
+            "build_engine = fanet_ros.tensorrt.build_engine_cli:main",
+            "check_engine = fanet_ros.tensorrt.check_engine_cli:main",
+            "make_bag = fanet_ros.evaluation.make_bag:main",
+            "bag_eval = fanet_ros.evaluation.bag_eval:main",
+            "evaluator_node = fanet_ros.evaluation.evaluator_node:main",
+            "demo = fanet_ros.demo:main",
+            "fanet-train = fanet_training.train:main",
+            "fanet-evaluate = fanet_training.evaluate:main",
+            "fanet-export = fanet_training.export:main",
+        ],
+    },
+)

@@ -1,0 +1,22 @@
+"""Test-wide set-up: local-only DDS on a per-run domain, before anything imports rclpy."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fanet_ros.ros_env import use_local_ros_domain  # noqa: E402
+
+ROS_DOMAIN_ID = use_local_ros_domain()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dynamic-size tiny CamVid model exported at 64x96."""
+    from tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny.onnx")
