@@ -1,0 +1,177 @@
+"""Dataset folder layouts: which image goes with which label, and how labels are decoded.
+
+Pure NumPy/OpenCV, shared by training (``fanet_training``) and the bag tools,
+so a label means the same thing everywhere. Labels come out as ``[H, W]``
+uint8 class ids with 255 for void.
+
+Layouts:
+- ``camvid``: SegNet split, ``{split}/*.png`` + ``{split}annot/*.png`` (11 = void).
+- ``cityscapes``: ``leftImg8bit/{split}/{city}/*_leftImg8bit.png`` +
+  ``gtFine/{split}/{city}/*_gtFine_labelIds.png`` (mapped to train ids with the
+  official table from ``cityscapesscripts``) or ``*_gtFine_labelTrainIds.png``.
+- ``bdd100k``: ``images/10k/{split}/*.jpg`` + ``labels/sem_seg/masks/{split}/*.png``
+  (or ``labels/{split}/*_train_id.png``), train ids already.
+- ``folder``: ``images/{split}/*`` + ``labels/{split}/*`` matched by file stem;
+  labels hold class ids, 255 = void.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fanet_ros.labels import IGNORE_LABEL, LabelSet, get_label_set
+
+LAYOUTS = ("camvid", "cityscapes", "bdd100k", "folder")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+class DatasetError(ValueError):
+    """A dataset folder or file that cannot be read; the message names it."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image and (when known) its label file."""
+
+    name: str
+    image_path: Path
+    label_path: Path | None
+
+
+def label_set_for_layout(layout: str) -> LabelSet:
+    """The classes a layout's labels use (``folder`` defaults to CamVid's)."""
+    return get_label_set("camvid" if layout == "folder" else layout)
+
+
+def find_samples(root: str | Path, layout: str, split: str = "train",
+                 require_labels: bool = True) -> list[Sample]:
+    """All samples of a split, sorted by name; raises :class:`DatasetError` when none."""
+    root = Path(root).expanduser()
+    if layout not in LAYOUTS:
+        raise DatasetError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder '{root}' does not exist")
+    samples = _FINDERS[layout](root, split)
+    if require_labels:
+        missing = [s.image_path for s in samples if s.label_path is None]
+        if missing:
+            raise DatasetError(
+                f"{len(missing)} images in '{root}' ({layout}, {split}) have no label file, "
+                f"e.g. '{missing[0]}'"
+            )
+    if not samples:
+        raise DatasetError(f"no {split} images found in '{root}' for layout {layout!r}")
+    return samples
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """``[H, W, 3]`` uint8 RGB; raises :class:`DatasetError` naming an unreadable file."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DatasetError(f"cannot read image '{path}' (missing, corrupt or not an image)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_label(path: str | Path, layout: str) -> np.ndarray:
+    """``[H, W]`` uint8 class ids, 255 = void, decoded as the layout defines."""
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise DatasetError(f"cannot read label '{path}' (missing, corrupt or not an image)")
+    if raw.ndim == 3:
+        raw = raw[:, :, 0]
+    raw = raw.astype(np.uint8, copy=False)
+    path = Path(path)
+    if layout == "camvid":
+        return np.where(raw < 11, raw, IGNORE_LABEL).astype(np.uint8)
+    if layout == "cityscapes" and path.name.endswith("_gtFine_labelIds.png"):
+        return cityscapes_label_ids_to_train_ids(raw)
+    num_classes = label_set_for_layout(layout).num_classes
+    return np.where(raw < num_classes, raw, IGNORE_LABEL).astype(np.uint8)
+
+
+def cityscapes_label_ids_to_train_ids(label_ids: np.ndarray) -> np.ndarray:
+    """Map Cityscapes labelIds to train ids with the official table (cityscapesscripts)."""
+    return _cityscapes_lut()[label_ids]
+
+
+_LUT_CACHE: dict[str, np.ndarray] = {}
+
+
+def _cityscapes_lut() -> np.ndarray:
+    if "cityscapes" not in _LUT_CACHE:
+        try:
+            from cityscapesscripts.helpers.labels import labels as cs_labels
+        except ImportError as exc:
+            raise DatasetError(
+                "reading Cityscapes labelIds needs the 'cityscapesscripts' package "
+                "(pip install cityscapesscripts), or use *_gtFine_labelTrainIds.png files"
+            ) from exc
+        lut = np.full(256, IGNORE_LABEL, dtype=np.uint8)
+        for label in cs_labels:
+            if 0 <= label.id < 256 and 0 <= label.trainId < 255:
+                lut[label.id] = label.trainId
+        _LUT_CACHE["cityscapes"] = lut
+    return _LUT_CACHE["cityscapes"]
+
+
+def _images_in(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _find_camvid(root: Path, split: str) -> list[Sample]:
+    labels = root / f"{split}annot"
+    return [
+        Sample(p.stem, p, (labels / p.name) if (labels / p.name).is_file() else None)
+        for p in _images_in(root / split)
+    ]
+
+
+def _find_cityscapes(root: Path, split: str) -> list[Sample]:
+    samples = []
+    for image in _images_in(root / "leftImg8bit" / split):
+        stem = image.name.replace("_leftImg8bit.png", "")
+        folder = root / "gtFine" / split / image.parent.name
+        train_ids = folder / f"{stem}_gtFine_labelTrainIds.png"
+        label_ids = folder / f"{stem}_gtFine_labelIds.png"
+        label = train_ids if train_ids.is_file() else label_ids if label_ids.is_file() else None
+        samples.append(Sample(stem, image, label))
+    return samples
+
+
+def _find_bdd100k(root: Path, split: str) -> list[Sample]:
+    candidates = (
+        (root / "labels" / "sem_seg" / "masks" / split, "{stem}.png"),
+        (root / "labels" / split, "{stem}_train_id.png"),
+    )
+    samples = []
+    for image in _images_in(root / "images" / "10k" / split):
+        label = None
+        for folder, pattern in candidates:
+            path = folder / pattern.format(stem=image.stem)
+            if path.is_file():
+                label = path
+                break
+        samples.append(Sample(image.stem, image, label))
+    return samples
+
+
+def _find_folder(root: Path, split: str) -> list[Sample]:
+    images_dir, labels_dir = root / "images" / split, root / "labels" / split
+    if not images_dir.is_dir():  # also accept images/ + labels/ without split folders
+        images_dir, labels_dir = root / "images", root / "labels"
+    labels = {p.stem: p for p in _images_in(labels_dir)}
+    return [Sample(p.stem, p, labels.get(p.stem)) for p in _images_in(images_dir)]
+
+
+_FINDERS = {
+    "camvid": _find_camvid,
+    "cityscapes": _find_cityscapes,
+    "bdd100k": _find_bdd100k,
+    "folder": _find_folder,
+}
