@@ -82,7 +82,7 @@ PARAMETERS_BY_NAME = {spec.name: spec for spec in NODE_PARAMETERS}
 
 
 def validate_parameters(values: dict[str, Any]) -> list[str]:
-    """Problems with a name -> value mapping (unknown names included)."""
+    """Problems with a name -> value mapping (unknown names and combinations included)."""
     problems = []
     for name, value in values.items():
         spec = PARAMETERS_BY_NAME.get(name)
@@ -92,6 +92,26 @@ def validate_parameters(values: dict[str, Any]) -> list[str]:
         reason = spec.check(value)
         if reason:
             problems.append(reason)
+    return problems + combination_problems(values)
+
+
+def combination_problems(values: dict[str, Any]) -> list[str]:
+    """Problems between parameters; names missing from ``values`` take their defaults."""
+    def value(name: str) -> Any:
+        return values.get(name, PARAMETERS_BY_NAME[name].default)
+
+    problems = []
+    if bool(value("input_height")) != bool(value("input_width")):
+        problems.append("set both input_height and input_width, or neither")
+    if (
+        value("precision") == "int8"
+        and value("backend") != "onnxruntime"
+        and not value("int8_calibration_dir")
+    ):
+        problems.append(
+            "precision int8 on TensorRT needs int8_calibration_dir (a folder of "
+            "representative images); set it, or use precision fp16"
+        )
     return problems
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 
 class LatencyWindow:
-    """The last ``size`` latencies (seconds) and their percentiles."""
+    """Latencies (seconds) since the last report, at most ``size``, and their percentiles."""
 
     def __init__(self, size: int = 600) -> None:
         self._values: deque[float] = deque(maxlen=size)
@@ -20,9 +20,11 @@ class LatencyWindow:
         with self._lock:
             self._values.append(seconds)
 
-    def percentiles_ms(self, qs: tuple[float, ...] = (50, 95, 99)) -> dict[float, float]:
+    def take_percentiles_ms(self, qs: tuple[float, ...] = (50, 95, 99)) -> dict[float, float]:
+        """Percentiles in milliseconds of what was added since the last call; then reset."""
         with self._lock:
             values = np.fromiter(self._values, dtype=np.float64)
+            self._values.clear()
         if values.size == 0:
             return {}
         return {q: float(v) * 1000.0 for q, v in zip(qs, np.percentile(values, qs))}

@@ -62,6 +62,13 @@ class SegmentationNode(Node):
 
     def __init__(self, node_name: str = "segmentation_node", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
+        try:
+            self._setup()
+        except BaseException:
+            Node.destroy_node(self)  # half-built: release what rclpy holds, nothing more
+            raise
+
+    def _setup(self) -> None:
         self.params = self._declare_parameters()
         model_path = self.params["model_path"] or str(shipped_model_path())
         self.backend = create_backend(
@@ -101,6 +108,7 @@ class SegmentationNode(Node):
         self.invalid_frames = 0
         self.idle_frames = 0
         """Frames skipped because no output had subscribers."""
+        self.published = {"label": 0, "color": 0, "overlay": 0}
         self.latency = LatencyWindow()
         """Header stamp to publish."""
         self.processing = LatencyWindow()
@@ -138,7 +146,10 @@ class SegmentationNode(Node):
                 value = self.declare_parameter(
                     spec.name, spec.default, parameter_descriptor(spec)
                 ).value
-            except rclpy.exceptions.InvalidParameterTypeException as exc:
+            except (
+                rclpy.exceptions.InvalidParameterTypeException,
+                rclpy.exceptions.InvalidParameterValueException,
+            ) as exc:
                 problems.append(f"{spec.name}: {exc}")
                 continue
             reason = spec.check(value)
@@ -238,14 +249,14 @@ class SegmentationNode(Node):
         )
         t1 = time.perf_counter()
         header = msg.header
-        if out.labels is not None:
-            self.label_pub.publish(fill_image_msg(Image(), out.labels, "mono8", header))
-        if out.color is not None:
-            self.color_pub.publish(fill_image_msg(Image(), out.color, out.display_encoding, header))
-        if out.overlay is not None:
-            self.overlay_pub.publish(
-                fill_image_msg(Image(), out.overlay, out.display_encoding, header)
-            )
+        for name, pixels, encoding, publisher in (
+            ("label", out.labels, "mono8", self.label_pub),
+            ("color", out.color, out.display_encoding, self.color_pub),
+            ("overlay", out.overlay, out.display_encoding, self.overlay_pub),
+        ):
+            if pixels is not None:
+                publisher.publish(fill_image_msg(Image(), pixels, encoding, header))
+                self.published[name] += 1
         times.add("publish", time.perf_counter() - t1)
         times.frames += 1
         self.frames_out.tick()
@@ -271,10 +282,11 @@ class SegmentationNode(Node):
             "frames_dropped_stale": str(self._slot.replaced),
             "frames_dropped_invalid": str(self.invalid_frames),
             "frames_skipped_no_subscribers": str(self.idle_frames),
+            **{f"published_{name}": str(count) for name, count in self.published.items()},
         }
-        for q, ms in self.latency.percentiles_ms().items():
+        for q, ms in self.latency.take_percentiles_ms().items():
             values[f"latency_p{q:g}_ms"] = f"{ms:.2f}"
-        for q, ms in self.processing.percentiles_ms().items():
+        for q, ms in self.processing.take_percentiles_ms().items():
             values[f"processing_p{q:g}_ms"] = f"{ms:.2f}"
         for stage, ms in stage_ms.items():
             values[f"stage_{stage}_ms"] = f"{ms:.3f}"

@@ -46,13 +46,13 @@ class BackendConfig:
         return None
 
 
-def choose_backend(requested: str) -> tuple[str, str]:
-    """Return ``(backend, why)`` for a requested backend name."""
+def choose_backend(requested: str, gpu_device: int = 0) -> tuple[str, str]:
+    """Return ``(backend, why)`` for a requested backend name and CUDA device."""
     if requested == "onnxruntime":
         return "onnxruntime", "requested"
     from fanet_ros.tensorrt.availability import tensorrt_status
 
-    usable, why = tensorrt_status()
+    usable, why = tensorrt_status(gpu_device)
     if requested == "tensorrt":
         if not usable:
             raise ModelLoadError(
@@ -69,7 +69,7 @@ def create_backend(
     config: BackendConfig, log: Callable[[str], None] | None = None
 ) -> InferenceBackend:
     """Load the model on the chosen backend; raises :class:`ModelLoadError` with the fix."""
-    choice, why = choose_backend(config.backend)
+    choice, why = choose_backend(config.backend, config.gpu_device)
     if log is not None:
         log(f"backend: {choice} ({why})")
     if choice == "tensorrt":

@@ -1,0 +1,143 @@
+"""The few CUDA runtime calls TensorRT needs, through NVIDIA's ``cuda-python`` binding.
+
+``cuda-python`` is NVIDIA's maintained binding of the CUDA runtime (the one
+TensorRT's own samples use). Newer releases expose it as
+``cuda.bindings.runtime``, older ones as ``cuda.cudart``; both are accepted.
+Every call returns ``(error, results...)``; :func:`cuda_call` checks the
+error and returns the results.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+INSTALL_HINT = "install NVIDIA's CUDA binding with `pip install cuda-python`"
+
+
+class CudaError(RuntimeError):
+    """A CUDA runtime call failed; the message names the call and the CUDA error."""
+
+
+def import_cudart() -> ModuleType:
+    """The CUDA runtime module of ``cuda-python`` (raises ImportError with the fix)."""
+    try:
+        from cuda.bindings import runtime
+    except ImportError:
+        try:
+            from cuda import cudart as runtime
+        except ImportError:
+            raise ImportError(f"cuda-python is not installed: {INSTALL_HINT}") from None
+    return runtime
+
+
+def cuda_call(result: Any, what: str) -> Any:
+    """Check the error of a ``cuda-python`` call; return its single result, a tuple or None."""
+    cudart = import_cudart()
+    error, *values = result if isinstance(result, tuple) else (result,)
+    if error != cudart.cudaError_t.cudaSuccess:
+        _, name = cudart.cudaGetErrorName(error)
+        raise CudaError(f"{what} failed: {name.decode() if isinstance(name, bytes) else name}")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+@dataclass(frozen=True)
+class GpuFacts:
+    """What a GPU is, as far as engine compatibility goes."""
+
+    index: int
+    name: str
+    compute_capability: str
+    """``major.minor``, e.g. ``8.7`` for Jetson Orin."""
+
+
+def device_count() -> int:
+    """Visible CUDA devices; does not create a context on any of them."""
+    return int(cuda_call(import_cudart().cudaGetDeviceCount(), "cudaGetDeviceCount"))
+
+
+def gpu_facts(index: int) -> GpuFacts:
+    """Name and compute capability of device ``index`` (no context is created)."""
+    props = cuda_call(import_cudart().cudaGetDeviceProperties(index), "cudaGetDeviceProperties")
+    name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else props.name
+    return GpuFacts(index, name.rstrip("\x00").strip(), f"{props.major}.{props.minor}")
+
+
+def select_device(index: int) -> None:
+    """Make ``index`` the current device of this thread, before any allocation."""
+    cuda_call(import_cudart().cudaSetDevice(index), f"cudaSetDevice({index})")
+
+
+class DeviceBuffer:
+    """``nbytes`` of device memory, freed by :meth:`free`."""
+
+    def __init__(self, nbytes: int) -> None:
+        self.nbytes = nbytes
+        self.ptr = int(cuda_call(import_cudart().cudaMalloc(nbytes), f"cudaMalloc({nbytes})"))
+
+    def free(self) -> None:
+        if self.ptr:
+            cuda_call(import_cudart().cudaFree(self.ptr), "cudaFree")
+            self.ptr = 0
+
+
+class PinnedArray:
+    """A numpy array in page-locked host memory (fast, truly asynchronous copies)."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        self.ptr = int(
+            cuda_call(import_cudart().cudaMallocHost(nbytes), f"cudaMallocHost({nbytes})")
+        )
+        raw = (ctypes.c_byte * nbytes).from_address(self.ptr)
+        self.array = np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+    def free(self) -> None:
+        if self.ptr:
+            self.array = None  # type: ignore[assignment]
+            cuda_call(import_cudart().cudaFreeHost(self.ptr), "cudaFreeHost")
+            self.ptr = 0
+
+
+class Stream:
+    """One CUDA stream with the asynchronous copies the backend needs."""
+
+    def __init__(self) -> None:
+        self.handle = cuda_call(import_cudart().cudaStreamCreate(), "cudaStreamCreate")
+
+    def upload(self, device: DeviceBuffer, host: PinnedArray) -> None:
+        cudart = import_cudart()
+        kind = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
+        result = cudart.cudaMemcpyAsync(device.ptr, host.ptr, host.array.nbytes, kind, self.handle)
+        cuda_call(result, "cudaMemcpyAsync (host to device)")
+
+    def download(self, host: PinnedArray, device: DeviceBuffer) -> None:
+        cudart = import_cudart()
+        kind = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        result = cudart.cudaMemcpyAsync(host.ptr, device.ptr, host.array.nbytes, kind, self.handle)
+        cuda_call(result, "cudaMemcpyAsync (device to host)")
+
+    def synchronize(self) -> None:
+        cuda_call(import_cudart().cudaStreamSynchronize(self.handle), "cudaStreamSynchronize")
+
+    def destroy(self) -> None:
+        if self.handle is not None:
+            cuda_call(import_cudart().cudaStreamDestroy(self.handle), "cudaStreamDestroy")
+            self.handle = None
+
+
+def upload_sync(device: DeviceBuffer, host: np.ndarray) -> None:
+    """Blocking copy of a contiguous host array to the device (calibration batches)."""
+    cudart = import_cudart()
+    host = np.ascontiguousarray(host)
+    kind = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
+    cuda_call(
+        cudart.cudaMemcpy(device.ptr, host.ctypes.data, host.nbytes, kind), "cudaMemcpy"
+    )

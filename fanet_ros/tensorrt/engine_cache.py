@@ -1,0 +1,205 @@
+"""Cached TensorRT engines: naming, atomic writes and the rebuild decision.
+
+Plain Python with no TensorRT import: what the engine depends on (the ONNX
+file, the TensorRT version, the GPU, precision and input shape) is data in an
+:class:`EngineKey`, and building or deserialising are functions passed in.
+
+On disk, each engine ``NAME.engine`` has a sidecar ``NAME.json`` recording its
+key and the engine's sha256. Both are written atomically (temporary file in
+the same folder, fsync, rename), the engine first, so a crash never leaves a
+partial file under a final name and an engine without its sidecar is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TypeVar
+
+KEY_SCHEMA = 1
+"""Bump when the build settings change, so that older engines are rebuilt."""
+
+T = TypeVar("T")
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/fanet_ros/engines``, by default ``~/.cache/fanet_ros/engines``."""
+    base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(base).expanduser() / "fanet_ros" / "engines"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class EnvironmentFacts:
+    """What an engine is bound to besides the model: TensorRT and the GPU."""
+
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str
+
+
+@dataclass(frozen=True)
+class EngineKey:
+    """Everything a serialised engine depends on."""
+
+    model_name: str
+    onnx_sha256: str
+    precision: str
+    input_height: int
+    input_width: int
+    environment: EnvironmentFacts
+    schema: int = KEY_SCHEMA
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+    def file_stem(self) -> str:
+        """Readable and unique: model, shape, precision, GPU, TensorRT, key digest."""
+        env = self.environment
+        parts = (
+            self.model_name,
+            f"{self.input_height}x{self.input_width}",
+            self.precision,
+            env.gpu_name,
+            f"sm{env.compute_capability}",
+            f"trt{env.tensorrt_version}",
+            self.digest()[:12],
+        )
+        return "_".join(_slug(p) for p in parts)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower() or "unknown"
+
+
+def key_differences(recorded: dict, wanted: dict, prefix: str = "") -> list[str]:
+    """Human-readable fields where two key dictionaries differ."""
+    differences = []
+    for name in sorted(set(recorded) | set(wanted)):
+        old, new = recorded.get(name), wanted.get(name)
+        if isinstance(old, dict) and isinstance(new, dict):
+            differences += key_differences(old, new, f"{prefix}{name}.")
+        elif old != new:
+            differences.append(f"{prefix}{name} {old!r} -> {new!r}")
+    return differences
+
+
+def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is either the old file or all of ``data``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # make the rename itself durable
+    finally:
+        os.close(directory)
+
+
+class EngineCache:
+    """A folder of ``.engine`` files and their ``.json`` sidecars."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory).expanduser()
+
+    def engine_path(self, key: EngineKey) -> Path:
+        return self.directory / f"{key.file_stem()}.engine"
+
+    def sidecar_path(self, key: EngineKey) -> Path:
+        return self.directory / f"{key.file_stem()}.json"
+
+    def lookup(self, key: EngineKey) -> tuple[bytes | None, str]:
+        """The cached engine's bytes, or ``None`` and why it cannot be used."""
+        engine, sidecar = self.engine_path(key), self.sidecar_path(key)
+        if not engine.is_file():
+            return None, f"no cached engine {engine.name} in {self.directory}"
+        try:
+            record = json.loads(sidecar.read_text())
+            recorded_key, recorded_sha = record["key"], record["engine_sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, f"engine {engine} has no readable sidecar {sidecar.name}"
+        differences = key_differences(recorded_key, key.to_dict())
+        if differences:
+            return None, f"engine {engine} was built for another setup ({'; '.join(differences)})"
+        try:
+            data = engine.read_bytes()
+        except OSError as exc:
+            return None, f"engine {engine} cannot be read ({exc.strerror})"
+        if hashlib.sha256(data).hexdigest() != recorded_sha:
+            return None, f"engine {engine} is truncated or corrupt (sha256 differs from its sidecar)"
+        return data, f"cached engine {engine}"
+
+    def store(self, key: EngineKey, data: bytes) -> Path:
+        """Write the engine, then its sidecar, each atomically; return the engine's path."""
+        engine = self.engine_path(key)
+        atomic_write_bytes(engine, data)
+        record = {
+            "key": key.to_dict(),
+            "engine_sha256": hashlib.sha256(data).hexdigest(),
+            "engine_bytes": len(data),
+        }
+        atomic_write_bytes(self.sidecar_path(key), json.dumps(record, indent=2).encode())
+        return engine
+
+
+def load_or_build(
+    cache: EngineCache,
+    key: EngineKey,
+    build: Callable[[], bytes | memoryview],
+    deserialize: Callable[[bytes], T | None],
+    log: Callable[[str], None],
+    force: bool = False,
+) -> tuple[T, Path]:
+    """The engine for ``key``: the cached one if it is valid and loads, else a fresh build.
+
+    ``deserialize`` returns ``None`` or raises when an engine cannot be
+    loaded; a fresh build that cannot be loaded raises ``RuntimeError``.
+    """
+    data, why = (None, "rebuild forced") if force else cache.lookup(key)
+    if data is not None:
+        engine = _try_deserialize(deserialize, data)
+        if engine is not None:
+            log(f"loaded {why}")
+            return engine, cache.engine_path(key)
+        why = f"cached engine {cache.engine_path(key)} failed to deserialise"
+    log(f"building TensorRT engine: {why}; this takes a while once per model, GPU and "
+        "TensorRT version")
+    fresh = bytes(build())
+    path = cache.store(key, fresh)
+    engine = _try_deserialize(deserialize, fresh)
+    if engine is None:
+        raise RuntimeError(f"the freshly built engine {path} cannot be deserialised")
+    log(f"built and cached {path}")
+    return engine, path
+
+
+def _try_deserialize(deserialize: Callable[[bytes], T | None], data: bytes) -> T | None:
+    try:
+        return deserialize(data)
+    except Exception:  # TensorRT raises several types for engines it rejects
+        return None

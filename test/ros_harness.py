@@ -1,0 +1,84 @@
+"""Helpers for tests that talk to a real segmentation_node over DDS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+
+def start_node_process(
+    params: dict[str, Any],
+    remaps: dict[str, str] | None = None,
+    namespace: str = "",
+    log_path: Path | None = None,
+) -> subprocess.Popen:
+    """Start ``segmentation_node`` in its own process with ``--ros-args``."""
+    args = [sys.executable, "-m", "fanet_ros.segmentation_node", "--ros-args"]
+    for key, value in params.items():
+        if isinstance(value, bool):
+            value = str(value).lower()
+        args += ["-p", f"{key}:={value}"]
+    for src, dst in (remaps or {}).items():
+        args += ["-r", f"{src}:={dst}"]
+    if namespace:
+        args += ["-r", f"__ns:={namespace}"]
+    out = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+    """SIGINT (as ros2 launch does), then kill if it hangs; returns the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(2)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+class SpinningNode:
+    """An rclpy node spun by an executor on a background thread (context-managed)."""
+
+    def __init__(self, name: str = "test_client") -> None:
+        if not rclpy.ok():
+            rclpy.init()
+        self.node = Node(name)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._stop = False
+
+    def _spin(self) -> None:
+        while not self._stop and rclpy.ok():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def __enter__(self) -> SpinningNode:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True
+        self._thread.join(timeout=2.0)
+        self.executor.remove_node(self.node)
+        self.node.destroy_node()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; return it (or the last falsy)."""
+    deadline = time.monotonic() + timeout
+    result = predicate()
+    while not result and time.monotonic() < deadline:
+        time.sleep(interval)
+        result = predicate()
+    return result

@@ -1,0 +1,366 @@
+"""segmentation_node through real DDS: a node process, this process publishing and listening."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.srv import GetParameters, SetParameters
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from ros_harness import SpinningNode, start_node_process, stop_process, wait_for
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import String
+
+from fanet_ros.image_conversion import fill_image_msg, image_from_msg
+from fanet_ros.preprocessing import resize_labels
+from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from fanet_ros.segmentation_pipeline import SegmentationPipeline
+
+CAMERA_H, CAMERA_W = 120, 160
+TIMEOUT = 20.0
+
+
+def camera_image(seed: int, channels: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (CAMERA_H // 8, CAMERA_W // 8, channels), dtype=np.uint8)
+    image = cv2.resize(base, (CAMERA_W, CAMERA_H), interpolation=cv2.INTER_LINEAR)
+    return image.reshape(CAMERA_H, CAMERA_W, channels)
+
+
+def image_msg(pixels: np.ndarray, encoding: str, stamp_ns: int, frame_id: str = "cam") -> Image:
+    msg = Image()
+    msg.header.frame_id = frame_id
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    return fill_image_msg(msg, pixels, encoding, msg.header)
+
+
+class Client:
+    """Publishes camera frames and records what the node sends back."""
+
+    def __init__(self, spinner: SpinningNode, ns: str, outputs: tuple[str, ...]) -> None:
+        node = spinner.node
+        self.node = node
+        self.status_name = f"{ns}/segmentation_node: segmentation"
+        self.received: dict[str, list[Image]] = {name: [] for name in outputs}
+        self.diagnostics: list[DiagnosticArray] = []
+        for name in outputs:
+            node.create_subscription(
+                Image, f"{ns}/segmentation_node/{name}",
+                lambda m, name=name: self.received[name].append(m), 50,
+            )
+        node.create_subscription(
+            DiagnosticArray, "/diagnostics", self.diagnostics.append, 10
+        )
+        self.image_pub = node.create_publisher(Image, f"{ns}/camera/image", qos_profile_sensor_data)
+        self.compressed_pub = node.create_publisher(
+            CompressedImage, f"{ns}/camera/image/compressed", qos_profile_sensor_data
+        )
+
+    def wait_connected(self, outputs: int) -> None:
+        assert wait_for(lambda: self.image_pub.get_subscription_count() > 0, TIMEOUT)
+        # the node must also see our subscriptions before it computes anything
+        time.sleep(0.5)
+
+    def send_and_wait(self, msg: Image, output: str = "label") -> Image:
+        """Publish until an output with this stamp arrives (best-effort input may drop)."""
+        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+
+        def match() -> Image | None:
+            for out in self.received[output]:
+                if (out.header.stamp.sec, out.header.stamp.nanosec) == stamp:
+                    return out
+            return None
+
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            self.image_pub.publish(msg)
+            found = wait_for(match, 1.0)
+            if found:
+                return found
+        raise AssertionError(f"no {output} for stamp {stamp}")
+
+    def last_status(self) -> dict[str, str]:
+        for array in reversed(self.diagnostics):
+            for status in array.status:
+                if status.name == self.status_name:
+                    return {kv.key: kv.value for kv in status.values}
+        return {}
+
+    def status_after(self, predicate, timeout: float = TIMEOUT) -> dict[str, str]:
+        return wait_for(lambda: (s := self.last_status()) and predicate(s) and s, timeout)
+
+
+@pytest.fixture(scope="module")
+def ros_context():
+    rclpy.init()
+    yield
+    rclpy.shutdown()
+
+
+def node_fixture(tmp_path_factory, tiny_model: Path, ns: str, **params):
+    log = tmp_path_factory.mktemp("node") / "node.log"
+    proc = start_node_process(
+        {"model_path": str(tiny_model), "diagnostics_period": 0.2, **params},
+        remaps={"image": f"{ns}/camera/image"},
+        namespace=ns,
+        log_path=log,
+    )
+    yield proc
+    code = stop_process(proc)
+    assert code == 0, log.read_text()
+
+
+@pytest.fixture(scope="module")
+def node_input_res(ros_context, tmp_path_factory, tiny_model):
+    yield from node_fixture(tmp_path_factory, tiny_model, "/a")
+
+
+@pytest.fixture(scope="module")
+def node_model_res(ros_context, tmp_path_factory, tiny_model):
+    yield from node_fixture(tmp_path_factory, tiny_model, "/b", output_resolution="model")
+
+
+@pytest.fixture(scope="module")
+def node_compressed(ros_context, tmp_path_factory, tiny_model):
+    yield from node_fixture(tmp_path_factory, tiny_model, "/c", image_transport="compressed")
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_model) -> SegmentationPipeline:
+    """The same model run directly, as a user would without ROS."""
+    return SegmentationPipeline(OnnxRuntimeBackend(tiny_model))
+
+
+def test_labels_equal_direct_model_run_at_model_resolution(node_model_res, reference):
+    with SpinningNode() as spinner:
+        client = Client(spinner, "/b", ("label",))
+        client.wait_connected(1)
+        for seed, encoding in ((1, "rgb8"), (2, "bgr8")):
+            pixels = camera_image(seed)
+            msg = image_msg(pixels, encoding, stamp_ns=1_000_000_000 + seed)
+            out = client.send_and_wait(msg)
+            expected = reference.predict(image_from_msg(msg))
+            got = image_from_msg(out).pixels[:, :, 0]
+            assert out.encoding == "mono8"
+            assert got.shape == (64, 96)
+            np.testing.assert_array_equal(got, expected)
+
+
+def test_outputs_carry_input_header_encoding_and_resolution(node_input_res, reference):
+    with SpinningNode() as spinner:
+        client = Client(spinner, "/a", ("label", "color", "overlay"))
+        client.wait_connected(3)
+        pixels = camera_image(3)
+        msg = image_msg(pixels, "bgr8", stamp_ns=2_000_000_123, frame_id="front_camera")
+        label = client.send_and_wait(msg, "label")
+        color = client.send_and_wait(msg, "color")
+        overlay = client.send_and_wait(msg, "overlay")
+        for out, encoding in ((label, "mono8"), (color, "bgr8"), (overlay, "bgr8")):
+            assert out.header.frame_id == "front_camera"
+            assert (out.header.stamp.sec, out.header.stamp.nanosec) == (2, 123)
+            assert (out.height, out.width, out.encoding) == (CAMERA_H, CAMERA_W, encoding)
+        labels = image_from_msg(label).pixels[:, :, 0]
+        expected = resize_labels(reference.predict(image_from_msg(msg)), CAMERA_H, CAMERA_W)
+        np.testing.assert_array_equal(labels, expected)
+        bgr_palette = np.asarray(reference.metadata.colors, dtype=np.uint8)[:, ::-1]
+        np.testing.assert_array_equal(image_from_msg(color).pixels, bgr_palette[labels])
+
+
+def test_input_encodings(node_input_res):
+    with SpinningNode() as spinner:
+        client = Client(spinner, "/a", ("label", "overlay"))
+        client.wait_connected(2)
+        for i, (encoding, channels, overlay_encoding) in enumerate(
+            (("rgba8", 4, "rgb8"), ("bgra8", 4, "bgr8"), ("mono8", 1, "rgb8"), ("rgb8", 3, "rgb8"))
+        ):
+            msg = image_msg(camera_image(10 + i, channels), encoding, stamp_ns=3_000_000_000 + i)
+            assert client.send_and_wait(msg, "label").encoding == "mono8"
+            assert client.send_and_wait(msg, "overlay").encoding == overlay_encoding
+
+
+def test_outputs_without_subscribers_are_not_computed(node_input_res):
+    with SpinningNode() as spinner:
+        client = Client(spinner, "/a", ("label",))
+        client.wait_connected(1)
+        # the previous test's colour subscriber must be gone from the node's view first
+        before = client.status_after(lambda s: "published_color" in s)
+        for _ in range(40):
+            time.sleep(0.5)
+            now = client.status_after(lambda s: True)
+            if now["published_color"] == before["published_color"]:
+                break
+            before = now
+        for i in range(5):
+            client.send_and_wait(image_msg(camera_image(20 + i), "rgb8", 4_000_000_000 + i))
+        after = client.status_after(
+            lambda s: int(s["published_label"]) >= int(before["published_label"]) + 5
+        )
+        assert after["published_color"] == before["published_color"]
+        assert after["published_overlay"] == before["published_overlay"]
+    # nobody listens now: frames are skipped, nothing is published
+    with SpinningNode("diag_only") as spinner:
+        diag: list[DiagnosticArray] = []
+        spinner.node.create_subscription(DiagnosticArray, "/diagnostics", diag.append, 10)
+        pub = spinner.node.create_publisher(Image, "/a/camera/image", qos_profile_sensor_data)
+        assert wait_for(lambda: pub.get_subscription_count() > 0, TIMEOUT)
+        probe = Client.__new__(Client)
+        probe.diagnostics, probe.status_name = diag, "/a/segmentation_node: segmentation"
+        start = probe.status_after(lambda s: True)
+        for i in range(20):
+            pub.publish(image_msg(camera_image(30), "rgb8", 5_000_000_000 + i))
+            time.sleep(0.02)
+        end = probe.status_after(
+            lambda s: int(s["frames_skipped_no_subscribers"])
+            > int(start["frames_skipped_no_subscribers"])
+        )
+        assert end["frames_published"] == start["frames_published"]
+
+
+def test_diagnostics_report_rates_latency_and_model(node_input_res):
+    with SpinningNode() as spinner:
+        client = Client(spinner, "/a", ("label",))
+        client.wait_connected(1)
+        for i in range(3):
+            msg = image_msg(camera_image(40 + i), "rgb8", 0)
+            msg.header.stamp = spinner.node.get_clock().now().to_msg()
+            client.send_and_wait(msg)
+        status = client.status_after(lambda s: "latency_p95_ms" in s)
+        for key in ("backend", "model", "input_rate_hz", "output_rate_hz", "frames_dropped_stale",
+                    "frames_dropped_invalid", "latency_p50_ms", "latency_p99_ms",
+                    "stage_inference_ms", "stage_preprocess_ms"):
+            assert key in status, key
+        assert status["backend"] == "onnxruntime"
+        assert status["model"] == "tiny/camvid"
+        assert 0.0 < float(status["latency_p50_ms"]) < 10_000
+
+
+def bad_messages() -> list[tuple[str, Image]]:
+    good = camera_image(50)
+    cases = []
+    msg = image_msg(good, "rgb8", 1)
+    msg.encoding = "32FC1"
+    cases.append(("unsupported encoding", msg))
+    msg = image_msg(good, "rgb8", 2)
+    msg.step = 10
+    cases.append(("step too small", msg))
+    msg = image_msg(good, "rgb8", 3)
+    msg.data = msg.data[: len(msg.data) // 2]
+    cases.append(("truncated", msg))
+    msg = image_msg(good, "rgb8", 4)
+    msg.height = msg.width = 0
+    msg.data = []
+    cases.append(("zero size", msg))
+    return cases
+
+
+def test_bad_frames_are_dropped_counted_and_the_node_keeps_running(node_input_res):
+    with SpinningNode() as spinner:
+        client = Client(spinner, "/a", ("label",))
+        client.wait_connected(1)
+        before = client.status_after(lambda s: True)
+        cases = bad_messages()
+        for _, msg in cases:
+            client.image_pub.publish(msg)
+            time.sleep(0.1)  # one at a time: the newest frame would otherwise win
+        after = client.status_after(
+            lambda s: int(s["frames_dropped_invalid"])
+            >= int(before["frames_dropped_invalid"]) + len(cases)
+        )
+        assert after, "invalid frames were not counted"
+        assert "last_error" in after
+        out = client.send_and_wait(image_msg(camera_image(51), "rgb8", 6_000_000_000))
+        assert out.encoding == "mono8"
+    assert node_input_res.poll() is None
+
+
+def test_compressed_input_and_corrupt_compressed_frames(node_compressed):
+    with SpinningNode() as spinner:
+        client = Client(spinner, "/c", ("label",))
+        assert wait_for(lambda: client.compressed_pub.get_subscription_count() > 0, TIMEOUT)
+        time.sleep(0.5)
+        for i, fmt in enumerate(("jpeg", "png")):
+            msg = CompressedImage(format=fmt)
+            msg.header.stamp.sec = 100 + i
+            ok, encoded = cv2.imencode(f".{'jpg' if fmt == 'jpeg' else 'png'}", camera_image(60))
+            assert ok
+            msg.data = encoded.tobytes()
+            got = wait_for(
+                lambda msg=msg: client.compressed_pub.publish(msg)
+                or [o for o in client.received["label"] if o.header.stamp.sec == msg.header.stamp.sec],
+                TIMEOUT, interval=0.3,
+            )
+            assert got and (got[0].height, got[0].width) == (CAMERA_H, CAMERA_W)
+        corrupt = CompressedImage(format="jpeg", data=b"\xff\xd8 not really a jpeg")
+        client.compressed_pub.publish(corrupt)
+        status = client.status_after(lambda s: int(s["frames_dropped_invalid"]) >= 1)
+        assert "corrupt" in status["last_error"]
+    assert node_compressed.poll() is None
+
+
+def test_class_info_is_latched_and_read_only(node_input_res, reference):
+    with SpinningNode() as spinner:
+        received: list[String] = []
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        spinner.node.create_subscription(
+            String, "/a/segmentation_node/label_info", received.append, latched
+        )
+        assert wait_for(lambda: received, TIMEOUT), "late subscriber got no label_info"
+        info = json.loads(received[0].data)
+        assert [c["name"] for c in info["classes"]] == list(reference.metadata.class_names)
+        assert info["ignore_label"] == 255
+
+        get = spinner.node.create_client(GetParameters, "/a/segmentation_node/get_parameters")
+        setp = spinner.node.create_client(SetParameters, "/a/segmentation_node/set_parameters")
+        assert get.wait_for_service(TIMEOUT) and setp.wait_for_service(TIMEOUT)
+        future = get.call_async(GetParameters.Request(names=["class_names", "class_colors"]))
+        assert wait_for(future.done, TIMEOUT)
+        names, colors = future.result().values
+        assert list(names.string_array_value) == list(reference.metadata.class_names)
+        assert colors.string_array_value[0] == "#{:02x}{:02x}{:02x}".format(
+            *reference.metadata.colors[0]
+        )
+        request = SetParameters.Request(parameters=[
+            Parameter("class_names", value=["x"]).to_parameter_msg(),
+            Parameter("overlay_alpha", value=2.0).to_parameter_msg(),
+            Parameter("overlay_alpha", value=0.3).to_parameter_msg(),
+        ])
+        future = setp.call_async(request)
+        assert wait_for(future.done, TIMEOUT)
+        results = future.result().results
+        assert not results[0].successful  # read-only
+        assert not results[1].successful and "overlay_alpha" in results[1].reason
+        assert results[2].successful
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "does not exist"), (b"this is not an onnx file", "not a loadable ONNX model")],
+)
+def test_missing_or_corrupt_model_stops_startup_with_a_clear_error(tmp_path, content, expected):
+    model = tmp_path / "model.onnx"
+    if content is not None:
+        model.write_bytes(content)
+    log = tmp_path / "log.txt"
+    proc = start_node_process({"model_path": str(model)}, log_path=log)
+    assert proc.wait(timeout=30) == 1
+    text = log.read_text()
+    assert str(model) in text and expected in text
+    assert "fanet-export" in text  # says how to get a model
+
+
+def test_invalid_parameters_stop_startup(tmp_path, tiny_model):
+    log = tmp_path / "log.txt"
+    proc = start_node_process(
+        {"model_path": str(tiny_model), "backend": "cuda", "input_height": 100}, log_path=log
+    )
+    assert proc.wait(timeout=30) == 1
+    text = log.read_text()
+    assert "backend must be one of" in text
+    assert "input_height" in text
