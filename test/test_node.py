@@ -291,11 +291,12 @@ def test_compressed_input_and_corrupt_compressed_frames(node_compressed):
             ok, encoded = cv2.imencode(f".{'jpg' if fmt == 'jpeg' else 'png'}", camera_image(60))
             assert ok
             msg.data = encoded.tobytes()
-            got = wait_for(
-                lambda msg=msg: client.compressed_pub.publish(msg)
-                or [o for o in client.received["label"] if o.header.stamp.sec == msg.header.stamp.sec],
-                TIMEOUT, interval=0.3,
-            )
+            def answered(msg=msg):
+                client.compressed_pub.publish(msg)
+                sec = msg.header.stamp.sec
+                return [o for o in client.received["label"] if o.header.stamp.sec == sec]
+
+            got = wait_for(answered, TIMEOUT, interval=0.3)
             assert got and (got[0].height, got[0].width) == (CAMERA_H, CAMERA_W)
         corrupt = CompressedImage(format="jpeg", data=b"\xff\xd8 not really a jpeg")
         client.compressed_pub.publish(corrupt)

@@ -84,7 +84,9 @@ def test_invalid_metadata_is_rejected():
     with pytest.raises(ValueError, match="class names but"):
         ModelMetadata(model="x", dataset="y", class_names=("a",), colors=(), input_height=32,
                       input_width=32)
-    meta = ModelMetadata.for_label_set(CITYSCAPES, model="fanet", input_height=512, input_width=1024)
+    meta = ModelMetadata.for_label_set(
+        CITYSCAPES, model="fanet", input_height=512, input_width=1024
+    )
     assert meta.label_set().categories == CITYSCAPES.categories
 
 
