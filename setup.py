@@ -51,6 +51,8 @@ setup(
         "training": TRAINING,
         "eval": EVALUATION,
         "test": ["pytest>=7", "ruff"],
+        # TensorRT itself comes with JetPack, or `pip install tensorrt` on a desktop
+        "tensorrt": ["cuda-python>=12"],
         "all": ROS_WHEELS + TRAINING + EVALUATION + ["pytest>=7", "ruff"],
     },
     zip_safe=False,

@@ -133,3 +133,27 @@ def parameter_descriptor(spec: ParameterSpec) -> Any:
             FloatingPointRange(from_value=low, to_value=high, step=0.0)
         ]
     return descriptor
+
+
+def parameters_markdown() -> str:
+    """The parameter table of the README, rendered from :data:`NODE_PARAMETERS`."""
+    rows = ["| parameter | default | constraint | description |", "|---|---|---|---|"]
+    for spec in NODE_PARAMETERS:
+        if spec.choices:
+            constraint = " \\| ".join(spec.choices)
+        elif spec.int_range:
+            low, high, step = spec.int_range
+            constraint = f"{low}..{high}" + (f", step {step}" if step > 1 else "")
+        elif spec.float_range:
+            constraint = f"{spec.float_range[0]}..{spec.float_range[1]}"
+        else:
+            constraint = ""
+        dynamic = "" if spec.read_only else " (settable at run time)"
+        default = str(spec.default).lower() if isinstance(spec.default, bool) else spec.default
+        default = f"`{default}`" if default != "" else '`""`'
+        rows.append(f"| `{spec.name}` | {default} | {constraint} | {spec.description}{dynamic} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(parameters_markdown())

@@ -325,6 +325,11 @@ def main(args: list[str] | None = None) -> int:
         logger.fatal(str(exc))
         rclpy.try_shutdown()
         return 1
+    if node.params["build_only"]:
+        logger.info(f"build_only: {node.backend.describe()} is ready; exiting")
+        node.destroy_node()
+        rclpy.try_shutdown()
+        return 0
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -8,17 +8,18 @@ taken on any GPU, let alone one other than ``gpu_device``.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 from fanet_ros.tensorrt.cuda_runtime import INSTALL_HINT, device_count, gpu_facts
 
 
 def tensorrt_version() -> tuple[str | None, str]:
     """``(version, "")`` when ``import tensorrt`` works, else ``(None, why not)``."""
-    if importlib.util.find_spec("tensorrt") is None:
-        return None, "the 'tensorrt' Python package is not installed"
     try:
         trt = importlib.import_module("tensorrt")
+    except ModuleNotFoundError as exc:
+        if exc.name == "tensorrt":
+            return None, "the 'tensorrt' Python package is not installed"
+        return None, f"'import tensorrt' fails ({exc})"
     except Exception as exc:  # a broken install raises OSError, ImportError, ...
         return None, f"'import tensorrt' fails ({type(exc).__name__}: {exc})"
     return str(getattr(trt, "__version__", "unknown")), ""

@@ -151,7 +151,7 @@ class EngineCache:
         except OSError as exc:
             return None, f"engine {engine} cannot be read ({exc.strerror})"
         if hashlib.sha256(data).hexdigest() != recorded_sha:
-            return None, f"engine {engine} is truncated or corrupt (sha256 differs from its sidecar)"
+            return None, f"engine {engine} is truncated or corrupt (sha256 mismatch)"
         return data, f"cached engine {engine}"
 
     def store(self, key: EngineKey, data: bytes) -> Path:

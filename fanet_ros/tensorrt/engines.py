@@ -1,0 +1,142 @@
+"""From a :class:`BackendConfig` to a loaded TensorRT engine, through the cache.
+
+:class:`EngineSpec` (what to build, read from the ONNX file and the config)
+and its cache key are plain Python; :func:`open_engine` is the one path by
+which the node, ``build_engine`` and ``check_engine`` get an engine.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fanet_ros.model_metadata import ModelMetadata
+from fanet_ros.runtime.base import ModelLoadError
+from fanet_ros.runtime.onnxruntime_backend import load_session, model_input_size, resolve_input_size
+from fanet_ros.runtime.select import BackendConfig
+from fanet_ros.tensorrt.engine_cache import (
+    EngineCache,
+    EngineKey,
+    EnvironmentFacts,
+    default_cache_dir,
+    file_sha256,
+    load_or_build,
+)
+
+CALIBRATION_IMAGE_LIMIT = 500
+"""At most this many images of int8_calibration_dir are used (sorted by name)."""
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """What engine to build for a model, read from its ONNX file and the config."""
+
+    onnx_path: Path
+    onnx_sha256: str
+    metadata: ModelMetadata
+    input_height: int
+    input_width: int
+    precision: str
+    workspace_mb: int
+    calibration_dir: str
+    cache_dir: Path
+    gpu_device: int
+
+    @classmethod
+    def from_config(cls, config: BackendConfig) -> EngineSpec:
+        """Validate the ONNX model (on ONNX Runtime, CPU) and resolve the input size."""
+        session, metadata = load_session(config.model_path)
+        path = Path(config.model_path).expanduser()
+        height, width = resolve_input_size(
+            metadata, model_input_size(session), config.input_size, path
+        )
+        cache_dir = Path(config.engine_cache_dir).expanduser() if config.engine_cache_dir else (
+            default_cache_dir()
+        )
+        return cls(
+            onnx_path=path,
+            onnx_sha256=file_sha256(path),
+            metadata=metadata,
+            input_height=height,
+            input_width=width,
+            precision=config.precision,
+            workspace_mb=config.workspace_mb,
+            calibration_dir=config.int8_calibration_dir,
+            cache_dir=cache_dir,
+            gpu_device=config.gpu_device,
+        )
+
+    def key(self, environment: EnvironmentFacts) -> EngineKey:
+        return EngineKey(
+            model_name=self.onnx_path.stem,
+            onnx_sha256=self.onnx_sha256,
+            precision=self.precision,
+            input_height=self.input_height,
+            input_width=self.input_width,
+            environment=environment,
+        )
+
+    @property
+    def calibration_cache_path(self) -> Path:
+        """INT8 scales for this ONNX file and input size; valid on any GPU."""
+        name = f"{self.onnx_path.stem}_{self.input_height}x{self.input_width}_"
+        return self.cache_dir / f"{name}{self.onnx_sha256[:12]}.calib"
+
+
+@functools.cache
+def trt_logger() -> Any:
+    """The process's one TensorRT logger (warnings and errors to stderr)."""
+    import tensorrt as trt
+
+    return trt.Logger(trt.Logger.WARNING)
+
+
+def environment_facts(gpu_device: int) -> EnvironmentFacts:
+    import tensorrt as trt
+
+    from fanet_ros.tensorrt.cuda_runtime import gpu_facts
+
+    gpu = gpu_facts(gpu_device)
+    return EnvironmentFacts(trt.__version__, gpu.name, gpu.compute_capability)
+
+
+def open_engine(
+    config: BackendConfig, log: Callable[[str], None], force: bool = False
+) -> tuple[EngineSpec, Any, Any, Path]:
+    """Select the GPU, then load the cached engine or build it: ``(spec, runtime, engine, path)``.
+
+    Raises :class:`ModelLoadError` with the fix when the model, the cache
+    folder or the build is at fault.
+    """
+    import tensorrt as trt
+
+    from fanet_ros.tensorrt.builder import build_serialized_engine
+    from fanet_ros.tensorrt.cuda_runtime import CudaError, select_device
+
+    try:
+        select_device(config.gpu_device)  # before TensorRT creates anything on a GPU
+    except CudaError as exc:
+        raise ModelLoadError(f"cannot use CUDA device {config.gpu_device}: {exc}") from None
+    spec = EngineSpec.from_config(config)
+    runtime = trt.Runtime(trt_logger())
+    cache = EngineCache(spec.cache_dir)
+    try:
+        engine, path = load_or_build(
+            cache,
+            spec.key(environment_facts(config.gpu_device)),
+            build=lambda: build_serialized_engine(spec, log),
+            deserialize=runtime.deserialize_cuda_engine,
+            log=log,
+            force=force,
+        )
+    except OSError as exc:
+        raise ModelLoadError(
+            f"cannot write TensorRT engines to '{spec.cache_dir}' ({exc.strerror or exc}); set "
+            "engine_cache_dir to a writable folder"
+        ) from None
+    except RuntimeError as exc:
+        raise ModelLoadError(str(exc)) from None
+    return spec, runtime, engine, path
