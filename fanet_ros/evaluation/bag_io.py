@@ -58,6 +58,24 @@ def format_stamp(stamp: Stamp) -> str:
     return f"{stamp[0]}.{stamp[1]:09d}"
 
 
+def make_header(stamp_ns: int, frame_id: str) -> Any:
+    """A rosbags ``std_msgs/Header``."""
+    types = TYPESTORE.types
+    stamp = types["builtin_interfaces/msg/Time"](*stamp_from_ns(stamp_ns))
+    return types["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id)
+
+
+def serialize_image(pixels: np.ndarray, encoding: str, header: Any) -> memoryview:
+    """CDR bytes of a ``sensor_msgs/Image`` holding ``[H, W]`` or ``[H, W, C]`` uint8 pixels."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    height, width = pixels.shape[:2]
+    msg = TYPESTORE.types[IMAGE_TYPE](
+        header=header, height=height, width=width, encoding=encoding, is_bigendian=0,
+        step=int(pixels.strides[0]), data=pixels.reshape(-1),
+    )
+    return TYPESTORE.serialize_cdr(msg, IMAGE_TYPE)
+
+
 @dataclass(frozen=True)
 class BagImage:
     """One image message read from a bag."""

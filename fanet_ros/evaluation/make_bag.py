@@ -30,7 +30,8 @@ from fanet_ros.evaluation.bag_io import (
     TYPESTORE,
     BagError,
     BagTopics,
-    stamp_from_ns,
+    make_header,
+    serialize_image,
 )
 from fanet_ros.preprocessing import resize_image, resize_labels
 
@@ -38,8 +39,7 @@ BAG_VERSION = 8
 """rosbag2 metadata version written (the oldest rosbags writes, for older ROS 2 players)."""
 
 _types = TYPESTORE.types
-Header, Time = _types["std_msgs/msg/Header"], _types["builtin_interfaces/msg/Time"]
-ImageMsg, CameraInfoMsg = _types[IMAGE_TYPE], _types[CAMERA_INFO_TYPE]
+CameraInfoMsg = _types[CAMERA_INFO_TYPE]
 RegionOfInterest = _types["sensor_msgs/msg/RegionOfInterest"]
 DEFAULT_TOPICS = BagTopics()
 
@@ -112,12 +112,12 @@ def write_bag(
         label_conn = add(topics.ground_truth, IMAGE_TYPE, typestore=TYPESTORE)
         for count, frame in enumerate(frames, start=1):
             stamp_ns = start_ns + (count - 1) * period_ns
-            header = Header(stamp=Time(*stamp_from_ns(stamp_ns)), frame_id=frame_id)
+            header = make_header(stamp_ns, frame_id)
             _check_frame(frame)
-            writer.write(image_conn, stamp_ns, _serialize_image(frame.image, "rgb8", header))
+            writer.write(image_conn, stamp_ns, serialize_image(frame.image, "rgb8", header))
             writer.write(info_conn, stamp_ns, _serialize_camera_info(frame.image.shape, header))
             if frame.label is not None:
-                writer.write(label_conn, stamp_ns, _serialize_image(frame.label, "mono8", header))
+                writer.write(label_conn, stamp_ns, serialize_image(frame.label, "mono8", header))
                 labelled += 1
     if count == 0:
         shutil.rmtree(out_path, ignore_errors=True)
@@ -136,16 +136,6 @@ def _check_frame(frame: Frame) -> None:
             f"frame {frame.name!r}: label size {frame.label.shape} differs from image size "
             f"{frame.image.shape[:2]}"
         )
-
-
-def _serialize_image(pixels: np.ndarray, encoding: str, header: object) -> memoryview:
-    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-    height, width = pixels.shape[:2]
-    msg = ImageMsg(
-        header=header, height=height, width=width, encoding=encoding, is_bigendian=0,
-        step=int(pixels.strides[0]), data=pixels.reshape(-1),
-    )
-    return TYPESTORE.serialize_cdr(msg, IMAGE_TYPE)
 
 
 def _serialize_camera_info(shape: tuple[int, ...], header: object) -> memoryview:

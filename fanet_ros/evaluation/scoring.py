@@ -1,4 +1,4 @@
-"""Accumulate scored frames: confusion matrix, latencies and a few frames to show."""
+"""Accumulate scored frames: the confusion matrix and a few frames to show."""
 
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ class FrameScorer:
     def __init__(self, label_set: LabelSet, max_samples: int = 4) -> None:
         self.label_set = label_set
         self.confusion = ConfusionMatrix(label_set.num_classes, label_set.ignore_label)
-        self.latencies_s: list[float] = []
         self.samples: deque[FrameSample] = deque(maxlen=max_samples)
         self.frames = 0
 
@@ -38,7 +37,6 @@ class FrameScorer:
         self,
         ground_truth: np.ndarray,
         prediction: np.ndarray,
-        latency_s: float | None = None,
         sample: tuple[str, np.ndarray | None] | None = None,
     ) -> None:
         """Score one frame; ground truth is resized (nearest) to the prediction's size.
@@ -48,7 +46,5 @@ class FrameScorer:
         gt = resize_labels(ground_truth, prediction.shape[0], prediction.shape[1])
         self.confusion.update(gt, prediction)
         self.frames += 1
-        if latency_s is not None:
-            self.latencies_s.append(latency_s)
         if sample is not None:
             self.samples.append(FrameSample(sample[0], sample[1], gt, prediction))

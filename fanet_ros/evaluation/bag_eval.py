@@ -1,0 +1,326 @@
+"""bag_eval: replay a bag through the running segmentation node and score it.
+
+One command does the whole evaluation::
+
+    bag_eval camvid_val_bag -o eval_out --start-node --model-path model.onnx
+
+Library use (what the demo calls)::
+
+    report = evaluate_bag("camvid_val_bag", "eval_out", rate="lossless",
+                          start_node_params={"model_path": "model.onnx"})
+    print(report.mean_iou, report.latency_summary_ms()["p95"])
+
+``lossless`` sends a frame only after the previous one came back (the
+accuracy figure: nothing is dropped); ``realtime`` sends at the bag's
+recorded timing, as the camera would, and counts what the node drops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from fanet_ros.evaluation.bag_io import (
+    BagError,
+    BagReader,
+    BagTopics,
+    Stamp,
+    format_stamp,
+)
+from fanet_ros.evaluation.label_info import LabelInfoError, label_set_for, label_set_from_label_info
+from fanet_ros.evaluation.node_process import NodeProcess, NodeProcessError
+from fanet_ros.evaluation.replay import PlayedFrame, Replay, ReplayError
+from fanet_ros.evaluation.report import FrameCounts, Report, write_report
+from fanet_ros.evaluation.scoring import FrameScorer
+from fanet_ros.labels import LabelSet
+
+RATES = ("lossless", "realtime")
+DEFAULT_LABEL_TOPIC = "/segmentation_node/label"
+LATENCY_DEFINITION = (
+    "label received minus the image's header stamp; bag_eval restamps every image with the "
+    "wall-clock time at which it publishes it (the node keeps the stamp on its outputs)"
+)
+_TOPICS = BagTopics()
+
+
+class EvaluationError(RuntimeError):
+    """The evaluation could not run; the message says why and what to do."""
+
+
+@dataclass
+class GroundTruth:
+    """The image stamps of a bag in recording order and the labels by stamp."""
+
+    image_stamps: list[Stamp]
+    labels: dict[Stamp, np.ndarray]
+
+
+def load_ground_truth(reader: BagReader, image_topic: str, ground_truth_topic: str) -> GroundTruth:
+    """Read the labels and check each has an image with the same stamp."""
+    reader.require_image_topic(image_topic, "image")
+    reader.require_image_topic(ground_truth_topic, "ground-truth")
+    labels: dict[Stamp, np.ndarray] = {}
+    for label in reader.images(ground_truth_topic):
+        where = (
+            f"bag '{reader.path}', topic '{ground_truth_topic}', "
+            f"stamp {format_stamp(label.stamp)}"
+        )
+        if label.encoding != "mono8":
+            raise BagError(f"{where}: ground truth must be mono8 class ids, not {label.encoding}")
+        if label.stamp in labels:
+            raise BagError(f"{where}: two ground-truth images share this stamp")
+        labels[label.stamp] = np.array(label.pixels[:, :, 0])
+    stamps: list[Stamp] = []
+    seen: set[Stamp] = set()
+    for image in reader.images(image_topic):
+        if image.stamp in seen:
+            raise BagError(
+                f"bag '{reader.path}', topic '{image_topic}': two images share stamp "
+                f"{format_stamp(image.stamp)}, so labels cannot be matched to them"
+            )
+        seen.add(image.stamp)
+        stamps.append(image.stamp)
+    stray = sorted(set(labels) - seen)
+    if stray:
+        shown = ", ".join(format_stamp(s) for s in stray[:5])
+        raise BagError(
+            f"bag '{reader.path}': {len(stray)} of {len(labels)} ground-truth images on "
+            f"'{ground_truth_topic}' have no image with the same header stamp on '{image_topic}' "
+            f"(e.g. {shown}); ground truth must carry its image's stamp"
+        )
+    return GroundTruth(stamps, labels)
+
+
+def evaluate_bag(
+    bag_path: str | Path,
+    output_dir: str | Path | None = None,
+    rate: str = "lossless",
+    start_node_params: dict[str, Any] | None = None,
+    image_topic: str = _TOPICS.image,
+    ground_truth_topic: str = _TOPICS.ground_truth,
+    publish_topic: str | None = None,
+    label_topic: str = DEFAULT_LABEL_TOPIC,
+    label_info_topic: str | None = None,
+    dataset: str = "",
+    frame_timeout_s: float = 5.0,
+    startup_timeout_s: float = 60.0,
+    retries: int = 2,
+    num_samples: int = 4,
+    progress: bool = False,
+) -> Report:
+    """Replay ``bag_path`` through the node and score its labels; writes the report if asked.
+
+    ``start_node_params``: start ``segmentation_node`` with these parameters
+    (e.g. ``{"model_path": ...}``) for this run and stop it afterwards; ``None``
+    evaluates a node that is already running. ``publish_topic`` (default: the
+    bag's image topic) is where frames go; ``dataset`` names the classes if the
+    node's ``~/label_info`` does not arrive.
+    """
+    if rate not in RATES:
+        raise EvaluationError(f"rate must be one of {', '.join(RATES)}, not {rate!r}")
+    publish_topic = publish_topic or image_topic
+    label_info_topic = label_info_topic or label_topic.rsplit("/", 1)[0] + "/label_info"
+    bag_path = Path(bag_path).expanduser()
+    with BagReader(bag_path) as reader, ExitStack() as stack:
+        truth = load_ground_truth(reader, image_topic, ground_truth_topic)
+        if not truth.image_stamps:
+            raise BagError(f"bag '{bag_path}' has no messages on '{image_topic}'")
+        try:
+            node, check = None, _noop
+            if start_node_params is not None:
+                log_dir = output_dir or tempfile.mkdtemp(prefix="bag_eval_")
+                log = Path(log_dir) / "node.log"
+                node = stack.enter_context(NodeProcess(start_node_params, publish_topic, log))
+                check = node.check_running
+            replay = stack.enter_context(Replay(publish_topic, label_topic, label_info_topic))
+            replay.warm_up(next(reader.images(image_topic)), startup_timeout_s, check)
+            label_set = _label_set(replay.label_info, dataset, label_info_topic)
+            _play(reader, image_topic, truth, replay, label_set, rate,
+                  frame_timeout_s, retries, num_samples, progress)
+            report = _report(bag_path, rate, label_set, truth, replay, node, label_topic)
+        except (ReplayError, NodeProcessError, LabelInfoError) as exc:
+            raise EvaluationError(f"evaluating bag '{bag_path}': {exc}") from None
+    if output_dir is not None:
+        write_report(report, output_dir)
+    return report
+
+
+def _noop() -> None:
+    """Nothing to check when the node is not ours."""
+
+
+def _label_set(label_info: str | None, dataset: str, label_info_topic: str) -> LabelSet:
+    if label_info is not None:
+        return label_set_from_label_info(label_info)
+    fallback = label_set_for(dataset)
+    if fallback is None:
+        raise EvaluationError(
+            f"no class names: nothing on '{label_info_topic}' (the node's latched "
+            "~/label_info); pass --dataset camvid|cityscapes|bdd100k"
+        )
+    return fallback
+
+
+def _play(
+    reader: BagReader, image_topic: str, truth: GroundTruth, replay: Replay, label_set: LabelSet,
+    rate: str, frame_timeout_s: float, retries: int, num_samples: int, progress: bool,
+) -> None:
+    labelled = [i for i, s in enumerate(truth.image_stamps) if s in truth.labels]
+    shown = {labelled[int(i)] for i in np.linspace(0, len(labelled) - 1, num_samples)} if (
+        labelled and num_samples > 0
+    ) else set()
+    replay.start(FrameScorer(label_set, max_samples=num_samples))
+    start_wall = time.monotonic()
+    first_log_ns: int | None = None
+    images = tqdm(reader.images(image_topic), total=len(truth.image_stamps), unit="frame",
+                  desc=f"bag_eval {rate}", disable=not progress)
+    for position, image in enumerate(images):
+        frame = PlayedFrame(
+            image.stamp,
+            truth.labels.get(image.stamp),
+            np.array(image.pixels) if position in shown else None,
+        )
+        if rate == "realtime":
+            first_log_ns = image.log_time_ns if first_log_ns is None else first_log_ns
+            delay = start_wall + (image.log_time_ns - first_log_ns) * 1e-9 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            replay.send(image, frame)
+            replay.raise_error()
+            continue
+        index = replay.send(image, frame)
+        for _ in range(retries):
+            if replay.wait_for(index, frame_timeout_s):
+                break
+            replay.resend(image, index)
+        else:
+            replay.wait_for(index, frame_timeout_s)
+    replay.drain(frame_timeout_s)
+
+
+def _report(
+    bag_path: Path, rate: str, label_set: LabelSet, truth: GroundTruth, replay: Replay,
+    node: NodeProcess | None, label_topic: str,
+) -> Report:
+    scorer = replay.scorer
+    assert scorer is not None
+    unmatched = [
+        format_stamp(f.bag_stamp) for i, f in enumerate(replay.frames)
+        if f.ground_truth is not None and i not in replay.answered
+    ]
+    with_truth = sum(f.ground_truth is not None for f in replay.frames)
+    counts = FrameCounts(
+        images_sent=len(replay.frames),
+        labels_received=len(replay.answered),
+        dropped=len(replay.frames) - len(replay.answered),
+        ground_truth=len(truth.labels),
+        matched=scorer.frames,
+        unmatched=len(truth.labels) - scorer.frames,
+        images_without_ground_truth=len(replay.frames) - with_truth,
+        unexpected_labels=replay.unexpected,
+    )
+    duration = max(0, replay.last_received_ns - replay.first_sent_ns) * 1e-9
+    if node is not None:
+        node_info: dict[str, Any] = {"command": " ".join(node.command), **node.parameters}
+    else:
+        node_info = {"label_topic": label_topic, "started_by_bag_eval": False}
+    return Report(
+        source=str(bag_path),
+        mode=rate,
+        label_set=label_set,
+        scores=scorer.confusion.scores(label_set),
+        counts=counts,
+        latencies_ms=np.asarray(replay.latencies_ms, dtype=np.float64),
+        duration_s=duration,
+        latency_definition=LATENCY_DEFINITION,
+        unmatched_stamps=unmatched,
+        node=node_info,
+        samples=list(scorer.samples),
+    )
+
+
+def parse_parameter(text: str) -> tuple[str, str]:
+    """``name:=value`` (as after ``ros2 run ... -p``) -> (name, value)."""
+    name, sep, value = text.partition(":=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"parameters look like name:=value, not {text!r}")
+    return name, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bag_eval",
+        description="Replay a bag through the segmentation node; report accuracy and latency.",
+    )
+    parser.add_argument("bag", help="rosbag2 folder or .db3 / .mcap file")
+    parser.add_argument("-o", "--output-dir", default="bag_eval_report",
+                        help="where report.json, report.md and the PNGs go")
+    parser.add_argument("--rate", choices=RATES, default="lossless",
+                        help="lossless: wait for each label (accuracy); realtime: bag timing")
+    parser.add_argument("--image-topic", default=_TOPICS.image, help="image topic in the bag")
+    parser.add_argument("--ground-truth-topic", default=_TOPICS.ground_truth)
+    parser.add_argument("--publish-topic", help="topic the node listens on (default: the "
+                        "bag's image topic)")
+    parser.add_argument("--label-topic", default=DEFAULT_LABEL_TOPIC)
+    parser.add_argument("--label-info-topic", help="default: ~/label_info next to the label topic")
+    parser.add_argument("--dataset", default="", help="class names if ~/label_info is missing")
+    parser.add_argument("--frame-timeout", type=float, default=5.0, metavar="S")
+    parser.add_argument("--startup-timeout", type=float, default=60.0, metavar="S")
+    parser.add_argument("--samples", type=int, default=4, help="frames shown in frames.png")
+    parser.add_argument("--no-progress", action="store_true")
+    node = parser.add_argument_group("starting the node")
+    node.add_argument("--start-node", action="store_true",
+                      help="run segmentation_node for this evaluation (DDS kept on localhost)")
+    node.add_argument("--model-path", help="the node's model_path parameter")
+    node.add_argument("-p", "--param", type=parse_parameter, action="append", default=[],
+                      metavar="NAME:=VALUE", help="a node parameter (repeatable)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    params = None
+    if args.start_node:
+        from fanet_ros.ros_env import use_local_ros_domain
+
+        use_local_ros_domain()
+        params = dict(args.param)
+        if args.model_path:
+            params["model_path"] = args.model_path
+    elif args.param or args.model_path:
+        parser.error("--model-path and -p need --start-node")
+    try:
+        report = evaluate_bag(
+            args.bag, args.output_dir, args.rate, params,
+            image_topic=args.image_topic, ground_truth_topic=args.ground_truth_topic,
+            publish_topic=args.publish_topic, label_topic=args.label_topic,
+            label_info_topic=args.label_info_topic, dataset=args.dataset,
+            frame_timeout_s=args.frame_timeout, startup_timeout_s=args.startup_timeout,
+            num_samples=args.samples, progress=not args.no_progress,
+        )
+    except (BagError, EvaluationError) as exc:
+        print(f"bag_eval: {exc}", file=sys.stderr)
+        return 1
+    c, lat = report.counts, report.latency_summary_ms()
+    print(
+        f"mIoU {100 * report.mean_iou:.2f} %, pixel accuracy "
+        f"{100 * report.scores.pixel_accuracy:.2f} % over {c.matched} frames "
+        f"({c.unmatched} unmatched, {c.dropped} dropped); latency p50/p95/p99 "
+        + "/".join("n/a" if lat[k] is None else f"{lat[k]:.1f}" for k in ("p50", "p95", "p99"))
+        + f" ms; {report.throughput_fps:.1f} fps. Report: {Path(args.output_dir) / 'report.md'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

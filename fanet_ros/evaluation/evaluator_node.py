@@ -1,0 +1,246 @@
+"""evaluator_node: score the segmentation node live against a ground-truth topic.
+
+Run it beside the node while ``ros2 bag play`` plays a bag made by make_bag::
+
+    ros2 run fanet_ros evaluator_node --ros-args -p output_dir:=eval_live
+
+It pairs ``label_topic`` and ``ground_truth_topic`` messages by header stamp
+(either may come first), accumulates one confusion matrix
+(:mod:`fanet_ros.metrics`), publishes the running mean IoU on ``~/mean_iou``
+(std_msgs/Float32) and a JSON summary on ``~/summary`` (std_msgs/String), and
+writes report.json, report.md and the PNGs on shutdown. Latency here is the
+label's arrival minus its ground truth's arrival: ``ros2 bag play`` publishes
+image and ground truth together, and keeps the recorded stamps.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32, String
+
+from fanet_ros.evaluation.bag_io import BagTopics, Stamp, format_stamp, stamp_of
+from fanet_ros.evaluation.label_info import (
+    LabelInfoError,
+    label_set_for,
+    label_set_from_label_info,
+)
+from fanet_ros.evaluation.replay import LABEL_QOS, LATCHED_QOS
+from fanet_ros.evaluation.report import FrameCounts, Report, write_report
+from fanet_ros.evaluation.scoring import FrameScorer
+from fanet_ros.image_conversion import image_from_msg
+from fanet_ros.labels import LabelSet
+
+LATENCY_DEFINITION = "label arrival minus the arrival of the ground truth with the same stamp"
+Pending = tuple[np.ndarray, int]
+"""Labels ``[H, W]`` and their arrival time (ns)."""
+
+
+class EvaluatorNode(Node):
+    """Pairs labels with ground truth by stamp and keeps the running scores."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("evaluator_node", **kwargs)
+        p = self._declare_parameters()
+        self.output_dir: str = p["output_dir"]
+        self.max_pending: int = p["max_pending"]
+        self.label_topic: str = p["label_topic"]
+        self.ground_truth_topic: str = p["ground_truth_topic"]
+        self.label_set: LabelSet | None = label_set_for(p["dataset"], p["num_classes"])
+        self.scorer = FrameScorer(self.label_set) if self.label_set else None
+        self.counts = FrameCounts()
+        self.unmatched_stamps: list[str] = []
+        self.latencies_ms: list[float] = []
+        self.first_ns = self.last_ns = 0
+        self.pending_truth: OrderedDict[Stamp, Pending] = OrderedDict()
+        self.pending_labels: OrderedDict[Stamp, Pending] = OrderedDict()
+        self.waiting_for_classes: list[tuple[Stamp, np.ndarray, np.ndarray]] = []
+
+        info_topic = p["label_info_topic"] or self.label_topic.rsplit("/", 1)[0] + "/label_info"
+        self.create_subscription(Image, self.label_topic, self._on_label, LABEL_QOS)
+        self.create_subscription(Image, self.ground_truth_topic, self._on_truth, LABEL_QOS)
+        self.create_subscription(String, info_topic, self._on_label_info, LATCHED_QOS)
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.miou_pub = self.create_publisher(Float32, "~/mean_iou", qos)
+        self.summary_pub = self.create_publisher(String, "~/summary", qos)
+        self.create_timer(p["publish_period"], self._publish_scores)
+        self.get_logger().info(
+            f"scoring '{self.label_topic}' against '{self.ground_truth_topic}'"
+            + ("" if self.label_set else f"; classes from '{info_topic}'")
+        )
+
+    def _declare_parameters(self) -> dict[str, Any]:
+        topics = BagTopics()
+        specs = {
+            "output_dir": ("evaluation_report", "Folder for the report written on shutdown; "
+                           "empty: no report."),
+            "dataset": ("", "Class names (camvid, cityscapes, bdd100k); empty: from the "
+                        "node's ~/label_info."),
+            "num_classes": (0, "Unnamed classes 0..N-1 when neither dataset nor label_info "
+                            "is available; 0: unused."),
+            "label_topic": ("/segmentation_node/label", "The node's mono8 label topic."),
+            "label_info_topic": ("", "The node's latched label_info; empty: next to "
+                                 "label_topic."),
+            "ground_truth_topic": (topics.ground_truth, "mono8 ground truth with the "
+                                   "images' stamps."),
+            "publish_period": (1.0, "Seconds between ~/mean_iou and ~/summary messages."),
+            "max_pending": (100, "Unpaired messages kept per side before the oldest is "
+                            "given up as unmatched."),
+        }
+        ranges = {"num_classes": (0, 254), "max_pending": (1, 100000)}
+        values = {}
+        for name, (default, description) in specs.items():
+            descriptor = ParameterDescriptor(name=name, description=description, read_only=True)
+            if name in ranges:
+                low, high = ranges[name]
+                descriptor.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
+            values[name] = self.declare_parameter(name, default, descriptor).value
+        return values
+
+    # -- pairing ---------------------------------------------------------------
+
+    def _on_label_info(self, msg: String) -> None:
+        if self.label_set is not None:
+            return
+        try:
+            self.label_set = label_set_from_label_info(msg.data)
+        except LabelInfoError as exc:
+            self.get_logger().error(str(exc))
+            return
+        self.scorer = FrameScorer(self.label_set)
+        self.get_logger().info(f"classes: {self.label_set.name} ({self.label_set.num_classes})")
+        waiting, self.waiting_for_classes = self.waiting_for_classes, []
+        for stamp, truth, labels in waiting:
+            self._score(stamp, truth, labels)
+
+    def _on_label(self, msg: Image) -> None:
+        self._arrive(msg, self.pending_labels, self.pending_truth, is_label=True)
+
+    def _on_truth(self, msg: Image) -> None:
+        self.counts.ground_truth += 1
+        self._arrive(msg, self.pending_truth, self.pending_labels, is_label=False)
+
+    def _arrive(self, msg: Image, mine: OrderedDict, theirs: OrderedDict, is_label: bool) -> None:
+        now = time.time_ns()
+        self.first_ns = self.first_ns or now
+        if is_label:
+            self.counts.labels_received += 1
+            self.last_ns = now
+        if msg.encoding != "mono8":
+            topic = self.label_topic if is_label else self.ground_truth_topic
+            if not is_label:
+                self.unmatched_stamps.append(format_stamp(stamp_of(msg)))
+            self.get_logger().error(
+                f"'{topic}' carries {msg.encoding}, not mono8 class ids; ignored",
+                throttle_duration_sec=5.0,
+            )
+            return
+        stamp = stamp_of(msg)
+        labels = np.array(image_from_msg(msg).pixels[:, :, 0])
+        other = theirs.pop(stamp, None)
+        if other is None:
+            mine[stamp] = (labels, now)
+            if len(mine) > self.max_pending:
+                self._give_up(*mine.popitem(last=False), is_label)
+            return
+        if is_label:
+            self.latencies_ms.append((now - other[1]) * 1e-6)
+        truth, prediction = (other[0], labels) if is_label else (labels, other[0])
+        self._score(stamp, truth, prediction)
+
+    def _give_up(self, stamp: Stamp, _: Pending, is_label: bool) -> None:
+        if is_label:
+            self.counts.unexpected_labels += 1
+        else:
+            self.unmatched_stamps.append(format_stamp(stamp))
+
+    def _score(self, stamp: Stamp, truth: np.ndarray, prediction: np.ndarray) -> None:
+        if self.scorer is None:
+            self.waiting_for_classes.append((stamp, truth, prediction))
+            return
+        try:
+            self.scorer.add(truth, prediction, (format_stamp(stamp), None))
+        except ValueError as exc:
+            self.unmatched_stamps.append(format_stamp(stamp))
+            self.get_logger().error(
+                f"ground truth at stamp {format_stamp(stamp)} cannot be scored: {exc}",
+                throttle_duration_sec=5.0,
+            )
+
+    # -- output ----------------------------------------------------------------
+
+    def report(self) -> Report | None:
+        """The report so far (pending ground truth counted as unmatched); None without classes."""
+        if self.scorer is None or self.label_set is None:
+            return None
+        unmatched = self.unmatched_stamps + [format_stamp(s) for s in self.pending_truth]
+        counts = FrameCounts(**vars(self.counts))
+        counts.matched = self.scorer.frames
+        counts.unmatched = counts.ground_truth - counts.matched
+        counts.unexpected_labels += len(self.pending_labels)
+        return Report(
+            source=f"live: {self.label_topic} vs {self.ground_truth_topic}",
+            mode="live",
+            label_set=self.label_set,
+            scores=self.scorer.confusion.scores(self.label_set),
+            counts=counts,
+            latencies_ms=np.asarray(self.latencies_ms, dtype=np.float64),
+            duration_s=max(0, self.last_ns - self.first_ns) * 1e-9,
+            latency_definition=LATENCY_DEFINITION,
+            unmatched_stamps=unmatched,
+            node={"label_topic": self.label_topic},
+            samples=list(self.scorer.samples),
+        )
+
+    def _publish_scores(self) -> None:
+        report = self.report()
+        if report is None or report.counts.matched == 0:
+            return
+        self.miou_pub.publish(Float32(data=float(report.mean_iou)))
+        full = report.to_dict()
+        summary = {k: full["scores"][k] for k in ("mean_iou", "pixel_accuracy")}
+        summary |= {k: full[k] for k in ("frames", "latency_ms", "throughput_fps")}
+        self.summary_pub.publish(String(data=json.dumps(summary)))
+
+    def write_report(self) -> None:
+        report = self.report()
+        if not self.output_dir:
+            return
+        if report is None:
+            self.get_logger().warning("no report written: the classes never became known")
+            return
+        write_report(report, self.output_dir)
+        self.get_logger().info(
+            f"mIoU {100 * report.mean_iou:.2f} % over {report.counts.matched} frames "
+            f"({report.counts.unmatched} unmatched); report in '{self.output_dir}'"
+        )
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of ``ros2 run fanet_ros evaluator_node``."""
+    rclpy.init(args=args)
+    node = EvaluatorNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.write_report()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

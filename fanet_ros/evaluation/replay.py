@@ -1,0 +1,215 @@
+"""Publish bag frames into the running node and collect its labels by header stamp.
+
+Each image is restamped with the wall-clock time when it is published, so
+latency = label received - stamp, on one clock; the stamp maps back to the
+bag frame and its ground truth. Runs rclpy in its own context, so a caller
+that already uses rclpy is not disturbed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time as TimeMsg
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header, String
+
+from fanet_ros.evaluation.bag_io import (
+    BagImage,
+    Stamp,
+    format_stamp,
+    stamp_from_ns,
+    stamp_of,
+    stamp_to_ns,
+)
+from fanet_ros.evaluation.scoring import FrameScorer
+from fanet_ros.image_conversion import fill_image_msg, image_from_msg
+
+IMAGE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+"""Reliable: matches the node's best-effort (sensor data) subscription too."""
+LABEL_QOS = QoSProfile(
+    depth=1000, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE
+)
+"""Reliable and deep, so that no label is lost on the evaluator's side."""
+LATCHED_QOS = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
+WARMUP_PERIOD_S = 0.5
+
+
+class ReplayError(RuntimeError):
+    """The node did not answer, or answered with something that is not a label image."""
+
+
+@dataclass
+class PlayedFrame:
+    """A bag frame on its way through the node."""
+
+    bag_stamp: Stamp
+    ground_truth: np.ndarray | None
+    image: np.ndarray | None
+    """Kept only for frames shown in the report."""
+
+
+class Replay:
+    """A publisher of images and a collector of labels; a context manager."""
+
+    def __init__(self, publish_topic: str, label_topic: str, label_info_topic: str) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(args=[], context=self.context)
+        self.node = rclpy.create_node("bag_eval", context=self.context)
+        self.publisher = self.node.create_publisher(Image, publish_topic, IMAGE_QOS)
+        self.label_topic = label_topic
+        self.scorer: FrameScorer | None = None
+        self.frames: list[PlayedFrame] = []
+        self.sent: dict[Stamp, int] = {}
+        self.answered: set[int] = set()
+        self.warmup_stamps: set[Stamp] = set()
+        self.warmed_up = False
+        self.label_info: str | None = None
+        self.latencies_ms: list[float] = []
+        self.unexpected = 0
+        self.first_sent_ns = self.last_received_ns = 0
+        self.error: str | None = None
+        self._cond = threading.Condition()
+        self.node.create_subscription(Image, label_topic, self._on_label, LABEL_QOS)
+        self.node.create_subscription(String, label_info_topic, self._on_label_info, LATCHED_QOS)
+        self._executor = SingleThreadedExecutor(context=self.context)
+        self._executor.add_node(self.node)
+        self._spinner = threading.Thread(target=self._executor.spin, daemon=True)
+        self._spinner.start()
+
+    def __enter__(self) -> Replay:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._executor.shutdown(timeout_sec=2.0)
+        self.node.destroy_node()
+        self.context.try_shutdown()
+        self._spinner.join(timeout=2.0)
+
+    # -- publishing -------------------------------------------------------------
+
+    def warm_up(self, image: BagImage, timeout_s: float, check: Callable[[], None]) -> None:
+        """Publish ``image`` until the node answers (model loaded, topics connected)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            check()
+            with self._cond:
+                self.warmup_stamps.add(self._publish(image))
+                self._cond.wait_for(lambda: self.warmed_up, WARMUP_PERIOD_S)
+                if self.warmed_up:
+                    self._cond.wait_for(lambda: self.label_info is not None, 2.0)
+                    return
+        raise ReplayError(
+            f"no label on '{self.label_topic}' within {timeout_s:g} s of publishing on "
+            f"'{self.publisher.topic_name}' (subscribers there: "
+            f"{self.publisher.get_subscription_count()}); is the segmentation node running, "
+            f"with its image topic remapped to '{self.publisher.topic_name}'?"
+        )
+
+    def start(self, scorer: FrameScorer) -> None:
+        self.scorer = scorer
+        self.first_sent_ns = time.time_ns()
+
+    def send(self, image: BagImage, frame: PlayedFrame) -> int:
+        """Publish a new frame; returns its index."""
+        with self._cond:
+            self.frames.append(frame)
+            index = len(self.frames) - 1
+            self.sent[self._publish(image)] = index
+            return index
+
+    def resend(self, image: BagImage, index: int) -> None:
+        """Publish frame ``index`` again under a new stamp (lossless retry)."""
+        with self._cond:
+            self.sent[self._publish(image)] = index
+
+    def _publish(self, image: BagImage) -> Stamp:
+        stamp = stamp_from_ns(time.time_ns())
+        header = Header(frame_id=image.frame_id, stamp=TimeMsg(sec=stamp[0], nanosec=stamp[1]))
+        self.publisher.publish(fill_image_msg(Image(), image.pixels, image.encoding, header))
+        return stamp
+
+    # -- waiting ----------------------------------------------------------------
+
+    def wait_for(self, index: int, timeout_s: float) -> bool:
+        """Wait until frame ``index`` is answered; False on timeout."""
+        with self._cond:
+            self._cond.wait_for(lambda: index in self.answered or self.error, timeout_s)
+            self.raise_error()
+            return index in self.answered
+
+    def drain(self, quiet_s: float) -> None:
+        """Wait until every frame is answered or nothing arrived for ``quiet_s`` seconds."""
+        with self._cond:
+            while len(self.answered) < len(self.frames):
+                before = len(self.answered)
+                self._cond.wait_for(
+                    lambda n=before: len(self.answered) > n or self.error, quiet_s
+                )
+                self.raise_error()
+                if len(self.answered) == before:
+                    return
+
+    def raise_error(self) -> None:
+        if self.error:
+            raise ReplayError(self.error)
+
+    # -- receiving (executor thread) ---------------------------------------------
+
+    def _on_label_info(self, msg: String) -> None:
+        with self._cond:
+            self.label_info = msg.data
+            self._cond.notify_all()
+
+    def _on_label(self, msg: Image) -> None:
+        received_ns = time.time_ns()
+        stamp = stamp_of(msg)
+        with self._cond:
+            try:
+                self._take_label(msg, stamp, received_ns)
+            except Exception as exc:  # surfaced in the main thread, never lost here
+                self.error = str(exc)
+            self._cond.notify_all()
+
+    def _take_label(self, msg: Image, stamp: Stamp, received_ns: int) -> None:
+        if msg.encoding != "mono8":
+            raise ReplayError(
+                f"'{self.label_topic}' carries {msg.encoding} images, not mono8 class ids: "
+                "point the label topic at the node's ~/label"
+            )
+        if stamp in self.warmup_stamps:
+            self.warmed_up = True
+            return
+        index = self.sent.get(stamp)
+        if index is None or self.scorer is None:
+            self.unexpected += 1
+            return
+        if index in self.answered:  # a late answer to a frame sent again
+            return
+        self.answered.add(index)
+        self.last_received_ns = received_ns
+        self.latencies_ms.append((received_ns - stamp_to_ns(stamp)) * 1e-6)
+        frame = self.frames[index]
+        if frame.ground_truth is None:
+            return
+        prediction = np.array(image_from_msg(msg).pixels[:, :, 0])
+        try:
+            sample = None if frame.image is None else (format_stamp(frame.bag_stamp), frame.image)
+            self.scorer.add(frame.ground_truth, prediction, sample)
+        except ValueError as exc:
+            raise ReplayError(
+                f"ground truth at stamp {format_stamp(frame.bag_stamp)} cannot be scored "
+                f"against the model's {self.scorer.label_set.num_classes} classes: {exc}"
+            ) from None

@@ -1,0 +1,188 @@
+"""make_bag and bag_eval end to end: real bags (sqlite3, mcap), a real node process, real topics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from rosbags.rosbag2 import Writer
+
+from fanet_ros.dataset_layouts import find_samples, read_image, read_label
+from fanet_ros.evaluation import bag_eval, make_bag
+from fanet_ros.evaluation.bag_eval import EvaluationError, evaluate_bag
+from fanet_ros.evaluation.bag_io import (
+    IMAGE_TYPE,
+    STORAGES,
+    TYPESTORE,
+    BagError,
+    BagReader,
+    BagTopics,
+    make_header,
+    serialize_image,
+)
+from fanet_ros.evaluation.report import REPORT_FILES
+from fanet_ros.image_conversion import DecodedImage
+from fanet_ros.labels import CAMVID
+from fanet_ros.metrics import ConfusionMatrix
+from fanet_ros.preprocessing import resize_labels
+from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from fanet_ros.segmentation_pipeline import SegmentationPipeline
+
+HEIGHT, WIDTH, FRAMES = 64, 96, 5
+NODE_PARAMS = {"num_threads": 1, "diagnostics_period": 5.0}
+
+
+def _offline_prediction(model: Path, rgb: np.ndarray) -> np.ndarray:
+    """What the node publishes on ~/label: model-size labels resized (nearest) to the input."""
+    pipeline = SegmentationPipeline(OnnxRuntimeBackend(model, num_threads=1))
+    labels = pipeline.predict(DecodedImage(rgb, "rgb8"))
+    return resize_labels(labels, rgb.shape[0], rgb.shape[1])
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    """Folder layout: FRAMES labelled images (labels near the model's) and one unlabelled."""
+    root = tmp_path_factory.mktemp("dataset")
+    (root / "images").mkdir()
+    (root / "labels").mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(FRAMES + 1):
+        rgb = cv2.GaussianBlur(rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8), (9, 9), 3)
+        cv2.imwrite(str(root / "images" / f"f{i:02d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        if i == FRAMES:
+            continue  # one frame without ground truth
+        label = _offline_prediction(tiny_model, rgb).copy()
+        label[: HEIGHT // 4] = i % CAMVID.num_classes  # disagree in places
+        label[-4:, :8] = 255  # void
+        cv2.imwrite(str(root / "labels" / f"f{i:02d}.png"), label)
+    return root
+
+
+def _bag(dataset: Path, out: Path, storage: str, fps: float = 10.0) -> Path:
+    frames = make_bag.frames_from_dataset(dataset, "folder")
+    make_bag.write_bag(frames, out, fps=fps, storage=storage)
+    return out
+
+
+def _offline_scores(dataset: Path, model: Path) -> ConfusionMatrix:
+    matrix = ConfusionMatrix(CAMVID.num_classes)
+    for sample in find_samples(dataset, "folder", require_labels=False):
+        if sample.label_path is not None:
+            prediction = _offline_prediction(model, read_image(sample.image_path))
+            matrix.update(read_label(sample.label_path, "folder"), prediction)
+    return matrix
+
+
+@pytest.mark.parametrize("storage", sorted(STORAGES))
+def test_make_bag_writes_frames_labels_and_camera_info(dataset: Path, tmp_path: Path,
+                                                       storage: str) -> None:
+    topics = BagTopics()
+    summary = make_bag.write_bag(
+        make_bag.frames_from_dataset(dataset, "folder"), tmp_path / "bag", fps=20.0,
+        storage=storage, start_ns=5_000_000_000,
+    )
+    assert (summary.frames, summary.labelled_frames) == (FRAMES + 1, FRAMES)
+    with BagReader(tmp_path / "bag") as reader:
+        assert reader.count(topics.camera_info) == FRAMES + 1
+        images = list(reader.images(topics.image))
+        labels = list(reader.images(topics.ground_truth))
+    assert [im.stamp for im in images] == [(5, k * 50_000_000) for k in range(FRAMES + 1)]
+    assert [lb.stamp for lb in labels] == [im.stamp for im in images[:FRAMES]]
+    assert images[0].encoding == "rgb8" and images[0].frame_id == "camera"
+    np.testing.assert_array_equal(images[0].pixels, read_image(dataset / "images" / "f00.png"))
+    np.testing.assert_array_equal(
+        labels[0].pixels[:, :, 0], read_label(dataset / "labels" / "f00.png", "folder")
+    )
+
+
+@pytest.mark.parametrize("storage", sorted(STORAGES))
+def test_lossless_replay_through_the_node_equals_offline_miou(
+    dataset: Path, tiny_model: Path, tmp_path: Path, storage: str
+) -> None:
+    bag = _bag(dataset, tmp_path / "bag", storage)
+    report = evaluate_bag(
+        bag, tmp_path / "report", rate="lossless",
+        start_node_params={"model_path": str(tiny_model), **NODE_PARAMS},
+    )
+    offline = _offline_scores(dataset, tiny_model).scores(CAMVID)
+    assert report.mean_iou == pytest.approx(offline.mean_iou, abs=1e-9)
+    assert 0.2 < report.mean_iou < 1.0
+    np.testing.assert_allclose(report.scores.class_iou, offline.class_iou, atol=1e-9)
+    assert report.scores.pixel_accuracy == pytest.approx(offline.pixel_accuracy, abs=1e-9)
+    c = report.counts
+    assert (c.images_sent, c.labels_received, c.dropped) == (FRAMES + 1, FRAMES + 1, 0)
+    assert (c.ground_truth, c.matched, c.unmatched) == (FRAMES, FRAMES, 0)
+    assert c.images_without_ground_truth == 1
+    assert report.latencies_ms.size == FRAMES + 1 and (report.latencies_ms > 0).all()
+    assert report.label_set.class_names == CAMVID.class_names  # from the node's ~/label_info
+    for name in REPORT_FILES:
+        assert (tmp_path / "report" / name).stat().st_size > 0
+    written = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert written["scores"]["mean_iou"] == pytest.approx(offline.mean_iou, abs=1e-9)
+    assert set(written["latency_ms"]) >= {"p50", "p95", "p99"}
+
+
+def test_realtime_replay_accounts_for_every_ground_truth_frame(
+    dataset: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    bag = _bag(dataset, tmp_path / "bag", "sqlite3", fps=500.0)  # faster than the node
+    report = evaluate_bag(
+        bag, None, rate="realtime", frame_timeout_s=2.0,
+        start_node_params={"model_path": str(tiny_model), **NODE_PARAMS},
+    )
+    c = report.counts
+    assert c.images_sent == FRAMES + 1
+    assert c.matched + c.unmatched == c.ground_truth == FRAMES
+    assert len(report.unmatched_stamps) == c.unmatched
+    assert c.dropped == c.images_sent - c.labels_received
+    assert c.labels_received >= 1
+
+
+def test_bag_without_the_image_topic_is_named(dataset: Path, tmp_path: Path) -> None:
+    bag = _bag(dataset, tmp_path / "bag", "mcap")
+    with pytest.raises(BagError, match=r"bag '.*bag' has no image topic '/front/image'.*"
+                                       r"/camera/image_raw"):
+        evaluate_bag(bag, None, image_topic="/front/image")
+
+
+@pytest.mark.parametrize("storage", sorted(STORAGES))
+def test_corrupt_bag_is_named(dataset: Path, tmp_path: Path, storage: str) -> None:
+    bag = _bag(dataset, tmp_path / "bag", storage)
+    for data_file in bag.glob("*.db3") if storage == "sqlite3" else bag.glob("*.mcap"):
+        size = data_file.stat().st_size
+        data_file.write_bytes(b"not a bag " * (size // 10))
+    with pytest.raises(BagError, match=r"bag '.*bag'.*(corrupt|cannot be read)"):
+        evaluate_bag(bag, None)
+
+
+def test_ground_truth_without_a_matching_image_stamp_is_named(tmp_path: Path) -> None:
+    topics, bag = BagTopics(), tmp_path / "bag"
+    pixels = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    with Writer(bag, version=8) as writer:
+        images = writer.add_connection(topics.image, IMAGE_TYPE, typestore=TYPESTORE)
+        truth = writer.add_connection(topics.ground_truth, IMAGE_TYPE, typestore=TYPESTORE)
+        for k in range(3):
+            t = 10_000_000_000 + k * 100_000_000
+            writer.write(images, t, serialize_image(pixels, "rgb8", make_header(t, "camera")))
+            label_stamp = t + (1_000 if k == 2 else 0)  # the last label is off by 1 us
+            header = make_header(label_stamp, "camera")
+            writer.write(truth, t, serialize_image(pixels[:, :, 0], "mono8", header))
+    with pytest.raises(BagError, match=r"bag '.*bag': 1 of 3 ground-truth images on "
+                                       r"'/camera/ground_truth'.*10\.200001000"):
+        evaluate_bag(bag, None)
+
+
+def test_node_that_cannot_start_is_reported_with_its_log(dataset: Path, tmp_path: Path) -> None:
+    bag = _bag(dataset, tmp_path / "bag", "sqlite3")
+    missing = r"(?s)exited with code 1.*missing\.onnx. does not exist"
+    with pytest.raises(EvaluationError, match=missing):
+        evaluate_bag(bag, tmp_path / "out", start_node_params={"model_path": "missing.onnx"},
+                     startup_timeout_s=30.0)
+
+
+def test_cli_reports_a_bad_bag_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert bag_eval.main([str(tmp_path / "nothing"), "-o", str(tmp_path / "out")]) == 1
+    assert "nothing' does not exist" in capsys.readouterr().err

@@ -1,0 +1,92 @@
+"""evaluator_node on real topics: labels and ground truth paired by stamp, running mIoU, report."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32, Header, String
+
+from fanet_ros.evaluation.evaluator_node import EvaluatorNode
+from fanet_ros.image_conversion import fill_image_msg
+from fanet_ros.labels import CAMVID
+from fanet_ros.metrics import ConfusionMatrix
+
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def _spin_until(executor: SingleThreadedExecutor, done, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.05)
+    assert done(), "timed out waiting on topics"
+
+
+def test_evaluator_pairs_by_stamp_publishes_miou_and_writes_report(tmp_path: Path) -> None:
+    rclpy.init()
+    try:
+        evaluator = EvaluatorNode(parameter_overrides=[
+            Parameter("output_dir", value=str(tmp_path / "live")),
+            Parameter("dataset", value="camvid"),
+            Parameter("publish_period", value=0.1),
+        ])
+        player = rclpy.create_node("fake_player")
+        truth_pub = player.create_publisher(Image, "/camera/ground_truth", RELIABLE)
+        label_pub = player.create_publisher(Image, "/segmentation_node/label", RELIABLE)
+        received: list[float] = []
+        summaries: list[str] = []
+        player.create_subscription(Float32, "/evaluator_node/mean_iou",
+                                   lambda m: received.append(m.data), RELIABLE)
+        player.create_subscription(String, "/evaluator_node/summary",
+                                   lambda m: summaries.append(m.data), RELIABLE)
+        executor = SingleThreadedExecutor()
+        executor.add_node(evaluator)
+        executor.add_node(player)
+        _spin_until(executor, lambda: truth_pub.get_subscription_count() > 0
+                    and label_pub.get_subscription_count() > 0)
+
+        rng = np.random.default_rng(0)
+        expected = ConfusionMatrix(CAMVID.num_classes)
+        for k in range(4):
+            header = Header(frame_id="camera")
+            header.stamp.sec, header.stamp.nanosec = 100, k * 1000
+            truth = rng.integers(0, CAMVID.num_classes, (32, 48), dtype=np.uint8)
+            prediction = np.where(rng.random((32, 48)) < 0.7, truth, 3).astype(np.uint8)
+            if k == 1:  # label first, then ground truth: still paired
+                label_pub.publish(fill_image_msg(Image(), prediction, "mono8", header))
+                _spin_until(executor, lambda: len(evaluator.pending_labels) == 1)
+                truth_pub.publish(fill_image_msg(Image(), truth, "mono8", header))
+            elif k == 3:  # ground truth the node never answered
+                truth_pub.publish(fill_image_msg(Image(), truth, "mono8", header))
+                continue
+            else:
+                truth_pub.publish(fill_image_msg(Image(), truth, "mono8", header))
+                label_pub.publish(fill_image_msg(Image(), prediction, "mono8", header))
+            expected.update(truth, prediction)
+
+        _spin_until(executor, lambda: evaluator.counts.ground_truth == 4
+                    and evaluator.scorer.frames == 3)
+        want = expected.scores(CAMVID).mean_iou
+        _spin_until(executor, lambda: received and received[-1] == pytest.approx(want, abs=1e-6))
+        _spin_until(executor, lambda: summaries
+                    and json.loads(summaries[-1])["frames"]["matched"] == 3)
+
+        evaluator.write_report()
+        report = json.loads((tmp_path / "live" / "report.json").read_text())
+        assert report["scores"]["mean_iou"] == pytest.approx(want, abs=1e-9)
+        assert report["frames"]["matched"] == 3 and report["frames"]["unmatched"] == 1
+        assert report["unmatched_stamps"] == ["100.000003000"]
+        assert (tmp_path / "live" / "frames.png").is_file()
+        executor.shutdown()
+        evaluator.destroy_node()
+        player.destroy_node()
+    finally:
+        rclpy.try_shutdown()
