@@ -103,15 +103,6 @@ def combination_problems(values: dict[str, Any]) -> list[str]:
     problems = []
     if bool(value("input_height")) != bool(value("input_width")):
         problems.append("set both input_height and input_width, or neither")
-    if (
-        value("precision") == "int8"
-        and value("backend") != "onnxruntime"
-        and not value("int8_calibration_dir")
-    ):
-        problems.append(
-            "precision int8 on TensorRT needs int8_calibration_dir (a folder of "
-            "representative images); set it, or use precision fp16"
-        )
     return problems
 
 

@@ -40,7 +40,12 @@ from fanet_ros.image_conversion import (
     image_from_compressed_msg,
     image_from_msg,
 )
-from fanet_ros.node_parameters import NODE_PARAMETERS, PARAMETERS_BY_NAME, parameter_descriptor
+from fanet_ros.node_parameters import (
+    NODE_PARAMETERS,
+    PARAMETERS_BY_NAME,
+    combination_problems,
+    parameter_descriptor,
+)
 from fanet_ros.node_statistics import LatencyWindow, RateMeter
 from fanet_ros.runtime import BackendConfig, ModelLoadError, create_backend
 from fanet_ros.segmentation_pipeline import SegmentationPipeline
@@ -156,8 +161,7 @@ class SegmentationNode(Node):
             if reason:
                 problems.append(reason)
             values[spec.name] = value
-        if bool(values.get("input_height")) != bool(values.get("input_width")):
-            problems.append("set both input_height and input_width, or neither")
+        problems += combination_problems(values)
         if problems:
             raise StartupError("invalid parameters: " + "; ".join(problems))
         return values

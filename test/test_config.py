@@ -1,0 +1,175 @@
+"""config/: the parameter files load into the real node; the rviz2 config shows its real topics."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import rclpy
+import yaml
+from rclpy.parameter import Parameter
+
+from fanet_ros.launch_arguments import (
+    DATASETS,
+    RVIZ_TEMPLATE,
+    SegmentationLaunch,
+    image_displays,
+    namespaced_rviz_config,
+    resolve_launch,
+    rviz_display_topics,
+    write_rviz_config,
+)
+from fanet_ros.node_parameters import PARAMETERS_BY_NAME, validate_parameters
+from fanet_ros.segmentation_node import SegmentationNode
+from fanet_ros.shipped_models import MODEL_NAMES
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+PARAMS_FILES = [CONFIG_DIR / f"{m}_{d}.yaml" for m in MODEL_NAMES for d in DATASETS]
+
+
+def file_values(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())["/**"]["ros__parameters"]
+
+
+@pytest.fixture(scope="module")
+def ros_context():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    context.try_shutdown()
+
+
+def wait_for(predicate, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return result
+
+
+# -- parameter files -------------------------------------------------------------
+
+def test_every_model_and_dataset_has_a_params_file():
+    assert sorted(CONFIG_DIR.glob("*.yaml")) == sorted(PARAMS_FILES)
+
+
+@pytest.mark.parametrize("path", PARAMS_FILES, ids=lambda p: p.stem)
+def test_params_file_keys_are_node_parameters_of_the_right_type(path):
+    document = yaml.safe_load(path.read_text())
+    assert list(document) == ["/**"]
+    values = file_values(path)
+    assert set(values) <= set(PARAMETERS_BY_NAME), set(values) - set(PARAMETERS_BY_NAME)
+    for name, value in values.items():
+        assert type(value) is type(PARAMETERS_BY_NAME[name].default), name
+    assert validate_parameters(values) == []
+
+
+@pytest.mark.parametrize("path", PARAMS_FILES, ids=lambda p: p.stem)
+def test_params_file_loads_into_the_node(path, ros_context, tiny_model):
+    node = SegmentationNode(
+        context=ros_context,
+        cli_args=["--ros-args", "--params-file", str(path), "-p", f"model_path:={tiny_model}"],
+    )
+    try:
+        for name, value in file_values(path).items():
+            assert node.get_parameter(name).value == value, name
+    finally:
+        node.destroy_node()
+
+
+def test_params_file_values_reach_the_node(tmp_path, ros_context, tiny_model):
+    """The shipped files hold the node defaults; an edited copy shows the file really applies."""
+    document = yaml.safe_load(PARAMS_FILES[0].read_text())
+    document["/**"]["ros__parameters"] |= {"overlay_alpha": 0.25, "num_threads": 1}
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(document))
+    node = SegmentationNode(
+        context=ros_context,
+        cli_args=["--ros-args", "--params-file", str(edited), "-p", f"model_path:={tiny_model}"],
+    )
+    try:
+        assert node.get_parameter("overlay_alpha").value == 0.25
+        assert node.get_parameter("num_threads").value == 1
+    finally:
+        node.destroy_node()
+
+
+# -- rviz2 ------------------------------------------------------------------------
+
+def test_rviz_config_is_an_rviz2_config_of_image_displays():
+    config = yaml.safe_load((CONFIG_DIR / RVIZ_TEMPLATE).read_text())
+    assert {"Panels", "Visualization Manager", "Window Geometry"} <= set(config)
+    manager = config["Visualization Manager"]
+    assert {"Class", "Displays", "Global Options", "Tools", "Views"} <= set(manager)
+    displays = manager["Displays"]
+    assert displays == image_displays(config)
+    names = {d["Name"] for d in displays}
+    assert names == {"Camera", "Colour mask", "Overlay"}
+    assert names <= set(config["Window Geometry"])  # their docked image panels
+
+
+def test_shipped_rviz_topics_are_those_of_the_default_launch(tiny_model):
+    config = yaml.safe_load((CONFIG_DIR / RVIZ_TEMPLATE).read_text())
+    plan = resolve_launch({"model_path": str(tiny_model)}, CONFIG_DIR)
+    shown = {d["Name"]: d["Topic"]["Value"] for d in image_displays(config)}
+    assert shown == rviz_display_topics(plan)
+
+
+def test_namespaced_rviz_config_changes_only_the_topics(tiny_model):
+    plan = resolve_launch({"model_path": str(tiny_model), "namespace": "front"}, CONFIG_DIR)
+    template = yaml.safe_load((CONFIG_DIR / RVIZ_TEMPLATE).read_text())
+    path = write_rviz_config(CONFIG_DIR / RVIZ_TEMPLATE, plan)
+    try:
+        namespaced = yaml.safe_load(path.read_text())
+    finally:
+        path.unlink()
+    shown = {d["Name"]: d["Topic"].pop("Value") for d in image_displays(namespaced)}
+    assert shown["Overlay"] == "/front/segmentation_node/overlay"
+    for display in image_displays(template):
+        display["Topic"].pop("Value")
+    assert namespaced == template
+
+
+def test_rviz_config_without_a_needed_display_is_refused(tiny_model):
+    plan = resolve_launch({"model_path": str(tiny_model)}, CONFIG_DIR)
+    config = yaml.safe_load((CONFIG_DIR / RVIZ_TEMPLATE).read_text())
+    config["Visualization Manager"]["Displays"].pop()
+    with pytest.raises(ValueError, match="no Image display named Camera"):
+        namespaced_rviz_config(yaml.safe_dump(config), plan)
+
+
+def start_as_launched(plan: SegmentationLaunch, context) -> SegmentationNode:
+    """The node as segmentation.launch.py starts it: namespace, parameters, image remap."""
+    return SegmentationNode(
+        context=context,
+        namespace=plan.namespace,
+        parameter_overrides=[Parameter(k, value=v) for k, v in plan.parameters.items()],
+        cli_args=["--ros-args", "-r", f"image:={plan.image_topic}"],
+    )
+
+
+def test_rviz_shows_topics_the_namespaced_node_really_uses(ros_context, tiny_model):
+    plan = resolve_launch(
+        {"model_path": str(tiny_model), "namespace": "front", "image": "camera/image_raw",
+         "gpu_device": "1"},
+        CONFIG_DIR,
+    )
+    node = start_as_launched(plan, ros_context)
+    try:
+        def graph() -> tuple[dict, dict]:
+            pubs = node.get_publisher_names_and_types_by_node("segmentation_node", "/front")
+            subs = node.get_subscriber_names_and_types_by_node("segmentation_node", "/front")
+            return dict(pubs), dict(subs)
+
+        published, subscribed = wait_for(lambda: all(graph()) and graph())
+        config = yaml.safe_load(namespaced_rviz_config(
+            (CONFIG_DIR / RVIZ_TEMPLATE).read_text(), plan
+        ))
+        shown = {d["Name"]: d["Topic"]["Value"] for d in image_displays(config)}
+        assert published[shown["Overlay"]] == ["sensor_msgs/msg/Image"]
+        assert published[shown["Colour mask"]] == ["sensor_msgs/msg/Image"]
+        assert subscribed[shown["Camera"]] == ["sensor_msgs/msg/Image"]
+        assert shown["Camera"] == "/front/camera/image_raw"
+        assert node.get_parameter("gpu_device").value == 1
+    finally:
+        node.destroy_node()
