@@ -25,6 +25,8 @@ TRAINING = [
     "tf2onnx>=1.16",
     "cityscapesscripts>=2.2",
     "tqdm",
+    "matplotlib>=3.7",
+    "tensorboard",
 ]
 EVALUATION = ["rosbags>=0.10", "matplotlib>=3.7", "tqdm"]
 

@@ -1,0 +1,67 @@
+"""fanet-export: ONNX Runtime agrees with Keras, and the node's runtime loads the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from fanet_ros.labels import CAMVID
+from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from fanet_training.export import main
+from fanet_training.models import build_model
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("weights") / "fanet.weights.h5"
+    model = build_model("fanet", CAMVID.num_classes, (64, 96, 3))
+    rng = np.random.default_rng(0)  # non-trivial BN statistics, as after training
+    for layer in model.layers:
+        if layer.__class__.__name__ == "BatchNormalization":
+            layer.moving_mean.assign(rng.normal(0, 0.1, layer.moving_mean.shape))
+            layer.moving_variance.assign(rng.uniform(0.5, 1.5, layer.moving_variance.shape))
+    model.save_weights(path)
+    return path
+
+
+@pytest.mark.slow
+def test_dynamic_probabilities_match_keras_and_load_in_the_node_runtime(
+    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    output = tmp_path / "fanet.onnx"
+    code = main([str(weights), "--model", "fanet", "--layout", "camvid", "--height", "64",
+                 "--width", "96", "--dynamic", "--output", str(output)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "ops: " in printed and "TensorRT" in printed
+    assert "max |probability difference|" in printed
+    assert onnx.load(str(output)).opset_import[0].version >= 17
+    backend = OnnxRuntimeBackend(output, input_size=(96, 160))  # another size than exported
+    assert backend.metadata.model == "fanet" and backend.metadata.dynamic_size
+    assert backend.metadata.class_names == CAMVID.class_names
+    assert (backend.input_height, backend.input_width) == (96, 160)
+    probabilities = backend.infer(np.zeros((1, 96, 160, 3), np.float32))
+    assert probabilities.shape == (1, 96, 160, CAMVID.num_classes)
+
+
+@pytest.mark.slow
+def test_labels_variant_outputs_uint8_labels(weights: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture) -> None:
+    output = tmp_path / "fanet_labels.onnx"
+    code = main([str(weights), "--model", "fanet", "--layout", "camvid", "--height", "64",
+                 "--width", "96", "--labels", "--output", str(output)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "labels identical on" in printed and "TOO FEW" not in printed
+    backend = OnnxRuntimeBackend(output)
+    assert backend.metadata.output == "labels"
+    labels = backend.infer(np.zeros((1, 64, 96, 3), np.float32))
+    assert labels.shape == (1, 64, 96) and labels.dtype == np.uint8
+
+
+def test_missing_weights_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main([str(tmp_path / "none.weights.h5"), "--output", str(tmp_path / "x.onnx")])
+    assert code == 2 and "none.weights.h5" in capsys.readouterr().err

@@ -1,0 +1,52 @@
+"""fanet_ros.metrics agrees with cityscapesscripts' own evaluator on the same predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fanet_ros.dataset_layouts import cityscapes_label_ids_to_train_ids
+from fanet_ros.labels import CITYSCAPES
+from fanet_ros.metrics import ConfusionMatrix
+
+cs_eval = pytest.importorskip("cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling")
+
+
+def _cityscapes_scores(predictions: list[Path], truths: list[Path]) -> dict:
+    args = cs_eval.args
+    args.quiet = True
+    args.JSONOutput = False
+    args.evalInstLevelScore = False
+    args.exportFile = None
+    return cs_eval.evaluateImgLists([str(p) for p in predictions], [str(p) for p in truths], args)
+
+
+def test_class_category_and_mean_iou_match_cityscapesscripts(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    evaluated = [7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33]
+    every_id = np.arange(34)
+    matrix = ConfusionMatrix(CITYSCAPES.num_classes)
+    predictions, truths = [], []
+    for i in range(3):
+        truth = rng.choice(every_id, size=(48, 64)).astype(np.uint8)
+        # Mostly right, some wrong classes, a few predictions of ignored ids (e.g. 0, 4).
+        prediction = np.where(rng.random(truth.shape) < 0.6, truth,
+                              rng.choice(evaluated + [0, 4], size=truth.shape)).astype(np.uint8)
+        truth_path, prediction_path = tmp_path / f"gt_{i}.png", tmp_path / f"pred_{i}.png"
+        cv2.imwrite(str(truth_path), truth)
+        cv2.imwrite(str(prediction_path), prediction)
+        truths.append(truth_path)
+        predictions.append(prediction_path)
+        matrix.update(cityscapes_label_ids_to_train_ids(truth),
+                      cityscapes_label_ids_to_train_ids(prediction))
+    ours = matrix.scores(CITYSCAPES)
+    theirs = _cityscapes_scores(predictions, truths)
+    for train_id, name in enumerate(CITYSCAPES.class_names):
+        assert ours.class_iou[train_id] == pytest.approx(theirs["classScores"][name], abs=1e-6)
+    assert ours.mean_iou == pytest.approx(theirs["averageScoreClasses"], abs=1e-6)
+    for category, value in ours.category_iou.items():
+        assert value == pytest.approx(theirs["categoryScores"][category], abs=1e-6)
+    assert ours.mean_category_iou == pytest.approx(theirs["averageScoreCategories"], abs=1e-6)

@@ -1,0 +1,117 @@
+"""Callbacks: validation mIoU over the whole split, per-epoch checkpoints, LR range test."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from fanet_ros.labels import LabelSet
+from fanet_ros.metrics import ConfusionMatrix
+from fanet_training import run_state
+
+
+def confusion_over(model: keras.Model, dataset: keras.utils.PyDataset,
+                   label_set: LabelSet) -> ConfusionMatrix:
+    """One confusion matrix of the model's arg-max over every batch of ``dataset``."""
+    matrix = ConfusionMatrix(label_set.num_classes, label_set.ignore_label)
+    for index in range(len(dataset)):
+        images, labels = dataset[index]
+        # A direct call: predict_on_batch under a MirroredStrategy repeats the batch per replica.
+        probabilities = keras.ops.convert_to_numpy(model(images, training=False))
+        matrix.update(labels, probabilities.argmax(axis=-1))
+    return matrix
+
+
+class ValidationMeanIoU(keras.callbacks.Callback):
+    """Adds ``val_miou`` (fanet_ros.metrics, whole val split) to the epoch logs."""
+
+    def __init__(self, dataset: keras.utils.PyDataset, label_set: LabelSet) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.label_set = label_set
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        scores = confusion_over(self.model, self.dataset, self.label_set).scores(self.label_set)
+        if logs is not None:
+            logs["val_miou"] = scores.mean_iou
+            logs["val_pixel_accuracy"] = scores.pixel_accuracy
+        print(f"\nepoch {epoch + 1}: val mIoU {100 * scores.mean_iou:.2f}%, "
+              f"pixel accuracy {100 * scores.pixel_accuracy:.2f}%", flush=True)
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """After each epoch: weights, optimizer state and ``state.json``; best weights by val mIoU."""
+
+    def __init__(self, run_dir: Path, state: dict, write: bool = True) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.state = state
+        self.write = write
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self._started, 1)}
+        record.update({k: float(v) for k, v in logs.items() if np.isscalar(v)})
+        miou = record.get("val_miou", float("nan"))
+        improved = not math.isnan(miou) and miou > self.state.get("best_val_miou", -1.0)
+        if improved:
+            self.state.update(best_val_miou=miou, best_epoch=epoch + 1)
+        self.state["epoch"] = epoch + 1
+        self.state.setdefault("history", []).append(record)
+        if not self.write:
+            return
+        if improved:
+            run_state.save_weights(self.model, self.run_dir / run_state.BEST)
+        run_state.save_weights(self.model, self.run_dir / run_state.CHECKPOINT)
+        run_state.save_optimizer(self.model.optimizer, self.run_dir / run_state.OPTIMIZER)
+        run_state.write_json(self.run_dir / run_state.STATE, self.state)
+
+
+class LearningRateRangeTest(keras.callbacks.Callback):
+    """Raises the learning rate exponentially each step and records the smoothed loss."""
+
+    def __init__(self, start_lr: float, end_lr: float, steps: int, smoothing: float = 0.9) -> None:
+        super().__init__()
+        self.rates = np.geomspace(start_lr, end_lr, steps)
+        self.smoothing = smoothing
+        self.history: list[tuple[float, float]] = []
+        self._average = 0.0
+        self._previous_mean = 0.0
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        step = len(self.history)
+        if step >= len(self.rates):
+            self.model.stop_training = True
+            return
+        self.model.optimizer.learning_rate = float(self.rates[step])
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        # Keras reports the epoch's running mean; recover this batch's own loss.
+        mean = float((logs or {}).get("loss", float("nan")))
+        loss = mean * (batch + 1) - (self._previous_mean * batch if batch else 0.0)
+        self._previous_mean = mean
+        step = len(self.history)
+        if step >= len(self.rates):
+            return
+        self._average = self.smoothing * self._average + (1 - self.smoothing) * loss
+        smoothed = self._average / (1 - self.smoothing ** (step + 1))
+        self.history.append((float(self.rates[step]), smoothed))
+        best = min(s for _, s in self.history)
+        if not math.isfinite(smoothed) or smoothed > 4 * best:
+            self.model.stop_training = True
+
+    def suggestion(self) -> float | None:
+        """The rate where the smoothed loss falls fastest (per log-step of the rate)."""
+        if len(self.history) < 3:
+            return None
+        rates, losses = np.array(self.history).T
+        slopes = np.gradient(losses, np.log(rates))
+        return float(rates[int(np.argmin(slopes))])

@@ -1,0 +1,131 @@
+"""Training and validation batches from the dataset folders of ``fanet_ros.dataset_layouts``.
+
+:class:`SegmentationDataset` is a ``keras.utils.PyDataset``: backend-agnostic
+(TensorFlow or JAX), decoded with OpenCV in worker threads, with an optional
+in-memory cache of decoded images. The model sees what the node feeds it:
+RGB, ``x / 255``, resized with ``fanet_ros.preprocessing.resize_image``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from fanet_ros.dataset_layouts import (
+    DatasetError,
+    Sample,
+    find_samples,
+    label_set_for_layout,
+    read_image,
+    read_label,
+)
+from fanet_ros.labels import LabelSet
+from fanet_ros.model_metadata import Normalization
+from fanet_ros.preprocessing import normalize, resize_image, resize_labels
+from fanet_training.augment import AugmentConfig, augment
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str
+    layout: str
+    height: int
+    width: int
+    batch_size: int = 8
+    workers: int = 2
+    cache: bool = False
+    """Keep decoded images in memory (CamVid's 468 images take ~250 MB)."""
+    skip_corrupt: bool = False
+    """Skip unreadable images (counted in ``skipped``) instead of stopping with an error."""
+    seed: int = 0
+
+
+class SegmentationDataset(keras.utils.PyDataset):
+    """Batches ``(images [B,H,W,3] float32, labels [B,H,W] uint8)`` of one split."""
+
+    def __init__(self, config: DataConfig, split: str, training: bool,
+                 augment_config: AugmentConfig | None = None,
+                 samples: list[Sample] | None = None) -> None:
+        super().__init__(workers=config.workers, use_multiprocessing=False,
+                         max_queue_size=max(2, 2 * config.workers))
+        self.config = config
+        self.split = split
+        self.training = training
+        self.augment_config = augment_config or AugmentConfig()
+        self.samples = samples if samples is not None else find_samples(
+            config.root, config.layout, split)
+        self.label_set: LabelSet = label_set_for_layout(config.layout)
+        self.skipped: set[str] = set()
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._epoch = 0
+        self._order = self._shuffled_order()
+
+    def __len__(self) -> int:
+        # Training drops the last partial batch (steady shapes for BN and replicas).
+        count = len(self.samples) / self.config.batch_size
+        return max(1, int(count)) if self.training else math.ceil(count)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        size = self.config.batch_size
+        ids = self._order[index * size:(index + 1) * size]
+        rng = np.random.default_rng((self.config.seed, self._epoch, index))
+        pairs = [pair for i in ids if (pair := self._load(int(i), rng)) is not None]
+        if not pairs:
+            raise DatasetError(f"every image of batch {index} ({self.split}) was unreadable")
+        while self.training and len(pairs) < size:  # refill after skipped files
+            pair = self._load(int(rng.integers(len(self.samples))), rng)
+            if pair is not None:
+                pairs.append(pair)
+        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+    def start_at_epoch(self, epoch: int) -> None:
+        """Continue the shuffling sequence of a resumed run from ``epoch``."""
+        self._epoch = epoch
+        self._order = self._shuffled_order()
+
+    def on_epoch_end(self) -> None:
+        self._epoch += 1
+        self._order = self._shuffled_order()
+
+    def _shuffled_order(self) -> np.ndarray:
+        order = np.arange(len(self.samples))
+        if self.training:
+            np.random.default_rng((self.config.seed, self._epoch)).shuffle(order)
+        return order
+
+    def _load(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
+        try:
+            image, labels = self._decoded(i)
+        except DatasetError as exc:
+            if not self.config.skip_corrupt:
+                raise
+            if self.samples[i].name not in self.skipped:
+                self.skipped.add(self.samples[i].name)
+                LOG.warning("skipping (%d so far): %s", len(self.skipped), exc)
+            return None
+        height, width = self.config.height, self.config.width
+        if self.training:
+            return augment(image, labels, height, width, self.augment_config, rng)
+        pixels = normalize(resize_image(image, height, width), Normalization())
+        return pixels, resize_labels(labels, height, width)
+
+    def _decoded(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        if i in self._cache:
+            return self._cache[i]
+        sample = self.samples[i]
+        image = read_image(sample.image_path)
+        labels = read_label(sample.label_path, self.config.layout)
+        if image.shape[:2] != labels.shape:
+            raise DatasetError(
+                f"image '{sample.image_path}' is {image.shape[1]}x{image.shape[0]} but its "
+                f"label '{sample.label_path}' is {labels.shape[1]}x{labels.shape[0]}"
+            )
+        if self.config.cache:
+            self._cache[i] = (image, labels)
+        return image, labels

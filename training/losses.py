@@ -1,0 +1,52 @@
+"""Cross-entropy that ignores the void label, with optional online hard example mining."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from fanet_ros.labels import IGNORE_LABEL
+
+
+@keras.saving.register_keras_serializable(package="fanet_training")
+class SegmentationCrossEntropy(keras.losses.Loss):
+    """Mean pixel cross-entropy over labelled pixels; ``y_pred`` is the softmax output.
+
+    With ``ohem_threshold`` set, only hard pixels count: those whose true-class
+    probability is below the threshold, and at least the ``ohem_min_kept``
+    hardest pixels of the batch.
+    """
+
+    def __init__(self, ignore_label: int = IGNORE_LABEL, ohem_threshold: float | None = None,
+                 ohem_min_kept: int = 100_000, name: str = "segmentation_cross_entropy",
+                 **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.ignore_label = ignore_label
+        self.ohem_threshold = ohem_threshold
+        self.ohem_min_kept = ohem_min_kept
+
+    def call(self, y_true, y_pred):
+        labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        probs = ops.reshape(ops.cast(y_pred, "float32"), (-1, ops.shape(y_pred)[-1]))
+        valid = ops.not_equal(labels, self.ignore_label)
+        safe_labels = ops.where(valid, labels, 0)
+        pixel_loss = ops.sparse_categorical_crossentropy(safe_labels, probs)
+        weights = ops.cast(valid, "float32")
+        if self.ohem_threshold is not None:
+            weights = weights * self._hard_pixels(pixel_loss, valid)
+        return ops.sum(pixel_loss * weights) / ops.maximum(ops.sum(weights), 1.0)
+
+    def _hard_pixels(self, pixel_loss, valid):
+        """1.0 for pixels above the hard-loss threshold, lowered to keep ``min_kept`` pixels."""
+        masked = ops.where(valid, pixel_loss, -1.0)
+        pixels = masked.shape[0]
+        kept = self.ohem_min_kept if pixels is None else min(self.ohem_min_kept, pixels)
+        kth_largest = ops.top_k(masked, kept, sorted=True)[0][-1]
+        threshold = ops.minimum(-math.log(self.ohem_threshold), kth_largest)
+        return ops.stop_gradient(ops.cast(ops.greater_equal(pixel_loss, threshold), "float32"))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "ignore_label": self.ignore_label,
+                "ohem_threshold": self.ohem_threshold, "ohem_min_kept": self.ohem_min_kept}

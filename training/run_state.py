@@ -1,0 +1,69 @@
+"""The run folder: checkpoint, optimizer state and progress, written atomically each epoch.
+
+Layout::
+
+    run_dir/config.json            training options (read by fanet-export / fanet-evaluate)
+    run_dir/checkpoint.weights.h5  model weights after the last finished epoch
+    run_dir/optimizer.npz          optimizer variables (step, momenta) after that epoch
+    run_dir/state.json             last finished epoch, best val mIoU, per-epoch history
+    run_dir/best.weights.h5        weights of the epoch with the best val mIoU
+    run_dir/logs/                  TensorBoard logs (TensorFlow backend)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+CONFIG = "config.json"
+CHECKPOINT = "checkpoint.weights.h5"
+OPTIMIZER = "optimizer.npz"
+STATE = "state.json"
+BEST = "best.weights.h5"
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON through a temporary file so a kill never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read '{path}': {exc}") from None
+
+
+def save_weights(model: keras.Model, path: Path) -> None:
+    tmp = path.with_name("tmp." + path.name)  # Keras wants the .weights.h5 suffix
+    model.save_weights(tmp)
+    os.replace(tmp, path)
+
+
+def save_optimizer(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
+    tmp = path.with_name("tmp." + path.name)
+    values = {f"v{i:05d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(optimizer.variables)}
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **values)
+    os.replace(tmp, path)
+
+
+def load_optimizer(optimizer: keras.optimizers.Optimizer, model: keras.Model, path: Path) -> None:
+    """Restore optimizer variables saved by :func:`save_optimizer` for the same model."""
+    optimizer.build(model.trainable_variables)
+    with np.load(path) as saved:
+        values = [saved[k] for k in sorted(saved.files)]
+    if len(values) != len(optimizer.variables):
+        raise ValueError(
+            f"'{path}' holds {len(values)} optimizer variables but this optimizer has "
+            f"{len(optimizer.variables)}: was the run started with another model or optimizer?"
+        )
+    for variable, value in zip(optimizer.variables, values):
+        variable.assign(value)

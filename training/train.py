@@ -1,0 +1,230 @@
+"""``fanet-train``: train FANet / FSFFNet on a dataset folder, resumable, best-by-val-mIoU.
+
+Example::
+
+    fanet-train --model fanet --dataset-root /data/camvid --layout camvid \\
+        --height 384 --width 512 --batch-size 8 --epochs 100 --run-dir runs/fanet_camvid
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+
+from fanet_ros.dataset_layouts import LAYOUTS, DatasetError
+from fanet_training import run_state
+from fanet_training.callbacks import LearningRateRangeTest, RunCheckpoint, ValidationMeanIoU
+from fanet_training.data import DataConfig, SegmentationDataset
+from fanet_training.distribute import (
+    STRATEGIES,
+    distribution_scope,
+    is_chief,
+    use_mixed_precision,
+)
+from fanet_training.losses import SegmentationCrossEntropy
+from fanet_training.models import MODELS, build_model
+from fanet_training.schedule import WarmupPolyDecay
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    dataset_root: str
+    layout: str
+    run_dir: str
+    height: int = 384
+    width: int = 512
+    batch_size: int = 8
+    epochs: int = 100
+    optimizer: str = "sgd"
+    learning_rate: float = 0.045
+    end_learning_rate: float = 1e-4
+    warmup_epochs: float = 1.0
+    ohem: float | None = None
+    workers: int = 2
+    cache: bool = False
+    skip_corrupt: bool = False
+    mixed_precision: str = "auto"
+    distribute: str = "auto"
+    steps_per_epoch: int | None = None
+    """Limit the batches per epoch (quick runs); default: the whole train split."""
+    seed: int = 0
+    bn_momentum: float | None = None
+    """Override every BatchNorm's momentum (e.g. 0.9 for short runs); default: the model's."""
+
+
+def tensorboard_available() -> bool:
+    """TensorBoard logs need the TensorFlow backend and the ``tensorboard`` package."""
+    if keras.backend.backend() != "tensorflow" or importlib.util.find_spec("tensorboard") is None:
+        print("no TensorBoard logs (needs the TensorFlow backend and `pip install tensorboard`)")
+        return False
+    return True
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """SGD momentum 0.9 (or Adam) with warm-up + poly decay over the whole run."""
+    total = config.epochs * steps_per_epoch
+    warmup = min(int(config.warmup_epochs * steps_per_epoch), total - 1)
+    schedule = WarmupPolyDecay(config.learning_rate, total, warmup, config.end_learning_rate)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(schedule)
+    return keras.optimizers.SGD(schedule, momentum=0.9)
+
+
+def set_batchnorm_momentum(model: keras.Model, momentum: float) -> None:
+    """Faster-moving BatchNorm statistics: with momentum 0.997 (the paper's) the running
+    statistics need thousands of steps before inference-mode outputs mean anything."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
+
+
+def compile_model(config: TrainConfig, num_classes: int, optimizer) -> keras.Model:
+    model = build_model(config.model, num_classes, (config.height, config.width, 3))
+    if config.bn_momentum is not None:
+        set_batchnorm_momentum(model, config.bn_momentum)
+    model.compile(optimizer=optimizer,
+                  loss=SegmentationCrossEntropy(ohem_threshold=config.ohem))
+    return model
+
+
+def datasets(config: TrainConfig, replicas: int) -> tuple[SegmentationDataset, SegmentationDataset]:
+    data = DataConfig(config.dataset_root, config.layout, config.height, config.width,
+                      config.batch_size, config.workers, config.cache, config.skip_corrupt,
+                      config.seed)
+    if config.batch_size % replicas:
+        raise ValueError(f"--batch-size {config.batch_size} must be a multiple of the "
+                         f"{replicas} replicas")
+    return SegmentationDataset(data, "train", training=True), SegmentationDataset(
+        data, "val", training=False)
+
+
+def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int = 1) -> dict:
+    """Train (or resume) and return the run state (epoch, best val mIoU, history)."""
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state_path = run_dir / run_state.STATE
+    state = run_state.read_json(state_path) if state_path.is_file() else {"epoch": 0}
+    if state["epoch"] and run_state.read_json(run_dir / run_state.CONFIG)["model"] != config.model:
+        raise ValueError(f"'{run_dir}' holds a run of another model; use a new --run-dir")
+    mixed = use_mixed_precision(config.mixed_precision)
+    scope, replicas = distribution_scope(config.distribute)
+    train_data, val_data = datasets(config, replicas)
+    steps = min(len(train_data), config.steps_per_epoch or len(train_data))
+    chief = is_chief()
+    if chief:
+        run_state.write_json(run_dir / run_state.CONFIG, asdict(config))
+    print(f"{config.model} on {config.layout} '{config.dataset_root}': {len(train_data.samples)} "
+          f"train / {len(val_data.samples)} val images at {config.height}x{config.width}, "
+          f"{steps} steps/epoch, {replicas} replica(s), mixed precision "
+          f"{'on' if mixed else 'off'}, backend {keras.backend.backend()}", flush=True)
+    with scope:
+        optimizer = make_optimizer(config, steps)
+        model = compile_model(config, train_data.label_set.num_classes, optimizer)
+        if state["epoch"]:
+            model.load_weights(run_dir / run_state.CHECKPOINT)
+            run_state.load_optimizer(model.optimizer, model, run_dir / run_state.OPTIMIZER)
+            print(f"resuming '{run_dir}' after epoch {state['epoch']} "
+                  f"(optimizer step {int(model.optimizer.iterations)})", flush=True)
+    callbacks = [ValidationMeanIoU(val_data, train_data.label_set),
+                 RunCheckpoint(run_dir, state, write=chief)]
+    if chief and tensorboard_available():
+        callbacks.append(keras.callbacks.TensorBoard(run_dir / "logs", update_freq="epoch"))
+    train_data.start_at_epoch(state["epoch"])
+    model.fit(train_data, epochs=config.epochs, initial_epoch=state["epoch"],
+              steps_per_epoch=steps, callbacks=callbacks + (extra_callbacks or []),
+              verbose=verbose)
+    if train_data.skipped:
+        print(f"skipped {len(train_data.skipped)} unreadable training images", flush=True)
+    return state
+
+
+def find_learning_rate(config: TrainConfig, steps: int, verbose: int = 1) -> float | None:
+    """LR range test: exponential sweep 1e-5 -> 1, writes ``lr_find.json`` in the run folder."""
+    use_mixed_precision(config.mixed_precision)
+    train_data, _ = datasets(config, 1)
+    test = LearningRateRangeTest(1e-5, 1.0, steps)
+    optimizer = (keras.optimizers.Adam(1e-5) if config.optimizer == "adam"
+                 else keras.optimizers.SGD(1e-5, momentum=0.9))
+    model = compile_model(config, train_data.label_set.num_classes, optimizer)
+    model.fit(train_data, epochs=math.ceil(steps / len(train_data)), callbacks=[test],
+              verbose=verbose)
+    suggestion = test.suggestion()
+    print("learning rate -> smoothed loss")
+    for rate, loss in test.history[:: max(1, len(test.history) // 20)]:
+        print(f"  {rate:10.2e}  {loss:.4f}")
+    print(f"steepest descent at {suggestion:.2e}" if suggestion else "too few steps to suggest")
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_state.write_json(run_dir / "lr_find.json",
+                         {"history": test.history, "suggested_learning_rate": suggestion})
+    return suggestion
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", choices=sorted(MODELS), default="fanet")
+    parser.add_argument("--dataset-root", required=True, help="dataset folder")
+    parser.add_argument("--layout", choices=LAYOUTS, required=True,
+                        help="folder layout (and label set) of the dataset")
+    parser.add_argument("--run-dir", required=True,
+                        help="run folder; an existing run there is resumed")
+    parser.add_argument("--height", type=int, default=384, help="training height (x32)")
+    parser.add_argument("--width", type=int, default=512, help="training width (x32)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--steps-per-epoch", type=int, help="limit batches per epoch")
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    parser.add_argument("--learning-rate", type=float, default=0.045, help="peak LR")
+    parser.add_argument("--end-learning-rate", type=float, default=1e-4)
+    parser.add_argument("--warmup-epochs", type=float, default=1.0)
+    parser.add_argument("--ohem", type=float, metavar="P",
+                        help="OHEM: train on pixels whose true-class probability is below P")
+    parser.add_argument("--workers", type=int, default=2, help="loader threads")
+    parser.add_argument("--cache", action="store_true", help="keep decoded images in memory")
+    parser.add_argument("--skip-corrupt", action="store_true",
+                        help="skip unreadable images (counted) instead of stopping")
+    parser.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto",
+                        help="mixed_float16; auto = only when a GPU is present")
+    parser.add_argument("--distribute", choices=STRATEGIES, default="auto",
+                        help="auto: all GPUs (Mirrored on TF, DataParallel on JAX)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bn-momentum", type=float, metavar="M",
+                        help="BatchNorm momentum for every layer (0.9 suits short runs); "
+                             "default: the architecture's (0.99, 0.997 in the fuse blocks)")
+    parser.add_argument("--lr-find", type=int, metavar="STEPS", nargs="?", const=100,
+                        help="run a learning-rate range test of STEPS steps instead of training")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                        help="1: progress bar, 2: one line per epoch (for log files)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    options = {k: v for k, v in vars(args).items() if k not in ("lr_find", "verbose")}
+    config = TrainConfig(**options)
+    keras.utils.set_random_seed(config.seed)
+    try:
+        if args.lr_find:
+            find_learning_rate(config, args.lr_find, args.verbose)
+            return 0
+        state = train(config, verbose=args.verbose)
+    except (DatasetError, ValueError) as exc:
+        print(f"fanet-train: error: {exc}", file=sys.stderr)
+        return 2
+    best = state.get("best_val_miou")
+    print(f"done: {state['epoch']} epochs, best val mIoU "
+          f"{'n/a' if best is None else f'{100 * best:.2f}%'} at epoch {state.get('best_epoch')}; "
+          f"weights in {Path(config.run_dir) / run_state.BEST}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
