@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -81,11 +82,14 @@ def check_against_keras(model, onnx_path: Path, height: int, width: int, labels:
 
 
 def export(weights: Path, model_name: str, layout: str, output: Path, height: int, width: int,
-           dynamic: bool = False, labels: bool = False, extra: dict | None = None) -> ExportResult:
+           dynamic: bool = False, labels: bool = False, extra: dict | None = None,
+           dataset_name: str | None = None) -> ExportResult:
     """Export, attach metadata, list/check ops and verify against Keras; raises on a mismatch."""
     from fanet_training.models import build_model
 
     label_set = label_set_for_layout(layout)
+    if dataset_name:
+        label_set = dataclasses.replace(label_set, name=dataset_name)
     shape = (None, None, 3) if dynamic else (height, width, 3)
     model = build_model(model_name, label_set.num_classes, shape)
     model.load_weights(weights)
@@ -127,6 +131,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="dynamic H/W (height/width stay the default size in the metadata)")
     parser.add_argument("--labels", action="store_true",
                         help="fold the arg-max in: output uint8 labels [1,H,W]")
+    parser.add_argument("--dataset-name",
+                        help="dataset name in the metadata (default: the layout's label set), "
+                             "e.g. 'synthetic' for a model trained on generated scenes")
     parser.add_argument("--allow-unsupported-ops", action="store_true",
                         help="warn instead of failing on ops TensorRT cannot parse")
     return parser.parse_args(argv)
@@ -156,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     result = export(source, model_name, layout, args.output, height, width, args.dynamic,
-                    args.labels, extra)
+                    args.labels, extra, args.dataset_name)
     print(f"wrote {result.path} ({model_name}, {layout}, "
           f"{'dynamic H/W, default ' if args.dynamic else ''}{height}x{width}, "
           f"output {'labels' if args.labels else 'probabilities'}, opset {OPSET})")

@@ -1,0 +1,137 @@
+"""``python -m fanet_training.model_card``: write the model card of an exported model.
+
+Everything in the card comes from files the tools wrote: the run's
+``config.json`` and ``state.json`` (fanet-train), the ``metrics.json`` of
+``fanet-evaluate`` and the ONNX file itself, so the card can be regenerated.
+
+Example::
+
+    python -m fanet_training.model_card runs/fanet_camvid \\
+        --metrics runs/fanet_camvid/eval/metrics.json --onnx fanet_ros/models/fanet_camvid.onnx \\
+        --output fanet_ros/models/fanet_camvid.md --title ... --data-note ... --export-command ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+from fanet_ros.runtime.onnxruntime_backend import load_session
+from fanet_training import run_state
+
+TRAIN_OPTIONS = (
+    "model", "dataset_root", "layout", "height", "width", "batch_size", "epochs", "optimizer",
+    "learning_rate", "end_learning_rate", "warmup_epochs", "bn_momentum", "ohem", "seed",
+)
+
+
+def this_machine() -> str:
+    """CPU model and core count (and 'no GPU' unless told otherwise)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPU cores ({cpu}), no GPU"
+
+
+def train_command(config: dict) -> str:
+    parts = ["fanet-train"]
+    for key in TRAIN_OPTIONS:
+        value = config.get(key)
+        if value is None:
+            continue
+        parts.append(f"--{key.replace('_', '-')} {value}")
+    if config.get("cache"):
+        parts.append("--cache")
+    parts.append(f"--run-dir {config['run_dir']}")
+    return " \\\n    ".join(parts)
+
+
+def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, hardware: str,
+                  data_note: str, export_command: str) -> str:
+    config = run_state.read_json(run_dir / run_state.CONFIG)
+    state = run_state.read_json(run_dir / run_state.STATE)
+    _, meta = load_session(onnx_path)
+    history = state.get("history", [])
+    wall_s = sum(h.get("seconds", 0.0) for h in history)
+    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    split = metrics.get("split", "val")
+    lines = [
+        f"# {title}",
+        "",
+        f"`{onnx_path.name}`: {meta.model} with {meta.num_classes} classes "
+        f"({', '.join(meta.class_names)}), input {meta.input_height}x{meta.input_width} "
+        f"RGB in [0, 1], output {meta.output}. sha256 `{digest[:16]}…`, "
+        f"{onnx_path.stat().st_size / 1e6:.1f} MB.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| data | {data_note} |",
+        f"| training resolution | {config['height']}x{config['width']} |",
+        f"| epochs | {state.get('epoch')} of {config['epochs']} planned "
+        f"(weights of epoch {state.get('best_epoch')}, best val mIoU) |",
+        f"| training wall time | {wall_s / 60:.0f} min |",
+        f"| hardware | {hardware} |",
+        f"| {split} mIoU | **{100 * metrics['mean_iou']:.2f} %** "
+        f"(fanet-evaluate, {metrics['input_size'][0]}x{metrics['input_size'][1]} input, "
+        f"scored at the labels' resolution) |",
+        f"| {split} pixel accuracy | {100 * metrics['pixel_accuracy']:.2f} % |",
+        "",
+        f"## {split.capitalize()} IoU per class",
+        "",
+        "| class | IoU (%) |",
+        "|---|---:|",
+        *(f"| {name} | {'n/a' if iou is None else f'{100 * iou:.2f}'} |"
+          for name, iou in metrics["class_iou"].items()),
+        "",
+        "## Per epoch (val mIoU at the training resolution)",
+        "",
+        "| epoch | loss | val mIoU (%) | seconds |",
+        "|---:|---:|---:|---:|",
+        *(f"| {h['epoch']} | {h.get('loss', float('nan')):.3f} | "
+          f"{100 * h.get('val_miou', float('nan')):.2f} | {h.get('seconds', 0):.0f} |"
+          for h in history),
+        "",
+        "## Reproduce",
+        "",
+        "```bash",
+        train_command(config),
+        f"fanet-evaluate {run_dir} --dataset-root {config['dataset_root']} "
+        f"--output-dir {run_dir}/eval",
+        export_command,
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--metrics", type=Path, required=True, help="fanet-evaluate metrics.json")
+    parser.add_argument("--onnx", type=Path, required=True)
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--title", required=True)
+    parser.add_argument("--data-note", required=True, help="the data and its licence")
+    parser.add_argument("--export-command", required=True)
+    parser.add_argument("--hardware", default=this_machine())
+    args = parser.parse_args(argv)
+    metrics = json.loads(args.metrics.read_text())
+    args.output.write_text(card_markdown(args.run_dir, metrics, args.onnx, args.title,
+                                         args.hardware, args.data_note, args.export_command))
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
