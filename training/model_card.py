@@ -57,7 +57,7 @@ def train_command(config: dict) -> str:
 
 
 def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, hardware: str,
-                  data_note: str, export_command: str) -> str:
+                  data_note: str, export_command: str, notes: str = "") -> str:
     config = run_state.read_json(run_dir / run_state.CONFIG)
     state = run_state.read_json(run_dir / run_state.STATE)
     _, meta = load_session(onnx_path)
@@ -111,6 +111,8 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         "```",
         "",
     ]
+    if notes:
+        lines += ["## Limitations", "", notes, ""]
     return "\n".join(lines)
 
 
@@ -125,10 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-note", required=True, help="the data and its licence")
     parser.add_argument("--export-command", required=True)
     parser.add_argument("--hardware", default=this_machine())
+    parser.add_argument("--notes", default="", help="limitations and intended use")
     args = parser.parse_args(argv)
     metrics = json.loads(args.metrics.read_text())
     args.output.write_text(card_markdown(args.run_dir, metrics, args.onnx, args.title,
-                                         args.hardware, args.data_note, args.export_command))
+                                         args.hardware, args.data_note, args.export_command,
+                                         args.notes))
     print(f"wrote {args.output}")
     return 0
 
