@@ -47,7 +47,9 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
     ],
     python_requires=">=3.10",
-    install_requires=["setuptools", "numpy", "opencv-python-headless", "onnxruntime", "pyyaml"],
+    install_requires=[
+        "setuptools", "numpy", "opencv-python-headless", "onnxruntime", "onnx", "pyyaml"
+    ],
     extras_require={
         "ros": ROS_WHEELS,
         "training": TRAINING,

@@ -27,11 +27,17 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return resized
 
 
-def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour resize of a ``[H, W]`` label map (no invented classes)."""
+def resize_labels(
+    labels: np.ndarray, height: int, width: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Nearest-neighbour resize of a ``[H, W]`` label map (no invented classes).
+
+    Writes into ``out`` (``[height, width]`` uint8) when given; returns
+    ``labels`` itself when the size already matches.
+    """
     if labels.shape[0] == height and labels.shape[1] == width:
         return labels
-    return cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(labels, (width, height), dst=out, interpolation=cv2.INTER_NEAREST)
 
 
 def normalize(

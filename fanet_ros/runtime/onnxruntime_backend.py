@@ -20,12 +20,20 @@ def load_session(
     model_path: str | Path,
     providers: list | None = None,
     num_threads: int = 0,
+    allow_spinning: bool = False,
 ) -> tuple[ort.InferenceSession, ModelMetadata]:
-    """Open an ONNX model and its fanet_ros metadata, with errors that name the file."""
+    """Open an ONNX model and its fanet_ros metadata, with errors that name the file.
+
+    ``allow_spinning``: let idle worker threads busy-wait after a run. Off by
+    default: on a shared CPU the spinning threads slow inference and the
+    steps after it (bench/pipeline_stages.py --model measures both).
+    """
     path = check_model_file(model_path)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    spinning = "1" if allow_spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
     if num_threads > 0:
         options.intra_op_num_threads = num_threads
     try:

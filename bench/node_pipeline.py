@@ -1,0 +1,368 @@
+"""Node pipeline benchmark: camera process -> segmentation_node process -> this subscriber.
+
+For each camera rate, starts a fresh node (``python -m fanet_ros.segmentation_node``)
+and a camera publisher process, subscribes to ``label``, ``color`` and
+``overlay`` (so every output is computed) and to ``/diagnostics``, and after a
+warm-up measures for ``--duration`` seconds: the node's per-stage times, the
+non-inference share of a frame, stamp-to-receipt latency at this subscriber
+(p50/p95/p99, first vs last 30 s), output rate, dropped frames and the node's
+RSS at the start and end.
+
+    python bench/node_pipeline.py                      # FANet 512x1024, 10/30/60 Hz, 2 min each
+    python bench/node_pipeline.py --rates 30 --duration 20 --model model.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fanet_ros.ros_env import use_local_ros_domain
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import CACHE_DIR, machine_info, markdown_table, parse_size, write_results  # noqa: E402
+
+NODE_NAME = "segmentation_node"
+STAGES = ("convert", "preprocess", "inference", "postprocess", "publish")
+OUTPUTS = ("label", "color", "overlay")
+WARMUP_FRAMES = 3
+"""Output frames the node must have produced before measuring starts (after --warmup s)."""
+CAMERA_MAX_S = 3600.0
+"""The camera runs until stopped; this only bounds an orphaned one."""
+ENVIRONMENT = ("RMW_IMPLEMENTATION", "FASTDDS_BUILTIN_TRANSPORTS", "FASTRTPS_DEFAULT_PROFILES_FILE")
+"""Variables that change how images travel between processes; recorded with the results."""
+CAMERA = Path(__file__).resolve().parent / "camera_publisher.py"
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident set size of process ``pid`` in MiB (``VmRSS``), ``None`` once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+class Recorder:
+    """Subscribes to the node's outputs and diagnostics and keeps what arrives, timestamped."""
+
+    def __init__(self, node: Any) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+
+        self.node = node
+        self.lock = threading.Lock()
+        self.t0 = time.monotonic()
+        self.received: dict[str, list[tuple[float, float]]] = {name: [] for name in OUTPUTS}
+        """Per output: (seconds since reset, stamp-to-receipt latency in seconds)."""
+        self.diagnostics: list[tuple[float, dict[str, str]]] = []
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        self.subscriptions = [
+            node.create_subscription(Image, f"/{NODE_NAME}/{name}", self._on_output(name), qos)
+            for name in OUTPUTS
+        ]
+        self.subscriptions.append(
+            node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        )
+
+    def reset(self) -> None:
+        with self.lock:
+            self.t0 = time.monotonic()
+            for values in self.received.values():
+                values.clear()
+            self.diagnostics.clear()
+
+    def _on_output(self, name: str):
+        def record(msg: Any) -> None:
+            now = self.node.get_clock().now().nanoseconds
+            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            with self.lock:
+                self.received[name].append((time.monotonic() - self.t0, (now - stamp) * 1e-9))
+
+        return record
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        for status in msg.status:
+            if NODE_NAME in status.name:
+                with self.lock:
+                    values = {kv.key: kv.value for kv in status.values}
+                    self.diagnostics.append((time.monotonic() - self.t0, values))
+
+
+def percentiles_ms(latencies: list[float]) -> dict[str, float | None]:
+    if not latencies:
+        return {"p50": None, "p95": None, "p99": None}
+    p50, p95, p99 = np.percentile(np.asarray(latencies) * 1000.0, (50, 95, 99))
+    return {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
+
+
+def stage_means(diagnostics: list[tuple[float, dict[str, str]]]) -> dict[str, float]:
+    """Per-stage mean milliseconds over the periods, each weighted by its frame count."""
+    totals = dict.fromkeys(STAGES, 0.0)
+    frames = 0
+    previous = None
+    for _, values in diagnostics:
+        published = int(values.get("frames_published", 0))
+        if previous is not None and published > previous and "stage_inference_ms" in values:
+            n = published - previous
+            frames += n
+            for stage in STAGES:
+                totals[stage] += n * float(values.get(f"stage_{stage}_ms", 0.0))
+        previous = published
+    return {stage: totals[stage] / frames for stage in STAGES} if frames else {}
+
+
+def summarize(
+    rate: float,
+    recorder: Recorder,
+    start: float,
+    duration: float,
+    rss_start: float | None,
+    rss_end: float | None,
+    frames_sent: int | None,
+) -> dict[str, Any]:
+    """One rate's numbers from what the recorder kept in the measurement window."""
+    end = start + duration
+    with recorder.lock:
+        window = {
+            name: [(t, lat) for t, lat in values if start <= t <= end]
+            for name, values in recorder.received.items()
+        }
+        diagnostics = [(t, v) for t, v in recorder.diagnostics if start - 1.0 <= t <= end + 1.0]
+    overlay = window["overlay"]
+    latencies = [lat for _, lat in overlay]
+    edge = min(30.0, duration / 3.0)
+    first = [lat for t, lat in overlay if t < start + edge]
+    last = [lat for t, lat in overlay if t >= end - edge]
+    stages = stage_means(diagnostics)
+    frame_ms = sum(stages.values()) if stages else None
+    inference = stages.get("inference")
+    non_inference = frame_ms - inference if stages else None
+
+    def counter(key: str) -> int | None:
+        if len(diagnostics) < 2:
+            return None
+        return int(diagnostics[-1][1].get(key, 0)) - int(diagnostics[0][1].get(key, 0))
+
+    e2e = percentiles_ms(latencies)
+    node_p95 = [float(v["latency_p95_ms"]) for _, v in diagnostics if "latency_p95_ms" in v]
+    return {
+        "rate_hz": rate,
+        "duration_s": duration,
+        "frames_sent": frames_sent,
+        "output_rate_hz": len(overlay) / duration,
+        "outputs_received": {name: len(values) for name, values in window.items()},
+        "stage_ms": stages,
+        "frame_processing_ms": frame_ms,
+        "non_inference_ms": non_inference,
+        "non_inference_share_of_inference": (non_inference / inference) if inference else None,
+        "latency_ms": e2e,
+        "latency_first_ms": percentiles_ms(first),
+        "latency_last_ms": percentiles_ms(last),
+        "flat_window_s": edge,
+        "node_latency_p95_ms_median_of_periods": float(np.median(node_p95)) if node_p95 else None,
+        "p95_over_frame_processing": (e2e["p95"] / frame_ms) if frame_ms and e2e["p95"] else None,
+        "frames_dropped_stale": counter("frames_dropped_stale"),
+        "frames_received_by_node": counter("frames_received"),
+        "frames_published_by_node": counter("frames_published"),
+        "rss_mb_start": rss_start,
+        "rss_mb_end": rss_end,
+        "rss_growth": (rss_end - rss_start) / rss_start if rss_start and rss_end else None,
+    }
+
+
+def wait_until(predicate, timeout: float, what: str, check=None) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if check is not None:
+            check()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def run_rate(
+    rate: float, args: argparse.Namespace, model: Path, recorder: Recorder, log_dir: Path
+) -> dict[str, Any]:
+    """Start a node and a camera at ``rate`` Hz, measure, stop both; return the summary."""
+    height, width = parse_size(args.camera_size)
+    log_path = log_dir / f"node_{rate:g}hz.log"
+    node_cmd = [
+        sys.executable, "-m", "fanet_ros.segmentation_node", "--ros-args",
+        "-p", f"model_path:={model}", "-p", f"num_threads:={args.num_threads}",
+        "-p", "diagnostics_period:=1.0", "-p", f"output_resolution:={args.output_resolution}",
+        "-p", f"qos_overrides./image.subscription.reliability:={args.input_reliability}",
+    ]
+    with log_path.open("wb") as log:
+        node = subprocess.Popen(node_cmd, stdout=log, stderr=subprocess.STDOUT)
+    camera = None
+    try:
+
+        def node_alive() -> None:
+            if node.poll() is not None:
+                raise RuntimeError(f"node exited ({node.returncode}); see {log_path}")
+
+        recorder.reset()
+        wait_until(lambda: recorder.diagnostics, 60.0, "the node's first /diagnostics", node_alive)
+        camera = subprocess.Popen(
+            [sys.executable, str(CAMERA), "--rate", str(rate), "--height", str(height),
+             "--width", str(width), "--duration", str(CAMERA_MAX_S),
+             "--reliability", args.input_reliability],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        recorder.reset()
+        wait_until(lambda: len(recorder.received["overlay"]) >= WARMUP_FRAMES, 120.0,
+                   f"{WARMUP_FRAMES} output frames", node_alive)
+        time.sleep(max(0.0, args.warmup - (time.monotonic() - recorder.t0)))
+        measure_from = time.monotonic() - recorder.t0
+        rss_start = rss_mb(node.pid)
+        time.sleep(args.duration)
+        rss_end = rss_mb(node.pid)
+        node_alive()
+        camera.send_signal(2)
+        output = camera.communicate(timeout=30)[0]
+        sent = re.findall(r"published (\d+) frames", output)
+        return summarize(
+            rate, recorder, measure_from, args.duration, rss_start, rss_end,
+            int(sent[0]) if sent else None,
+        )
+    finally:
+        for proc in (camera, node):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(2)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def report(runs: list[dict[str, Any]], model_desc: str) -> str:
+    """Markdown tables: stage times and latency / rate / memory per camera rate."""
+    stage_rows = [
+        [f"{r['rate_hz']:g}", *(r["stage_ms"].get(s) for s in STAGES), r["frame_processing_ms"],
+         None if r["non_inference_share_of_inference"] is None
+         else f"{100 * r['non_inference_share_of_inference']:.1f}%"]
+        for r in runs
+    ]
+    run_rows = [
+        [f"{r['rate_hz']:g}", r["output_rate_hz"], r["latency_ms"]["p50"], r["latency_ms"]["p95"],
+         r["latency_ms"]["p99"], r["p95_over_frame_processing"],
+         f"{r['latency_first_ms']['p95'] or 0:.0f} / {r['latency_last_ms']['p95'] or 0:.0f}",
+         r["frames_dropped_stale"], r["rss_mb_start"], r["rss_mb_end"],
+         None if r["rss_growth"] is None else f"{100 * r['rss_growth']:+.1f}%"]
+        for r in runs
+    ]
+    return "\n\n".join([
+        f"Node pipeline, {model_desc}: mean stage times (ms, from /diagnostics)",
+        markdown_table(
+            ["camera Hz", *STAGES, "frame", "non-inference / inference"], stage_rows
+        ),
+        "End-to-end (camera stamp to overlay receipt) latency, rate, drops and memory",
+        markdown_table(
+            ["camera Hz", "output Hz", "p50 ms", "p95 ms", "p99 ms", "p95 / frame",
+             "p95 first / last window ms", "dropped stale", "RSS start MiB", "RSS end MiB",
+             "RSS growth"],
+            run_rows,
+        ),
+    ])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="ONNX model (default: export --model-name)")
+    parser.add_argument("--model-name", default="fanet", help="registry model to export")
+    parser.add_argument("--model-size", default="512x1024", help="HxW to export the model at")
+    parser.add_argument("--camera-size", default="1024x2048", help="HxW of the camera frames")
+    parser.add_argument("--rates", type=float, nargs="+", default=[10.0, 30.0, 60.0])
+    parser.add_argument("--duration", type=float, default=120.0, help="measured seconds per rate")
+    parser.add_argument("--warmup", type=float, default=10.0,
+                        help=f"seconds before measuring (and at least {WARMUP_FRAMES} outputs)")
+    parser.add_argument("--labels-output", action="store_true",
+                        help="export with the arg-max folded into the model")
+    parser.add_argument("--output-resolution", choices=("input", "model"), default="input")
+    parser.add_argument("--input-reliability", choices=("reliable", "best_effort"),
+                        default="reliable", help="camera QoS (the node's is overridden to match)")
+    parser.add_argument("--num-threads", type=int, default=0, help="ONNX Runtime threads (0: all)")
+    parser.add_argument("--name", default="node_pipeline", help="results file name (no suffix)")
+    parser.add_argument("--results-dir", type=Path, default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    use_local_ros_domain()
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    if args.model is not None:
+        model, model_desc = args.model, f"{args.model.name}"
+    else:
+        from exported_models import exported_model
+
+        model = exported_model(args.model_name, parse_size(args.model_size),
+                               labels=args.labels_output)
+        output = "uint8 labels (arg-max in the model)" if args.labels_output else "probabilities"
+        model_desc = f"{args.model_name} {args.model_size} (random weights, {output} output)"
+    model_desc += (f", ONNX Runtime CPU, camera bgr8 {args.camera_size} "
+                   f"({args.input_reliability}), outputs at {args.output_resolution} resolution")
+    load_at_start = machine_info()["load_average_1_5_15"]
+    results_dir = args.results_dir or Path(__file__).resolve().parent / "results"
+    log_dir = CACHE_DIR / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    rclpy.init()
+    node = rclpy.create_node("bench_subscriber")
+    recorder = Recorder(node)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.1)
+
+    spinner = threading.Thread(target=spin, daemon=True)
+    spinner.start()
+    runs = []
+    try:
+        for rate in args.rates:
+            print(f"{rate:g} Hz: {args.warmup:g} s warm-up + {args.duration:g} s ...", flush=True)
+            runs.append(run_rate(rate, args, model, recorder, log_dir))
+    finally:
+        stop.set()
+        spinner.join()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    table = report(runs, model_desc)
+    print(table)
+    data = {
+        "benchmark": "node_pipeline",
+        "command": " ".join(["python bench/node_pipeline.py", *(argv or sys.argv[1:])]),
+        "model": model_desc,
+        "load_average_at_start": load_at_start,
+        "environment": {k: os.environ[k] for k in ENVIRONMENT if k in os.environ},
+        "subscribers": "label, color, overlay and /diagnostics",
+        "runs": runs,
+        "markdown": table,
+    }
+    path = write_results(args.name, data, results_dir)
+    print(f"wrote {path}")
+    return data
+
+
+if __name__ == "__main__":
+    main()

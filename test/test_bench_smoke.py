@@ -1,0 +1,53 @@
+"""The benchmark scripts still run end to end (tiny sizes, one or two iterations)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tiny_model import build_tiny_model
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def run_bench(script: str, *args: str, env: dict[str, str] | None = None) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True, text=True, timeout=240, env={**os.environ, **(env or {})},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_pipeline_stages_and_rendered_page(tmp_path):
+    run_bench("pipeline_stages.py", "--camera-size", "64x128", "--model-size", "32x64",
+              "--iterations", "2", "--results-dir", str(tmp_path))
+    stages = json.loads((tmp_path / "pipeline_stages.json").read_text())
+    assert stages["postprocess_after_ms"] > 0 and "| speed-up |" in stages["markdown"]
+    page = tmp_path / "performance.md"
+    run_bench("render_performance.py", "--results-dir", str(tmp_path), "--output", str(page))
+    assert "postprocess, now" in page.read_text()
+
+
+@pytest.mark.slow
+def test_node_pipeline_reports_stages_latency_and_memory(tmp_path):
+    model = build_tiny_model(tmp_path / "tiny.onnx", 32, 64, dynamic=False)
+    run_bench("node_pipeline.py", "--model", str(model), "--camera-size", "64x128",
+              "--rates", "20", "--warmup", "2", "--duration", "3",
+              "--results-dir", str(tmp_path), env={"FANET_BENCH_CACHE": str(tmp_path)})
+    run = json.loads((tmp_path / "node_pipeline.json").read_text())["runs"][0]
+    assert run["outputs_received"]["overlay"] > 0 and run["latency_ms"]["p95"] > 0
+    assert run["stage_ms"]["inference"] > 0 and run["rss_mb_end"] > 0
+
+
+@pytest.mark.slow
+def test_model_table_counts_macs_and_times_both_runtimes(tmp_path):
+    run_bench("model_table.py", "--models", "fanet", "--sizes", "64x128", "--mac-sizes",
+              "64x128", "--iterations", "1", "--results-dir", str(tmp_path),
+              env={"FANET_BENCH_CACHE": str(tmp_path / "cache")})
+    row = json.loads((tmp_path / "model_table.json").read_text())["models"][0]
+    assert row["parameters"] > 1_000_000 and row["gmacs"]["64x128"] > 0
+    assert row["onnxruntime_ms"]["64x128"] > 0 and row["keras_ms"]["64x128"] > 0
