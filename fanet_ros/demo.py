@@ -10,10 +10,12 @@ drops) and write the evaluation reports. Needs no dataset and no GPU.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
 
+from fanet_ros.markdown_blocks import update_file_block
 from fanet_ros.ros_env import use_local_ros_domain
 
 DEMO_MODEL = ("fanet", "synthetic")
@@ -39,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
     parser.add_argument("--num-threads", type=int, default=0,
                         help="ONNX Runtime threads in the node (0: all cores)")
+    parser.add_argument("--readme", type=Path,
+                        help="also rewrite this README's demo block with the figures and copy "
+                             "the frames image to docs/images/ beside it")
     return parser
 
 
@@ -73,6 +78,8 @@ def run_demo(args: argparse.Namespace) -> int:
     (out / "summary.md").write_text(summary)
     print()
     print(summary)
+    if args.readme is not None:
+        write_readme_block(args.readme, summary, out / "lossless" / "frames.png", args)
     where = out.resolve()
     print(f"report written: {where / 'lossless' / 'report.md'} (accuracy), "
           f"{where / 'realtime' / 'report.md'} (latency), summary {where / 'summary.md'}")
@@ -100,6 +107,29 @@ def summary_markdown(reports: dict, args: argparse.Namespace, seconds: float) ->
         f"| demo wall time | {seconds:.0f} s |",
     ]
     return "\n".join(lines) + "\n"
+
+
+def write_readme_block(readme: Path, summary: str, frames_png: Path,
+                       args: argparse.Namespace) -> None:
+    """Put the demo's figures and its frames image into the README's ``demo`` block."""
+    image = readme.parent / "docs" / "images" / "demo_frames.png"
+    image.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(frames_png, image)
+    command = "bash scripts/demo.sh" + (
+        f" --frames {args.frames}" if args.frames != build_parser().get_default("frames") else ""
+    )
+    content = "\n".join([
+        f"What `{command}` printed on this repository's development machine (2 CPU cores, "
+        "no GPU); regenerate this block with `bash scripts/demo.sh --readme README.md`:",
+        "",
+        summary,
+        f"![input, ground truth, prediction, overlay](docs/images/{image.name})",
+        "",
+        "Columns: camera frame, ground truth, the node's `~/label` coloured, the node's "
+        "`~/overlay`. The demo model is small and was trained on generated scenes only "
+        "(its card: `fanet_ros/models/fanet_synthetic.md`).",
+    ])
+    update_file_block(readme, "demo", content)
 
 
 def main(argv: list[str] | None = None) -> int:
