@@ -8,6 +8,7 @@ reason, which the node logs (throttled) and counts.
 from __future__ import annotations
 
 import array
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,13 +42,16 @@ class DecodedImage:
 
 def image_from_msg(msg: Any) -> DecodedImage:
     """Decode a ``sensor_msgs/Image``; validates encoding, size, step and data length."""
-    encoding = msg.encoding
+    return pixels_view(msg.data, msg.encoding, int(msg.height), int(msg.width), int(msg.step))
+
+
+def pixels_view(data: Any, encoding: str, height: int, width: int, step: int) -> DecodedImage:
+    """A ``[H, W, C]`` view on an image buffer, after checking it holds such an image."""
     channels = CHANNELS.get(encoding)
     if channels is None:
         raise ImageConversionError(
             f"unsupported encoding {encoding!r} (supported: {', '.join(CHANNELS)})"
         )
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height == 0 or width == 0:
         raise ImageConversionError(f"empty image ({width}x{height})")
     row_bytes = width * channels
@@ -55,7 +59,6 @@ def image_from_msg(msg: Any) -> DecodedImage:
         raise ImageConversionError(
             f"step {step} is smaller than width x channels = {row_bytes} for {encoding}"
         )
-    data = msg.data
     needed = step * height
     if len(data) < needed:
         raise ImageConversionError(
@@ -65,6 +68,72 @@ def image_from_msg(msg: Any) -> DecodedImage:
     rows = flat.reshape(height, step)
     pixels = rows[:, :row_bytes].reshape(height, width, channels)
     return DecodedImage(pixels, encoding)
+
+
+@dataclass(frozen=True)
+class SerializedImage:
+    """A ``sensor_msgs/Image`` read straight from its CDR bytes (pixels not copied)."""
+
+    stamp_sec: int
+    stamp_nanosec: int
+    frame_id: str
+    image: DecodedImage
+
+
+_CDR_LE = b"\x00\x01"
+
+
+class _CdrReader:
+    """Little-endian XCDR1 reading, aligned relative to the encapsulation header."""
+
+    def __init__(self, data: memoryview) -> None:
+        self.data, self.pos = data, 4
+
+    def uint32(self) -> int:
+        self.pos += -(self.pos - 4) % 4
+        (value,) = struct.unpack_from("<I", self.data, self.pos)
+        self.pos += 4
+        return value
+
+    def string(self) -> str:
+        length = self.uint32()  # includes the terminating NUL
+        text = bytes(self.data[self.pos : self.pos + max(length - 1, 0)]).decode()
+        self.pos += length
+        return text
+
+    def byte(self) -> int:
+        value = self.data[self.pos]
+        self.pos += 1
+        return value
+
+
+def image_from_serialized(serialized: bytes) -> SerializedImage | None:
+    """Header and pixel view of a serialized ``sensor_msgs/Image`` without deserializing it.
+
+    Returns ``None`` for an encapsulation other than little-endian CDR (the
+    caller then deserializes normally); raises :class:`ImageConversionError`
+    for a malformed message.
+    """
+    data = memoryview(serialized)
+    if bytes(data[:2]) != _CDR_LE:
+        return None
+    try:
+        cdr = _CdrReader(data)
+        sec, nanosec = cdr.uint32(), cdr.uint32()
+        frame_id = cdr.string()
+        height, width = cdr.uint32(), cdr.uint32()
+        encoding = cdr.string()
+        cdr.byte()  # is_bigendian: irrelevant for 8-bit encodings
+        step = cdr.uint32()
+        size = cdr.uint32()
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise ImageConversionError(f"malformed serialized Image ({exc})") from None
+    sec = sec - (1 << 32) if sec >= 1 << 31 else sec  # int32 seconds
+    pixels = data[cdr.pos : cdr.pos + size]
+    if len(pixels) < size:
+        raise ImageConversionError(f"truncated serialized Image: {len(pixels)} of {size} bytes")
+    return SerializedImage(sec, nanosec, frame_id,
+                           pixels_view(pixels, encoding, height, width, step))
 
 
 def image_from_compressed_msg(msg: Any) -> DecodedImage:

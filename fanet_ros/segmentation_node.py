@@ -29,16 +29,19 @@ from rclpy.qos import (
     qos_profile_sensor_data,
 )
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.serialization import deserialize_message
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import String
+from std_msgs.msg import Header, String
 
 from fanet_ros.frame_slot import LatestFrameSlot
 from fanet_ros.image_conversion import (
+    DecodedImage,
     ImageConversionError,
     fill_image_msg,
     image_from_compressed_msg,
     image_from_msg,
+    image_from_serialized,
 )
 from fanet_ros.node_parameters import (
     NODE_PARAMETERS,
@@ -129,9 +132,12 @@ class SegmentationNode(Node):
             msg_type: type = CompressedImage
         else:
             topic, msg_type = "image", Image
+        self._msg_type = msg_type
+        # raw: the callback only stores the serialized frame; the worker reads the frames it
+        # processes (raw images as a view on those bytes), never the ones a newer frame replaces
         self.image_sub = self.create_subscription(
             msg_type, topic, self._on_image, qos_profile_sensor_data,
-            qos_overriding_options=overrides,
+            qos_overriding_options=overrides, raw=True,
         )
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(self.params["diagnostics_period"], self._publish_diagnostics)
@@ -204,9 +210,9 @@ class SegmentationNode(Node):
 
     # -- frames ---------------------------------------------------------------
 
-    def _on_image(self, msg: Any) -> None:
+    def _on_image(self, serialized: bytes) -> None:
         self.frames_in.tick()
-        self._slot.put((msg, time.monotonic()))
+        self._slot.put((serialized, time.monotonic()))
 
     def _work(self) -> None:
         while self._running:
@@ -221,7 +227,7 @@ class SegmentationNode(Node):
                         f"frame failed: {self._last_error}", throttle_duration_sec=WARN_THROTTLE_S
                     )
 
-    def _process(self, msg: Any, received: float) -> None:
+    def _process(self, serialized: bytes, received: float) -> None:
         want_label = self.label_pub.get_subscription_count() > 0
         want_color = self.color_pub.get_subscription_count() > 0
         want_overlay = self.overlay_pub.get_subscription_count() > 0
@@ -230,15 +236,12 @@ class SegmentationNode(Node):
             return
         t0 = time.perf_counter()
         try:
-            if isinstance(msg, CompressedImage):
-                image = image_from_compressed_msg(msg)
-            else:
-                image = image_from_msg(msg)
+            header, image = self._decode(serialized)
         except ImageConversionError as exc:
             self.invalid_frames += 1
             self._last_error = str(exc)
             self.get_logger().warning(
-                f"dropped frame (frame_id '{msg.header.frame_id}'): {exc}",
+                f"dropped a frame from {self.image_sub.topic_name}: {exc}",
                 throttle_duration_sec=WARN_THROTTLE_S,
             )
             return
@@ -252,7 +255,6 @@ class SegmentationNode(Node):
             at_input_resolution=self.params["output_resolution"] == "input",
         )
         t1 = time.perf_counter()
-        header = msg.header
         for name, pixels, encoding, publisher in (
             ("label", out.labels, "mono8", self.label_pub),
             ("color", out.color, out.display_encoding, self.color_pub),
@@ -268,6 +270,19 @@ class SegmentationNode(Node):
         stamp = Time.from_msg(header.stamp)
         if stamp.nanoseconds > 0:
             self.latency.add((self.get_clock().now() - stamp).nanoseconds * 1e-9)
+
+    def _decode(self, serialized: bytes) -> tuple[Header, DecodedImage]:
+        """Header and pixels of a serialized frame; raw images are read without a copy."""
+        if self._msg_type is Image:
+            fast = image_from_serialized(serialized)
+            if fast is not None:
+                header = Header(frame_id=fast.frame_id)
+                header.stamp.sec, header.stamp.nanosec = fast.stamp_sec, fast.stamp_nanosec
+                return header, fast.image
+        msg = deserialize_message(serialized, self._msg_type)
+        if isinstance(msg, CompressedImage):
+            return msg.header, image_from_compressed_msg(msg)
+        return msg.header, image_from_msg(msg)
 
     # -- diagnostics ----------------------------------------------------------
 

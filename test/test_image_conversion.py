@@ -66,3 +66,32 @@ def test_compressed_png_and_corrupt_jpeg():
         image_from_compressed_msg(CompressedImage(format="jpeg", data=b"\xff\xd8garbage"))
     with pytest.raises(ImageConversionError, match="unsupported compressed format"):
         image_from_compressed_msg(CompressedImage(format="tiff", data=b"x"))
+
+
+def test_serialized_images_are_read_without_deserializing_and_agree():
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    from fanet_ros.image_conversion import image_from_serialized
+
+    rng = np.random.default_rng(2)
+    for i, (encoding, channels) in enumerate(
+        [("rgb8", 3), ("bgr8", 3), ("rgba8", 4), ("bgra8", 4), ("mono8", 1)] * 8
+    ):
+        height, width = (int(v) for v in rng.integers(1, 30, 2))
+        step = width * channels + i % 4  # some rows padded
+        msg = Image(height=height, width=width, encoding=encoding, step=step)
+        msg.data = rng.integers(0, 255, height * step, dtype=np.uint8).tobytes()
+        msg.header.frame_id = "camera_optical"[: i % 15]
+        msg.header.stamp.sec, msg.header.stamp.nanosec = int(rng.integers(0, 2**31)), i
+        serialized = serialize_message(msg)
+        fast = image_from_serialized(serialized)
+        assert (fast.stamp_sec, fast.stamp_nanosec, fast.frame_id) == (
+            msg.header.stamp.sec, i, msg.header.frame_id
+        )
+        expected = image_from_msg(deserialize_message(serialized, Image))
+        np.testing.assert_array_equal(fast.image.pixels, expected.pixels)
+        assert fast.image.encoding == encoding and not fast.image.pixels.flags.owndata
+    whole = serialize_message(make_msg(np.zeros((4, 4, 3), np.uint8), "rgb8"))
+    with pytest.raises(ImageConversionError, match="malformed|truncated"):
+        image_from_serialized(whole[:30])
+    assert image_from_serialized(b"\x00\x00\x00\x00big-endian") is None  # caller deserializes
