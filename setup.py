@@ -64,7 +64,6 @@ setup(
     maintainer_email="dev@fanet-ros.local",
     description="Real-time semantic segmentation (FANet, FSFFNet) for ROS 2",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "segmentation_node = fanet_ros.segmentation_node:main",
