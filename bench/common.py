@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fanet_ros.host import cpu_model
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CACHE_DIR = Path(os.environ.get("FANET_BENCH_CACHE", Path.home() / ".cache" / "fanet_ros_bench"))
 """Exported models and other artifacts the benchmarks make (never the repository)."""
@@ -55,16 +57,8 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def machine_info() -> dict[str, Any]:
     """CPU, core count and load, so every result says what it ran on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
         "python": platform.python_version(),

@@ -17,10 +17,10 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 
+from fanet_ros.host import cpu_model
 from fanet_ros.runtime.onnxruntime_backend import load_session
 from fanet_training import run_state
 
@@ -32,15 +32,7 @@ TRAIN_OPTIONS = (
 
 def this_machine() -> str:
     """CPU model and core count (and 'no GPU' unless told otherwise)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPU cores ({cpu}), no GPU"
+    return f"{os.cpu_count()} CPU cores ({cpu_model()}), no GPU"
 
 
 def train_command(config: dict) -> str:

@@ -35,19 +35,22 @@ class InferenceBackend(ABC):
     def __init__(self, model_path: Path, metadata: ModelMetadata) -> None:
         self.model_path = Path(model_path)
         self.metadata = metadata
+        self._height = metadata.input_height
+        self._width = metadata.input_width
+        self._device = "CPU"
 
     @property
-    @abstractmethod
-    def input_height(self) -> int: ...
+    def input_height(self) -> int:
+        return self._height
 
     @property
-    @abstractmethod
-    def input_width(self) -> int: ...
+    def input_width(self) -> int:
+        return self._width
 
     @property
-    @abstractmethod
     def device(self) -> str:
         """Where it runs, for logs and diagnostics (``CPU``, ``cuda:0 (NVIDIA ...)``)."""
+        return self._device
 
     @abstractmethod
     def infer(self, batch: np.ndarray) -> np.ndarray:

@@ -101,12 +101,9 @@ class OnnxRuntimeBackend(InferenceBackend):
         input_size: tuple[int, int] | None = None,
         num_threads: int = 0,
     ) -> None:
-        available = ort.get_available_providers()
         providers: list = ["CPUExecutionProvider"]
-        self._device = "CPU"
-        if gpu_device >= 0 and "CUDAExecutionProvider" in available:
+        if gpu_device >= 0 and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": gpu_device}))
-            self._device = f"cuda:{gpu_device} (onnxruntime CUDA execution provider)"
         session, metadata = load_session(model_path, providers, num_threads)
         super().__init__(Path(model_path), metadata)
         self.session = session
@@ -115,20 +112,8 @@ class OnnxRuntimeBackend(InferenceBackend):
         )
         self._input_name = session.get_inputs()[0].name
         self._output_names = [session.get_outputs()[0].name]
-        if "CUDAExecutionProvider" not in session.get_providers():
-            self._device = "CPU"
-
-    @property
-    def input_height(self) -> int:
-        return self._height
-
-    @property
-    def input_width(self) -> int:
-        return self._width
-
-    @property
-    def device(self) -> str:
-        return self._device
+        if "CUDAExecutionProvider" in session.get_providers():
+            self._device = f"cuda:{gpu_device} (onnxruntime CUDA execution provider)"
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(self._output_names, {self._input_name: batch})[0]

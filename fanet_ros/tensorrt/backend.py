@@ -82,18 +82,6 @@ class TensorRTBackend(InferenceBackend):
         except CudaError as exc:
             raise ModelLoadError(f"cannot set up engine {path} on GPU: {exc}") from None
 
-    @property
-    def input_height(self) -> int:
-        return self._height
-
-    @property
-    def input_width(self) -> int:
-        return self._width
-
-    @property
-    def device(self) -> str:
-        return self._device
-
     def infer(self, batch: np.ndarray) -> np.ndarray:
         if not getattr(self._thread_device, "selected", False):  # the node's worker thread
             select_device(self._gpu)
