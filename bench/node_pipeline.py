@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from fanet_ros.image_conversion import image_from_serialized
 from fanet_ros.ros_env import use_local_ros_domain
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -69,8 +70,12 @@ class Recorder:
         """Per output: (seconds since reset, stamp-to-receipt latency in seconds)."""
         self.diagnostics: list[tuple[float, dict[str, str]]] = []
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        # raw: only the stamp is read (fanet_ros.image_conversion.image_from_serialized), so
+        # this Python subscriber does not spend the CPU the node needs on deserializing images
         self.subscriptions = [
-            node.create_subscription(Image, f"/{NODE_NAME}/{name}", self._on_output(name), qos)
+            node.create_subscription(
+                Image, f"/{NODE_NAME}/{name}", self._on_output(name), qos, raw=True
+            )
             for name in OUTPUTS
         ]
         self.subscriptions.append(
@@ -85,9 +90,10 @@ class Recorder:
             self.diagnostics.clear()
 
     def _on_output(self, name: str):
-        def record(msg: Any) -> None:
+        def record(serialized: bytes) -> None:
             now = self.node.get_clock().now().nanoseconds
-            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            image = image_from_serialized(serialized)
+            stamp = image.stamp_sec * 1_000_000_000 + image.stamp_nanosec
             with self.lock:
                 self.received[name].append((time.monotonic() - self.t0, (now - stamp) * 1e-9))
 
