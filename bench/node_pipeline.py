@@ -39,8 +39,12 @@ WARMUP_FRAMES = 3
 """Output frames the node must have produced before measuring starts (after --warmup s)."""
 CAMERA_MAX_S = 3600.0
 """The camera runs until stopped; this only bounds an orphaned one."""
-ENVIRONMENT = ("RMW_IMPLEMENTATION", "FASTDDS_BUILTIN_TRANSPORTS", "FASTRTPS_DEFAULT_PROFILES_FILE")
+ENVIRONMENT = ("RMW_IMPLEMENTATION", "FASTDDS_BUILTIN_TRANSPORTS")
 """Variables that change how images travel between processes; recorded with the results."""
+PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+DEFAULT_TRANSPORT = "default"
+REPO = Path(__file__).resolve().parent.parent
+LARGE_IMAGES_PROFILE = REPO / "config" / "fastdds_large_images.xml"
 CAMERA = Path(__file__).resolve().parent / "camera_publisher.py"
 
 
@@ -130,6 +134,23 @@ def stage_means(diagnostics: list[tuple[float, dict[str, str]]]) -> dict[str, fl
     return {stage: totals[stage] / frames for stage in STAGES} if frames else {}
 
 
+NODE_WINDOWS = ("input_delay", "queue_wait", "processing", "latency")
+"""The node's own latency windows (/diagnostics): stamp to receipt, receipt to the worker,
+receipt to publish, stamp to publish."""
+
+
+def node_breakdown(diagnostics: list[tuple[float, dict[str, str]]]) -> dict[str, float]:
+    """Median over the diagnostics periods of each node window's p50 and p95 (ms)."""
+    breakdown = {}
+    for window in NODE_WINDOWS:
+        for q in ("p50", "p95"):
+            key = f"{window}_{q}_ms"
+            values = [float(v[key]) for _, v in diagnostics if key in v]
+            if values:
+                breakdown[f"{window}_{q}"] = float(np.median(values))
+    return breakdown
+
+
 def summarize(
     rate: float,
     recorder: Recorder,
@@ -163,7 +184,7 @@ def summarize(
         return int(diagnostics[-1][1].get(key, 0)) - int(diagnostics[0][1].get(key, 0))
 
     e2e = percentiles_ms(latencies)
-    node_p95 = [float(v["latency_p95_ms"]) for _, v in diagnostics if "latency_p95_ms" in v]
+    breakdown = node_breakdown(diagnostics)
     return {
         "rate_hz": rate,
         "duration_s": duration,
@@ -178,8 +199,11 @@ def summarize(
         "latency_first_ms": percentiles_ms(first),
         "latency_last_ms": percentiles_ms(last),
         "flat_window_s": edge,
-        "node_latency_p95_ms_median_of_periods": float(np.median(node_p95)) if node_p95 else None,
+        "node_breakdown_ms_median_of_periods": breakdown,
         "p95_over_frame_processing": (e2e["p95"] / frame_ms) if frame_ms and e2e["p95"] else None,
+        "node_p95_over_frame_processing": (
+            breakdown["latency_p95"] / frame_ms if frame_ms and "latency_p95" in breakdown else None
+        ),
         "frames_dropped_stale": counter("frames_dropped_stale"),
         "frames_received_by_node": counter("frames_received"),
         "frames_published_by_node": counter("frames_published"),
@@ -199,20 +223,38 @@ def wait_until(predicate, timeout: float, what: str, check=None) -> None:
         time.sleep(0.1)
 
 
+def transport_environment(profile: str) -> dict[str, str]:
+    """The environment for the node and camera processes under a Fast DDS ``profile``.
+
+    ``default``: no profile file (Fast DDS's and the RMW's defaults); else a profile path.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
+    if profile != DEFAULT_TRANSPORT:
+        env.update(dict.fromkeys(PROFILE_VARIABLES, str(Path(profile).resolve())))
+    return env
+
+
+def transport_name(profile: str) -> str:
+    return profile if profile == DEFAULT_TRANSPORT else Path(profile).stem
+
+
 def run_rate(
-    rate: float, args: argparse.Namespace, model: Path, recorder: Recorder, log_dir: Path
+    rate: float, profile: str, args: argparse.Namespace, model: Path, recorder: Recorder,
+    log_dir: Path,
 ) -> dict[str, Any]:
-    """Start a node and a camera at ``rate`` Hz, measure, stop both; return the summary."""
+    """Start a node and a camera at ``rate`` Hz under ``profile``, measure, stop both."""
     height, width = parse_size(args.camera_size)
-    log_path = log_dir / f"node_{rate:g}hz.log"
+    env = transport_environment(profile)
+    log_path = log_dir / f"node_{rate:g}hz_{transport_name(profile)}.log"
     node_cmd = [
         sys.executable, "-m", "fanet_ros.segmentation_node", "--ros-args",
         "-p", f"model_path:={model}", "-p", f"num_threads:={args.num_threads}",
         "-p", "diagnostics_period:=1.0", "-p", f"output_resolution:={args.output_resolution}",
         "-p", f"qos_overrides./image.subscription.reliability:={args.input_reliability}",
+        "-p", f"qos_overrides./image.subscription.depth:={args.input_depth}",
     ]
     with log_path.open("wb") as log:
-        node = subprocess.Popen(node_cmd, stdout=log, stderr=subprocess.STDOUT)
+        node = subprocess.Popen(node_cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     camera = None
     try:
 
@@ -226,7 +268,7 @@ def run_rate(
             [sys.executable, str(CAMERA), "--rate", str(rate), "--height", str(height),
              "--width", str(width), "--duration", str(CAMERA_MAX_S),
              "--reliability", args.input_reliability],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
         recorder.reset()
         wait_until(lambda: len(recorder.received["overlay"]) >= WARMUP_FRAMES, 120.0,
@@ -240,10 +282,11 @@ def run_rate(
         camera.send_signal(2)
         output = camera.communicate(timeout=30)[0]
         sent = re.findall(r"published (\d+) frames", output)
-        return summarize(
+        summary = summarize(
             rate, recorder, measure_from, args.duration, rss_start, rss_end,
             int(sent[0]) if sent else None,
         )
+        return {"transport": transport_name(profile), **summary}
     finally:
         for proc in (camera, node):
             if proc is not None and proc.poll() is None:
@@ -256,34 +299,57 @@ def run_rate(
 
 
 def report(runs: list[dict[str, Any]], model_desc: str) -> str:
-    """Markdown tables: stage times and latency / rate / memory per camera rate."""
+    """Markdown tables: stage times and latency / rate / memory per camera rate and transport."""
     stage_rows = [
-        [f"{r['rate_hz']:g}", *(r["stage_ms"].get(s) for s in STAGES), r["frame_processing_ms"],
-         None if r["non_inference_share_of_inference"] is None
-         else f"{100 * r['non_inference_share_of_inference']:.1f}%"]
+        [f"{r['rate_hz']:g}", r["transport"], *(r["stage_ms"].get(s) for s in STAGES),
+         r["frame_processing_ms"], _percent(r["non_inference_share_of_inference"])]
         for r in runs
     ]
     run_rows = [
-        [f"{r['rate_hz']:g}", r["output_rate_hz"], r["latency_ms"]["p50"], r["latency_ms"]["p95"],
-         r["latency_ms"]["p99"], r["p95_over_frame_processing"],
+        [f"{r['rate_hz']:g}", r["transport"], r["output_rate_hz"], r["latency_ms"]["p50"],
+         r["latency_ms"]["p95"], r["latency_ms"]["p99"], r["p95_over_frame_processing"],
+         r["node_p95_over_frame_processing"],
          f"{r['latency_first_ms']['p95'] or 0:.0f} / {r['latency_last_ms']['p95'] or 0:.0f}",
          r["frames_dropped_stale"], r["rss_mb_start"], r["rss_mb_end"],
          None if r["rss_growth"] is None else f"{100 * r['rss_growth']:+.1f}%"]
         for r in runs
     ]
+    breakdown_rows = [
+        [f"{r['rate_hz']:g}", r["transport"],
+         *(_pair(r["node_breakdown_ms_median_of_periods"], w) for w in NODE_WINDOWS),
+         f"{r['latency_ms']['p50'] or 0:.0f} / {r['latency_ms']['p95'] or 0:.0f}"]
+        for r in runs
+    ]
     return "\n\n".join([
         f"Node pipeline, {model_desc}: mean stage times (ms, from /diagnostics)",
         markdown_table(
-            ["camera Hz", *STAGES, "frame", "non-inference / inference"], stage_rows
+            ["camera Hz", "transport", *STAGES, "frame", "non-inference / inference"], stage_rows
         ),
-        "End-to-end (camera stamp to overlay receipt) latency, rate, drops and memory",
+        "Latency (camera stamp to overlay receipt at a subscriber, and to the node's publish), "
+        "rate, drops and memory",
         markdown_table(
-            ["camera Hz", "output Hz", "p50 ms", "p95 ms", "p99 ms", "p95 / frame",
-             "p95 first / last window ms", "dropped stale", "RSS start MiB", "RSS end MiB",
-             "RSS growth"],
+            ["camera Hz", "transport", "output Hz", "p50 ms", "p95 ms", "p99 ms", "p95 / frame",
+             "node p95 / frame", "p95 first / last window ms", "dropped stale",
+             "RSS start MiB", "RSS end MiB", "RSS growth"],
             run_rows,
         ),
+        "Where the latency goes, p50 / p95 ms (the node's windows, median of its periods; "
+        "the rest of the end-to-end latency is the outputs' transport to the subscriber)",
+        markdown_table(
+            ["camera Hz", "transport", "stamp to receipt", "receipt to worker",
+             "receipt to publish", "stamp to publish", "end to end"],
+            breakdown_rows,
+        ),
     ])
+
+
+def _percent(share: float | None) -> str | None:
+    return None if share is None else f"{100 * share:.1f}%"
+
+
+def _pair(breakdown: dict[str, float], window: str) -> str:
+    p50, p95 = breakdown.get(f"{window}_p50"), breakdown.get(f"{window}_p95")
+    return "n/a" if p50 is None or p95 is None else f"{p50:.0f} / {p95:.0f}"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -296,11 +362,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=120.0, help="measured seconds per rate")
     parser.add_argument("--warmup", type=float, default=10.0,
                         help=f"seconds before measuring (and at least {WARMUP_FRAMES} outputs)")
-    parser.add_argument("--labels-output", action="store_true",
-                        help="export with the arg-max folded into the model")
+    parser.add_argument("--output", choices=("labels", "probabilities"), default="labels",
+                        help="model output: labels (arg-max in the model, as the shipped "
+                             "models) or probabilities (arg-max in the node)")
+    parser.add_argument("--transports", nargs="+",
+                        default=[DEFAULT_TRANSPORT, str(LARGE_IMAGES_PROFILE)],
+                        help=f"'{DEFAULT_TRANSPORT}' and/or Fast DDS profile files; each rate "
+                             "runs once per transport, in turn")
     parser.add_argument("--output-resolution", choices=("input", "model"), default="input")
     parser.add_argument("--input-reliability", choices=("reliable", "best_effort"),
                         default="reliable", help="camera QoS (the node's is overridden to match)")
+    parser.add_argument("--input-depth", type=int, default=5,
+                        help="the node's image subscription depth (sensor-data QoS: 5)")
     parser.add_argument("--num-threads", type=int, default=0, help="ONNX Runtime threads (0: all)")
     parser.add_argument("--name", default="node_pipeline", help="results file name (no suffix)")
     parser.add_argument("--results-dir", type=Path, default=None)
@@ -319,8 +392,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         from exported_models import exported_model
 
         model = exported_model(args.model_name, parse_size(args.model_size),
-                               labels=args.labels_output)
-        output = "uint8 labels (arg-max in the model)" if args.labels_output else "probabilities"
+                               labels=args.output == "labels")
+        output = ("uint8 labels (arg-max in the model)" if args.output == "labels"
+                  else "probabilities")
         model_desc = f"{args.model_name} {args.model_size} (random weights, {output} output)"
     model_desc += (f", ONNX Runtime CPU, camera bgr8 {args.camera_size} "
                    f"({args.input_reliability}), outputs at {args.output_resolution} resolution")
@@ -345,8 +419,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     runs = []
     try:
         for rate in args.rates:
-            print(f"{rate:g} Hz: {args.warmup:g} s warm-up + {args.duration:g} s ...", flush=True)
-            runs.append(run_rate(rate, args, model, recorder, log_dir))
+            for profile in args.transports:
+                print(f"{rate:g} Hz, {transport_name(profile)} transport: {args.warmup:g} s "
+                      f"warm-up + {args.duration:g} s ...", flush=True)
+                runs.append(run_rate(rate, profile, args, model, recorder, log_dir))
     finally:
         stop.set()
         spinner.join()

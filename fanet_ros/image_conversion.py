@@ -169,15 +169,68 @@ def to_rgb(image: DecodedImage) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(px), conversions[image.encoding])
 
 
+def message_array(shape: tuple[int, ...]) -> np.ndarray:
+    """A zeroed uint8 array kept in an ``array.array``.
+
+    :func:`fill_image_msg` hands such an array to the message as it is, with
+    no copy; a pipeline that writes its outputs into these saves one copy of
+    every image it publishes.
+    """
+    buffer = array.array("B", bytes(int(np.prod(shape))))
+    return np.frombuffer(buffer, dtype=np.uint8).reshape(shape)
+
+
+def _backing_buffer(pixels: np.ndarray) -> array.array | None:
+    """The ``array.array`` that ``pixels`` exactly covers (see :func:`message_array`), if any."""
+    base: Any = pixels
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    if (
+        isinstance(base, array.array)
+        and base.typecode == "B"
+        and pixels.flags.c_contiguous
+        and pixels.nbytes == len(base)
+        and pixels.ctypes.data == base.buffer_info()[0]
+    ):
+        return base
+    return None
+
+
 def fill_image_msg(msg: Any, pixels: np.ndarray, encoding: str, header: Any) -> Any:
-    """Fill a ``sensor_msgs/Image`` from a contiguous ``[H, W]`` or ``[H, W, C]`` array."""
+    """Fill a ``sensor_msgs/Image`` from a ``[H, W]`` or ``[H, W, C]`` uint8 array.
+
+    An array from :func:`message_array` becomes the message's data without a
+    copy (the message then shares its memory: publish it before the array is
+    written again); any other array is copied once.
+    """
     pixels = np.ascontiguousarray(pixels)
     msg.header = header
     msg.height, msg.width = int(pixels.shape[0]), int(pixels.shape[1])
     msg.encoding = encoding
     msg.is_bigendian = 0
     msg.step = int(pixels.strides[0])
-    data = array.array("B")
-    data.frombytes(pixels.data)  # one memcpy; assigning an ndarray would go element-wise
-    msg.data = data
+    data = _backing_buffer(pixels)
+    if data is None:
+        data = array.array("B")
+        data.frombytes(pixels.data)  # one memcpy; assigning an ndarray would go element-wise
+    _set_data(msg, data)
     return msg
+
+
+def _set_data(msg: Any, data: array.array) -> None:
+    """``msg.data = data`` without a copy.
+
+    rosidl's setter keeps an ``array.array`` as it is only while the message
+    checks its fields; since Jazzy that is off by default (``ROS_PYTHON_CHECK_FIELDS``)
+    and the setter copies the array. Humble's messages have no such switch and keep it.
+    """
+    checking = getattr(msg, "_check_fields", True)
+    if not checking:
+        msg._check_fields = True
+    try:
+        msg.data = data
+    finally:
+        if not checking:
+            msg._check_fields = False

@@ -8,6 +8,7 @@ The launch files only read their launch configurations and build actions from
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from collections.abc import Mapping
@@ -38,6 +39,10 @@ DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
 BOOLEANS = ("true", "false")
 DATASETS = tuple(sorted(LABEL_SETS))
 RVIZ_TEMPLATE = "segmentation.rviz"
+DDS_PROFILES = {"large_images": "fastdds_large_images.xml"}
+"""``dds_profile`` choices (besides ``none``) -> Fast DDS profile files in config/."""
+DDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+"""Where Fast DDS 3.x and 2.x (Humble) look for a profile file."""
 
 _TOKEN = r"[A-Za-z_][A-Za-z0-9_]*"
 _NAMESPACE = re.compile(rf"(/{_TOKEN})+")
@@ -114,6 +119,13 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
         "use_sim_time", "false", "Follow /clock (bag playback with --clock).", BOOLEANS
     ),
     LaunchArgument(
+        "dds_profile", "none", "Fast DDS profile for the processes this launch starts. "
+        "large_images: config/fastdds_large_images.xml, a 32 MiB shared-memory segment so "
+        "that camera-sized images are not pushed through Fast DDS's default 512 KiB in pieces "
+        "(lower latency, see docs/performance.md; export it for the camera driver too). "
+        "none: your environment's settings.", ("none", *DDS_PROFILES),
+    ),
+    LaunchArgument(
         "rviz", "false", "Start rviz2 showing the camera image, the colour mask and the overlay "
         "(config/segmentation.rviz with its topics moved under namespace).", BOOLEANS,
     ),
@@ -138,6 +150,8 @@ class SegmentationLaunch:
     params_file: Path
     use_sim_time: bool
     rviz: bool
+    environment: dict[str, str]
+    """Environment variables to set for the node and rviz2 (the DDS profile)."""
 
     @property
     def node_fqn(self) -> str:
@@ -273,13 +287,17 @@ def default_params_file(config_dir: Path, model: str, dataset: str) -> Path:
 
 
 def resolve_launch(
-    arguments: Mapping[str, str], config_dir: Path, outer_namespace: str | None = None
+    arguments: Mapping[str, str],
+    config_dir: Path,
+    outer_namespace: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> SegmentationLaunch:
     """Turn launch arguments (strings; missing ones take their defaults) into what to start.
 
-    ``config_dir`` holds the package's parameter files; ``outer_namespace`` is
-    one pushed by an including launch file. Raises :class:`LaunchArgumentError`
-    listing every problem.
+    ``config_dir`` holds the package's parameter and profile files;
+    ``outer_namespace`` is one pushed by an including launch file; ``environ``
+    is the launch's environment (default ``os.environ``). Raises
+    :class:`LaunchArgumentError` listing every problem.
     """
     args = {a.name: str(arguments.get(a.name, a.default)) for a in LAUNCH_ARGUMENTS}
     problems: list[str] = []
@@ -322,6 +340,10 @@ def resolve_launch(
     problems += [problem] if problem else []
     parameters = {spec.name: values.get(spec.name, spec.default) for spec in NODE_PARAMETERS}
     problems += validate_parameters(parameters)
+    environment, dds_problems = dds_environment(
+        args["dds_profile"], config_dir, os.environ if environ is None else environ
+    )
+    problems += dds_problems
     if not problems:
         problems = backend_problems(parameters)
     if problems:
@@ -333,7 +355,33 @@ def resolve_launch(
         params_file=params_file,
         use_sim_time=args["use_sim_time"] == "true",
         rviz=args["rviz"] == "true",
+        environment=environment,
     )
+
+
+def dds_environment(
+    profile: str, config_dir: Path, environ: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """The variables that select ``dds_profile``'s file, and why they cannot be set."""
+    if profile == "none":
+        return {}, []
+    path = config_dir / DDS_PROFILES[profile]
+    problems = []
+    if not path.is_file():
+        problems.append(f"dds_profile:={profile}: '{path}' is missing (reinstall fanet_ros)")
+    for variable in DDS_PROFILE_VARIABLES:
+        if environ.get(variable) and Path(environ[variable]) != path:
+            problems.append(
+                f"dds_profile:={profile} would replace your {variable}={environ[variable]}: "
+                f"merge the two profiles into one file, or keep dds_profile:=none"
+            )
+    if environ.get("ROS_LOCALHOST_ONLY") == "1":
+        problems.append(
+            f"dds_profile:={profile} adds a UDP transport that ROS_LOCALHOST_ONLY=1 cannot "
+            "limit to localhost: use ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST (Jazzy and "
+            "later), or keep dds_profile:=none"
+        )
+    return dict.fromkeys(DDS_PROFILE_VARIABLES, str(path)), problems
 
 
 def choose_model_path(model_path: str, model: str, dataset: str) -> tuple[str, str | None]:

@@ -121,10 +121,14 @@ class SegmentationNode(Node):
         self.published = {"label": 0, "color": 0, "overlay": 0}
         self.latency = LatencyWindow()
         """Header stamp to publish."""
+        self.input_delay = LatencyWindow()
+        """Header stamp to receipt: the camera driver's and the transport's share."""
+        self.queue_wait = LatencyWindow()
+        """Receipt to the worker taking the frame."""
         self.processing = LatencyWindow()
         """Receipt to publish."""
         self._last_error = ""
-        self._slot: LatestFrameSlot[tuple[Any, float]] = LatestFrameSlot()
+        self._slot: LatestFrameSlot[tuple[Any, float, int]] = LatestFrameSlot()
         self._running = True
         self._worker = threading.Thread(target=self._work, name="segmentation", daemon=True)
         self._worker.start()
@@ -214,7 +218,7 @@ class SegmentationNode(Node):
 
     def _on_image(self, serialized: bytes) -> None:
         self.frames_in.tick()
-        self._slot.put((serialized, time.monotonic()))
+        self._slot.put((serialized, time.monotonic(), self.get_clock().now().nanoseconds))
 
     def _work(self) -> None:
         while self._running:
@@ -223,13 +227,16 @@ class SegmentationNode(Node):
                 try:
                     self._process(*item)
                 except Exception as exc:  # a bad frame must never stop the node
+                    if not self.context.ok():
+                        return  # shutting down (Ctrl-C): publishing fails, nothing is wrong
                     self._last_error = f"{type(exc).__name__}: {exc}"
                     self.invalid_frames += 1
                     self.get_logger().error(
                         f"frame failed: {self._last_error}", throttle_duration_sec=WARN_THROTTLE_S
                     )
 
-    def _process(self, serialized: bytes, received: float) -> None:
+    def _process(self, serialized: bytes, received: float, received_ns: int) -> None:
+        self.queue_wait.add(time.monotonic() - received)
         want_label = self.label_pub.get_subscription_count() > 0
         want_color = self.color_pub.get_subscription_count() > 0
         want_overlay = self.overlay_pub.get_subscription_count() > 0
@@ -269,9 +276,10 @@ class SegmentationNode(Node):
         times.frames += 1
         self.frames_out.tick()
         self.processing.add(time.monotonic() - received)
-        stamp = Time.from_msg(header.stamp)
-        if stamp.nanoseconds > 0:
-            self.latency.add((self.get_clock().now() - stamp).nanoseconds * 1e-9)
+        stamp_ns = Time.from_msg(header.stamp).nanoseconds
+        if stamp_ns > 0:
+            self.input_delay.add((received_ns - stamp_ns) * 1e-9)
+            self.latency.add((self.get_clock().now().nanoseconds - stamp_ns) * 1e-9)
 
     def _decode(self, serialized: bytes) -> tuple[Header, DecodedImage]:
         """Header and pixels of a serialized frame; raw images are read without a copy."""
@@ -305,10 +313,14 @@ class SegmentationNode(Node):
             "frames_skipped_no_subscribers": str(self.idle_frames),
             **{f"published_{name}": str(count) for name, count in self.published.items()},
         }
-        for q, ms in self.latency.take_percentiles_ms().items():
-            values[f"latency_p{q:g}_ms"] = f"{ms:.2f}"
-        for q, ms in self.processing.take_percentiles_ms().items():
-            values[f"processing_p{q:g}_ms"] = f"{ms:.2f}"
+        for prefix, window in (
+            ("latency", self.latency),
+            ("input_delay", self.input_delay),
+            ("queue_wait", self.queue_wait),
+            ("processing", self.processing),
+        ):
+            for q, ms in window.take_percentiles_ms().items():
+                values[f"{prefix}_p{q:g}_ms"] = f"{ms:.2f}"
         for stage, ms in stage_ms.items():
             values[f"stage_{stage}_ms"] = f"{ms:.3f}"
         if self._last_error:

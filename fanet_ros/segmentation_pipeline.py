@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from fanet_ros.image_conversion import DecodedImage
+from fanet_ros.image_conversion import DecodedImage, message_array
 from fanet_ros.labels import IGNORE_LABEL
 from fanet_ros.preprocessing import normalize, resize_image, resize_labels
 from fanet_ros.runtime.base import InferenceBackend, labels_from_output
@@ -73,18 +73,20 @@ class FrameOutputs:
 
 
 class Colorizer:
-    """Class ids -> colours by lookup table; unknown ids are black."""
+    """Class ids -> colours by lookup table (``cv2.LUT``); unknown ids are black."""
 
     def __init__(self, colors: tuple[tuple[int, int, int], ...]) -> None:
-        lut = np.zeros((256, 3), dtype=np.uint8)
-        lut[: len(colors)] = np.asarray(colors, dtype=np.uint8)
+        lut = np.zeros((256, 1, 3), dtype=np.uint8)
+        lut[: len(colors), 0] = np.asarray(colors, dtype=np.uint8)
         lut[IGNORE_LABEL] = 0
-        self._lut = {"rgb8": lut, "bgr8": np.ascontiguousarray(lut[:, ::-1])}
+        self._lut = {"rgb8": lut, "bgr8": np.ascontiguousarray(lut[:, :, ::-1])}
 
     def __call__(
         self, labels: np.ndarray, encoding: str = "rgb8", out: np.ndarray | None = None
     ) -> np.ndarray:
-        return np.take(self._lut[encoding], labels, axis=0, out=out)
+        """``[H, W, 3]`` colours of ``[H, W]`` uint8 ids, written into ``out`` when given."""
+        ids = cv2.cvtColor(np.ascontiguousarray(labels), cv2.COLOR_GRAY2BGR, dst=out)
+        return cv2.LUT(ids, self._lut[encoding], dst=ids)  # in place: one pass, no scratch
 
 
 class ClassArgmax:
@@ -119,7 +121,10 @@ class ClassArgmax:
 
 
 class BufferPool:
-    """Named arrays reused from frame to frame; reallocated only when the shape changes."""
+    """Named arrays reused from frame to frame; reallocated only when the shape changes.
+
+    uint8 arrays come from :func:`message_array`, so publishing them costs no copy.
+    """
 
     def __init__(self) -> None:
         self._arrays: dict[str, np.ndarray] = {}
@@ -127,7 +132,8 @@ class BufferPool:
     def get(self, name: str, shape: tuple[int, ...], dtype: type = np.uint8) -> np.ndarray:
         array = self._arrays.get(name)
         if array is None or array.shape != shape or array.dtype != dtype:
-            array = self._arrays[name] = np.empty(shape, dtype=dtype)
+            array = np.empty(shape, dtype) if dtype != np.uint8 else message_array(shape)
+            self._arrays[name] = array
         return array
 
 

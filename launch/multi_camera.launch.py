@@ -22,7 +22,7 @@ SEGMENTATION_LAUNCH = str(Path(__file__).resolve().parent / "segmentation.launch
 CAMERAS = {"front": "0", "rear": "1"}
 """Namespace -> default gpu_device."""
 SHARED = ("model", "dataset", "model_path", "params_file", "backend", "precision",
-          "use_sim_time")
+          "use_sim_time", "dds_profile")
 """segmentation.launch.py arguments both cameras take from this launch's arguments."""
 
 

@@ -12,7 +12,12 @@ lists each problem.
 from pathlib import Path
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
+from launch.actions import (
+    DeclareLaunchArgument,
+    GroupAction,
+    OpaqueFunction,
+    SetEnvironmentVariable,
+)
 from launch.launch_context import LaunchContext
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, SetParameter
@@ -37,6 +42,7 @@ def start_segmentation(context: LaunchContext) -> list:
         arguments, CONFIG_DIR, context.launch_configurations.get("ros_namespace")
     )
     actions = [
+        *(SetEnvironmentVariable(name, value) for name, value in plan.environment.items()),
         SetParameter(name="use_sim_time", value=plan.use_sim_time),
         Node(
             package="fanet_ros",

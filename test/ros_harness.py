@@ -21,8 +21,10 @@ def start_node_process(
     remaps: dict[str, str] | None = None,
     namespace: str = "",
     log_path: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen:
-    """Start ``segmentation_node`` in its own process with ``--ros-args``."""
+    """Start ``segmentation_node`` in its own process with ``--ros-args`` (``env``: extra
+    environment variables)."""
     args = [sys.executable, "-m", "fanet_ros.segmentation_node", "--ros-args"]
     for key, value in params.items():
         if isinstance(value, bool):
@@ -33,7 +35,9 @@ def start_node_process(
     if namespace:
         args += ["-r", f"__ns:={namespace}"]
     out = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
+    return subprocess.Popen(
+        args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+    )
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int:

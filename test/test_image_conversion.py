@@ -12,6 +12,7 @@ from fanet_ros.image_conversion import (
     fill_image_msg,
     image_from_compressed_msg,
     image_from_msg,
+    message_array,
 )
 
 
@@ -95,3 +96,17 @@ def test_serialized_images_are_read_without_deserializing_and_agree():
     with pytest.raises(ImageConversionError, match="malformed|truncated"):
         image_from_serialized(whole[:30])
     assert image_from_serialized(b"\x00\x00\x00\x00big-endian") is None  # caller deserializes
+
+
+def test_message_arrays_are_published_without_a_copy_and_others_are_copied():
+    shared = message_array((4, 6, 3))
+    shared[:] = 9
+    msg = make_msg(shared, "rgb8")
+    shared[0, 0, 0] = 1  # the message sees later writes: it holds the same memory
+    assert msg.data[0] == 1 and len(msg.data) == shared.nbytes
+    assert make_msg(shared[:, :3], "rgb8").data is not msg.data  # a strided view is copied
+
+    plain = np.full((4, 6), 5, np.uint8)
+    copied = make_msg(plain, "mono8")
+    plain[0, 0] = 1
+    assert copied.data[0] == 5

@@ -282,3 +282,33 @@ def test_every_problem_is_reported_at_once(tiny_model):
                           model_path="/missing.onnx")
     assert message.startswith("invalid launch arguments for segmentation.launch.py:")
     assert message.count("\n  - ") == 5
+
+
+# -- DDS profile ------------------------------------------------------------------
+
+
+def test_dds_profile_none_leaves_the_environment_alone(tiny_model):
+    assert resolve(tiny_model).environment == {}
+
+
+def test_dds_profile_large_images_points_fast_dds_2_and_3_at_the_shipped_file(tiny_model):
+    plan = resolve_launch({"model_path": str(tiny_model), "dds_profile": "large_images"},
+                          CONFIG_DIR, environ={})
+    profile = CONFIG_DIR / "fastdds_large_images.xml"
+    assert profile.is_file()
+    assert plan.environment == {"FASTDDS_DEFAULT_PROFILES_FILE": str(profile),
+                                "FASTRTPS_DEFAULT_PROFILES_FILE": str(profile)}
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"FASTDDS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"},
+         "would replace your FASTDDS_DEFAULT_PROFILES_FILE=/etc/mine.xml"),
+        ({"ROS_LOCALHOST_ONLY": "1"}, "ROS_LOCALHOST_ONLY=1 cannot limit to localhost"),
+    ],
+)
+def test_dds_profile_refuses_to_undo_the_users_dds_settings(tiny_model, environ, expected):
+    with pytest.raises(LaunchArgumentError, match=expected):
+        resolve_launch({"model_path": str(tiny_model), "dds_profile": "large_images"},
+                       CONFIG_DIR, environ=environ)

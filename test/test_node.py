@@ -13,12 +13,13 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from ros_harness import SpinningNode, start_node_process, stop_process, wait_for
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from fanet_ros.image_conversion import fill_image_msg, image_from_msg
+from fanet_ros.launch_arguments import DDS_PROFILE_VARIABLES
 from fanet_ros.preprocessing import resize_labels
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from fanet_ros.segmentation_pipeline import SegmentationPipeline
@@ -365,3 +366,34 @@ def test_invalid_parameters_stop_startup(tmp_path, tiny_model):
     text = log.read_text()
     assert "backend must be one of" in text
     assert "input_height" in text
+
+
+def test_node_serves_camera_sized_images_under_the_large_images_dds_profile(
+    ros_context, tmp_path, tiny_model
+):
+    """config/fastdds_large_images.xml parses (Fast DDS says nothing) and 6 MB images flow.
+
+    The input is reliable: this test process runs without the profile, and a
+    best-effort 6 MB image through Fast DDS's default 512 KiB segment is lost.
+    """
+    profile = Path(__file__).resolve().parent.parent / "config" / "fastdds_large_images.xml"
+    log = tmp_path / "node.log"
+    proc = start_node_process(
+        {"model_path": str(tiny_model),
+         "qos_overrides./p/camera/image.subscription.reliability": "reliable"},
+        remaps={"image": "/p/camera/image"}, namespace="/p",
+        log_path=log, env=dict.fromkeys(DDS_PROFILE_VARIABLES, str(profile)),
+    )
+    try:
+        with SpinningNode() as spinner:
+            client = Client(spinner, "/p", ("overlay",))
+            reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+            client.image_pub = spinner.node.create_publisher(Image, "/p/camera/image", reliable)
+            client.wait_connected(1)
+            pixels = np.random.default_rng(0).integers(0, 255, (1024, 2048, 3), dtype=np.uint8)
+            msg = image_msg(pixels, "bgr8", stamp_ns=9_000_000_000)
+            out = client.send_and_wait(msg, "overlay")
+            assert (out.height, out.width, len(out.data)) == (1024, 2048, pixels.nbytes)
+    finally:
+        assert stop_process(proc) == 0, log.read_text()
+    assert "XMLPARSER" not in log.read_text() and "Error" not in log.read_text()

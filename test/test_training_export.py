@@ -60,6 +60,9 @@ def test_labels_variant_outputs_uint8_labels(weights: Path, tmp_path: Path,
     assert backend.metadata.output == "labels"
     labels = backend.infer(np.zeros((1, 64, 96, 3), np.float32))
     assert labels.shape == (1, 64, 96) and labels.dtype == np.uint8
+    # the arg-max reads the scores before the final Softmax and NHWC Transpose
+    ops = [node.op_type for node in onnx.load(str(output)).graph.node]
+    assert ops[-2:] == ["ArgMax", "Cast"] and "Softmax" not in ops
 
 
 def test_missing_weights_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -47,12 +47,46 @@ def append_argmax(model: onnx.ModelProto) -> None:
     probabilities = graph.output[0]
     dims = probabilities.type.tensor_type.shape.dim
     shape = [d.dim_param or d.dim_value or None for d in dims[:3]]
+    scores, axis = _class_scores(graph, probabilities.name)
     graph.node.extend([
-        helper.make_node("ArgMax", [probabilities.name], ["argmax"], axis=3, keepdims=0),
+        helper.make_node("ArgMax", [scores], ["argmax"], axis=axis, keepdims=0),
         helper.make_node("Cast", ["argmax"], ["labels"], to=TensorProto.UINT8),
     ])
     graph.output.remove(probabilities)
     graph.output.append(helper.make_tensor_value_info("labels", TensorProto.UINT8, shape))
+
+
+def _class_scores(graph: onnx.GraphProto, output: str) -> tuple[str, int]:
+    """The tensor and axis to arg-max for the ``[N, H, W, C]`` probabilities ``output``.
+
+    Softmax keeps the order of the scores, so a final Softmax (and the NCHW ->
+    NHWC Transpose Keras puts after it) is dropped and the arg-max reads the
+    scores before it: the labels are the same, and the exponentials and the
+    transposed copy of every pixel's scores are saved. Anything else: ``output``, axis 3.
+    """
+
+    def producer(tensor: str, readers: int) -> onnx.NodeProto | None:
+        """The node making ``tensor``, if it is the only one and ``readers`` nodes read it."""
+        producers = [node for node in graph.node if tensor in node.output]
+        consumers = [node for node in graph.node if tensor in node.input]
+        return producers[0] if len(producers) == 1 and len(consumers) == readers else None
+
+    node = producer(output, readers=0)
+    chain, class_axis = [], 3
+    if node is not None and node.op_type == "Transpose":
+        perm = list(next(a.ints for a in node.attribute if a.name == "perm"))
+        if perm[:3] != sorted(perm[:3]):  # the other axes must keep their order
+            return output, 3
+        chain, class_axis = [node], perm[3]
+        node = producer(node.input[0], readers=1)
+    if node is None or node.op_type != "Softmax":
+        return output, 3
+    axis = next((a.i for a in node.attribute if a.name == "axis"), -1) % 4
+    if axis != class_axis:
+        return output, 3
+    for dropped in [node, *chain]:
+        graph.node.remove(dropped)
+    return node.input[0], class_axis
 
 
 def convert(model, path: Path, dynamic: bool) -> onnx.ModelProto:
