@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from fanet_ros.image_conversion import image_from_serialized
+from fanet_ros.malloc_tuning import keep_image_buffers
 from fanet_ros.ros_env import use_local_ros_domain
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -383,6 +384,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     use_local_ros_domain()
+    keep_image_buffers()  # as the node does: this subscriber's receive cost is not the node's
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 

@@ -118,6 +118,17 @@ def render(results_dir: Path) -> str:
                   "written into buffers reused across frames and published without a copy. "
                   "The benchmark checks that both versions give identical outputs.", "",
                   machine_line(stages)]
+    buffers = load(results_dir, "message_buffers")
+    if buffers:
+        parts += ["", "## Image-sized heap blocks", "", f"`{buffers['command']}`", "",
+                  buffers["markdown"], "",
+                  "Each call allocates and frees buffers the size of the image, as publishing "
+                  "and taking a message do. With glibc's defaults, whether such a block is "
+                  "mapped afresh (its pages faulted in and zeroed again) depends on the order "
+                  "of allocations and frees: serialising hits it here, deserialising does "
+                  "not. `keep_image_buffers()` (`fanet_ros/malloc_tuning.py`, called by the "
+                  "node's `main`) keeps image-sized blocks in the heap for reuse.", "",
+                  machine_line(buffers)]
     node = load(results_dir, "node_pipeline")
     if node:
         parts += ["", "## Node pipeline", "", f"`{node['command']}`", "",
@@ -134,7 +145,10 @@ def render(results_dir: Path) -> str:
                   "`config/fastdds_large_images.xml` (`FASTDDS_DEFAULT_PROFILES_FILE`), whose "
                   "32 MiB shared-memory segment holds whole 6 MB frames where Fast DDS's "
                   "default 512 KiB makes the writer recycle pieces before the reader has them "
-                  "(repaired late by the reliable protocol; with best effort, lost).",
+                  "(repaired late by the reliable protocol; with best effort, lost). "
+                  "The node and the benchmark's subscriber keep image-sized heap blocks for "
+                  "reuse (`fanet_ros/malloc_tuning.py`); the camera process runs with glibc's "
+                  "defaults, as a driver not ours would.",
                   "", environment_line(node), "", node["markdown"], "", *targets(node), "",
                   machine_line(node)]
     for path in sorted(results_dir.glob("node_pipeline_*.json")):
@@ -146,6 +160,7 @@ def render(results_dir: Path) -> str:
               "python bench/model_table.py          # exports random-weight models to "
               "~/.cache/fanet_ros_bench (FANET_BENCH_CACHE)",
               "python bench/pipeline_stages.py --model-name fanet",
+              "python bench/message_buffers.py",
               "python bench/node_pipeline.py        # 3 rates x (10 s warm-up + 2 min); "
               "--duration, --rates, --model",
               "python bench/render_performance.py   # rewrites this page", "```", "",
@@ -168,6 +183,10 @@ def readme_section(results_dir: Path) -> str:
         parts += ["", f"The node (`{node['command']}`): {node['model']}.", "",
                   *targets(node), "",
                   machine_line(node)]
+    for path in sorted(results_dir.glob("node_pipeline_*.json")):
+        variant = json.loads(path.read_text())
+        parts += ["", f"Variant (`{variant['command']}`): {variant['model']}.", "",
+                  *targets(variant), "", machine_line(variant)]
     return "\n".join(parts)
 
 

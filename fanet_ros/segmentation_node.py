@@ -43,6 +43,7 @@ from fanet_ros.image_conversion import (
     image_from_msg,
     image_from_serialized,
 )
+from fanet_ros.malloc_tuning import keep_image_buffers, user_malloc_settings
 from fanet_ros.node_parameters import (
     NODE_PARAMETERS,
     PARAMETERS_BY_NAME,
@@ -350,8 +351,13 @@ class SegmentationNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run fanet_ros segmentation_node``."""
+    tuned = keep_image_buffers()  # the process is ours alone: see fanet_ros.malloc_tuning
     rclpy.init(args=args)
     logger = rclpy.logging.get_logger("segmentation_node")
+    if not tuned:
+        user = user_malloc_settings()
+        logger.info(f"malloc settings kept as started: {user}" if user
+                    else "no glibc mallopt: image buffers are mapped afresh each frame")
     try:
         node = SegmentationNode()
     except (ModelLoadError, StartupError) as exc:

@@ -32,6 +32,14 @@ def test_pipeline_stages_and_rendered_page(tmp_path):
     assert "postprocess, now" in page.read_text()
 
 
+def test_message_buffers_times_both_malloc_settings(tmp_path):
+    run_bench("message_buffers.py", "--camera-size", "64x128", "--iterations", "2",
+              "--results-dir", str(tmp_path))
+    modes = json.loads((tmp_path / "message_buffers.json").read_text())["modes"]
+    assert set(modes) == {"glibc defaults", "keep_image_buffers()"}
+    assert all(m["serialize_ms"] > 0 and m["deserialize_ms"] > 0 for m in modes.values())
+
+
 @pytest.mark.slow
 def test_node_pipeline_reports_stages_latency_and_memory(tmp_path):
     model = build_tiny_model(tmp_path / "tiny.onnx", 32, 64, dynamic=False)

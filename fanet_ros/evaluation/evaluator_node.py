@@ -41,6 +41,7 @@ from fanet_ros.evaluation.report import FrameCounts, Report, write_report
 from fanet_ros.evaluation.scoring import FrameScorer
 from fanet_ros.image_conversion import image_from_msg
 from fanet_ros.labels import LabelSet
+from fanet_ros.malloc_tuning import keep_image_buffers
 
 LATENCY_DEFINITION = "label arrival minus the arrival of the ground truth with the same stamp"
 Pending = tuple[np.ndarray, int]
@@ -229,6 +230,7 @@ class EvaluatorNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run fanet_ros evaluator_node``."""
+    keep_image_buffers()
     rclpy.init(args=args)
     node = EvaluatorNode()
     try:

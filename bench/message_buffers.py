@@ -1,0 +1,91 @@
+"""What glibc's handling of image-sized blocks costs rclpy, with and without keep_image_buffers.
+
+Times ``rclpy.serialization.serialize_message`` and ``deserialize_message`` of
+one camera-sized ``sensor_msgs/Image`` (each allocates and frees buffers the
+size of the image, as publishing and taking do), in two fresh processes: one
+with glibc's defaults, one after ``fanet_ros.malloc_tuning.keep_image_buffers()``.
+
+    python bench/message_buffers.py --camera-size 1024x2048 --iterations 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from fanet_ros.ros_env import use_local_ros_domain
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import markdown_table, median_ms, parse_size, write_results  # noqa: E402
+
+MODES = {"glibc defaults": "plain", "keep_image_buffers()": "tuned"}
+
+
+def measure(mode: str, height: int, width: int, iterations: int) -> dict[str, float]:
+    """Median ms of serialize / deserialize in this process (``mode``: plain or tuned)."""
+    use_local_ros_domain()  # no participant is created, but rclpy is imported
+    if mode == "tuned":
+        from fanet_ros.malloc_tuning import keep_image_buffers
+
+        if not keep_image_buffers():
+            raise SystemExit("no glibc mallopt on this system")
+    from rclpy.serialization import deserialize_message, serialize_message
+    from sensor_msgs.msg import Image
+
+    from fanet_ros.image_conversion import fill_image_msg, message_array
+
+    msg = fill_image_msg(Image(), message_array((height, width, 3)), "bgr8", Image().header)
+    serialize = median_ms(lambda: serialize_message(msg), iterations, warmup=2)
+    raw = serialize_message(msg)
+    deserialize = median_ms(lambda: deserialize_message(raw, Image), iterations, warmup=2)
+    return {"serialize_ms": serialize, "deserialize_ms": deserialize}
+
+
+def run(height: int, width: int, iterations: int) -> dict[str, dict[str, float]]:
+    """Each mode measured in its own process (malloc settings are per process)."""
+    results = {}
+    for label, mode in MODES.items():
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", mode, "--camera-size", f"{height}x{width}",
+             "--iterations", str(iterations)],
+            capture_output=True, text=True, check=True,
+        )
+        results[label] = json.loads(out.stdout.strip().splitlines()[-1])
+    return results
+
+
+def report(results: dict[str, dict[str, float]], height: int, width: int) -> str:
+    rows = [[label, r["serialize_ms"], r["deserialize_ms"]] for label, r in results.items()]
+    return (f"One bgr8 {height}x{width} sensor_msgs/Image ({height * width * 3 / 1e6:.1f} MB) "
+            "through rclpy's (de)serialisation, median ms\n\n"
+            + markdown_table(["malloc", "serialize", "deserialize"], rows))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--camera-size", default="1024x2048")
+    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--child", choices=tuple(MODES.values()), help=argparse.SUPPRESS)
+    parser.add_argument("--results-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    height, width = parse_size(args.camera_size)
+    if args.child:
+        print(json.dumps(measure(args.child, height, width, args.iterations)))
+        return {}
+    results = run(height, width, args.iterations)
+    table = report(results, height, width)
+    print(table)
+    command = " ".join(["python bench/message_buffers.py", *(argv or sys.argv[1:])])
+    data = {"camera_size": [height, width], "iterations": args.iterations, "modes": results,
+            "markdown": table, "command": command}
+    kwargs = {"results_dir": args.results_dir} if args.results_dir else {}
+    print(f"wrote {write_results('message_buffers', data, **kwargs)}")
+    return data
+
+
+if __name__ == "__main__":
+    main()
