@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from fanet_ros.image_conversion import image_from_serialized
+from fanet_ros.malloc_tuning import OPT_OUT as MALLOC_OPT_OUT
 from fanet_ros.malloc_tuning import keep_image_buffers
 from fanet_ros.ros_env import use_local_ros_domain
 
@@ -224,12 +225,15 @@ def wait_until(predicate, timeout: float, what: str, check=None) -> None:
         time.sleep(0.1)
 
 
-def transport_environment(profile: str) -> dict[str, str]:
+def transport_environment(profile: str, glibc_defaults: bool = False) -> dict[str, str]:
     """The environment for the node and camera processes under a Fast DDS ``profile``.
 
     ``default``: no profile file (Fast DDS's and the RMW's defaults); else a profile path.
+    ``glibc_defaults``: the node leaves malloc as it is (no ``keep_image_buffers``).
     """
     env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
+    if glibc_defaults:
+        env[MALLOC_OPT_OUT] = "0"
     if profile != DEFAULT_TRANSPORT:
         env.update(dict.fromkeys(PROFILE_VARIABLES, str(Path(profile).resolve())))
     return env
@@ -245,7 +249,7 @@ def run_rate(
 ) -> dict[str, Any]:
     """Start a node and a camera at ``rate`` Hz under ``profile``, measure, stop both."""
     height, width = parse_size(args.camera_size)
-    env = transport_environment(profile)
+    env = transport_environment(profile, glibc_defaults=args.malloc == "defaults")
     log_path = log_dir / f"node_{rate:g}hz_{transport_name(profile)}.log"
     node_cmd = [
         sys.executable, "-m", "fanet_ros.segmentation_node", "--ros-args",
@@ -375,6 +379,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         default="reliable", help="camera QoS (the node's is overridden to match)")
     parser.add_argument("--input-depth", type=int, default=5,
                         help="the node's image subscription depth (sensor-data QoS: 5)")
+    parser.add_argument("--malloc", choices=("tuned", "defaults"), default="tuned",
+                        help="tuned: the node and this subscriber keep image-sized heap blocks "
+                        "(keep_image_buffers); defaults: both leave glibc's malloc as it is")
     parser.add_argument("--num-threads", type=int, default=0, help="ONNX Runtime threads (0: all)")
     parser.add_argument("--name", default="node_pipeline", help="results file name (no suffix)")
     parser.add_argument("--results-dir", type=Path, default=None)
@@ -384,7 +391,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     use_local_ros_domain()
-    keep_image_buffers()  # as the node does: this subscriber's receive cost is not the node's
+    if args.malloc == "tuned":
+        keep_image_buffers()  # as the node does: this subscriber's receive cost is not the node's
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
@@ -400,6 +408,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         model_desc = f"{args.model_name} {args.model_size} (random weights, {output} output)"
     model_desc += (f", ONNX Runtime CPU, camera bgr8 {args.camera_size} "
                    f"({args.input_reliability}), outputs at {args.output_resolution} resolution")
+    if args.malloc == "defaults":
+        model_desc += ", glibc malloc defaults in the node and the subscriber"
     load_at_start = machine_info()["load_average_1_5_15"]
     results_dir = args.results_dir or Path(__file__).resolve().parent / "results"
     log_dir = CACHE_DIR / "logs"

@@ -10,7 +10,8 @@ takes about 12 ms that way and under 1 ms from a heap that keeps its blocks
 
 The same settings work for any process without code, before it starts:
 ``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=134217728``. A
-process started with its own malloc settings keeps them.
+process started with its own malloc settings keeps them, and
+``FANET_ROS_KEEP_IMAGE_BUFFERS=0`` leaves glibc's defaults.
 """
 
 from __future__ import annotations
@@ -31,9 +32,15 @@ USER_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TO
                   "MALLOC_MMAP_MAX_")
 
 
+OPT_OUT = "FANET_ROS_KEEP_IMAGE_BUFFERS"
+"""Set to 0 to leave malloc as glibc sets it up."""
+
+
 def user_malloc_settings() -> str | None:
     """The malloc settings this process was started with (environment), if any."""
     settings = [f"{name}={os.environ[name]}" for name in USER_VARIABLES if os.environ.get(name)]
+    if os.environ.get(OPT_OUT) == "0":
+        settings.append(f"{OPT_OUT}=0")
     tunables = os.environ.get("GLIBC_TUNABLES", "")
     if "glibc.malloc." in tunables:
         settings.append(f"GLIBC_TUNABLES={tunables}")

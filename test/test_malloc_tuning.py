@@ -39,14 +39,17 @@ def test_an_image_sized_block_is_mapped_by_default_and_from_the_heap_once_tuned(
     assert _mapped_blocks("tuned") == 0
 
 
-def test_malloc_settings_the_process_was_started_with_are_kept():
-    user = {"MALLOC_MMAP_THRESHOLD_": str(64 * 1024 * 1024)}
+@pytest.mark.parametrize("name, value", [
+    ("MALLOC_MMAP_THRESHOLD_", "67108864"),  # the user's own settings are kept
+    ("FANET_ROS_KEEP_IMAGE_BUFFERS", "0"),  # the opt-out leaves glibc's defaults
+])
+def test_a_process_started_with_malloc_settings_keeps_them(name, value):
     run = subprocess.run(
         [sys.executable, "-c", "from fanet_ros.malloc_tuning import keep_image_buffers as k, "
          "user_malloc_settings as u; print(k(), u())"],
-        capture_output=True, text=True, check=True, env={**os.environ, **user},
+        capture_output=True, text=True, check=True, env={**os.environ, name: value},
     )
-    assert run.stdout.split() == ["False", "MALLOC_MMAP_THRESHOLD_=67108864"]
+    assert run.stdout.split() == ["False", f"{name}={value}"]
 
 
 def _mapped_blocks(mode: str) -> int:
