@@ -31,7 +31,7 @@ if "tiny_test" not in MODELS:
         image = keras.layers.Input(input_shape, name="image")
         x = conv_bn_act(image, 16, 3, 2, "tiny1")
         x = sep_conv_bn_act(x, 32, 3, 1, "tiny2")
-        return keras.Model(image, classifier_head(x, image, num_classes), name="tiny_test")
+        return keras.Model(image, classifier_head(x, num_classes), name="tiny_test")
 
 
 def _config(root: Path, run_dir: Path, **overrides) -> TrainConfig:

@@ -108,11 +108,36 @@ def fuse(inputs: list, name: str):
     return layers.BatchNormalization(name=f"{name}_bn", **FUSE_BN)(x)
 
 
-def classifier_head(x, image, num_classes: int, name: str = "classifier"):
-    """1x1 Conv2D to classes (L2 4e-5), dropout 0.35, resize to the image, float32 softmax."""
+def classifier_head(x, num_classes: int, name: str = "classifier"):
+    """Class logits at the feature map's stride: 1x1 Conv2D (L2 4e-5), dropout 0.35.
+
+    The builders end here; :func:`add_output_head` (through ``build_model``) adds the
+    resize to the image and the softmax where the caller wants them.
+    """
     x = layers.Conv2D(
         num_classes, 1, kernel_regularizer=keras.regularizers.L2(4e-5), name=f"{name}_conv"
     )(x)
-    x = layers.Dropout(0.35, name=f"{name}_dropout")(x)
-    x = ResizeLike(name=f"{name}_upsample")([x, image])
-    return layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    return layers.Dropout(0.35, name=f"{name}_dropout")(x)
+
+
+OUTPUT_KINDS = ("probabilities", "logits", "low_res_logits")
+"""What a built model outputs: float32 softmax at the input size (inference, export),
+float32 logits at the input size (training with a from-logits loss), or the classifier's
+float32 logits at its own stride (the cheap head: the node upsamples labels itself)."""
+
+
+def add_output_head(model: keras.Model, output: str = "probabilities") -> keras.Model:
+    """``model`` (image -> low-resolution logits) with the requested :data:`OUTPUT_KINDS` end.
+
+    The heads hold no weights, so weights saved under one output load under any other.
+    """
+    if output not in OUTPUT_KINDS:
+        raise ValueError(f"unknown output {output!r}; one of {', '.join(OUTPUT_KINDS)}")
+    image, x = model.input, model.output
+    if output == "low_res_logits":
+        x = layers.Activation("linear", dtype="float32", name="logits")(x)
+    else:
+        x = ResizeLike(name="classifier_upsample")([x, image])
+        x = layers.Activation("softmax" if output == "probabilities" else "linear",
+                              dtype="float32", name=output)(x)
+    return keras.Model(image, x, name=model.name)

@@ -20,7 +20,7 @@ from fanet_training.models.registry import register_model
 
 @register_model("fanet")
 def build_fanet(num_classes: int, input_shape: tuple = (None, None, 3)) -> keras.Model:
-    """FANet as in ``docs/models.md``; input RGB in [0, 1], output softmax at input size."""
+    """FANet as in ``docs/models.md``; input RGB in [0, 1], output class logits at stride 8."""
     image = layers.Input(input_shape, name="image")
     # Learning to downsample (stride 8).
     x = conv_bn_act(image, 32, 3, 2, "lds1")
@@ -52,4 +52,4 @@ def build_fanet(num_classes: int, input_shape: tuple = (None, None, 3)) -> keras
     # Classifier.
     x = sep_conv_bn_act(p3u, 64, 3, 1, "head1")
     x = sep_conv_bn_act(x, 64, 3, 1, "head2")
-    return keras.Model(image, classifier_head(x, image, num_classes), name="fanet")
+    return keras.Model(image, classifier_head(x, num_classes), name="fanet")

@@ -94,4 +94,4 @@ def build_fsffnet(num_classes: int, input_shape: tuple = (None, None, 3)) -> ker
     x = decoder(p3u, c2, c1)
     x = sep_conv_bn_act(x, 48, 3, 1, "head1", dilation=2)
     x = sep_conv_bn_act(x, 32, 3, 1, "head2", dilation=2)
-    return keras.Model(image, classifier_head(x, image, num_classes), name="fsffnet")
+    return keras.Model(image, classifier_head(x, num_classes), name="fsffnet")

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import keras
 
+from fanet_training.models.blocks import add_output_head
+
 ModelBuilder = Callable[..., keras.Model]
 MODELS: dict[str, ModelBuilder] = {}
 
@@ -22,12 +24,19 @@ def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
     return add
 
 
-def build_model(name: str, num_classes: int, input_shape: tuple = (None, None, 3)) -> keras.Model:
-    """Build a registered model; ``input_shape`` is ``(H, W, 3)`` with sides multiples of 32."""
+def build_model(name: str, num_classes: int, input_shape: tuple = (None, None, 3),
+                output: str = "probabilities") -> keras.Model:
+    """Build a registered model; ``input_shape`` is ``(H, W, 3)`` with sides multiples of 32.
+
+    A builder returns image -> class logits at its own stride; ``output`` picks the end
+    (``fanet_training.models.blocks.OUTPUT_KINDS``): ``probabilities`` or ``logits`` at the
+    input size, or ``low_res_logits``. Weights are the same whichever end is chosen.
+    """
+
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
     height, width = input_shape[0], input_shape[1]
     for side in (height, width):
         if side is not None and (side <= 0 or side % 32):
             raise ValueError(f"input sides must be positive multiples of 32, got {height}x{width}")
-    return MODELS[name](num_classes, tuple(input_shape))
+    return add_output_head(MODELS[name](num_classes, tuple(input_shape)), output)
