@@ -29,17 +29,24 @@ class AugmentConfig:
 
 def random_crop_resize(
     image: np.ndarray, labels: np.ndarray, height: int, width: int, min_crop: float,
-    rng: np.random.Generator,
+    rng: np.random.Generator, crop: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Crop ``min_crop..1`` of each side at a random place, resize to ``height x width``."""
+    """Crop ``min_crop..1`` of each side at a random place, resize to ``height x width``.
+
+    With ``crop = (h, w)`` smaller than ``height x width``, the output is ``h x w`` at the
+    same scale as that full-size output: the source region shrinks by ``h / height`` and
+    ``w / width``, so objects keep the size they have at inference.
+    """
     src_h, src_w = labels.shape
+    out_h, out_w = crop or (height, width)
     scale = rng.uniform(min_crop, 1.0)
-    crop_h, crop_w = max(1, round(src_h * scale)), max(1, round(src_w * scale))
+    crop_h = max(1, round(src_h * scale * out_h / height))
+    crop_w = max(1, round(src_w * scale * out_w / width))
     top = int(rng.integers(0, src_h - crop_h + 1))
     left = int(rng.integers(0, src_w - crop_w + 1))
     image = image[top:top + crop_h, left:left + crop_w]
     labels = labels[top:top + crop_h, left:left + crop_w]
-    return resize_image(image, height, width), resize_labels(labels, height, width)
+    return resize_image(image, out_h, out_w), resize_labels(labels, out_h, out_w)
 
 
 def jitter_colors(image: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> None:
@@ -60,10 +67,12 @@ def jitter_colors(image: np.ndarray, config: AugmentConfig, rng: np.random.Gener
 
 def augment(
     image: np.ndarray, labels: np.ndarray, height: int, width: int, config: AugmentConfig,
-    rng: np.random.Generator,
+    rng: np.random.Generator, crop: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 RGB + uint8 labels -> float32 RGB in [0, 1] and labels, both ``height x width``."""
-    image, labels = random_crop_resize(image, labels, height, width, config.min_crop, rng)
+    """uint8 RGB + uint8 labels -> float32 RGB in [0, 1] and labels, both ``height x width``
+    (or ``crop``, see :func:`random_crop_resize`)."""
+    image, labels = random_crop_resize(image, labels, height, width, config.min_crop, rng,
+                                       crop)
     if rng.random() < config.hflip:
         image, labels = image[:, ::-1], labels[:, ::-1]
     if rng.random() < config.vflip:

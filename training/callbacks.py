@@ -16,31 +16,53 @@ from fanet_training import run_state
 
 def confusion_over(model: keras.Model, dataset: keras.utils.PyDataset,
                    label_set: LabelSet) -> ConfusionMatrix:
-    """One confusion matrix of the model's arg-max over every batch of ``dataset``."""
+    """One confusion matrix of the model's arg-max over every batch of ``dataset``.
+
+    ``model`` outputs class scores (logits or probabilities) at the labels' size and is
+    built outside any distribution strategy, so its compiled ``predict_on_batch`` serves.
+    """
     matrix = ConfusionMatrix(label_set.num_classes, label_set.ignore_label)
     for index in range(len(dataset)):
         images, labels = dataset[index]
-        # A direct call: predict_on_batch under a MirroredStrategy repeats the batch per replica.
-        probabilities = keras.ops.convert_to_numpy(model(images, training=False))
-        matrix.update(labels, probabilities.argmax(axis=-1))
+        scores = keras.ops.convert_to_numpy(model.predict_on_batch(images))
+        matrix.update(labels, scores.argmax(axis=-1))
     return matrix
 
 
 class ValidationMeanIoU(keras.callbacks.Callback):
-    """Adds ``val_miou`` (fanet_ros.metrics, whole val split) to the epoch logs."""
+    """Adds ``val_miou`` (fanet_ros.metrics, whole val split) to the logs every ``every`` epochs
+    and after the last one.
 
-    def __init__(self, dataset: keras.utils.PyDataset, label_set: LabelSet) -> None:
+    The trained model's weights are copied into ``eval_model`` (same architecture, built at the
+    validation size): training may run on smaller crops than the model is validated at.
+    """
+
+    def __init__(self, dataset: keras.utils.PyDataset, label_set: LabelSet,
+                 eval_model: keras.Model, every: int = 1) -> None:
         super().__init__()
         self.dataset = dataset
         self.label_set = label_set
+        self.eval_model = eval_model
+        self.every = max(1, every)
+        self.seconds = 0.0
+        """Time spent validating, summed over the run."""
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        scores = confusion_over(self.model, self.dataset, self.label_set).scores(self.label_set)
+        last = epoch + 1 == self.params.get("epochs")
+        if (epoch + 1) % self.every and not last:
+            return
+        started = time.perf_counter()
+        self.eval_model.set_weights(self.model.get_weights())
+        scores = confusion_over(self.eval_model, self.dataset, self.label_set).scores(
+            self.label_set)
+        seconds = time.perf_counter() - started
+        self.seconds += seconds
         if logs is not None:
             logs["val_miou"] = scores.mean_iou
             logs["val_pixel_accuracy"] = scores.pixel_accuracy
+            logs["val_seconds"] = seconds
         print(f"\nepoch {epoch + 1}: val mIoU {100 * scores.mean_iou:.2f}%, "
-              f"pixel accuracy {100 * scores.pixel_accuracy:.2f}%", flush=True)
+              f"pixel accuracy {100 * scores.pixel_accuracy:.2f}% ({seconds:.1f} s)", flush=True)
 
 
 class RunCheckpoint(keras.callbacks.Callback):

@@ -44,6 +44,8 @@ class DataConfig:
     skip_corrupt: bool = False
     """Skip unreadable images (counted in ``skipped``) instead of stopping with an error."""
     seed: int = 0
+    crop: tuple[int, int] | None = None
+    """Training batches are random ``(h, w)`` crops at the scale of ``height x width``."""
 
 
 class SegmentationDataset(keras.utils.PyDataset):
@@ -111,7 +113,8 @@ class SegmentationDataset(keras.utils.PyDataset):
             return None
         height, width = self.config.height, self.config.width
         if self.training:
-            return augment(image, labels, height, width, self.augment_config, rng)
+            return augment(image, labels, height, width, self.augment_config, rng,
+                           self.config.crop)
         pixels = normalize(resize_image(image, height, width), Normalization())
         return pixels, resize_labels(labels, height, width)
 

@@ -12,31 +12,42 @@ from fanet_ros.labels import IGNORE_LABEL
 
 @keras.saving.register_keras_serializable(package="fanet_training")
 class SegmentationCrossEntropy(keras.losses.Loss):
-    """Mean pixel cross-entropy over labelled pixels; ``y_pred`` is the softmax output.
+    """Mean pixel cross-entropy over labelled pixels.
 
+    ``y_pred`` is the class logits with ``from_logits=True`` (what ``fanet-train``
+    uses: one log-softmax, no probabilities materialised), else the softmax output.
+    ``class_weights`` weights each pixel by its true class (e.g. median-frequency
+    balancing); the mean is then over the weights, as in SegNet.
     With ``ohem_threshold`` set, only hard pixels count: those whose true-class
     probability is below the threshold, and at least the ``ohem_min_kept``
     hardest pixels of the batch.
     """
 
     def __init__(self, ignore_label: int = IGNORE_LABEL, ohem_threshold: float | None = None,
-                 ohem_min_kept: int = 100_000, name: str = "segmentation_cross_entropy",
-                 **kwargs) -> None:
+                 ohem_min_kept: int = 100_000, from_logits: bool = False,
+                 class_weights: list[float] | None = None,
+                 name: str = "segmentation_cross_entropy", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         self.ignore_label = ignore_label
         self.ohem_threshold = ohem_threshold
         self.ohem_min_kept = ohem_min_kept
+        self.from_logits = from_logits
+        self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
 
     def call(self, y_true, y_pred):
         labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
-        probs = ops.reshape(ops.cast(y_pred, "float32"), (-1, ops.shape(y_pred)[-1]))
+        scores = ops.reshape(ops.cast(y_pred, "float32"), (-1, ops.shape(y_pred)[-1]))
         valid = ops.not_equal(labels, self.ignore_label)
         safe_labels = ops.where(valid, labels, 0)
-        pixel_loss = ops.sparse_categorical_crossentropy(safe_labels, probs)
+        pixel_loss = ops.sparse_categorical_crossentropy(safe_labels, scores,
+                                                         from_logits=self.from_logits)
         weights = ops.cast(valid, "float32")
+        if self.class_weights is not None:
+            weights = weights * ops.take(ops.convert_to_tensor(self.class_weights, "float32"),
+                                         safe_labels)
         if self.ohem_threshold is not None:
             weights = weights * self._hard_pixels(pixel_loss, valid)
-        return ops.sum(pixel_loss * weights) / ops.maximum(ops.sum(weights), 1.0)
+        return ops.sum(pixel_loss * weights) / ops.maximum(ops.sum(weights), 1e-6)
 
     def _hard_pixels(self, pixel_loss, valid):
         """1.0 for pixels above the hard-loss threshold, lowered to keep ``min_kept`` pixels."""
@@ -49,4 +60,5 @@ class SegmentationCrossEntropy(keras.losses.Loss):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "ignore_label": self.ignore_label,
-                "ohem_threshold": self.ohem_threshold, "ohem_min_kept": self.ohem_min_kept}
+                "ohem_threshold": self.ohem_threshold, "ohem_min_kept": self.ohem_min_kept,
+                "from_logits": self.from_logits, "class_weights": self.class_weights}

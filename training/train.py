@@ -20,6 +20,11 @@ import keras
 from fanet_ros.dataset_layouts import LAYOUTS, DatasetError
 from fanet_training import run_state
 from fanet_training.callbacks import LearningRateRangeTest, RunCheckpoint, ValidationMeanIoU
+from fanet_training.class_weights import (
+    CLASS_WEIGHTING,
+    class_pixel_counts,
+    median_frequency_weights,
+)
 from fanet_training.data import DataConfig, SegmentationDataset
 from fanet_training.distribute import (
     STRATEGIES,
@@ -27,6 +32,7 @@ from fanet_training.distribute import (
     is_chief,
     use_mixed_precision,
 )
+from fanet_training.init_weights import init_from, resolve_weights_source
 from fanet_training.losses import SegmentationCrossEntropy
 from fanet_training.models import MODELS, build_model
 from fanet_training.schedule import WarmupPolyDecay
@@ -57,6 +63,16 @@ class TrainConfig:
     seed: int = 0
     bn_momentum: float | None = None
     """Override every BatchNorm's momentum (e.g. 0.9 for short runs); default: the model's."""
+    crop_height: int | None = None
+    crop_width: int | None = None
+    """Train on random crops of this size at the scale of ``height x width`` (validation
+    stays at ``height x width``); default: whole frames."""
+    class_weighting: str = "none"
+    """``median-frequency``: weight each pixel's loss by its class (SegNet's balancing)."""
+    val_every: int = 1
+    """Validate every N epochs (and after the last)."""
+    init_from: str | None = None
+    """Start from these weights (shipped model name, run folder or weights file)."""
 
 
 def tensorboard_available() -> bool:
@@ -85,24 +101,54 @@ def set_batchnorm_momentum(model: keras.Model, momentum: float) -> None:
             layer.momentum = momentum
 
 
-def compile_model(config: TrainConfig, num_classes: int, optimizer) -> keras.Model:
-    model = build_model(config.model, num_classes, (config.height, config.width, 3))
+def compile_model(config: TrainConfig, num_classes: int, optimizer,
+                  class_weights: list[float] | None = None) -> keras.Model:
+    """The model at the training (crop) size, ending in logits, with a from-logits loss."""
+    size = (config.crop_height or config.height, config.crop_width or config.width, 3)
+    model = build_model(config.model, num_classes, size, output="logits")
     if config.bn_momentum is not None:
         set_batchnorm_momentum(model, config.bn_momentum)
     model.compile(optimizer=optimizer,
-                  loss=SegmentationCrossEntropy(ohem_threshold=config.ohem))
+                  loss=SegmentationCrossEntropy(ohem_threshold=config.ohem, from_logits=True,
+                                                class_weights=class_weights))
     return model
 
 
 def datasets(config: TrainConfig, replicas: int) -> tuple[SegmentationDataset, SegmentationDataset]:
+    crop = None
+    if config.crop_height or config.crop_width:
+        crop = (config.crop_height or config.height, config.crop_width or config.width)
+        if crop[0] > config.height or crop[1] > config.width or crop[0] % 32 or crop[1] % 32:
+            raise ValueError(f"--crop-height/--crop-width {crop[0]}x{crop[1]} must be multiples "
+                             f"of 32 within {config.height}x{config.width}")
     data = DataConfig(config.dataset_root, config.layout, config.height, config.width,
                       config.batch_size, config.workers, config.cache, config.skip_corrupt,
-                      config.seed)
+                      config.seed, crop)
     if config.batch_size % replicas:
         raise ValueError(f"--batch-size {config.batch_size} must be a multiple of the "
                          f"{replicas} replicas")
     return SegmentationDataset(data, "train", training=True), SegmentationDataset(
         data, "val", training=False)
+
+
+def class_weights_for(config: TrainConfig, train_data: SegmentationDataset,
+                      run_dir: Path) -> list[float] | None:
+    """The run's class weights: computed once from the training labels, kept in the run folder."""
+    if config.class_weighting == "none":
+        return None
+    path = run_dir / "class_weights.json"
+    if path.is_file():
+        return run_state.read_json(path)["weights"]
+    pixels, image_pixels = class_pixel_counts(train_data.samples, config.layout,
+                                              train_data.label_set.num_classes)
+    weights = median_frequency_weights(pixels, image_pixels)
+    names = train_data.label_set.class_names
+    print("class weights (median frequency): "
+          + ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights)), flush=True)
+    if is_chief():
+        run_state.write_json(path, {"method": config.class_weighting, "weights": weights,
+                                    "pixels": pixels.tolist()})
+    return weights
 
 
 def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int = 1) -> dict:
@@ -124,15 +170,21 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
           f"train / {len(val_data.samples)} val images at {config.height}x{config.width}, "
           f"{steps} steps/epoch, {replicas} replica(s), mixed precision "
           f"{'on' if mixed else 'off'}, backend {keras.backend.backend()}", flush=True)
+    num_classes = train_data.label_set.num_classes
+    class_weights = class_weights_for(config, train_data, run_dir)
     with scope:
         optimizer = make_optimizer(config, steps)
-        model = compile_model(config, train_data.label_set.num_classes, optimizer)
+        model = compile_model(config, num_classes, optimizer, class_weights)
         if state["epoch"]:
             model.load_weights(run_dir / run_state.CHECKPOINT)
             run_state.load_optimizer(model.optimizer, model, run_dir / run_state.OPTIMIZER)
             print(f"resuming '{run_dir}' after epoch {state['epoch']} "
                   f"(optimizer step {int(model.optimizer.iterations)})", flush=True)
-    callbacks = [ValidationMeanIoU(val_data, train_data.label_set),
+        elif config.init_from:
+            initialise(model, config.init_from)
+    eval_model = build_model(config.model, num_classes, (config.height, config.width, 3),
+                             output="logits")
+    callbacks = [ValidationMeanIoU(val_data, train_data.label_set, eval_model, config.val_every),
                  RunCheckpoint(run_dir, state, write=chief)]
     if chief and tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(run_dir / "logs", update_freq="epoch"))
@@ -143,6 +195,15 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     if train_data.skipped:
         print(f"skipped {len(train_data.skipped)} unreadable training images", flush=True)
     return state
+
+
+def initialise(model: keras.Model, name_or_path: str) -> None:
+    """``--init-from``: copy the matching weights in and say what stayed freshly initialised."""
+    source = resolve_weights_source(name_or_path)
+    skipped = init_from(model, source, lambda name, classes: build_model(name, classes))
+    print(f"initialised from '{source.path}' ({source.model}, {source.num_classes} classes)"
+          + (f"; kept fresh (shape differs or not in the source): {', '.join(skipped)}"
+             if skipped else "; every layer copied"), flush=True)
 
 
 def find_learning_rate(config: TrainConfig, steps: int, verbose: int = 1) -> float | None:
@@ -199,6 +260,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bn-momentum", type=float, metavar="M",
                         help="BatchNorm momentum for every layer (0.9 suits short runs); "
                              "default: the architecture's (0.99, 0.997 in the fuse blocks)")
+    parser.add_argument("--crop-height", type=int, metavar="H",
+                        help="train on random HxW crops at the scale of --height x --width "
+                             "(x32; cheaper steps, same object sizes); validation stays full size")
+    parser.add_argument("--crop-width", type=int, metavar="W")
+    parser.add_argument("--class-weighting", choices=CLASS_WEIGHTING, default="none",
+                        help="median-frequency: weight rare classes up (SegNet's balancing), "
+                             "computed from the training labels")
+    parser.add_argument("--val-every", type=int, default=1, metavar="N",
+                        help="validate every N epochs and after the last (best weights are "
+                             "picked among validated epochs)")
+    parser.add_argument("--init-from", metavar="NAME|PATH",
+                        help="start from weights: a shipped model (e.g. fanet_camvid), a run "
+                             "folder or a .weights.h5; a different class count re-initialises "
+                             "the classifier only")
     parser.add_argument("--lr-find", type=int, metavar="STEPS", nargs="?", const=100,
                         help="run a learning-rate range test of STEPS steps instead of training")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,

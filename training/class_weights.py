@@ -1,0 +1,40 @@
+"""Per-class loss weights from the training labels: median-frequency balancing (SegNet).
+
+``freq(c)`` = pixels of class c / pixels of the images in which c appears;
+``weight(c) = median(freq) / freq(c)``: rare, thin classes (pole, sign, cyclist)
+weigh more, road and sky less. Classes absent from every image get weight 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fanet_ros.dataset_layouts import Sample, read_label
+
+CLASS_WEIGHTING = ("none", "median-frequency")
+
+
+def class_pixel_counts(samples: list[Sample], layout: str,
+                       num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of each class, and pixels of the images containing it (ids >= classes ignored)."""
+    pixels = np.zeros(num_classes, np.int64)
+    image_pixels = np.zeros(num_classes, np.int64)
+    for sample in samples:
+        labels = read_label(sample.label_path, layout)
+        counts = np.bincount(labels.ravel(), minlength=256)[:num_classes]
+        pixels += counts
+        image_pixels[counts > 0] += labels.size
+    return pixels, image_pixels
+
+
+def median_frequency_weights(pixels: np.ndarray, image_pixels: np.ndarray) -> list[float]:
+    """``median(freq) / freq`` per class; 1.0 for a class that never appears."""
+    present = pixels > 0
+    if not present.any():
+        raise ValueError("no labelled pixel of any class in the training split")
+    freq = np.zeros(len(pixels))
+    freq[present] = pixels[present] / image_pixels[present]
+    median = float(np.median(freq[present]))
+    weights = np.ones(len(pixels))
+    weights[present] = median / freq[present]
+    return [round(float(w), 4) for w in weights]
