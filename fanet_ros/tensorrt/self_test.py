@@ -87,9 +87,9 @@ def engine_row(
     step = f"engine {precision} (GPU {gpu_device})"
     config = BackendConfig(model_path=model, backend="tensorrt", precision=precision,
                            gpu_device=gpu_device, engine_cache_dir=str(cache_dir))
-    reference = OnnxRuntimeBackend(model, gpu_device=-1)
     started = time.perf_counter()
     try:
+        reference = OnnxRuntimeBackend(model, gpu_device=-1)
         candidate = create_backend(config)
     except Exception as exc:
         return Row(step, FAIL, f"build or load failed: {type(exc).__name__}: {exc}")
@@ -208,9 +208,9 @@ def run_self_test(
     rows: list[Row] = []
     env, devices = environment_row(gpu_device)
     rows.append(env)
-    work = Path(tempfile.mkdtemp(prefix="fanet_self_test_"))
-    cache = Path(cache_dir).expanduser() if cache_dir else work / "engines"
     if devices:
+        work = Path(tempfile.mkdtemp(prefix="fanet_self_test_"))
+        cache = Path(cache_dir).expanduser() if cache_dir else work / "engines"
         for precision in ("fp32", "fp16"):
             print_line(f"self-test: building and checking the {precision} engine ...")
             rows.append(engine_row(model, precision, gpu_device, cache, frames))
@@ -221,12 +221,13 @@ def run_self_test(
 
         use_local_ros_domain(_private_domain())
         rows.append(node_row(model, "tensorrt", node_gpu, cache, seconds, work))
-    else:
-        reason = "needs TensorRT and a GPU (see environment)"
-        rows += [Row(f"engine {p}", SKIP, reason) for p in ("fp32", "fp16")]
-        rows.append(Row("node backend:=tensorrt", SKIP, reason))
+        print_line(format_table(rows))
+        print_line(f"node log: {work}" + ("" if cache_dir else f"; engines: {cache}"))
+        return exit_status(rows)
+    reason = "needs TensorRT and a GPU (see environment)"
+    rows += [Row(f"engine {p}", SKIP, reason) for p in ("fp32", "fp16")]
+    rows.append(Row("node backend:=tensorrt", SKIP, reason))
     print_line(format_table(rows))
-    print_line(f"logs and engines: {work}" if not cache_dir else f"logs: {work}")
     return exit_status(rows)
 
 
