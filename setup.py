@@ -56,8 +56,14 @@ setup(
         "training": TRAINING,
         "eval": EVALUATION,
         "test": ["pytest>=7", "ruff"],
-        # TensorRT itself comes with JetPack, or `pip install tensorrt` on a desktop
-        "tensorrt": ["cuda-python>=12"],
+        # TensorRT itself comes with JetPack 6, or `pip install tensorrt` on a desktop.
+        # cuda-python 13 links the CUDA 13 runtime and needs driver r580+, so stay on 12:
+        # desktop: any CUDA 12 driver (r525+); Jetson (JetPack 6 = CUDA 12.2 / 12.6):
+        # pick the release of your CUDA if 12.6 fails with cudaErrorInsufficientDriver (35)
+        "tensorrt": [
+            "cuda-python>=12.2,<13; platform_machine=='x86_64'",
+            "cuda-python>=12.2,<12.7; platform_machine=='aarch64'",
+        ],
         "all": ROS_WHEELS + TRAINING + EVALUATION + ["pytest>=7", "ruff"],
     },
     zip_safe=False,

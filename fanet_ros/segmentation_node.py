@@ -96,6 +96,7 @@ class SegmentationNode(Node):
                 int8_calibration_dir=self.params["int8_calibration_dir"],
             ),
             log=self.get_logger().info,
+            warn=self.get_logger().warning,
         )
         self.metadata = self.backend.metadata
         self.pipeline = SegmentationPipeline(self.backend, self.params["overlay_alpha"])

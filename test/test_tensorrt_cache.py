@@ -27,8 +27,9 @@ from fanet_ros.tensorrt.engine_cache import (
 )
 from fanet_ros.tensorrt.engines import EngineSpec
 
-ORIN = EnvironmentFacts("8.5.2.2", "Orin", "8.7")
-RTX = EnvironmentFacts("8.5.2.2", "NVIDIA GeForce RTX 3090", "8.6")
+ORIN = EnvironmentFacts("8.6.2.3", "Orin", "8.7", 16, 62841)  # AGX Orin 64GB
+ORIN_NX = EnvironmentFacts("8.6.2.3", "Orin", "8.7", 8, 15389)  # Orin NX 16GB: same name and cc
+RTX = EnvironmentFacts("8.6.2.3", "NVIDIA GeForce RTX 3090", "8.6", 82, 24259)
 
 
 class FakeTensorRT:
@@ -65,7 +66,7 @@ def spec(tiny_model, tmp_path) -> EngineSpec:
 def test_engine_names_say_what_they_are_for_and_differ_per_setup(spec):
     key = spec.key(ORIN)
     stem = key.file_stem()
-    assert stem.startswith("tiny_64x96_fp16_orin_sm8.7_trt8.5.2.2_")
+    assert stem.startswith("tiny_64x96_fp16_orin_sm8.7_trt8.6.2.3_")
     assert EngineCache(spec.cache_dir).engine_path(key).name == stem + ".engine"
     assert stem == spec.key(ORIN).file_stem()  # deterministic
     assert "nvidia-geforce-rtx-3090" in spec.key(RTX).file_stem()
@@ -86,7 +87,9 @@ def test_spec_reads_size_and_hash_from_the_onnx_file(tiny_model, tmp_path):
     assert (spec.input_height, spec.input_width) == (128, 160)
     assert spec.metadata.model == "tiny" and len(spec.onnx_sha256) == 64
     assert spec.cache_dir == default_cache_dir()
-    assert spec.calibration_cache_path.name == f"tiny_128x160_{spec.onnx_sha256[:12]}.calib"
+    assert spec.calibration_cache_path.name == (
+        f"tiny_128x160_trt{spec.tensorrt_version}_{spec.onnx_sha256[:12]}.calib"
+    )
     fixed = build_tiny_model(tmp_path / "fixed.onnx", dynamic=False)
     with pytest.raises(ModelLoadError, match="fixed input of 64x96"):
         EngineSpec.from_config(BackendConfig(model_path=fixed, input_height=128, input_width=128))
@@ -99,7 +102,8 @@ def test_build_once_then_load_from_the_cache(spec):
     sidecar = json.loads(cache.sidecar_path(key).read_text())
     assert sidecar["key"]["onnx_sha256"] == spec.onnx_sha256
     assert sidecar["key"]["environment"] == {
-        "tensorrt_version": "8.5.2.2", "gpu_name": "Orin", "compute_capability": "8.7"
+        "tensorrt_version": "8.6.2.3", "gpu_name": "Orin", "compute_capability": "8.7",
+        "multiprocessor_count": 16, "total_memory_mb": 62841,
     }
     assert sidecar["key"]["precision"] == "fp16" and sidecar["key"]["input_height"] == 64
     again, _ = trt.load(cache, key)
@@ -111,8 +115,9 @@ def test_build_once_then_load_from_the_cache(spec):
 
 @pytest.mark.parametrize(
     "changed",
-    [replace(ORIN, tensorrt_version="8.6.1"), RTX, replace(ORIN, compute_capability="8.9")],
-    ids=["tensorrt-version", "gpu", "compute-capability"],
+    [replace(ORIN, tensorrt_version="10.3.0"), RTX, replace(ORIN, compute_capability="8.9"),
+     ORIN_NX, replace(ORIN, total_memory_mb=30536)],
+    ids=["tensorrt-version", "gpu", "compute-capability", "orin-module", "memory"],
 )
 def test_a_new_tensorrt_or_gpu_gets_its_own_engine(spec, changed):
     trt, cache = FakeTensorRT(), EngineCache(spec.cache_dir)
@@ -220,3 +225,29 @@ def test_a_process_killed_mid_write_leaves_no_partial_engine(spec, existing):
         assert trt.load(cache, key)[0].startswith(b"ENGINE") and trt.builds == 1
     leftovers = [p for p in Path(spec.cache_dir).iterdir() if p.suffix == ".tmp"]
     assert len(leftovers) == 1 and leftovers[0].name.startswith(".")  # hidden, never loaded
+
+
+def test_orin_modules_that_share_name_and_compute_capability_say_how_they_differ(spec):
+    trt, cache = FakeTensorRT(), EngineCache(spec.cache_dir)
+    trt.load(cache, spec.key(ORIN))
+    orin_key, nx_key = spec.key(ORIN), spec.key(ORIN_NX)
+    # the AGX engine copied to an Orin NX under the NX's name is not loaded there
+    cache.engine_path(nx_key).write_bytes(cache.engine_path(orin_key).read_bytes())
+    cache.sidecar_path(nx_key).write_text(cache.sidecar_path(orin_key).read_text())
+    trt.load(cache, nx_key)
+    assert trt.builds == 2
+    assert "environment.multiprocessor_count 16 -> 8" in trt.messages[-2]
+    assert "environment.total_memory_mb 62841 -> 15389" in trt.messages[-2]
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_cache_files_get_the_mode_the_umask_allows(tmp_path, umask, mode):
+    """mkstemp made every engine 0600: unreadable to the node's user when another user built it."""
+    old = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "model.engine", b"engine")
+        atomic_write_bytes(tmp_path / "model.engine", b"engine, rebuilt")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "model.engine").stat().st_mode & 0o777 == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["model.engine"]

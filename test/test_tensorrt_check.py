@@ -105,3 +105,24 @@ def test_cli_reads_an_image_folder(tiny_model, tmp_path, capsys):
 def test_cli_without_tensorrt_exits_2_and_says_why(tiny_model, capsys):
     assert check_engine_cli.main(["--model", str(tiny_model), "--frames", "2"]) == 2
     assert "backend 'tensorrt' was requested but" in capsys.readouterr().err
+
+
+def test_cli_exits_2_not_1_when_the_candidate_crashes(tiny_model, monkeypatch, capsys):
+    """A CUDA error mid-run is "could not run" (2), never "below the threshold" (1)."""
+    from fanet_ros.tensorrt.cuda_runtime import CudaError
+
+    class CrashingBackend(OnnxRuntimeBackend):
+        name = "tensorrt"
+
+        def infer(self, batch):
+            raise CudaError("cudaMemcpyAsync (host to device) failed: cudaErrorLaunchFailure (719)")
+
+        def close(self):
+            raise CudaError("cudaStreamQuery failed: cudaErrorLaunchFailure (719)")
+
+    monkeypatch.setattr(check_engine_cli, "create_backend",
+                        lambda config, log=None: CrashingBackend(config.model_path))
+    assert check_engine_cli.main(["--model", str(tiny_model), "--frames", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "could not run: CudaError: cudaMemcpyAsync" in err
+    assert "closing tensorrt failed" in err

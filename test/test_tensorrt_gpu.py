@@ -92,3 +92,12 @@ def test_check_engine_cli_passes_for_fp16(tiny_model, tmp_path, capsys):
     code = check_engine_cli.main(["--model", str(tiny_model), "--precision", "fp16",
                                   "--engine-cache-dir", str(tmp_path), "--frames", "20"])
     assert code == 0, capsys.readouterr().out
+
+
+def test_self_test_passes_on_this_gpu(tiny_model, capsys):
+    pytest.importorskip("rosbags", reason="the self-test's node step needs rosbags")
+    code = check_engine_cli.main(["--full", "--model", str(tiny_model), "--frames", "10",
+                                  "--seconds", "3"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.count("PASS") == 4

@@ -39,7 +39,7 @@ def test_status_without_cuda_python_says_what_to_install(monkeypatch):
     usable, why = tensorrt_status()
     assert not usable
     assert why.startswith("TensorRT 10.3.0 is installed but cuda-python is not")
-    assert "pip install cuda-python" in why
+    assert "pip install 'cuda-python>=12.2,<13'" in why and "JetPack 6.1/6.2" in why
 
 
 def test_status_with_a_broken_tensorrt_install_does_not_raise(monkeypatch, tmp_path):

@@ -26,7 +26,7 @@ from onnx import TensorProto, helper
 from fanet_ros.dataset_layouts import label_set_for_layout
 from fanet_ros.model_metadata import ModelMetadata, attach_metadata
 from fanet_training import run_state
-from fanet_training.tensorrt_ops import unsupported_ops
+from fanet_training.tensorrt_ops import check_for_tensorrt
 
 OPSET = 17
 PROBABILITY_TOLERANCE = 1e-4
@@ -203,13 +203,15 @@ def main(argv: list[str] | None = None) -> int:
           f"output {'labels' if args.labels else 'probabilities'}, opset {OPSET})")
     print(f"ops: {', '.join(result.ops)}")
     failed = False
-    bad = unsupported_ops(set(result.ops))
-    if bad:
+    trt_check = check_for_tensorrt(onnx.load(str(result.path)))
+    for change in trt_check.changes:
+        print(f"TensorRT engine builder: {change}")
+    if trt_check.problems:
         print(f"{'warning' if args.allow_unsupported_ops else 'error'}: TensorRT's ONNX parser "
-              f"does not support: {', '.join(bad)}", file=sys.stderr)
+              "would reject the model:\n  " + "\n  ".join(trt_check.problems), file=sys.stderr)
         failed = not args.allow_unsupported_ops
     else:
-        print("all ops are on TensorRT's ONNX parser support list")
+        print("all ops and data types are ones TensorRT's ONNX parser (8.6 and 10.x) takes")
     if not args.labels:
         ok = result.max_probability_diff <= PROBABILITY_TOLERANCE
         print(f"ONNX Runtime vs Keras: max |probability difference| "

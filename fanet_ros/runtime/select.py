@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fanet_ros.runtime.base import InferenceBackend, ModelLoadError
+from fanet_ros.runtime.base import InferenceBackend, ModelLoadError, check_model_file
 
 BACKENDS = ("auto", "onnxruntime", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -66,16 +66,36 @@ def choose_backend(requested: str, gpu_device: int = 0) -> tuple[str, str]:
 
 
 def create_backend(
-    config: BackendConfig, log: Callable[[str], None] | None = None
+    config: BackendConfig,
+    log: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> InferenceBackend:
-    """Load the model on the chosen backend; raises :class:`ModelLoadError` with the fix."""
+    """Load the model on the chosen backend; raises :class:`ModelLoadError` with the fix.
+
+    With ``backend: auto``, a TensorRT engine that cannot be built or loaded
+    (a parser or build error, out of GPU memory, a TensorRT without the
+    requested precision...) falls back to ONNX Runtime with a ``warn`` saying
+    why. ``backend: tensorrt`` raises instead.
+    """
     choice, why = choose_backend(config.backend, config.gpu_device)
     if log is not None:
         log(f"backend: {choice} ({why})")
     if choice == "tensorrt":
-        from fanet_ros.tensorrt.backend import TensorRTBackend
-
-        return TensorRTBackend.from_config(config, log=log)
+        check_model_file(config.model_path)  # a missing model is no reason to fall back
+        try:
+            return _tensorrt_backend(config, log)
+        except Exception as exc:
+            if config.backend != "auto":
+                if isinstance(exc, ModelLoadError):
+                    raise
+                raise ModelLoadError(
+                    f"TensorRT could not load '{config.model_path}': {type(exc).__name__}: {exc}"
+                ) from exc
+            (warn or log or (lambda _message: None))(
+                f"backend: falling back to onnxruntime: TensorRT could not load the model "
+                f"({type(exc).__name__}: {exc}). Set backend to 'onnxruntime' to skip TensorRT, "
+                "or to 'tensorrt' to make this an error."
+            )
     from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
     return OnnxRuntimeBackend(
@@ -84,3 +104,11 @@ def create_backend(
         input_size=config.input_size,
         num_threads=config.num_threads,
     )
+
+
+def _tensorrt_backend(
+    config: BackendConfig, log: Callable[[str], None] | None
+) -> InferenceBackend:
+    from fanet_ros.tensorrt.backend import TensorRTBackend
+
+    return TensorRTBackend.from_config(config, log=log)

@@ -9,7 +9,28 @@ from __future__ import annotations
 
 import importlib
 
-from fanet_ros.tensorrt.cuda_runtime import INSTALL_HINT, device_count, gpu_facts
+from fanet_ros.tensorrt.cuda_runtime import (
+    INSTALL_HINT,
+    INSUFFICIENT_DRIVER,
+    CudaError,
+    device_count,
+    gpu_facts,
+)
+
+OLDEST_TENSORRT = (8, 6)
+"""JetPack 6's TensorRT. JetPack 5 (TensorRT 8.5) has Python bindings for Python 3.8 only,
+and this package needs Python 3.10."""
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``"8.6.1.post1"`` -> ``(8, 6, 1)``; the numeric leading fields only."""
+    numbers = []
+    for field in version.split("."):
+        digits = "".join(c for c in field if c.isdigit()) if field[:1].isdigit() else ""
+        if not digits:
+            break
+        numbers.append(int(digits))
+    return tuple(numbers)
 
 
 def tensorrt_version() -> tuple[str | None, str]:
@@ -30,6 +51,11 @@ def tensorrt_status(gpu_device: int = 0) -> tuple[bool, str]:
     version, problem = tensorrt_version()
     if version is None:
         return False, problem
+    if () < version_tuple(version) < OLDEST_TENSORRT:
+        return False, (
+            f"TensorRT {version} is older than 8.6, the oldest fanet_ros supports (JetPack 6 or "
+            "a desktop TensorRT 8.6 / 10.x)"
+        )
     try:
         count = device_count()
         if gpu_device >= count:
@@ -40,6 +66,10 @@ def tensorrt_status(gpu_device: int = 0) -> tuple[bool, str]:
         gpu = gpu_facts(gpu_device)
     except ImportError:
         return False, f"TensorRT {version} is installed but cuda-python is not ({INSTALL_HINT})"
+    except CudaError as exc:
+        if exc.code == INSUFFICIENT_DRIVER:
+            return False, f"TensorRT {version} is installed but CUDA cannot start: {exc}"
+        return False, f"TensorRT {version} is installed but no usable CUDA GPU was found ({exc})"
     except Exception as exc:  # no driver, no device, driver too old...
         return False, f"TensorRT {version} is installed but no usable CUDA GPU was found ({exc})"
     return True, (

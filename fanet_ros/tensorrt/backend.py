@@ -1,10 +1,12 @@
 """TensorRT backend: one engine, one CUDA stream, buffers allocated once.
 
 Uses the name-based tensor API (``num_io_tensors``, ``set_tensor_address``,
-``execute_async_v3``) of TensorRT 8.5 and later, so JetPack 5 (8.5) and
-JetPack 6 (8.6 / 10.x) both work. Inputs and outputs go through page-locked
-host buffers with asynchronous copies; a model with the arg-max folded in
-(``output: labels``) copies back only its integer label map.
+``execute_async_v3``) of TensorRT 8.6 and 10.x (JetPack 6, desktop). Inputs
+and outputs go through page-locked host buffers with asynchronous copies; a
+model with the arg-max folded in (``output: labels``) copies back only its
+integer class ids (INT32 or INT64: the engine has no uint8 cast, see
+:mod:`fanet_ros.tensorrt.onnx_graph`); float logits or probabilities come
+back as they are. The caller turns either into uint8 labels.
 """
 
 from __future__ import annotations
@@ -29,6 +31,25 @@ from fanet_ros.tensorrt.cuda_runtime import (
 )
 from fanet_ros.tensorrt.engines import EngineSpec, open_engine
 
+NUMPY_DTYPES = {
+    "FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32,
+    "INT64": np.int64, "BOOL": np.bool_, "UINT8": np.uint8,
+}
+"""TensorRT data type names -> NumPy. Not ``trt.nptype``: TensorRT 8.5's uses ``np.bool``,
+which NumPy 1.24 removed, and its table differs between versions."""
+
+
+def numpy_dtype(data_type: Any) -> np.dtype:
+    """The NumPy dtype of a ``trt.DataType`` (members a version lacks are skipped)."""
+    for name, dtype in NUMPY_DTYPES.items():
+        member = getattr(trt.DataType, name, None)
+        if member is not None and data_type == member:
+            return np.dtype(dtype)
+    raise ModelLoadError(
+        f"the engine uses TensorRT data type {data_type} for an input or output, which has no "
+        "NumPy equivalent: export the model with float32 input and float or integer output"
+    )
+
 
 class TensorRTBackend(InferenceBackend):
     """Runs a cached (or freshly built) TensorRT engine of the ONNX model."""
@@ -48,7 +69,16 @@ class TensorRTBackend(InferenceBackend):
         self._context = engine.create_execution_context()
         self._thread_device = threading.local()
         self._thread_device.selected = True  # open_engine selected it on this thread
+        self._stream: Stream | None = None
+        self._buffers: list[DeviceBuffer | PinnedArray] = []
+        try:
+            self._set_up(engine_path)
+        except BaseException:
+            self.close()
+            raise
 
+    def _set_up(self, engine_path: Path) -> None:
+        engine, context = self._engine, self._context
         inputs, outputs = _io_tensor_names(engine)
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelLoadError(
@@ -56,20 +86,40 @@ class TensorRTBackend(InferenceBackend):
                 "models have one of each: delete the engine and check the ONNX model"
             )
         self._input, self._output = inputs[0], outputs[0]
-        input_dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(self._input)))
+        input_dtype = numpy_dtype(engine.get_tensor_dtype(self._input))
         if input_dtype != np.float32:
             raise ModelLoadError(f"engine {engine_path} expects {input_dtype} input, not float32")
-        self._context.set_input_shape(self._input, (1, self._height, self._width, 3))
-        output_shape = tuple(self._context.get_tensor_shape(self._output))
-        output_dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(self._output)))
+        input_shape = (1, self._height, self._width, 3)
+        if not context.set_input_shape(self._input, input_shape):
+            raise ModelLoadError(
+                f"engine {engine_path} rejects input '{self._input}' of shape {input_shape} "
+                "(outside its optimisation profile): delete the engine so that it is rebuilt "
+                "for this input size"
+            )
+        output_shape = tuple(context.get_tensor_shape(self._output))
+        if any(d < 0 for d in output_shape):
+            raise ModelLoadError(
+                f"engine {engine_path}: output '{self._output}' has no fixed shape "
+                f"({output_shape}) for input {input_shape}: delete the engine"
+            )
+        output_dtype = numpy_dtype(engine.get_tensor_dtype(self._output))
 
         self._stream = Stream()
-        self._host_in = PinnedArray((1, self._height, self._width, 3), np.float32)
+        self._host_in = PinnedArray(input_shape, np.float32)
+        self._buffers.append(self._host_in)
         self._host_out = PinnedArray(output_shape, output_dtype)
+        self._buffers.append(self._host_out)
         self._device_in = DeviceBuffer(self._host_in.array.nbytes)
+        self._buffers.append(self._device_in)
         self._device_out = DeviceBuffer(self._host_out.array.nbytes)
-        self._context.set_tensor_address(self._input, self._device_in.ptr)
-        self._context.set_tensor_address(self._output, self._device_out.ptr)
+        self._buffers.append(self._device_out)
+        for name, buffer in ((self._input, self._device_in), (self._output, self._device_out)):
+            if not context.set_tensor_address(name, buffer.ptr):
+                raise ModelLoadError(
+                    f"TensorRT refused the device address of tensor '{name}' of engine "
+                    f"{engine_path} (its log above says why): delete the engine, or use backend "
+                    "onnxruntime"
+                )
 
     @classmethod
     def from_config(
@@ -97,10 +147,14 @@ class TensorRTBackend(InferenceBackend):
     def close(self) -> None:
         if self._context is None:
             return
-        self._stream.synchronize()
-        for buffer in (self._device_in, self._device_out, self._host_in, self._host_out):
+        if self._stream is not None:
+            self._stream.synchronize()
+        for buffer in reversed(self._buffers):
             buffer.free()
-        self._stream.destroy()
+        self._buffers = []
+        if self._stream is not None:
+            self._stream.destroy()
+            self._stream = None
         self._context = None
         self._engine = None
 

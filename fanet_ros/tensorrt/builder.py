@@ -1,18 +1,23 @@
-"""ONNX -> serialised TensorRT engine (TensorRT 8.5, 8.6 and 10.x).
+"""ONNX -> serialised TensorRT engine (TensorRT 8.6 and 10.x).
 
 The caller selects the GPU first (:func:`fanet_ros.tensorrt.engines.open_engine`);
-TensorRT builds for the current CUDA device.
+TensorRT builds for the current CUDA device. The parser gets the graph
+:func:`~fanet_ros.tensorrt.onnx_graph.prepare_for_tensorrt` makes of the ONNX
+file (a labels model's final uint8 Cast left out), not the file itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import onnx
 import tensorrt as trt
 
 from fanet_ros.runtime.base import ModelLoadError
+from fanet_ros.tensorrt.build_advice import build_failure_advice
 from fanet_ros.tensorrt.calibration_data import CalibrationImages, ImageFolderError, list_images
 from fanet_ros.tensorrt.engines import CALIBRATION_IMAGE_LIMIT, EngineSpec, trt_logger
+from fanet_ros.tensorrt.onnx_graph import data_type_problems, prepare_for_tensorrt
 
 
 class EngineBuildError(ModelLoadError):
@@ -22,11 +27,16 @@ class EngineBuildError(ModelLoadError):
 def build_serialized_engine(spec: EngineSpec, log: Callable[[str], None]) -> bytes:
     """Parse ``spec.onnx_path`` and build an engine for one ``[1, H, W, 3]`` input."""
     _check_precision_supported(spec.precision)
-    builder = trt.Builder(trt_logger())
+    graph, changes = prepare_for_tensorrt(onnx.load(str(spec.onnx_path)))
+    for change in changes:
+        log(f"TensorRT engine builder: {change}")
+    logger = trt_logger()
+    logger.take_errors()  # only this build's errors explain its failure
+    builder = trt.Builder(logger)
     network = _create_network(builder)
-    parser = trt.OnnxParser(network, trt_logger())
-    if not parser.parse_from_file(str(spec.onnx_path)):
-        raise EngineBuildError(_parser_report(parser, spec))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(graph.SerializeToString()):
+        raise EngineBuildError(_parser_report(parser, graph, spec))
 
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, spec.workspace_mb << 20)
@@ -58,11 +68,19 @@ def build_serialized_engine(spec: EngineSpec, log: Callable[[str], None]) -> byt
     finally:
         if calibrator is not None:
             calibrator.free()
+    if calibrator is not None and calibrator.error is not None:
+        raise EngineBuildError(
+            f"INT8 calibration failed while reading a batch: {calibrator.error} (no calibration "
+            "cache was written; fix the images or use precision fp16)"
+        ) from calibrator.error
     if serialized is None:
+        advice = build_failure_advice(
+            logger.take_errors(), spec.precision, spec.workspace_mb,
+            spec.calibration_cache_path if spec.precision == "int8" else None,
+        )
         raise EngineBuildError(
             f"TensorRT {trt.__version__} could not build a {spec.precision} engine for "
-            f"'{spec.onnx_path}' (its messages above say why). Try a larger workspace_mb "
-            f"(now {spec.workspace_mb}), precision fp32, or backend onnxruntime."
+            f"'{spec.onnx_path}'. {advice}"
         )
     return bytes(serialized)
 
@@ -71,7 +89,7 @@ def _check_precision_supported(precision: str) -> None:
     if precision != "fp32" and not hasattr(trt.BuilderFlag, precision.upper()):
         raise EngineBuildError(
             f"TensorRT {trt.__version__} has no {precision} builder flag (TensorRT 11 "
-            "builds strongly typed networks only). Use precision fp32, or TensorRT 8.5 to 10.x."
+            "builds strongly typed networks only). Use precision fp32, or TensorRT 8.6 to 10.x."
         )
 
 
@@ -101,18 +119,28 @@ def _calibration_images(spec: EngineSpec) -> CalibrationImages | None:
     return CalibrationImages(paths, spec.input_height, spec.input_width, normalization)
 
 
-def _parser_report(parser: trt.OnnxParser, spec: EngineSpec) -> str:
-    """Every parser error, with the ONNX node's name and operator where TensorRT gives them."""
-    lines = []
-    for index in range(parser.num_errors):
-        error = parser.get_error(index)
-        where = f"node #{error.node()}"
-        if hasattr(error, "node_name"):  # TensorRT 8.6 and later
-            where = f"node '{error.node_name()}' ({error.node_operator()})"
-        lines.append(f"  {where}: {error.desc()}")
+def _parser_report(parser: trt.OnnxParser, graph: onnx.ModelProto, spec: EngineSpec) -> str:
+    """Every parser error with the ONNX node's name and operator, and the data-type problems."""
+    lines = [f"  {_node_label(parser.get_error(i), graph)}: {parser.get_error(i).desc()}"
+             for i in range(parser.num_errors)]
+    problems = data_type_problems(graph)
+    if problems:
+        lines.append("Data types TensorRT cannot take:")
+        lines += [f"  {problem}" for problem in problems]
     return (
         f"TensorRT {trt.__version__} cannot parse '{spec.onnx_path}':\n" + "\n".join(lines)
-        + "\nRe-export the model with `fanet-export` (ONNX opset 17), check the operator "
-        "against TensorRT's ONNX support matrix for this version, or run it with backend "
-        "onnxruntime."
+        + "\nRe-export the model with `fanet-export` (ONNX opset 17; it checks operators and "
+        "data types), check the operator against TensorRT's ONNX support matrix for this "
+        "version, or run it with backend onnxruntime."
     )
+
+
+def _node_label(error: trt.ParserError, graph: onnx.ModelProto) -> str:
+    """``node 'name' (Op)``: TensorRT 9.1+ names it; before, its index finds it in the graph."""
+    if hasattr(error, "node_name"):
+        return f"node '{error.node_name()}' ({error.node_operator()})"
+    index = error.node()
+    if 0 <= index < len(graph.graph.node):
+        node = graph.graph.node[index]
+        return f"node #{index} '{node.name}' ({node.op_type})"
+    return "the model"

@@ -1,7 +1,13 @@
-"""INT8 entropy calibrator (TensorRT 8.5 to 10.x) with a reusable calibration cache.
+"""INT8 entropy calibrator (TensorRT 8.6 to 10.x) with a reusable calibration cache.
 
 When the cache file exists TensorRT reads it and asks for no images, so an
-engine can be rebuilt (new GPU, TensorRT upgrade) without the calibration set.
+engine can be rebuilt on another GPU without the calibration set (the file
+is per TensorRT version: see ``EngineSpec.calibration_cache_path``).
+
+TensorRT's Python trampoline catches an exception raised in ``get_batch``,
+prints it and takes it for "no more batches", then caches the truncated
+scales. So ``get_batch`` keeps the exception in :attr:`error` and returns
+``None``, no cache is written, and the builder raises it after the build.
 """
 
 from __future__ import annotations
@@ -37,11 +43,24 @@ class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         self._total = images.num_batches(batch_size) if images is not None else 0
         self._done = 0
         self._device: DeviceBuffer | None = None
+        self.error: BaseException | None = None
+        """The exception that ended calibration early; ``None`` when it ran through."""
 
     def get_batch_size(self) -> int:
         return self.batch_size
 
     def get_batch(self, names: list[str]) -> list[int] | None:
+        if self.error is not None:
+            return None
+        try:
+            return self._next_batch()
+        except Exception as exc:  # TensorRT would swallow it: keep it for the builder
+            self.error = exc
+            self.log(f"INT8 calibration failed at batch {self._done + 1}/{self._total}: {exc}")
+            self.free()
+            return None
+
+    def _next_batch(self) -> list[int] | None:
         batch = next(self._batches, None)
         if batch is None:
             self.free()
@@ -61,6 +80,8 @@ class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         return None
 
     def write_calibration_cache(self, cache: memoryview) -> None:
+        if self.error is not None:  # scales from part of the images: never reuse them
+            return
         atomic_write_bytes(self.cache_path, bytes(cache))
         self.log(f"INT8 calibration: wrote {self.cache_path}")
 

@@ -2,7 +2,10 @@
 
 Runs both on the same frames (a folder of images, or synthetic ones) and
 reports label agreement, the largest probability difference and latency.
-Exit status: 0 agreement at or above the threshold, 1 below it, 2 could not run.
+``--full`` runs the self-test instead (:mod:`fanet_ros.tensorrt.self_test`):
+fp32 and fp16 engines and the node itself with ``backend:=tensorrt``.
+Exit status: 0 agreement at or above the threshold, 1 below it, 2 could not run
+(a missing model, TensorRT or GPU, or any error while running).
 """
 
 from __future__ import annotations
@@ -39,6 +42,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--candidate-model", default=None, type=str,
                         help="compare with this ONNX model on ONNX Runtime instead of the "
                              "TensorRT engine (e.g. a re-exported model)")
+    parser.add_argument("--full", action="store_true",
+                        help="self-test: build fp32 and fp16 engines (in a fresh folder unless "
+                             "--engine-cache-dir is given), compare each with ONNX Runtime, "
+                             "then run segmentation_node with backend:=tensorrt through real "
+                             "topics; prints one table")
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="--full: how long the node is fed frames")
     args = parser.parse_args(argv)
     if args.frames < 1:
         parser.error("--frames must be at least 1")
@@ -47,6 +57,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.full:
+        from fanet_ros.shipped_models import shipped_model_path
+        from fanet_ros.tensorrt.self_test import run_self_test
+
+        return run_self_test(args.model or shipped_model_path(), args.gpu_device,
+                             args.engine_cache_dir, args.frames, args.seconds)
     threshold = args.min_agreement
     if threshold is None:
         threshold = DEFAULT_MIN_AGREEMENT[args.precision]
@@ -69,10 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelLoadError, ImageFolderError, IncomparableBackends, ValueError) as exc:
         print(f"check_engine: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a crash (CUDA, TensorRT) is "could not run", not "below"
+        print(f"check_engine: could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     finally:
         for backend in (reference, candidate):
             if backend is not None:
-                backend.close()
+                try:
+                    backend.close()
+                except Exception as exc:  # after a crash, closing may fail too
+                    print(f"check_engine: closing {backend.name} failed: {exc}", file=sys.stderr)
     print(f"reference: {result.reference}\ncandidate: {result.candidate}")
     print(result.report())
     verdict = "PASS" if result.passed(threshold) else "FAIL"

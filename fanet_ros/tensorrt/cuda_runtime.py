@@ -5,22 +5,42 @@ TensorRT's own samples use). Newer releases expose it as
 ``cuda.bindings.runtime``, older ones as ``cuda.cudart``; both are accepted.
 Every call returns ``(error, results...)``; :func:`cuda_call` checks the
 error and returns the results.
+
+Waiting for the GPU (:meth:`Stream.synchronize`) polls ``cudaStreamQuery``
+with short sleeps instead of calling ``cudaStreamSynchronize``: cuda-python
+releases the GIL in blocking calls only from 12.9.1 / 13.0.0, and JetPack 6
+needs the 12.2 to 12.6 releases, where ``cudaStreamSynchronize`` would stop
+every other Python thread of the node for the whole inference.
 """
 
 from __future__ import annotations
 
 import ctypes
+import time
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-INSTALL_HINT = "install NVIDIA's CUDA binding with `pip install cuda-python`"
+INSTALL_HINT = (
+    "install NVIDIA's CUDA binding for your CUDA 12 driver: `pip install 'cuda-python>=12.2,<13'` "
+    "on a desktop, the release of your JetPack's CUDA on a Jetson (`pip install "
+    "'cuda-python==12.6.*'` on JetPack 6.1/6.2, `'cuda-python==12.2.*'` on JetPack 6.0)"
+)
+INSUFFICIENT_DRIVER = 35
+"""``cudaErrorInsufficientDriver``: the driver is older than the CUDA runtime cuda-python links."""
+POLL_FIRST_S = 50e-6
+POLL_MAX_S = 500e-6
+"""Sleeps between ``cudaStreamQuery`` calls: doubling from 50 µs to at most 0.5 ms."""
 
 
 class CudaError(RuntimeError):
     """A CUDA runtime call failed; the message names the call and the CUDA error."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def import_cudart() -> ModuleType:
@@ -40,11 +60,25 @@ def cuda_call(result: Any, what: str) -> Any:
     cudart = import_cudart()
     error, *values = result if isinstance(result, tuple) else (result,)
     if error != cudart.cudaError_t.cudaSuccess:
-        _, name = cudart.cudaGetErrorName(error)
-        raise CudaError(f"{what} failed: {name.decode() if isinstance(name, bytes) else name}")
+        raise cuda_error(error, what)
     if not values:
         return None
     return values[0] if len(values) == 1 else tuple(values)
+
+
+def cuda_error(error: Any, what: str) -> CudaError:
+    """The :class:`CudaError` for a failed call: its name, number and, for error 35, the fix."""
+    _, name = import_cudart().cudaGetErrorName(error)
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    code = int(getattr(error, "value", error))
+    message = f"{what} failed: {name} ({code})"
+    if code == INSUFFICIENT_DRIVER:
+        message += (
+            ": the NVIDIA driver is older than the CUDA runtime of the installed cuda-python "
+            "(cuda-python 13 needs driver r580 or later; JetPack 6 and older desktop drivers "
+            f"need cuda-python 12). To fix it, {INSTALL_HINT}"
+        )
+    return CudaError(message, code)
 
 
 @dataclass(frozen=True)
@@ -55,6 +89,8 @@ class GpuFacts:
     name: str
     compute_capability: str
     """``major.minor``, e.g. ``8.7`` for Jetson Orin."""
+    multiprocessor_count: int
+    total_memory_mb: int
 
 
 def device_count() -> int:
@@ -63,10 +99,16 @@ def device_count() -> int:
 
 
 def gpu_facts(index: int) -> GpuFacts:
-    """Name and compute capability of device ``index`` (no context is created)."""
+    """Name, compute capability, multiprocessors and memory of device ``index`` (no context)."""
     props = cuda_call(import_cudart().cudaGetDeviceProperties(index), "cudaGetDeviceProperties")
     name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else props.name
-    return GpuFacts(index, name.rstrip("\x00").strip(), f"{props.major}.{props.minor}")
+    return GpuFacts(
+        index,
+        name.rstrip("\x00").strip(),
+        f"{props.major}.{props.minor}",
+        int(props.multiProcessorCount),
+        int(props.totalGlobalMem) >> 20,
+    )
 
 
 def select_device(index: int) -> None:
@@ -125,7 +167,18 @@ class Stream:
         cuda_call(result, "cudaMemcpyAsync (device to host)")
 
     def synchronize(self) -> None:
-        cuda_call(import_cudart().cudaStreamSynchronize(self.handle), "cudaStreamSynchronize")
+        """Wait until the stream's work is done, letting other Python threads run meanwhile."""
+        cudart = import_cudart()
+        pause = POLL_FIRST_S
+        while True:
+            error = cudart.cudaStreamQuery(self.handle)
+            error = error[0] if isinstance(error, tuple) else error
+            if error == cudart.cudaError_t.cudaSuccess:
+                return
+            if error != cudart.cudaError_t.cudaErrorNotReady:
+                raise cuda_error(error, "cudaStreamQuery")
+            time.sleep(pause)  # releases the GIL
+            pause = min(2 * pause, POLL_MAX_S)
 
     def destroy(self) -> None:
         if self.handle is not None:

@@ -16,14 +16,18 @@ import hashlib
 import json
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
-KEY_SCHEMA = 1
-"""Bump when the build settings change, so that older engines are rebuilt."""
+KEY_SCHEMA = 2
+"""Bump when the build settings change, so that older engines are rebuilt.
+
+2: the GPU's multiprocessor count and memory joined the key; the engine is
+built from the graph :mod:`fanet_ros.tensorrt.onnx_graph` prepares.
+"""
 
 T = TypeVar("T")
 
@@ -44,11 +48,17 @@ def file_sha256(path: Path) -> str:
 
 @dataclass(frozen=True)
 class EnvironmentFacts:
-    """What an engine is bound to besides the model: TensorRT and the GPU."""
+    """What an engine is bound to besides the model: TensorRT and the GPU.
+
+    Jetson Orin modules share the name "Orin" and compute capability 8.7 but
+    differ in multiprocessors and memory, and TensorRT picks kernels for those.
+    """
 
     tensorrt_version: str
     gpu_name: str
     compute_capability: str
+    multiprocessor_count: int
+    total_memory_mb: int
 
 
 @dataclass(frozen=True)
@@ -81,10 +91,10 @@ class EngineKey:
             f"trt{env.tensorrt_version}",
             self.digest()[:12],
         )
-        return "_".join(_slug(p) for p in parts)
+        return "_".join(slug(p) for p in parts)
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower() or "unknown"
 
 
@@ -101,10 +111,16 @@ def key_differences(recorded: dict, wanted: dict, prefix: str = "") -> list[str]
 
 
 def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either the old file or all of ``data``."""
+    """Write ``data`` to ``path`` so that ``path`` is either the old file or all of ``data``.
+
+    The file gets the mode the umask allows (0644 with the usual 022), like any
+    file the user creates, so that an engine built by one user (a provisioning
+    script, a container) can be read by the node's user.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temp_name = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -17,6 +17,7 @@ from fanet_ros.model_metadata import ModelMetadata
 from fanet_ros.runtime.base import ModelLoadError
 from fanet_ros.runtime.onnxruntime_backend import load_session, model_input_size, resolve_input_size
 from fanet_ros.runtime.select import BackendConfig
+from fanet_ros.tensorrt.availability import tensorrt_version as installed_tensorrt_version
 from fanet_ros.tensorrt.engine_cache import (
     EngineCache,
     EngineKey,
@@ -24,6 +25,7 @@ from fanet_ros.tensorrt.engine_cache import (
     default_cache_dir,
     file_sha256,
     load_or_build,
+    slug,
 )
 
 CALIBRATION_IMAGE_LIMIT = 500
@@ -44,10 +46,15 @@ class EngineSpec:
     calibration_dir: str
     cache_dir: Path
     gpu_device: int
+    tensorrt_version: str
+    """The installed TensorRT's (``none`` without it); names the calibration cache."""
 
     @classmethod
-    def from_config(cls, config: BackendConfig) -> EngineSpec:
-        """Validate the ONNX model (on ONNX Runtime, CPU) and resolve the input size."""
+    def from_config(cls, config: BackendConfig, tensorrt_version: str | None = None) -> EngineSpec:
+        """Validate the ONNX model (on ONNX Runtime, CPU) and resolve the input size.
+
+        ``tensorrt_version`` defaults to the installed TensorRT's.
+        """
         session, metadata = load_session(config.model_path)
         path = Path(config.model_path).expanduser()
         height, width = resolve_input_size(
@@ -67,6 +74,7 @@ class EngineSpec:
             calibration_dir=config.int8_calibration_dir,
             cache_dir=cache_dir,
             gpu_device=config.gpu_device,
+            tensorrt_version=tensorrt_version or installed_tensorrt_version()[0] or "none",
         )
 
     def key(self, environment: EnvironmentFacts) -> EngineKey:
@@ -81,17 +89,22 @@ class EngineSpec:
 
     @property
     def calibration_cache_path(self) -> Path:
-        """INT8 scales for this ONNX file and input size; valid on any GPU."""
-        name = f"{self.onnx_path.stem}_{self.input_height}x{self.input_width}_"
-        return self.cache_dir / f"{name}{self.onnx_sha256[:12]}.calib"
+        """INT8 scales for this ONNX file, input size and TensorRT version, on any GPU.
+
+        TensorRT rejects a calibration cache written by another version, so an
+        upgrade gets a new file (and calibrates again) instead of a failed build.
+        """
+        name = f"{self.onnx_path.stem}_{self.input_height}x{self.input_width}"
+        version = slug(self.tensorrt_version)
+        return self.cache_dir / f"{name}_trt{version}_{self.onnx_sha256[:12]}.calib"
 
 
 @functools.cache
 def trt_logger() -> Any:
-    """The process's one TensorRT logger (warnings and errors to stderr)."""
-    import tensorrt as trt
+    """The process's one TensorRT logger: warnings and errors to stderr, errors kept."""
+    from fanet_ros.tensorrt.logger import RecordingLogger
 
-    return trt.Logger(trt.Logger.WARNING)
+    return RecordingLogger()
 
 
 def environment_facts(gpu_device: int) -> EnvironmentFacts:
@@ -100,7 +113,10 @@ def environment_facts(gpu_device: int) -> EnvironmentFacts:
     from fanet_ros.tensorrt.cuda_runtime import gpu_facts
 
     gpu = gpu_facts(gpu_device)
-    return EnvironmentFacts(trt.__version__, gpu.name, gpu.compute_capability)
+    return EnvironmentFacts(
+        trt.__version__, gpu.name, gpu.compute_capability, gpu.multiprocessor_count,
+        gpu.total_memory_mb,
+    )
 
 
 def open_engine(

@@ -1,0 +1,54 @@
+"""What to do about a failed engine build, from the errors TensorRT logged (no TensorRT here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SHOWN_ERRORS = 5
+
+OUT_OF_MEMORY = ("out of memory", "outofmemory", "cudaerrormemoryallocation",
+                 "insufficient memory", "failed to allocate", "requested amount of gpu memory")
+NO_TACTIC = ("could not find any implementation", "no implementation obeys",
+             "insufficient workspace", "workspace")
+CALIBRATION = ("calibrat",)
+
+
+def _mentions(errors: list[str], needles: tuple[str, ...]) -> bool:
+    text = "\n".join(errors).lower()
+    return any(needle in text for needle in needles)
+
+
+def build_failure_advice(
+    errors: list[str], precision: str, workspace_mb: int, calibration_cache: Path | None = None
+) -> str:
+    """One or two sentences: what failed (as far as TensorRT's errors say) and what to change."""
+    if not errors:
+        return (
+            "TensorRT logged no error to say why. Try precision fp32; if that fails too, run the "
+            "model with backend onnxruntime and report the TensorRT version and model."
+        )
+    said = "TensorRT said: " + " | ".join(e.strip() for e in errors[-SHOWN_ERRORS:])
+    if _mentions(errors, OUT_OF_MEMORY):
+        advice = (
+            "The GPU ran out of memory during the build: stop other GPU processes (nvidia-smi, "
+            f"or tegrastats on a Jetson, lists them) or lower workspace_mb (now {workspace_mb})."
+        )
+    elif _mentions(errors, NO_TACTIC):
+        advice = (
+            "No kernel for a layer fitted the builder's scratch memory: raise workspace_mb "
+            f"(now {workspace_mb}), or try precision fp32."
+        )
+    elif precision == "int8" and _mentions(errors, CALIBRATION):
+        where = f"delete the calibration cache {calibration_cache} and " if (
+            calibration_cache
+        ) else ""
+        advice = (
+            f"INT8 calibration failed: {where}check the images in int8_calibration_dir, or use "
+            "precision fp16."
+        )
+    else:
+        advice = (
+            f"The errors do not point to a setting of fanet_ros. Try precision fp32 (now "
+            f"{precision}); if that fails too, use backend onnxruntime and report the errors."
+        )
+    return f"{advice} {said}"

@@ -1,0 +1,313 @@
+"""A stand-in for the ``tensorrt`` module: the API fanet_ros calls, and the failures issue 16 names.
+
+It behaves as TensorRT does where fanet_ros depends on it:
+
+* the ONNX parser of 8.x rejects ``Cast(to=UINT8)`` of an integer tensor (ArgMax's
+  INT64, which 8.x holds as INT32); 10.x takes it. ONNX INT64 outputs come out
+  as INT32 before 10.x;
+* the Python trampoline of ``IInt8EntropyCalibrator2.get_batch`` prints an
+  exception and takes it for "no more batches", then caches the scales;
+* ``set_input_shape`` returns False for a shape outside the optimisation
+  profile, ``set_tensor_address`` for an unknown tensor or a pointer off
+  256-byte alignment; neither raises;
+* TensorRT 11 has no FP16/INT8 builder flags;
+* a failed build logs errors and returns ``None``.
+
+"Engines" run the parsed ONNX graph with ONNX Runtime on the fake CUDA
+memory of :mod:`fake_cuda`, so the data path of the backend is exercised.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import json
+import sys
+import types
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto
+
+INTEGER_PRODUCERS = {"ArgMax", "ArgMin", "Shape", "NonZero", "TopK"}
+
+
+class Severity(enum.IntEnum):
+    INTERNAL_ERROR = 0
+    ERROR = 1
+    WARNING = 2
+    INFO = 3
+    VERBOSE = 4
+
+
+class ILogger:
+    Severity = Severity
+
+    def __init__(self) -> None:
+        pass
+
+
+class TensorIOMode(enum.Enum):
+    NONE = 0
+    INPUT = 1
+    OUTPUT = 2
+
+
+class ParserError:
+    def __init__(self, node: int, desc: str) -> None:
+        self._node, self._desc = node, desc
+
+    def node(self) -> int:
+        return self._node
+
+    def desc(self) -> str:
+        return self._desc
+
+
+def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None = None):
+    """A fresh fake ``tensorrt`` module of ``version``; a build logs ``fail_build_with``
+    as errors and returns None when it is given."""
+    major = int(version.split(".")[0])
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = version
+    trt.ILogger = ILogger
+    trt.TensorIOMode = TensorIOMode
+    trt.ParserError = ParserError
+    names = ["FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8"] + (["INT64"] if major >= 10 else [])
+    trt.DataType = enum.Enum("DataType", names)
+    flags = ["FP16", "INT8"] if major < 11 else ["STRICT_TYPES"]
+    trt.BuilderFlag = enum.Enum("BuilderFlag", flags)
+    trt.MemoryPoolType = enum.Enum("MemoryPoolType", ["WORKSPACE"])
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
+    trt.builds = []  # (precision flags, calibration batches) of every build, for tests
+
+    class IInt8EntropyCalibrator2:
+        def __init__(self) -> None:
+            pass
+
+    trt.IInt8EntropyCalibrator2 = IInt8EntropyCalibrator2
+
+    class Tensor:
+        def __init__(self, name: str, shape: tuple[int, ...]) -> None:
+            self.name, self.shape = name, shape
+
+    class Network:
+        def __init__(self) -> None:
+            self.model: onnx.ModelProto | None = None
+
+        def get_input(self, index: int) -> Tensor:
+            info = self.model.graph.input[index]
+            dims = tuple(d.dim_value if d.dim_value else -1 for d in
+                         info.type.tensor_type.shape.dim)
+            return Tensor(info.name, dims)
+
+    class OnnxParser:
+        def __init__(self, network: Network, logger: ILogger) -> None:
+            self.network, self.logger, self.errors = network, logger, []
+
+        @property
+        def num_errors(self) -> int:
+            return len(self.errors)
+
+        def get_error(self, index: int) -> ParserError:
+            return self.errors[index]
+
+        def parse_from_file(self, path: str) -> bool:
+            with open(path, "rb") as handle:
+                return self.parse(handle.read())
+
+        def parse(self, model: bytes, path: str | None = None) -> bool:
+            graph = onnx.load_from_string(bytes(model))
+            if major < 10:
+                integers = {i.name for i in graph.graph.initializer
+                            if i.data_type in (TensorProto.INT32, TensorProto.INT64)}
+                for index, node in enumerate(graph.graph.node):
+                    if node.op_type in INTEGER_PRODUCERS:
+                        integers.update(node.output)
+                    to = next((a.i for a in node.attribute if a.name == "to"), None)
+                    if node.op_type == "Cast" and to == TensorProto.UINT8 and (
+                        node.input[0] in integers
+                    ):
+                        self.errors.append(ParserError(index, (
+                            "Assertion failed: (trtDtype == DataType::kFLOAT || trtDtype == "
+                            "DataType::kHALF) && \"Cast to UINT8 is only supported from FP32 or "
+                            "FP16\"")))
+                        return False
+            self.network.model = graph
+            return True
+
+    class Profile:
+        def set_shape(self, name, low, opt, high) -> None:
+            self.shape = tuple(opt)
+
+    class Config:
+        def __init__(self) -> None:
+            self.flags, self.profile, self.int8_calibrator = set(), None, None
+
+        def set_memory_pool_limit(self, pool, size) -> None:
+            self.workspace = size
+
+        def set_flag(self, flag) -> None:
+            self.flags.add(flag.name)
+
+        def add_optimization_profile(self, profile: Profile) -> None:
+            self.profile = profile
+
+        def set_calibration_profile(self, profile: Profile) -> None:
+            pass
+
+    class Builder:
+        def __init__(self, logger: ILogger) -> None:
+            self.logger = logger
+
+        def create_network(self, flags: int = 0) -> Network:
+            return Network()
+
+        def create_builder_config(self) -> Config:
+            return Config()
+
+        def create_optimization_profile(self) -> Profile:
+            return Profile()
+
+        def build_serialized_network(self, network: Network, config: Config):
+            batches = _calibrate(config) if "INT8" in config.flags else 0
+            trt.builds.append((sorted(config.flags), batches))
+            errors = list(fail_build_with or [])
+            if "INT8" in config.flags and batches == 0 and config.int8_calibrator.cache is None:
+                errors.append("Calibration failure occurred with no scaling factors detected.")
+            for message in errors:
+                self.logger.log(Severity.ERROR, message)
+            if errors:
+                return None
+            image = network.get_input(0)
+            shape = config.profile.shape if config.profile else image.shape
+            return _serialize(network.model, image.name, shape)
+
+    def _calibrate(config: Config) -> int:
+        calibrator = config.int8_calibrator
+        calibrator.cache = calibrator.read_calibration_cache()
+        if calibrator.cache is not None:
+            return 0
+        batches = 0
+        while True:
+            try:
+                pointers = calibrator.get_batch(["image"])
+            except Exception as exc:  # what TensorRT's trampoline does
+                print(f"[fake TensorRT] exception in get_batch: {exc}", file=sys.stderr)
+                pointers = None
+            if pointers is None:
+                break
+            batches += 1
+        if batches:
+            calibrator.write_calibration_cache(
+                memoryview(f"TRT-{major}-EntropyCalibration2 batches={batches}\n".encode()))
+        return batches
+
+    def _serialize(model: onnx.ModelProto, input_name: str, shape) -> bytes:
+        session = ort.InferenceSession(model.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        output = session.run(None, {input_name: np.zeros(shape, np.float32)})[0]
+        if np.issubdtype(output.dtype, np.integer):
+            dtype = "INT64" if major >= 10 and output.dtype == np.int64 else "INT32"
+        else:
+            dtype = "FLOAT"
+        header = {"input": input_name, "shape": list(shape),
+                  "output": session.get_outputs()[0].name, "out_shape": list(output.shape),
+                  "out_dtype": dtype}
+        return b"FAKE-ENGINE " + json.dumps(header).encode() + b"\n" + model.SerializeToString()
+
+    class Engine:
+        def __init__(self, header: dict, model: bytes, logger: ILogger) -> None:
+            self.header, self.logger = header, logger
+            self.session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+            self.num_io_tensors = 2
+
+        def get_tensor_name(self, index: int) -> str:
+            return (self.header["input"], self.header["output"])[index]
+
+        def get_tensor_mode(self, name: str) -> TensorIOMode:
+            return TensorIOMode.INPUT if name == self.header["input"] else TensorIOMode.OUTPUT
+
+        def get_tensor_dtype(self, name: str):
+            kind = "FLOAT" if name == self.header["input"] else self.header["out_dtype"]
+            return getattr(trt.DataType, kind)
+
+        def create_execution_context(self) -> Context:
+            return Context(self)
+
+    class Context:
+        def __init__(self, engine: Engine) -> None:
+            self.engine, self.shape_set, self.addresses = engine, False, {}
+
+        def set_input_shape(self, name: str, shape) -> bool:
+            if name != self.engine.header["input"] or list(shape) != self.engine.header["shape"]:
+                self.engine.logger.log(Severity.ERROR, f"setInputShape: {name} {tuple(shape)} "
+                                       "is outside the optimization profile")
+                return False
+            self.shape_set = True
+            return True
+
+        def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+            if name == self.engine.header["input"]:
+                return tuple(self.engine.header["shape"])
+            shape = self.engine.header["out_shape"]
+            return tuple(shape) if self.shape_set else tuple(-1 for _ in shape)
+
+        def set_tensor_address(self, name: str, address: int) -> bool:
+            known = name in (self.engine.header["input"], self.engine.header["output"])
+            if not known or address % 256:
+                self.engine.logger.log(Severity.ERROR, f"setTensorAddress: {name} rejected")
+                return False
+            self.addresses[name] = address
+            return True
+
+        def execute_async_v3(self, stream_handle: int) -> bool:
+            header = self.engine.header
+            count = int(np.prod(header["shape"]))
+            raw = (ctypes.c_float * count).from_address(self.addresses[header["input"]])
+            image = np.frombuffer(raw, np.float32).reshape(header["shape"])
+            output = self.engine.session.run(None, {header["input"]: image})[0]
+            dtype = {"FLOAT": np.float32, "INT32": np.int32, "INT64": np.int64}[header["out_dtype"]]
+            output = np.ascontiguousarray(output, dtype=dtype)
+            ctypes.memmove(self.addresses[header["output"]], output.ctypes.data, output.nbytes)
+            sys.modules["cuda.bindings.runtime"].queue_work(stream_handle)
+            return True
+
+    class Runtime:
+        def __init__(self, logger: ILogger) -> None:
+            self.logger = logger
+
+        def deserialize_cuda_engine(self, data: bytes) -> Engine | None:
+            if not data.startswith(b"FAKE-ENGINE "):
+                return None
+            header, model = data[len(b"FAKE-ENGINE "):].split(b"\n", 1)
+            return Engine(json.loads(header), model, self.logger)
+
+    trt.Builder, trt.OnnxParser, trt.Runtime = Builder, OnnxParser, Runtime
+    return trt
+
+
+TENSORRT_MODULES = ("backend", "builder", "calibrator", "logger")
+"""fanet_ros modules that import tensorrt at the top: imported afresh under each fake."""
+
+
+def forget_tensorrt_modules() -> None:
+    """Drop fanet_ros modules bound to a fake ``tensorrt`` and the cached logger."""
+    from fanet_ros.tensorrt.engines import trt_logger
+
+    for name in TENSORRT_MODULES:
+        sys.modules.pop(f"fanet_ros.tensorrt.{name}", None)
+    trt_logger.cache_clear()
+
+
+def install_fake_gpu(monkeypatch, version: str = "8.6.1",
+                     fail_build_with: list[str] | None = None, **cuda_options):
+    """Fake ``tensorrt`` of ``version`` and fake CUDA (``fake_cuda``) for one test."""
+    from fake_cuda import install_fake_cuda
+
+    cuda = install_fake_cuda(monkeypatch, **cuda_options)
+    trt = make_fake_tensorrt(version, fail_build_with)
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    forget_tensorrt_modules()
+    return trt, cuda

@@ -1,0 +1,143 @@
+"""The TensorRT backend and backend selection on the CPU, with fake TensorRT and fake CUDA.
+
+The fakes (``fake_tensorrt``, ``fake_cuda``) return TensorRT's booleans and
+CUDA's error codes exactly where the real libraries do; the backend,
+engine cache and builder are the real code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+import pytest
+from fake_tensorrt import forget_tensorrt_modules, install_fake_gpu
+
+from fanet_ros.runtime import BackendConfig, ModelLoadError, create_backend
+from fanet_ros.tensorrt.availability import tensorrt_status
+from fanet_ros.tensorrt.cuda_runtime import CudaError
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    yield functools.partial(install_fake_gpu, monkeypatch)
+    forget_tensorrt_modules()
+
+
+def config(model, tmp_path, **options) -> BackendConfig:
+    options.setdefault("backend", "tensorrt")
+    return BackendConfig(model_path=model, engine_cache_dir=str(tmp_path / "engines"),
+                         precision="fp32", **options)
+
+
+def test_input_shape_rejected_by_the_engine_is_an_error_and_frees_everything(
+    fake_gpu, tiny_model, tmp_path
+):
+    _, cuda = fake_gpu()
+    from fanet_ros.tensorrt.backend import TensorRTBackend
+    from fanet_ros.tensorrt.engines import open_engine
+
+    spec, runtime, engine, path = open_engine(config(tiny_model, tmp_path), print)
+    other_size = dataclasses.replace(spec, input_height=128, input_width=160)
+    with pytest.raises(ModelLoadError, match=r"rejects input 'image' of shape \(1, 128, 160, 3\)"):
+        TensorRTBackend(other_size, runtime, engine, path)
+    assert cuda.live == {}
+
+
+def test_refused_tensor_address_is_an_error_and_frees_everything(fake_gpu, tiny_model, tmp_path):
+    _, cuda = fake_gpu(misalign=True)
+    with pytest.raises(ModelLoadError, match="refused the device address of tensor 'image'"):
+        create_backend(config(tiny_model, tmp_path))
+    assert cuda.live == {}
+
+
+def test_inference_waits_by_polling_never_with_cuda_stream_synchronize(
+    fake_gpu, tiny_model, tmp_path
+):
+    """cudaStreamSynchronize holds the GIL before cuda-python 12.9.1 (the fake raises)."""
+    _, cuda = fake_gpu(busy_queries=4)
+    backend = create_backend(config(tiny_model, tmp_path))
+    try:
+        out = backend.infer(np.zeros((1, 64, 96, 3), np.float32))
+    finally:
+        backend.close()
+    assert out.shape == (1, 64, 96, 11) and out.dtype == np.float32
+    assert cuda.synchronize_calls == 0 and cuda.queries > 4
+    assert cuda.live == {}
+
+
+@pytest.mark.parametrize("failure", ["out-of-memory", "unexpected-exception"])
+def test_auto_falls_back_to_onnxruntime_with_a_warning_and_tensorrt_fails_hard(
+    fake_gpu, tiny_model, tmp_path, monkeypatch, failure
+):
+    fake_gpu(fail_malloc_after=1 if failure == "out-of-memory" else None)
+    if failure == "unexpected-exception":
+        from fanet_ros.tensorrt.backend import TensorRTBackend
+
+        def broken(cls, *args, **kwargs):
+            raise AttributeError("module 'tensorrt' has no attribute 'Logger'")
+
+        monkeypatch.setattr(TensorRTBackend, "from_config", classmethod(broken))
+    expected = "cudaErrorMemoryAllocation" if failure == "out-of-memory" else "no attribute"
+    logged, warned = [], []
+    backend = create_backend(config(tiny_model, tmp_path, backend="auto"), log=logged.append,
+                             warn=warned.append)
+    assert backend.name == "onnxruntime"
+    assert logged[0].startswith("backend: tensorrt (auto: TensorRT 8.6.1 and GPU 0")
+    assert len(warned) == 1 and warned[0].startswith("backend: falling back to onnxruntime")
+    assert expected in warned[0]
+    with pytest.raises(ModelLoadError, match=expected):
+        create_backend(config(tiny_model, tmp_path))
+
+
+def test_a_missing_model_is_reported_without_a_fallback(fake_gpu, tmp_path):
+    fake_gpu()
+    warned: list[str] = []
+    with pytest.raises(ModelLoadError, match="missing.onnx' does not exist"):
+        create_backend(config(tmp_path / "missing.onnx", tmp_path, backend="auto"),
+                       warn=warned.append)
+    assert warned == []
+
+
+def test_a_driver_too_old_for_cuda_python_is_named_with_the_fix(fake_gpu):
+    from fake_cuda import cudaError_t
+
+    _, cuda = fake_gpu()
+    cuda.device_error = cudaError_t.cudaErrorInsufficientDriver
+    usable, why = tensorrt_status()
+    assert not usable
+    assert why.startswith("TensorRT 8.6.1 is installed but CUDA cannot start: cudaGetDeviceCount "
+                          "failed: cudaErrorInsufficientDriver (35)")
+    assert "cuda-python 13 needs driver r580" in why and "'cuda-python==12.6.*'" in why
+
+
+def test_tensorrt_older_than_8_6_is_not_used(fake_gpu, tiny_model, tmp_path):
+    fake_gpu("8.5.2.2")
+    usable, why = tensorrt_status()
+    assert not usable and "TensorRT 8.5.2.2 is older than 8.6" in why
+    backend = create_backend(config(tiny_model, tmp_path, backend="auto"))
+    assert backend.name == "onnxruntime"
+
+
+def test_numpy_dtypes_come_from_our_table_not_trt_nptype(fake_gpu):
+    """TensorRT 8.5.1/8.5.2's trt.nptype uses np.bool, gone since NumPy 1.24; the fake has none."""
+    trt, _ = fake_gpu("10.3.0")
+    from fanet_ros.tensorrt.backend import numpy_dtype
+
+    assert not hasattr(trt, "nptype")
+    assert numpy_dtype(trt.DataType.FLOAT) == np.float32
+    assert numpy_dtype(trt.DataType.INT64) == np.int64
+    assert numpy_dtype(trt.DataType.BOOL) == np.bool_
+
+
+def test_stream_errors_other_than_not_ready_raise(fake_gpu):
+    from fake_cuda import cudaError_t
+
+    _, cuda = fake_gpu()
+    from fanet_ros.tensorrt.cuda_runtime import Stream
+
+    stream = Stream()
+    cuda.cudaStreamQuery = lambda handle: (cudaError_t.cudaErrorInvalidValue,)
+    with pytest.raises(CudaError, match=r"cudaStreamQuery failed: cudaErrorInvalidValue \(1\)"):
+        stream.synchronize()

@@ -1,0 +1,173 @@
+"""Building engines on the CPU against a fake TensorRT that fails exactly as the real one does.
+
+``fake_tensorrt`` reproduces the failures of issue 16 (8.x parsers reject a
+uint8 cast of ArgMax's output, the calibrator trampoline swallows
+exceptions, failed builds return None, TensorRT 11 has no FP16 flag);
+everything of fanet_ros between the ONNX file and the engine is the real code.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from fake_tensorrt import forget_tensorrt_modules, install_fake_gpu
+from onnx import TensorProto, helper
+from tiny_model import build_tiny_model
+
+from fanet_ros.runtime import BackendConfig, ModelLoadError, create_backend
+from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from fanet_ros.tensorrt.build_advice import build_failure_advice
+from fanet_ros.tensorrt.check import compare_backends, synthetic_frames
+from fanet_ros.tensorrt.engines import EngineSpec
+from fanet_ros.tensorrt.onnx_graph import prepare_for_tensorrt
+from fanet_training.tensorrt_ops import check_for_tensorrt, unsupported_ops
+
+OUT_OF_MEMORY = (
+    "Requested amount of GPU memory (4294967296 bytes) could not be allocated. There may not "
+    "be enough free memory for allocation to succeed."
+)
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    yield functools.partial(install_fake_gpu, monkeypatch)
+    forget_tensorrt_modules()
+
+
+def tensorrt_config(model, tmp_path, **options) -> BackendConfig:
+    options.setdefault("backend", "tensorrt")
+    return BackendConfig(model_path=model, engine_cache_dir=str(tmp_path / "engines"), **options)
+
+
+@pytest.mark.parametrize(("version", "dtype"), [("8.6.1", np.int32), ("10.3.0", np.int64)])
+def test_labels_model_builds_without_its_uint8_cast_and_labels_match(
+    fake_gpu, tmp_path, version, dtype
+):
+    trt, _ = fake_gpu(version)
+    model = build_tiny_model(tmp_path / "labels.onnx", output="labels")
+    if version.startswith("8."):  # the fake reproduces the failure of the unprepared graph
+        parser = trt.OnnxParser(trt.Builder(None).create_network(), None)
+        assert not parser.parse_from_file(str(model))
+        assert "UINT8" in parser.get_error(0).desc()
+    said: list[str] = []
+    engine = create_backend(tensorrt_config(model, tmp_path, precision="fp32"), log=said.append)
+    try:
+        raw = engine.infer(np.zeros((1, 64, 96, 3), np.float32))
+        result = compare_backends(OnnxRuntimeBackend(model), engine, synthetic_frames(4, 64, 96))
+    finally:
+        engine.close()
+    assert raw.shape == (1, 64, 96) and raw.dtype == dtype
+    assert result.agreement_percent == 100.0
+    assert any("final Cast(INT64 -> UINT8) is left out" in m for m in said)
+
+
+def test_probability_models_are_given_to_tensorrt_unchanged(tiny_model):
+    model = onnx.load(str(tiny_model))
+    prepared, changes = prepare_for_tensorrt(model)
+    assert changes == [] and prepared == model
+
+
+def test_export_check_looks_at_data_types_not_only_operator_names(tiny_model, tmp_path):
+    labels = onnx.load(str(build_tiny_model(tmp_path / "labels.onnx", output="labels")))
+    check = check_for_tensorrt(labels)
+    assert check.problems == [] and len(check.changes) == 1  # the builder handles the final cast
+    # the same cast inside the graph: every operator is on the list, the data types are not
+    graph = labels.graph
+    graph.node.append(helper.make_node("Cast", ["labels"], ["ids"], to=TensorProto.FLOAT))
+    graph.output.pop()
+    graph.output.append(helper.make_tensor_value_info("ids", TensorProto.FLOAT, None))
+    assert unsupported_ops({n.op_type for n in graph.node}) == []
+    check = check_for_tensorrt(labels)
+    assert check.changes == []
+    assert check.problems == [
+        "node 'labels' (Cast) casts INT64 to UINT8: TensorRT 8.6 casts to UINT8 from FP32/FP16 only"
+    ]
+    assert check_for_tensorrt(onnx.load(str(tiny_model))).problems == []
+
+
+@pytest.fixture
+def images_with_a_bad_third(tmp_path):
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    for index, frame in enumerate(synthetic_frames(4, 64, 96)):
+        cv2.imwrite(str(folder / f"{'abde'[index]}.png"), frame.pixels)
+    (folder / "c.png").write_bytes(b"\x89PNG truncated by a full disk")
+    return folder
+
+
+def test_calibration_error_is_raised_after_the_build_and_no_cache_is_written(
+    fake_gpu, tiny_model, tmp_path, images_with_a_bad_third
+):
+    trt, _ = fake_gpu()
+    config = tensorrt_config(tiny_model, tmp_path, precision="int8",
+                             int8_calibration_dir=str(images_with_a_bad_third))
+    with pytest.raises(ModelLoadError, match=r"calibration failed .*cannot read image .*c\.png"):
+        create_backend(config)
+    assert trt.builds == [(["FP16", "INT8"], 2)]  # TensorRT itself saw two batches and went on
+    assert not list((tmp_path / "engines").glob("*.calib"))
+    assert not list((tmp_path / "engines").glob("*.engine"))
+
+
+def test_calibration_cache_is_kept_per_tensorrt_version(fake_gpu, tiny_model, tmp_path):
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    for index, frame in enumerate(synthetic_frames(3, 64, 96)):
+        cv2.imwrite(str(folder / f"{index}.png"), frame.pixels)
+    fake_gpu("8.6.1")
+    create_backend(tensorrt_config(tiny_model, tmp_path, precision="int8",
+                                   int8_calibration_dir=str(folder))).close()
+    caches = [p.name for p in (tmp_path / "engines").glob("*.calib")]
+    assert len(caches) == 1 and "_trt8.6.1_" in caches[0]
+    for engine in (tmp_path / "engines").glob("*.engine"):
+        engine.unlink()
+    trt, _ = fake_gpu("8.6.1")  # same version, no images: the calibration cache suffices
+    create_backend(tensorrt_config(tiny_model, tmp_path, precision="int8")).close()
+    assert trt.builds == [(["FP16", "INT8"], 0)]
+    fake_gpu("10.3.0")  # an upgrade does not reuse 8.6's scales, which TensorRT would reject
+    with pytest.raises(ModelLoadError, match="needs calibration images.*_trt10.3.0_"):
+        create_backend(tensorrt_config(tiny_model, tmp_path, precision="int8"))
+    specs = [EngineSpec.from_config(tensorrt_config(tiny_model, tmp_path), tensorrt_version=v)
+             for v in ("8.6.1", "10.3.0")]
+    assert specs[0].calibration_cache_path != specs[1].calibration_cache_path
+
+
+@pytest.mark.parametrize(("errors", "expected"), [
+    ([OUT_OF_MEMORY], "ran out of memory"),
+    (["Could not find any implementation for node /conv/Conv."], "raise workspace_mb (now 64)"),
+])
+def test_build_failure_says_what_failed(fake_gpu, tiny_model, tmp_path, errors, expected):
+    fake_gpu(fail_build_with=errors)
+    with pytest.raises(ModelLoadError) as raised:
+        create_backend(tensorrt_config(tiny_model, tmp_path, workspace_mb=64))
+    message = str(raised.value)
+    assert expected in message and errors[0] in message
+    assert not list((tmp_path / "engines").glob("*.engine"))
+
+
+def test_build_advice_for_calibration_and_for_silence(tmp_path):
+    cache = tmp_path / "m.calib"
+    advice = build_failure_advice(["Calibration failure occurred"], "int8", 1024, cache)
+    assert advice.startswith(f"INT8 calibration failed: delete the calibration cache {cache}")
+    assert "logged no error" in build_failure_advice([], "fp16", 1024)
+    assert "do not point to a setting" in build_failure_advice(["Assertion x"], "fp16", 1024)
+
+
+def test_tensorrt_11_without_fp16_fails_hard_when_requested_and_falls_back_on_auto(
+    fake_gpu, tiny_model, tmp_path
+):
+    fake_gpu("11.0.0")
+    with pytest.raises(ModelLoadError, match="TensorRT 11.0.0 has no fp16 builder flag"):
+        create_backend(tensorrt_config(tiny_model, tmp_path, precision="fp16"))
+    warnings: list[str] = []
+    backend = create_backend(tensorrt_config(tiny_model, tmp_path, backend="auto"),
+                             warn=warnings.append)
+    assert backend.name == "onnxruntime"
+    assert warnings and "falling back to onnxruntime" in warnings[0]
+    assert "no fp16 builder flag" in warnings[0]
+    fp32 = create_backend(tensorrt_config(tiny_model, tmp_path, precision="fp32"))
+    assert fp32.name == "tensorrt"
+    fp32.close()

@@ -1,0 +1,62 @@
+"""``check_engine --full``: the parts of the GPU self-test that run on the CPU.
+
+Without TensorRT it must say so and exit 2; its engine step runs here on the
+fake TensorRT; its node step (the real node in its own process, frames
+through real topics, labels compared with ONNX Runtime on the CPU) runs here
+with ``backend:=onnxruntime``, the same code it runs with ``tensorrt`` on a GPU.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from fake_tensorrt import forget_tensorrt_modules, install_fake_gpu
+
+from fanet_ros.tensorrt import check_engine_cli
+from fanet_ros.tensorrt.availability import tensorrt_status
+from fanet_ros.tensorrt.self_test import FAIL, PASS, SKIP, Row, engine_row, exit_status, node_row
+
+TENSORRT_USABLE, WHY = tensorrt_status()
+
+
+@pytest.mark.skipif(TENSORRT_USABLE, reason=f"TensorRT is usable here: {WHY}")
+def test_without_tensorrt_the_table_says_why_and_the_exit_status_is_2(tiny_model, capsys):
+    assert check_engine_cli.main(["--full", "--model", str(tiny_model)]) == 2
+    out = capsys.readouterr().out
+    assert f"environment             SKIP    {WHY}; cuda-python: not installed" in out
+    for step in ("engine fp32", "engine fp16", "node backend:=tensorrt"):
+        assert f"{step}" in out
+    assert out.count("SKIP    needs TensorRT and a GPU (see environment)") == 3
+
+
+def test_exit_status_fail_beats_skip_beats_pass():
+    assert exit_status([Row("a", PASS, ""), Row("b", PASS, "")]) == 0
+    assert exit_status([Row("a", PASS, ""), Row("b", SKIP, "")]) == 2
+    assert exit_status([Row("a", FAIL, ""), Row("b", SKIP, "")]) == 1
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    yield functools.partial(install_fake_gpu, monkeypatch)
+    forget_tensorrt_modules()
+
+
+def test_engine_step_builds_compares_and_reports(fake_gpu, tiny_model, tmp_path):
+    fake_gpu()
+    row = engine_row(tiny_model, "fp16", 0, tmp_path / "engines", frames=3)
+    assert row.result == PASS, row.detail
+    assert "agreement 100.000 % over 3 frames (min 99.5 %)" in row.detail
+    fake_gpu(fail_build_with=["Could not find any implementation for node /conv/Conv."])
+    row = engine_row(tiny_model, "fp32", 0, tmp_path / "other", frames=3)
+    assert row.result == FAIL and "raise workspace_mb" in row.detail
+
+
+def test_node_step_runs_the_real_node_through_real_topics(tiny_model, tmp_path):
+    row = node_row(tiny_model, "onnxruntime", 0, tmp_path / "engines", seconds=2.0,
+                   log_dir=tmp_path, rate_hz=10.0, startup_timeout_s=60.0)
+    assert row.result == PASS, row.detail
+    assert "agreement with ONNX Runtime 100.000 %" in row.detail
+    assert "node log: onnxruntime (requested)" in row.detail
+    answered, sent = row.detail.split(" frames answered")[0].split("/")
+    assert int(sent) >= 5 and int(answered) >= 0.9 * int(sent)
