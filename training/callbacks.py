@@ -33,16 +33,18 @@ class ValidationMeanIoU(keras.callbacks.Callback):
     """Adds ``val_miou`` (fanet_ros.metrics, whole val split) to the logs every ``every`` epochs
     and after the last one.
 
-    The trained model's weights are copied into ``eval_model`` (same architecture, built at the
-    validation size): training may run on smaller crops than the model is validated at.
+    The trained model's weights are copied into a model that ``build_eval_model()`` builds
+    afresh each time (same architecture, at the validation size): training may run on smaller
+    crops than the model is validated at. Fresh, because weights assigned to a TensorFlow model
+    whose predict function was already traced were seen not to reach its outputs.
     """
 
     def __init__(self, dataset: keras.utils.PyDataset, label_set: LabelSet,
-                 eval_model: keras.Model, every: int = 1) -> None:
+                 build_eval_model, every: int = 1) -> None:
         super().__init__()
         self.dataset = dataset
         self.label_set = label_set
-        self.eval_model = eval_model
+        self.build_eval_model = build_eval_model
         self.every = max(1, every)
         self.seconds = 0.0
         """Time spent validating, summed over the run."""
@@ -52,9 +54,9 @@ class ValidationMeanIoU(keras.callbacks.Callback):
         if (epoch + 1) % self.every and not last:
             return
         started = time.perf_counter()
-        self.eval_model.set_weights(self.model.get_weights())
-        scores = confusion_over(self.eval_model, self.dataset, self.label_set).scores(
-            self.label_set)
+        eval_model = self.build_eval_model()
+        eval_model.set_weights(self.model.get_weights())
+        scores = confusion_over(eval_model, self.dataset, self.label_set).scores(self.label_set)
         seconds = time.perf_counter() - started
         self.seconds += seconds
         if logs is not None:

@@ -182,8 +182,10 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
                   f"(optimizer step {int(model.optimizer.iterations)})", flush=True)
         elif config.init_from:
             initialise(model, config.init_from)
-    eval_model = build_model(config.model, num_classes, (config.height, config.width, 3),
-                             output="logits")
+    def eval_model() -> keras.Model:
+        return build_model(config.model, num_classes, (config.height, config.width, 3),
+                           output="logits")
+
     callbacks = [ValidationMeanIoU(val_data, train_data.label_set, eval_model, config.val_every),
                  RunCheckpoint(run_dir, state, write=chief)]
     if chief and tensorboard_available():
