@@ -258,33 +258,44 @@ def head_rows(args: argparse.Namespace, frames: list[np.ndarray]) -> dict[str, A
 
 
 def pipeline_rows(args: argparse.Namespace, frames: list[np.ndarray]) -> list[dict[str, Any]]:
-    """Whole frames through SegmentationPipeline (labels only, at camera resolution)."""
+    """Whole frames through SegmentationPipeline (labels only, at camera resolution).
+
+    The variants take turns frame by frame, so a change in the machine's load hits all.
+    """
     logits_model = at_input_size(shipped_model_path(), args.size, "logits")
-    models = {"old --labels model (Resize + ArgMax in the graph)":
-              labels_model_from(logits_model, args.size),
-              "logits model + exact refinement (node default)": logits_model}
-    rows = []
-    for name, path in models.items():
-        pipeline = SegmentationPipeline(OnnxRuntimeBackend(path))
-        images = [DecodedImage(f, "bgr8") for f in frames]
-        for image in images:  # warm-up
-            pipeline.process(image, want_color=False, want_overlay=False)
-        pipeline.times.take()
-        frame_ms = []
-        for _ in range(args.iterations):
-            for image in images:
-                frame_ms.append(median_ms(
-                    lambda im=image, p=pipeline: p.process(im, want_color=False,
-                                                           want_overlay=False), 1, warmup=0))
-        stages, _ = pipeline.times.take()
-        rows.append({"pipeline": name, "frame_ms": float(np.median(frame_ms)), **stages})
-        print(f"pipeline {name}: {rows[-1]['frame_ms']:.1f} ms", flush=True)
+    pipelines = {
+        "old --labels model (Resize + ArgMax in the graph), nearest to camera":
+            SegmentationPipeline(OnnxRuntimeBackend(labels_model_from(logits_model, args.size))),
+        "logits model + exact refinement at camera resolution (node default)":
+            SegmentationPipeline(OnnxRuntimeBackend(logits_model)),
+    }
+    runs: dict[str, Callable[[DecodedImage], Any]] = {
+        name: (lambda im, p=p: p.process(im, want_color=False, want_overlay=False))
+        for name, p in pipelines.items()}
     if args.peer_onnx:
-        rows.append(_peer_pipeline(args, frames))
+        runs[f"peer: {args.peer_name} + ArgMax, nearest to camera"] = _peer_frame(args)
+    images = [DecodedImage(f, "bgr8") for f in frames]
+    for run in runs.values():
+        run(images[0])  # warm-up
+    for pipeline in pipelines.values():
+        pipeline.times.take()
+    frame_ms: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.iterations):
+        for image in images:
+            for name, run in runs.items():
+                frame_ms[name].append(median_ms(lambda r=run, im=image: r(im), 1, warmup=0))
+    rows = []
+    for name in runs:
+        stages: dict[str, float] = {}
+        if name in pipelines:
+            pipelines[name].times.frames = len(frame_ms[name])
+            stages, _ = pipelines[name].times.take()
+        rows.append({"pipeline": name, "frame_ms": float(np.median(frame_ms[name])), **stages})
+        print(f"pipeline {name}: {rows[-1]['frame_ms']:.1f} ms", flush=True)
     return rows
 
 
-def _peer_pipeline(args: argparse.Namespace, frames: list[np.ndarray]) -> dict[str, Any]:
+def _peer_frame(args: argparse.Namespace) -> Callable[[DecodedImage], np.ndarray]:
     """The peer with the same preprocessing, its graph's full-resolution logits, an ONNX
     Runtime ArgMax, and nearest to the camera."""
     peer = session(str(args.peer_onnx))
@@ -301,13 +312,7 @@ def _peer_pipeline(args: argparse.Namespace, frames: list[np.ndarray]) -> dict[s
         scores = scores if nchw else np.ascontiguousarray(scores.transpose(0, 3, 1, 2))
         return resize_labels(argmax.run(None, {"scores": scores})[0][0], *args.camera)
 
-    images = [DecodedImage(f, "bgr8") for f in frames]
-    frame(images[0])
-    ms = [median_ms(lambda im=im: frame(im), 1, warmup=0)
-          for _ in range(args.iterations) for im in images]
-    print(f"pipeline peer: {np.median(ms):.1f} ms", flush=True)
-    return {"pipeline": f"peer: {args.peer_name} + ArgMax, nearest to camera",
-            "frame_ms": float(np.median(ms))}
+    return frame
 
 
 def camvid_rows(args: argparse.Namespace) -> dict[str, Any]:
@@ -395,6 +400,18 @@ def report(data: dict[str, Any]) -> str:
                   [[r["pipeline"], r.get("preprocess"), r.get("inference"),
                     r.get("postprocess"), r["frame_ms"], f"{base / r['frame_ms']:.2f}x"]
                    for r in rows])]
+    fanet = rows[1]["frame_ms"]
+    checks = [f"- The node's pipeline with the logits head: {base / fanet:.2f}x the old --labels "
+              f"model's frame rate (target >= 2x: {'met' if base / fanet >= 2 else 'not met'})."]
+    if len(rows) > 2:
+        peer = rows[2]["frame_ms"]
+        checks.append(f"- FANet's whole pipeline against the peer's: {peer / fanet:.2f}x faster "
+                      f"(target >= 2x: {'met' if peer / fanet >= 2 else 'not met'}).")
+    load = data.get("load_average_at_start")
+    if load:
+        checks.append(f"- Load average at the start {load[0]} on {data.get('cores', 2)} cores "
+                      "(a training run shared the CPU): compare ratios within this run only.")
+    parts.append("\n".join(checks))
     camvid = data.get("camvid")
     if camvid:
         err = camvid["confidence_error_levels"]

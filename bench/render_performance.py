@@ -111,7 +111,8 @@ def render(results_dir: Path) -> str:
         parts += ["", "## Work around inference, before and after optimisation", "",
                   f"`{stages['command']}`", "", stages["markdown"], "",
                   "Now: arg-max by a one-node ONNX Runtime graph (for models that output "
-                  "probabilities; the shipped models have it folded in, `fanet-export --labels`), "
+                  "probabilities; a `--labels` export has it folded in, and the shipped logits "
+                  "models use the exact boundary refinement, see Models), "
                   "colours looked up (`cv2.LUT`) at model resolution and then nearest-resized "
                   "(the same pixels as colouring resized labels), label / colour / overlay "
                   "written into buffers reused across frames and published without a copy. "
