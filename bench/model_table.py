@@ -119,7 +119,10 @@ def argmax_nchw() -> ort.InferenceSession:
 
 
 def at_input_size(source: Path, size: tuple[int, int], name: str) -> Path:
-    """The shipped (fixed-size) model with its input set to ``size`` (cached, not in the repo)."""
+    """The shipped (fixed-size) model with its input set to ``size`` (cached, not in the repo).
+
+    Its graph runs at sides that are multiples of 64 (its pyramid's shapes must line up).
+    """
     proto = onnx.load(str(source))
     path = CACHE_DIR / f"{source.stem}_{name}_{size[0]}x{size[1]}.onnx"
     if path.is_file():

@@ -53,7 +53,7 @@ def test_node_pipeline_reports_stages_latency_and_memory(tmp_path):
 
 @pytest.mark.slow
 def test_model_table_times_network_and_heads_apart(tmp_path):
-    run_bench("model_table.py", "--models", "fanet", "--size", "64x128", "--camera", "128x256",
+    run_bench("model_table.py", "--models", "fanet", "--size", "128x256", "--camera", "256x512",
               "--iterations", "1", "--frames", "1", "--results-dir", str(tmp_path),
               env={"FANET_BENCH_CACHE": str(tmp_path / "cache")})
     data = json.loads((tmp_path / "model_table.json").read_text())
