@@ -19,13 +19,16 @@ def exported_model(
     layout: str = "camvid",
     labels: bool = False,
     cache_dir: Path = CACHE_DIR,
+    head: str = "probabilities",
 ) -> Path:
     """ONNX file of registry model ``name`` at ``size`` (HxW) for ``layout``'s classes.
 
-    ``labels``: the arg-max folded into the graph (uint8 label output).
+    ``head``: ``fanet-export --head`` (``logits``, ``probabilities`` or ``labels``);
+    ``labels=True`` is the same as ``head="labels"``.
     """
     height, width = size
-    suffix = "_labels" if labels else ""
+    head = "labels" if labels else head
+    suffix = "" if head == "probabilities" else f"_{head}"
     path = cache_dir / f"{name}_{layout}_{height}x{width}{suffix}.onnx"
     if path.is_file():
         return path
@@ -41,5 +44,5 @@ def exported_model(
         weights = Path(tmp) / "random.weights.h5"
         model.save_weights(weights)
         print(f"exporting {name} ({layout}) at {height}x{width} to {path} ...", flush=True)
-        export(weights, name, layout, path, height, width, labels=labels)
+        export(weights, name, layout, path, height, width, head=head)
     return path

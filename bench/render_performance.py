@@ -102,17 +102,17 @@ def render(results_dir: Path) -> str:
     model = load(results_dir, "model_table")
     if model:
         parts += ["", "## Models", "", f"`{model['command']}`", "",
-                  f"Classes: {model['models'][0]['classes']} ({model['layout']}). GMACs count "
-                  "Conv2D, depthwise, separable and Dense layers (bench/macs.py). Latency: "
-                  "median of the runs after one warm-up; "
-                  + ", ".join(f"{k}: {v} runs" for k, v in model["models"][0]["iterations"].items())
-                  + ".", "", model["markdown"], "", machine_line(model)]
+                  "The network and the labels head timed apart (bench/model_table.py): "
+                  "networks with random weights, heads on the shipped CamVid model's logits "
+                  "(trained weights: real class boundaries). GMACs count convolution and dense "
+                  "layers (bench/macs.py).", "", model["markdown"], "", machine_line(model)]
     stages = load(results_dir, "pipeline_stages")
     if stages:
         parts += ["", "## Work around inference, before and after optimisation", "",
                   f"`{stages['command']}`", "", stages["markdown"], "",
                   "Now: arg-max by a one-node ONNX Runtime graph (for models that output "
-                  "probabilities; the shipped models have it folded in, `fanet-export --labels`), "
+                  "probabilities; a `--labels` export has it folded in, and the shipped logits "
+                  "models use the exact boundary refinement, see Models), "
                   "colours looked up (`cv2.LUT`) at model resolution and then nearest-resized "
                   "(the same pixels as colouring resized labels), label / colour / overlay "
                   "written into buffers reused across frames and published without a copy. "

@@ -18,7 +18,7 @@ from fanet_ros.labels import IGNORE_LABEL, LabelSet
 METADATA_KEY = "fanet_ros"
 SCHEMA_VERSION = 1
 
-OutputKind = Literal["probabilities", "labels"]
+OutputKind = Literal["logits", "probabilities", "labels"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,9 @@ class ModelMetadata:
     input_height: int
     input_width: int
     output: OutputKind = "probabilities"
-    """``probabilities``: float NHWC softmax; ``labels``: uint8 NHW ids (arg-max folded in)."""
+    """``logits``: float32 NHWC ``[1, H/8, W/8, C]`` class scores at stride 8 (no resize, no
+    softmax: the node upsamples labels exactly, fanet_ros.label_upsampling); ``probabilities``:
+    float32 NHWC ``[1, H, W, C]`` softmax; ``labels``: uint8 ``[1, H, W]`` ids (arg-max in)."""
     layout: Literal["NHWC"] = "NHWC"
     color_order: Literal["RGB"] = "RGB"
     normalization: Normalization = field(default_factory=Normalization)
@@ -62,7 +64,7 @@ class ModelMetadata:
             problems.append("no classes")
         if self.input_height <= 0 or self.input_width <= 0:
             problems.append(f"input size {self.input_height}x{self.input_width}")
-        if self.output not in ("probabilities", "labels"):
+        if self.output not in ("logits", "probabilities", "labels"):
             problems.append(f"output kind {self.output!r}")
         if self.layout != "NHWC":
             problems.append(f"layout {self.layout!r} (only NHWC is supported)")

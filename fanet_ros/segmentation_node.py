@@ -2,7 +2,8 @@
 
 Subscribes ``image`` (or ``image/compressed``), runs the model off the
 subscription callback on a worker thread (newest frame wins), and publishes
-``~/label`` (mono8 class ids, 255 = unknown), ``~/color`` and ``~/overlay``,
+``~/label`` (mono8 class ids, 255 = unknown), ``~/color``, ``~/overlay`` and
+``~/confidence`` (mono8, 255 x the winning class's probability),
 each only while it has subscribers, with the input's header. Class names and
 colours go out once on the latched ``~/label_info`` and as read-only
 parameters; health goes to ``/diagnostics``.
@@ -113,6 +114,9 @@ class SegmentationNode(Node):
         self.overlay_pub = self.create_publisher(
             Image, "~/overlay", OUTPUT_QOS, qos_overriding_options=overrides
         )
+        self.confidence_pub = self.create_publisher(
+            Image, "~/confidence", OUTPUT_QOS, qos_overriding_options=overrides
+        )
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         self.frames_in = RateMeter()
@@ -120,7 +124,7 @@ class SegmentationNode(Node):
         self.invalid_frames = 0
         self.idle_frames = 0
         """Frames skipped because no output had subscribers."""
-        self.published = {"label": 0, "color": 0, "overlay": 0}
+        self.published = {"label": 0, "color": 0, "overlay": 0, "confidence": 0}
         self.latency = LatencyWindow()
         """Header stamp to publish."""
         self.input_delay = LatencyWindow()
@@ -242,7 +246,8 @@ class SegmentationNode(Node):
         want_label = self.label_pub.get_subscription_count() > 0
         want_color = self.color_pub.get_subscription_count() > 0
         want_overlay = self.overlay_pub.get_subscription_count() > 0
-        if not (want_label or want_color or want_overlay):
+        want_confidence = self.confidence_pub.get_subscription_count() > 0
+        if not (want_label or want_color or want_overlay or want_confidence):
             self.idle_frames += 1
             return
         t0 = time.perf_counter()
@@ -264,12 +269,14 @@ class SegmentationNode(Node):
             want_color=want_color,
             want_overlay=want_overlay,
             at_input_resolution=self.params["output_resolution"] == "input",
+            want_confidence=want_confidence,
         )
         t1 = time.perf_counter()
         for name, pixels, encoding, publisher in (
             ("label", out.labels, "mono8", self.label_pub),
             ("color", out.color, out.display_encoding, self.color_pub),
             ("overlay", out.overlay, out.display_encoding, self.overlay_pub),
+            ("confidence", out.confidence, "mono8", self.confidence_pub),
         ):
             if pixels is not None:
                 publisher.publish(fill_image_msg(Image(), pixels, encoding, header))

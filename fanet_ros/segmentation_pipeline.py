@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import onnxruntime as ort
-from onnx import TensorProto, helper
 
 from fanet_ros.image_conversion import DecodedImage, message_array
+from fanet_ros.label_upsampling import ClassArgmax, LogitsUpsampler
 from fanet_ros.labels import IGNORE_LABEL
 from fanet_ros.preprocessing import normalize, resize_image, resize_labels
 from fanet_ros.runtime.base import InferenceBackend, labels_from_output
@@ -69,6 +68,9 @@ class FrameOutputs:
     """``[H, W, 3]`` uint8 in ``display_encoding`` channel order."""
     overlay: np.ndarray | None
     display_encoding: str
+    confidence: np.ndarray | None = None
+    """``[H, W]`` uint8, 255 x the winning class's softmax probability (logits and
+    probabilities models; ``None`` for a labels model, which has no scores)."""
     """``rgb8`` or ``bgr8``: the order of ``color`` and ``overlay``."""
 
 
@@ -87,37 +89,6 @@ class Colorizer:
         """``[H, W, 3]`` colours of ``[H, W]`` uint8 ids, written into ``out`` when given."""
         ids = cv2.cvtColor(np.ascontiguousarray(labels), cv2.COLOR_GRAY2BGR, dst=out)
         return cv2.LUT(ids, self._lut[encoding], dst=ids)  # in place: one pass, no scratch
-
-
-class ClassArgmax:
-    """``[1, H, W, C]`` float32 probabilities -> ``[H, W]`` uint8 ids of the largest.
-
-    A one-node ONNX Runtime graph (ArgMax + Cast): about 4x faster than
-    ``np.argmax(axis=-1)`` over the short, strided class axis of a 512x1024x11
-    map (bench/pipeline_stages.py); same rule on ties (the first class). One
-    thread: no thread pool left spinning to slow the steps that follow.
-    """
-
-    def __init__(self) -> None:
-        graph = helper.make_graph(
-            [
-                helper.make_node("ArgMax", ["probabilities"], ["ids"], axis=3, keepdims=0),
-                helper.make_node("Cast", ["ids"], ["labels"], to=TensorProto.UINT8),
-            ],
-            "class_argmax",
-            [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, "h", "w", "c"])],
-            [helper.make_tensor_value_info("labels", TensorProto.UINT8, [1, "h", "w"])],
-        )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-        model.ir_version = 8
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
-
-    def __call__(self, probabilities: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {"probabilities": probabilities})[0][0]
 
 
 class BufferPool:
@@ -149,6 +120,7 @@ class SegmentationPipeline:
         h, w = backend.input_height, backend.input_width
         self._batch = np.empty((1, h, w, 3), dtype=np.float32)
         self._argmax = ClassArgmax() if self.metadata.output == "probabilities" else None
+        self._upsampler = LogitsUpsampler() if self.metadata.output == "logits" else None
         self._buffers = BufferPool()
 
     @property
@@ -169,7 +141,9 @@ class SegmentationPipeline:
         return self.labels_from(self.backend.infer(batch))
 
     def labels_from(self, output: np.ndarray) -> np.ndarray:
-        """``[h, w]`` uint8 labels from the backend's raw output."""
+        """``[h, w]`` uint8 labels at model resolution from the backend's raw output."""
+        if self._upsampler is not None:
+            return self._upsampler.labels(output[0], self.model_size)
         if self._argmax is not None and output.ndim == 4 and output.dtype == np.float32:
             return self._argmax(output)
         return labels_from_output(output, self.metadata.output)
@@ -186,14 +160,30 @@ class SegmentationPipeline:
         want_color: bool = True,
         want_overlay: bool = True,
         at_input_resolution: bool = True,
+        want_confidence: bool = False,
     ) -> FrameOutputs:
-        """Run the frame and build the requested outputs, timing each stage."""
+        """Run the frame and build the requested outputs, timing each stage.
+
+        A logits model's labels (and confidence) are computed at the output size directly,
+        exactly as a full-resolution bilinear head would give them
+        (:mod:`fanet_ros.label_upsampling`); other models' are resized nearest-neighbour.
+        """
         t0 = time.perf_counter()
         batch, resized = self.preprocess(image)
         t1 = time.perf_counter()
         output = self.backend.infer(batch)
         t2 = time.perf_counter()
-        labels = self.labels_from(output)  # arg-max counts as postprocessing
+        size = (image.height, image.width) if at_input_resolution else self.model_size
+        confidence = None
+        if self._upsampler is not None:
+            found = self._upsampler.refine(output[0], size, self._buffers.get("labels", size))
+            labels = found.labels
+            if want_confidence:
+                confidence = self._upsampler.confidence(found, self._buffers.get("conf", size))
+        else:
+            labels = self.labels_from(output)  # arg-max counts as postprocessing
+            if want_confidence and self.metadata.output == "probabilities":
+                confidence = self._probability_confidence(output, size)
         display_encoding = "bgr8" if image.encoding in ("bgr8", "bgra8") else "rgb8"
         color = overlay = None
         if want_color or want_overlay:
@@ -213,7 +203,17 @@ class SegmentationPipeline:
             color=color if want_color else None,
             overlay=overlay,
             display_encoding=display_encoding,
+            confidence=confidence,
         )
+
+    def _probability_confidence(self, output: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """mono8 winning probability of a probabilities model, bilinearly resized to ``size``."""
+        peak = np.rint(output[0].max(axis=-1) * 255.0).astype(np.uint8)
+        full = self._buffers.get("conf", size)
+        if peak.shape == size:
+            full[...] = peak
+            return full
+        return cv2.resize(peak, (size[1], size[0]), dst=full, interpolation=cv2.INTER_LINEAR)
 
     def _color(
         self, labels: np.ndarray, encoding: str, full_size: DecodedImage | None

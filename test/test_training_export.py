@@ -9,6 +9,7 @@ import onnx
 import pytest
 
 from fanet_ros.labels import CAMVID
+from fanet_ros.runtime.base import labels_from_output
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from fanet_training.export import main
 from fanet_training.models import build_model
@@ -33,7 +34,7 @@ def test_dynamic_probabilities_match_keras_and_load_in_the_node_runtime(
 ) -> None:
     output = tmp_path / "fanet.onnx"
     code = main([str(weights), "--model", "fanet", "--layout", "camvid", "--height", "64",
-                 "--width", "96", "--dynamic", "--output", str(output)])
+                 "--width", "96", "--dynamic", "--head", "probabilities", "--output", str(output)])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "ops: " in printed and "TensorRT" in printed
@@ -55,7 +56,7 @@ def test_labels_variant_outputs_uint8_labels(weights: Path, tmp_path: Path,
                  "--width", "96", "--labels", "--output", str(output)])
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert "labels identical on" in printed and "TOO FEW" not in printed
+    assert "identical on 100" in printed and "TOO FEW" not in printed
     backend = OnnxRuntimeBackend(output)
     assert backend.metadata.output == "labels"
     labels = backend.infer(np.zeros((1, 64, 96, 3), np.float32))
@@ -63,6 +64,46 @@ def test_labels_variant_outputs_uint8_labels(weights: Path, tmp_path: Path,
     # the arg-max reads the scores before the final Softmax and NHWC Transpose
     ops = [node.op_type for node in onnx.load(str(output)).graph.node]
     assert ops[-2:] == ["ArgMax", "Cast"] and "Softmax" not in ops
+
+
+@pytest.mark.slow
+def test_default_logits_head_matches_keras_and_labels_equal_the_full_resolution_head(
+    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    output = tmp_path / "fanet_logits.onnx"
+    code = main([str(weights), "--model", "fanet", "--layout", "camvid", "--height", "64",
+                 "--width", "96", "--output", str(output)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "max |logit difference|" in printed and "TOO" not in printed
+    backend = OnnxRuntimeBackend(output)
+    assert backend.metadata.output == "logits"
+    logits = backend.infer(np.zeros((1, 64, 96, 3), np.float32))
+    assert logits.shape == (1, 8, 12, CAMVID.num_classes) and logits.dtype == np.float32
+    assert "Resize" not in {n.op_type for n in onnx.load(str(output)).graph.node[-3:]}
+
+
+@pytest.mark.slow
+def test_an_exported_labels_model_is_cut_to_logits_with_the_same_labels(
+    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    labels_model = tmp_path / "labels.onnx"
+    assert main([str(weights), "--model", "fanet", "--layout", "camvid", "--height", "64",
+                 "--width", "96", "--labels", "--output", str(labels_model)]) == 0
+    cut = tmp_path / "cut.onnx"
+    code = main([str(labels_model), "--head", "logits", "--output", str(cut)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "labels identical on 100.0000% of pixels" in printed
+    old, new = OnnxRuntimeBackend(labels_model), OnnxRuntimeBackend(cut)
+    assert new.metadata.output == "logits" and new.metadata.class_names == CAMVID.class_names
+    assert "labels.onnx" in new.metadata.extra["converted_from"]
+    image = np.random.default_rng(1).random((1, 64, 96, 3), dtype=np.float32)
+    np.testing.assert_array_equal(labels_from_output(new.infer(image), "logits"),
+                                  old.infer(image)[0])
+    # cutting again is refused: it already ends at logits
+    assert main([str(cut), "--head", "logits", "--output", str(tmp_path / "x.onnx")]) == 2
+    assert main([str(labels_model), "--head", "labels", "--output", str(tmp_path / "y.onnx")]) == 2
 
 
 def test_missing_weights_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -2,7 +2,9 @@
 
 Node, runtime and evaluation tests use it so they need neither TensorFlow nor
 a trained model: a 3x3 convolution to N classes and a softmax, NHWC in and
-out, sides dynamic (multiples of 32) or fixed.
+out, sides dynamic (multiples of 32) or fixed. ``output="logits"`` averages
+8x8 blocks first and ends at the convolution: ``[1, H/8, W/8, N]`` logits, as
+the shipped models' stride-8 head.
 """
 
 from __future__ import annotations
@@ -39,7 +41,19 @@ def build_tiny_model(
         helper.make_node("Softmax", ["logits"], ["probs_nchw"], axis=1),
         helper.make_node("Transpose", ["probs_nchw"], ["probs"], perm=[0, 2, 3, 1]),
     ]
+    if output == "logits":
+        nodes = [
+            helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]),
+            helper.make_node("AveragePool", ["nchw"], ["pooled"], kernel_shape=[8, 8],
+                             strides=[8, 8]),
+            helper.make_node("Conv", ["pooled", "w", "b"], ["logits_nchw"], pads=[1, 1, 1, 1]),
+            helper.make_node("Transpose", ["logits_nchw"], ["logits"], perm=[0, 2, 3, 1]),
+        ]
+        weight *= 8.0  # sharper scores, so classes form regions as a trained model's do
     out_name, out_type, out_shape = "probs", TensorProto.FLOAT, [1, h, w, n]
+    if output == "logits":
+        low = ["height_8", "width_8"] if dynamic else [height // 8, width // 8]
+        out_name, out_shape = "logits", [1, *low, n]
     if output == "labels":
         nodes += [
             helper.make_node("ArgMax", ["probs"], ["argmax"], axis=3, keepdims=0),

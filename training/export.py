@@ -1,9 +1,19 @@
 """``fanet-export``: trained Keras weights -> ONNX with fanet_ros metadata, checked against Keras.
 
 The model is rebuilt at the requested size (or with dynamic H/W), the weights
-loaded, converted with ``keras.Model.export(format="onnx")`` (tf2onnx), and
-optionally given an ArgMax + Cast so it outputs uint8 labels ``[1, H, W]``.
+loaded and converted with ``keras.Model.export(format="onnx")`` (tf2onnx). The
+head (``--head``) says where the graph ends:
+
+* ``logits`` (default): the classifier's float32 logits at stride 8, NHWC
+  ``[1, H/8, W/8, C]``; the node turns them into labels at any size, exactly as
+  a full-resolution bilinear resize + arg-max would (fanet_ros.label_upsampling).
+* ``probabilities``: float32 softmax at the input size, ``[1, H, W, C]``.
+* ``labels`` (``--labels``): uint8 arg-max at the input size, ``[1, H, W]``.
+
 ONNX Runtime is then run on the same input as Keras and the difference printed.
+An exported ``.onnx`` with a full-resolution head can also be cut to the logits
+head (``fanet-export old.onnx --head logits --output new.onnx``), checked
+against the old labels on random inputs and synthetic frames.
 
 Example::
 
@@ -29,16 +39,22 @@ from fanet_training import run_state
 from fanet_training.tensorrt_ops import check_for_tensorrt
 
 OPSET = 17
-PROBABILITY_TOLERANCE = 1e-4
+HEADS = ("logits", "probabilities", "labels")
+TOLERANCE = {"probabilities": 1e-4, "logits": 1e-3}
+"""Largest |ONNX Runtime - Keras| difference accepted per float head."""
 LABEL_AGREEMENT = 0.9999
+KERAS_OUTPUT = {"logits": "low_res_logits", "probabilities": "probabilities",
+                "labels": "probabilities"}
 
 
 @dataclass(frozen=True)
 class ExportResult:
     path: Path
     ops: list[str]
-    max_probability_diff: float
+    max_difference: float
+    """Largest |ONNX Runtime - Keras| output difference (nan for the labels head)."""
     label_agreement: float
+    """Share of pixels whose labels at the input size agree with Keras' full-resolution ones."""
 
 
 def append_argmax(model: onnx.ModelProto) -> None:
@@ -89,6 +105,76 @@ def _class_scores(graph: onnx.GraphProto, output: str) -> tuple[str, int]:
     return node.input[0], class_axis
 
 
+def cut_to_logits(model: onnx.ModelProto) -> None:
+    """Make an exported model end at its stride-8 class logits, NHWC ``[N, H/8, W/8, C]``.
+
+    For models exported with a full-resolution head (probabilities or labels): the graph
+    is cut at the input of the classifier's ``Resize`` (the one the output depends on),
+    transposed to NHWC when the Resize works on NCHW, and the nodes and initializers only
+    the old head used are dropped. Raises ``ValueError`` when there is no such Resize.
+    """
+    graph = model.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    node = producers.get(graph.output[0].name)
+    while node is not None and node.op_type != "Resize":
+        node = producers.get(node.input[0])
+    if node is None:
+        raise ValueError("the model has no classifier Resize before its output; is it already "
+                         "a logits model?")
+    scales = _initializer(graph, node.input[2]) if len(node.input) > 2 else None
+    logits = node.input[0]
+    if scales is not None and scales.size == 4 and scales[1] == 1 and scales[3] != 1:
+        graph.node.append(helper.make_node("Transpose", [logits], ["logits"], perm=[0, 2, 3, 1]))
+    else:
+        graph.node.append(helper.make_node("Identity", [logits], ["logits"]))
+    dims = graph.input[0].type.tensor_type.shape.dim
+    batch = dims[0].dim_param or dims[0].dim_value or "batch"
+    old = graph.output[0]
+    graph.output.remove(old)
+    graph.output.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, None))
+    _prune(graph)
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shape = inferred.graph.output[0].type.tensor_type.shape
+    if shape.dim:
+        graph.output[0].type.tensor_type.shape.CopyFrom(shape)
+        graph.output[0].type.tensor_type.shape.dim[0].Clear()
+        if isinstance(batch, str):
+            graph.output[0].type.tensor_type.shape.dim[0].dim_param = batch
+        else:
+            graph.output[0].type.tensor_type.shape.dim[0].dim_value = batch
+
+
+def _initializer(graph: onnx.GraphProto, name: str) -> np.ndarray | None:
+    for tensor in graph.initializer:
+        if tensor.name == name:
+            return onnx.numpy_helper.to_array(tensor)
+    return None
+
+
+def _prune(graph: onnx.GraphProto) -> None:
+    """Drop the nodes and initializers no graph output depends on."""
+    producers = {out: node for node in graph.node for out in node.output}
+    needed, stack, keep = set(), [o.name for o in graph.output], set()
+    while stack:
+        tensor = stack.pop()
+        if tensor in needed:
+            continue
+        needed.add(tensor)
+        node = producers.get(tensor)
+        if node is not None and id(node) not in keep:
+            keep.add(id(node))
+            stack.extend(i for i in node.input if i)
+    kept_nodes = [n for n in graph.node if id(n) in keep]
+    del graph.node[:]
+    graph.node.extend(kept_nodes)
+    kept_init = [t for t in graph.initializer if t.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(kept_init)
+    kept_info = [v for v in graph.value_info if v.name in needed]
+    del graph.value_info[:]
+    graph.value_info.extend(kept_info)
+
+
 def convert(model, path: Path, dynamic: bool) -> onnx.ModelProto:
     """Keras model -> ONNX (opset 17) via ``keras.Model.export``."""
     import tensorflow as tf
@@ -100,48 +186,112 @@ def convert(model, path: Path, dynamic: bool) -> onnx.ModelProto:
     return onnx.load(str(path))
 
 
-def check_against_keras(model, onnx_path: Path, height: int, width: int, labels: bool,
+def check_against_keras(model, reference, onnx_path: Path, height: int, width: int, head: str,
                         seed: int = 0) -> tuple[float, float]:
-    """Run Keras and ONNX Runtime on one input; (max prob diff or nan, label agreement)."""
+    """Run Keras and ONNX Runtime on one input: (max output diff or nan, label agreement).
+
+    ``model`` is the exported Keras model; ``reference`` the same weights with the
+    probabilities head, whose arg-max the labels at the input size are compared with.
+    """
     import onnxruntime as ort
 
+    from fanet_ros.runtime.base import labels_from_output
+
     image = np.random.default_rng(seed).random((1, height, width, 3), dtype=np.float32)
-    expected = np.asarray(model.predict_on_batch(image))
+    expected_labels = np.asarray(reference.predict_on_batch(image))[0].argmax(-1)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     output = session.run(None, {session.get_inputs()[0].name: image})[0]
-    if labels:
-        return float("nan"), float((output == expected.argmax(-1)).mean())
-    return float(np.abs(output - expected).max()), float(
-        (output.argmax(-1) == expected.argmax(-1)).mean())
+    labels = labels_from_output(output, head, (height, width))
+    agreement = float((labels == expected_labels).mean())
+    if head == "labels":
+        return float("nan"), agreement
+    expected = np.asarray(model.predict_on_batch(image))
+    return float(np.abs(output - expected).max()), agreement
 
 
 def export(weights: Path, model_name: str, layout: str, output: Path, height: int, width: int,
-           dynamic: bool = False, labels: bool = False, extra: dict | None = None,
+           dynamic: bool = False, head: str = "logits", extra: dict | None = None,
            dataset_name: str | None = None) -> ExportResult:
     """Export, attach metadata, list/check ops and verify against Keras; raises on a mismatch."""
     from fanet_training.models import build_model
 
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; one of {', '.join(HEADS)}")
     label_set = label_set_for_layout(layout)
     if dataset_name:
         label_set = dataclasses.replace(label_set, name=dataset_name)
     shape = (None, None, 3) if dynamic else (height, width, 3)
-    model = build_model(model_name, label_set.num_classes, shape)
+    model = build_model(model_name, label_set.num_classes, shape, output=KERAS_OUTPUT[head])
     model.load_weights(weights)
     with tempfile.TemporaryDirectory() as tmp:
         proto = convert(model, Path(tmp) / "model.onnx", dynamic)
-    if labels:
+    if head == "labels":
         append_argmax(proto)
     metadata = ModelMetadata.for_label_set(
         label_set, model=model_name, input_height=height, input_width=width,
-        output="labels" if labels else "probabilities", dynamic_size=dynamic,
-        extra=extra or {})
+        output=head, dynamic_size=dynamic, extra=extra or {})
     attach_metadata(proto, metadata)
     onnx.checker.check_model(proto)
     output.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(output))
     ops = sorted({node.op_type for node in proto.graph.node})
-    diff, agreement = check_against_keras(model, output, height, width, labels)
+    if head == "probabilities":
+        reference = model
+    else:
+        reference = build_model(model_name, label_set.num_classes, (height, width, 3))
+        reference.load_weights(weights)
+    diff, agreement = check_against_keras(model, reference, output, height, width, head)
     return ExportResult(output, ops, diff, agreement)
+
+
+def logits_from_onnx(source: Path, output: Path, frames: int = 4, seed: int = 0) -> ExportResult:
+    """Cut an exported full-resolution-head model to the logits head; check its labels.
+
+    The labels the new model gives through :func:`fanet_ros.runtime.base.labels_from_output`
+    are compared with the old model's on ``frames`` random inputs and ``frames`` synthetic
+    street scenes (fanet_ros.synthetic) at the model's input size. ``output`` may be
+    ``source``.
+    """
+    import onnxruntime as ort
+
+    from fanet_ros.model_metadata import metadata_from_props
+    from fanet_ros.preprocessing import normalize
+    from fanet_ros.runtime.base import labels_from_output
+    from fanet_ros.synthetic import generate_drive
+
+    proto = onnx.load(str(source))
+    old = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    props = {p.key: p.value for p in proto.metadata_props}
+    metadata = metadata_from_props(props, source)
+    if metadata.output == "logits":
+        raise ValueError(f"{source} already outputs logits")
+    cut_to_logits(proto)
+    new_metadata = dataclasses.replace(
+        metadata, output="logits",
+        extra={**metadata.extra, "converted_from": f"{source.name} ({metadata.output} head)"})
+    attach_metadata(proto, new_metadata)
+    onnx.checker.check_model(proto)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(output))
+
+    height, width = metadata.input_height, metadata.input_width
+    rng = np.random.default_rng(seed)
+    inputs = [rng.random((1, height, width, 3), dtype=np.float32) for _ in range(frames)]
+    for rgb, _ in generate_drive(seed, frames, height=height, width=width):
+        batch = np.empty((1, height, width, 3), np.float32)
+        normalize(rgb, metadata.normalization, out=batch[0])
+        inputs.append(batch)
+    new = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    agree = total = 0
+    for batch in inputs:
+        before = old.run(None, {old.get_inputs()[0].name: batch})[0]
+        after = new.run(None, {new.get_inputs()[0].name: batch})[0]
+        labels_before = labels_from_output(before, metadata.output)
+        labels_after = labels_from_output(after, "logits", (height, width))
+        agree += int(np.count_nonzero(labels_before == labels_after))
+        total += labels_before.size
+    ops = sorted({node.op_type for node in proto.graph.node})
+    return ExportResult(output, ops, float("nan"), agree / total)
 
 
 def run_provenance(run_dir: Path) -> dict:
@@ -154,8 +304,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", type=Path,
-                        help="a run folder of fanet-train (uses best.weights.h5 and config.json) "
-                             "or a .weights.h5 file (then give --model and --layout)")
+                        help="a run folder of fanet-train (uses best.weights.h5 and config.json), "
+                             "a .weights.h5 file (then give --model and --layout), or an exported "
+                             ".onnx with a probabilities or labels head to cut to --head logits")
     parser.add_argument("--output", type=Path, required=True, help="ONNX file to write")
     parser.add_argument("--model", help="model name (default: the run's)")
     parser.add_argument("--layout", help="dataset layout / label set (default: the run's)")
@@ -163,8 +314,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--width", type=int, help="input width, multiple of 32")
     parser.add_argument("--dynamic", action="store_true",
                         help="dynamic H/W (height/width stay the default size in the metadata)")
-    parser.add_argument("--labels", action="store_true",
-                        help="fold the arg-max in: output uint8 labels [1,H,W]")
+    parser.add_argument("--head", choices=HEADS, default="logits",
+                        help="where the graph ends: stride-8 logits [1,H/8,W/8,C] (default; the "
+                             "node upsamples labels exactly), probabilities [1,H,W,C] or uint8 "
+                             "labels [1,H,W]")
+    parser.add_argument("--labels", dest="head", action="store_const", const="labels",
+                        help="same as --head labels")
     parser.add_argument("--dataset-name",
                         help="dataset name in the metadata (default: the layout's label set), "
                              "e.g. 'synthetic' for a model trained on generated scenes")
@@ -176,6 +331,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     source: Path = args.source
+    if source.suffix == ".onnx":
+        return convert_onnx(source, args)
     config, extra = {}, {}
     if source.is_dir():
         config = run_state.read_json(source / run_state.CONFIG)
@@ -197,32 +354,60 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     result = export(source, model_name, layout, args.output, height, width, args.dynamic,
-                    args.labels, extra, args.dataset_name)
+                    args.head, extra, args.dataset_name)
     print(f"wrote {result.path} ({model_name}, {layout}, "
           f"{'dynamic H/W, default ' if args.dynamic else ''}{height}x{width}, "
-          f"output {'labels' if args.labels else 'probabilities'}, opset {OPSET})")
+          f"output {args.head}, opset {OPSET})")
+    failed = report_ops(result, args.allow_unsupported_ops)
+    if args.head in TOLERANCE:
+        limit = TOLERANCE[args.head]
+        ok = result.max_difference <= limit
+        name = "logit" if args.head == "logits" else "probability"
+        print(f"ONNX Runtime vs Keras: max |{name} difference| {result.max_difference:.2e} "
+              f"({'ok' if ok else 'TOO LARGE'}, limit {limit:g})")
+        failed |= not ok
+    ok = result.label_agreement >= LABEL_AGREEMENT
+    print(f"ONNX Runtime vs Keras: labels at {height}x{width} identical on "
+          f"{100 * result.label_agreement:.4f}% of pixels ({'ok' if ok else 'TOO FEW'})")
+    failed |= not ok
+    return 1 if failed else 0
+
+
+def convert_onnx(source: Path, args: argparse.Namespace) -> int:
+    """``fanet-export model.onnx --head logits``: cut an exported model to the logits head."""
+    if args.head != "logits":
+        print("fanet-export: error: an .onnx source can only be cut to --head logits; export "
+              "other heads from the training run's weights", file=sys.stderr)
+        return 2
+    if not source.is_file():
+        print(f"fanet-export: error: no ONNX file '{source}'", file=sys.stderr)
+        return 2
+    try:
+        result = logits_from_onnx(source, args.output)
+    except ValueError as exc:
+        print(f"fanet-export: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {result.path} (cut from {source} to the logits head, opset kept)")
+    failed = report_ops(result, args.allow_unsupported_ops)
+    ok = result.label_agreement >= LABEL_AGREEMENT
+    print(f"new vs old model: labels identical on {100 * result.label_agreement:.4f}% of "
+          f"pixels over random inputs and synthetic frames ({'ok' if ok else 'TOO FEW'})")
+    return 1 if failed or not ok else 0
+
+
+def report_ops(result: ExportResult, allow_unsupported: bool) -> bool:
+    """Print the ops and whether TensorRT's parser takes the graph (ops and data types, on the
+    graph the engine builder prepares); True when that fails the export."""
     print(f"ops: {', '.join(result.ops)}")
-    failed = False
     trt_check = check_for_tensorrt(onnx.load(str(result.path)))
     for change in trt_check.changes:
         print(f"TensorRT engine builder: {change}")
     if trt_check.problems:
-        print(f"{'warning' if args.allow_unsupported_ops else 'error'}: TensorRT's ONNX parser "
+        print(f"{'warning' if allow_unsupported else 'error'}: TensorRT's ONNX parser "
               "would reject the model:\n  " + "\n  ".join(trt_check.problems), file=sys.stderr)
-        failed = not args.allow_unsupported_ops
-    else:
-        print("all ops and data types are ones TensorRT's ONNX parser (8.6 and 10.x) takes")
-    if not args.labels:
-        ok = result.max_probability_diff <= PROBABILITY_TOLERANCE
-        print(f"ONNX Runtime vs Keras: max |probability difference| "
-              f"{result.max_probability_diff:.2e} ({'ok' if ok else 'TOO LARGE'}, "
-              f"limit {PROBABILITY_TOLERANCE:g})")
-        failed |= not ok
-    ok = result.label_agreement >= LABEL_AGREEMENT
-    print(f"ONNX Runtime vs Keras: labels identical on {100 * result.label_agreement:.4f}% of "
-          f"pixels ({'ok' if ok else 'TOO FEW'})")
-    failed |= not ok
-    return 1 if failed else 0
+        return not allow_unsupported
+    print("all ops and data types are ones TensorRT's ONNX parser (8.6 and 10.x) takes")
+    return False
 
 
 if __name__ == "__main__":

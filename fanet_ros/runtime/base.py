@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fanet_ros.label_upsampling import labels_from_logits
 from fanet_ros.model_metadata import ModelMetadata
 
 HOW_TO_GET_A_MODEL = (
@@ -25,9 +26,9 @@ class InferenceBackend(ABC):
 
     Input: float32 ``[1, H, W, 3]`` (NHWC, RGB, normalised as the metadata
     says) at :attr:`input_height` x :attr:`input_width`. Output: the model's
-    raw output, ``[1, H, W, C]`` probabilities or ``[1, H, W]`` uint8 labels,
-    as ``metadata.output`` says; :func:`labels_from_output` turns either into
-    labels.
+    raw output, ``[1, H/8, W/8, C]`` logits, ``[1, H, W, C]`` probabilities or
+    ``[1, H, W]`` uint8 labels, as ``metadata.output`` says;
+    :func:`labels_from_output` turns any of them into labels.
     """
 
     name: str = "backend"
@@ -67,11 +68,19 @@ class InferenceBackend(ABC):
         )
 
 
-def labels_from_output(output: np.ndarray, kind: str) -> np.ndarray:
-    """``[H, W]`` uint8 class ids from a backend's raw output for one frame."""
+def labels_from_output(
+    output: np.ndarray, kind: str, size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """``[H, W]`` uint8 class ids from a backend's raw output for one frame.
+
+    ``logits`` are upsampled exactly (:mod:`fanet_ros.label_upsampling`) to ``size``,
+    by default the model's input size (8x the logits).
+    """
     out = output[0] if output.ndim in (3, 4) and output.shape[0] == 1 else output
     if kind == "labels":
         return out.astype(np.uint8, copy=False)
+    if kind == "logits":
+        return labels_from_logits(out, size)
     return np.argmax(out, axis=-1).astype(np.uint8)
 
 
