@@ -21,6 +21,7 @@ from fanet_ros.dataset_layouts import LAYOUTS, DatasetError
 from fanet_training import run_state
 from fanet_training.callbacks import LearningRateRangeTest, RunCheckpoint, ValidationMeanIoU
 from fanet_training.data import DataConfig, SegmentationDataset
+from fanet_training.data_checks import check_splits
 from fanet_training.distribute import (
     STRATEGIES,
     distribution_scope,
@@ -101,8 +102,11 @@ def datasets(config: TrainConfig, replicas: int) -> tuple[SegmentationDataset, S
     if config.batch_size % replicas:
         raise ValueError(f"--batch-size {config.batch_size} must be a multiple of the "
                          f"{replicas} replicas")
-    return SegmentationDataset(data, "train", training=True), SegmentationDataset(
-        data, "val", training=False)
+    train_data = SegmentationDataset(data, "train", training=True)
+    val_data = SegmentationDataset(data, "val", training=False)
+    check_splits([("train", train_data.samples), ("val", val_data.samples)], config.layout,
+                 train_data.label_set, config.skip_corrupt, config.workers)
+    return train_data, val_data
 
 
 def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int = 1) -> dict:

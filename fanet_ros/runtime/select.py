@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fanet_ros.runtime.base import InferenceBackend, ModelLoadError
+from fanet_ros.runtime.base import InferenceBackend, ModelLoadError, check_output_against_metadata
 
 BACKENDS = ("auto", "onnxruntime", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -68,19 +68,27 @@ def choose_backend(requested: str, gpu_device: int = 0) -> tuple[str, str]:
 def create_backend(
     config: BackendConfig, log: Callable[[str], None] | None = None
 ) -> InferenceBackend:
-    """Load the model on the chosen backend; raises :class:`ModelLoadError` with the fix."""
+    """Load the model on the chosen backend and check it against its metadata with one
+    blank frame; raises :class:`ModelLoadError` with the fix."""
     choice, why = choose_backend(config.backend, config.gpu_device)
     if log is not None:
         log(f"backend: {choice} ({why})")
     if choice == "tensorrt":
         from fanet_ros.tensorrt.backend import TensorRTBackend
 
-        return TensorRTBackend.from_config(config, log=log)
-    from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
+        backend: InferenceBackend = TensorRTBackend.from_config(config, log=log)
+    else:
+        from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
-    return OnnxRuntimeBackend(
-        config.model_path,
-        gpu_device=config.gpu_device,
-        input_size=config.input_size,
-        num_threads=config.num_threads,
-    )
+        backend = OnnxRuntimeBackend(
+            config.model_path,
+            gpu_device=config.gpu_device,
+            input_size=config.input_size,
+            num_threads=config.num_threads,
+        )
+    try:
+        check_output_against_metadata(backend)
+    except BaseException:
+        backend.close()
+        raise
+    return backend
