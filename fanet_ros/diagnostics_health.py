@@ -8,7 +8,8 @@ level and a message that says what is wrong and what to do:
 - ERROR: the worker failed on :data:`FAILURES_FOR_ERROR` frames in a row (a
   bug or a broken model, counted as ``frames_failed``, apart from bad input);
 - WARN: no frame yet (and why, when a publisher is there), input that stopped
-  after having flowed, or frames that arrive while nothing is published for
+  after having flowed, a tenth or more of the frames lost in transport (best
+  effort), or frames that arrive while nothing is published for
   ``input_timeout`` seconds (all invalid, or all failing);
 - OK otherwise, also while nobody subscribes to an output (frames are skipped).
 """
@@ -56,6 +57,8 @@ class Counts:
     skipped: int = 0
     too_large: int = 0
     """Compressed frames over ``max_decoded_megapixels`` (also counted in ``invalid``)."""
+    lost: int = 0
+    """Frames the transport reported lost before they reached the node."""
 
 
 class FrameCounters:
@@ -157,6 +160,12 @@ class HealthMonitor:
         if silence is not None:
             return silence
         received = counts.received - before.received
+        lost = counts.lost - before.lost
+        if lost and 10 * lost >= received + lost and source.reliability == "best_effort":
+            return Health(WARN, "frames_lost_in_transport", (
+                f"{lost} of the last {received + lost} frames on {source.topic} were lost in "
+                f"transport (best-effort subscription): {LARGE_IMAGES_FIX}"
+            ))
         skipped = counts.skipped - before.skipped
         stalled = counts.published == before.published and received > skipped
         if window >= self.input_timeout and stalled:
@@ -204,9 +213,10 @@ class HealthMonitor:
             source.publishers_since or now
         )
         if silent_since_they_came and source.best_effort_publishers:
+            lost = f" ({counts.lost} frames lost in transport)" if counts.lost else ""
             return Health(WARN, "best_effort_nothing_arrives", (
                 f"no image arrived in {waited:.0f} s although {source.best_effort_publishers} "
-                f"best-effort publisher(s) are on {source.topic}: {LARGE_IMAGES_FIX}"
+                f"best-effort publisher(s) are on {source.topic}{lost}: {LARGE_IMAGES_FIX}"
             ))
         if silent_since_they_came:
             return Health(WARN, "reliable_nothing_arrives", (

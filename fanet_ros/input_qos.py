@@ -19,6 +19,11 @@ from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
+
+try:
+    from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
+except ImportError:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.qos import QoSPolicyKind, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 
@@ -58,8 +63,12 @@ class AdaptiveSubscription:
         callback: Callable[[Any], None],
         mode: str,
         log: Callable[[str], None],
+        on_lost: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_lost(n)``: ``n`` more samples lost in transport (where the RMW reports it:
+        Fast DDS does when a best-effort frame's fragments do not all arrive)."""
         self.node, self.msg_type, self.callback, self.log = node, msg_type, callback, log
+        self.on_lost = on_lost
         self.topic = node.resolve_topic_name(topic)
         self.forced = self._forced_reliability(mode)
         self.publishers = 0
@@ -111,10 +120,32 @@ class AdaptiveSubscription:
         )
         # history and depth through the standard overrides (declared once, read again here)
         overrides = QoSOverridingOptions([QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH])
-        return self.node.create_subscription(
-            self.msg_type, self.topic, self.callback, qos,
-            qos_overriding_options=overrides, raw=True,
+        events = SubscriptionEventCallbacks(
+            incompatible_qos=self._on_incompatible_qos,
+            message_lost=(lambda info: self.on_lost(info.total_count_change))
+            if self.on_lost else None,
         )
+        try:
+            return self.node.create_subscription(
+                self.msg_type, self.topic, self.callback, qos,
+                qos_overriding_options=overrides, raw=True, event_callbacks=events,
+            )
+        except UnsupportedEventTypeError:  # an RMW without message-lost events
+            events.message_lost = None
+            return self.node.create_subscription(
+                self.msg_type, self.topic, self.callback, qos,
+                qos_overriding_options=overrides, raw=True, event_callbacks=events,
+            )
+
+    def _on_incompatible_qos(self, event: Any) -> None:
+        """A publisher the subscription cannot match: in auto mode the next :meth:`refresh`
+        re-matches it (rclpy's default callback would warn that nothing will arrive)."""
+        if self.forced is not None:
+            self.node.get_logger().warning(
+                f"{self.topic}: a publisher's QoS does not match the "
+                f"{policy_name(self.forced)} subscription set by the parameters, so no frame "
+                "of it arrives (input_reliability:=auto follows the publishers)"
+            )
 
     def _forced_reliability(self, mode: str) -> ReliabilityPolicy | None:
         """``input_reliability`` or the standard QoS override, whichever is set."""

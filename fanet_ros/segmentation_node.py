@@ -33,7 +33,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 
-from fanet_ros.diagnostics_health import ERROR, FrameCounters, Health, HealthMonitor, InputState
+from fanet_ros.diagnostics_health import ERROR, OK, FrameCounters, Health, HealthMonitor, InputState
 from fanet_ros.frame_slot import LatestFrameSlot
 from fanet_ros.image_conversion import (
     DecodedImage,
@@ -150,7 +150,7 @@ class SegmentationNode(Node):
         try:
             self.image_sub = AdaptiveSubscription(
                 self, msg_type, topic, self._on_image, self.params["input_reliability"],
-                log=self.get_logger().info,
+                log=self.get_logger().info, on_lost=lambda n: self.counters.add(lost=n),
             )
         except (ValueError, rclpy.exceptions.InvalidParameterTypeException) as exc:
             raise StartupError(f"invalid parameters: {exc}") from None
@@ -354,6 +354,7 @@ class SegmentationNode(Node):
             "input_publishers": str(source.publishers),
             "input_publishers_best_effort": str(source.best_effort_publishers),
             "frames_received": str(counts.received),
+            "frames_lost_in_transport": str(counts.lost),
             "frames_published": str(counts.published),
             "frames_dropped_stale": str(self._slot.replaced),
             "frames_dropped_invalid": str(counts.invalid),
@@ -378,7 +379,7 @@ class SegmentationNode(Node):
             values["last_error_age_s"] = f"{last_error[1]:.1f}"
         self._log_health(health)
         status = DiagnosticStatus(
-            level=health.level,
+            level=bytes([health.level]),  # a byte field: an int would be mis-serialized
             name=f"{self.get_fully_qualified_name()}: segmentation",
             message=health.message,
             hardware_id=self.backend.device,
@@ -390,7 +391,7 @@ class SegmentationNode(Node):
 
     def _log_health(self, health: Health) -> None:
         """Log a WARN or ERROR when it starts, and again every 30 s while it lasts."""
-        if health.level == DiagnosticStatus.OK or health.reason == "waiting":
+        if health.level == OK or health.reason == "waiting":
             self._health_reason = ""
             return
         log = self.get_logger().error if health.level == ERROR else self.get_logger().warning
@@ -437,6 +438,10 @@ def main(args: list[str] | None = None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if node.context.ok():
+            raise
+        # a signal shut the context down while spin was building its wait set: a stop
     finally:
         startup_signals.set_phase("stopping")
         node.destroy_node()
