@@ -394,12 +394,18 @@ class SegmentationNode(Node):
         if health.level == OK or health.reason == "waiting":
             self._health_reason = ""
             return
-        log = self.get_logger().error if health.level == ERROR else self.get_logger().warning
-        if health.reason != self._health_reason:
-            self._health_reason = health.reason
-            log(health.message)
+        started = health.reason != self._health_reason
+        self._health_reason = health.reason
+        # one call site per severity and throttling: rclpy refuses to mix them at one
+        logger = self.get_logger()
+        if health.level == ERROR and started:
+            logger.error(health.message)
+        elif health.level == ERROR:
+            logger.error(health.message, throttle_duration_sec=30.0)
+        elif started:
+            logger.warning(health.message)
         else:
-            log(health.message, throttle_duration_sec=30.0)
+            logger.warning(health.message, throttle_duration_sec=30.0)
 
     def destroy_node(self) -> None:
         self._running = False
