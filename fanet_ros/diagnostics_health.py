@@ -195,7 +195,8 @@ class HealthMonitor:
         quiet = now - (self.started if last_received is None else last_received)
         if last_received is not None and quiet < self.input_timeout:
             return None
-        waited = now - (source.publishers_since or now)
+        since = now if source.publishers_since is None else source.publishers_since
+        waited = now - since
         if source.publishers and waited < self.input_timeout or quiet < self.input_timeout:
             return Health(WARN, "waiting", (
                 f"no images received yet from {source.publishers} publisher(s) on {source.topic}"
@@ -209,9 +210,7 @@ class HealthMonitor:
                 f"input stopped: no frame for {quiet:.1f} s ({counts.received} received "
                 f"before) and nothing publishes {source.topic} now"
             ))
-        silent_since_they_came = last_received is None or last_received < (
-            source.publishers_since or now
-        )
+        silent_since_they_came = last_received is None or last_received < since
         if silent_since_they_came and source.best_effort_publishers:
             lost = f" ({counts.lost} frames lost in transport)" if counts.lost else ""
             return Health(WARN, "best_effort_nothing_arrives", (

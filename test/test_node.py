@@ -14,6 +14,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.serialization import serialize_message
 from ros_harness import SpinningNode, start_node_process, stop_process, wait_for
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
@@ -291,6 +292,13 @@ def test_bad_frames_are_dropped_counted_and_the_node_keeps_running(node_input_re
         assert "cannot deserialize" in after["last_error"]
         assert "encapsulation 0x0000 (CDR big-endian)" in after["last_error"]
         assert after["frames_failed"] == before["frames_failed"] == "0"
+        # an XCDR2 header (0x0007) before an Image without encoding: both named
+        msg = image_msg(camera_image(52), "rgb8", 7)
+        msg.encoding = ""
+        client.image_pub.publish(b"\x00\x07" + serialize_message(msg)[2:])
+        after = client.status_after(lambda s: "0x0007" in s.get("last_error", ""))
+        assert "the encoding field is empty" in after["last_error"]
+        assert "XCDR2 little-endian" in after["last_error"]
         out = client.send_and_wait(image_msg(camera_image(51), "rgb8", 6_000_000_000))
         assert out.encoding == "mono8"
     assert node_input_res.poll() is None
