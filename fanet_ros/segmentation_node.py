@@ -329,7 +329,7 @@ class SegmentationNode(Node):
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
         with self.counters.lock:
-            stage_ms, frames = self.pipeline.times.take()
+            stage_ms, _ = self.pipeline.times.take()
             counts = self.counters.counts()
             failures = self.counters.consecutive_failures
             last_received = self.counters.last_received
