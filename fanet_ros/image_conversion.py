@@ -23,6 +23,10 @@ class ImageConversionError(ValueError):
     """A message that cannot be turned into an image."""
 
 
+class ImageTooLargeError(ImageConversionError):
+    """A compressed frame whose header promises more pixels than the node decodes."""
+
+
 @dataclass(frozen=True)
 class DecodedImage:
     """An 8-bit image and the channel order of its pixels."""
@@ -49,8 +53,10 @@ def pixels_view(data: Any, encoding: str, height: int, width: int, step: int) ->
     """A ``[H, W, C]`` view on an image buffer, after checking it holds such an image."""
     channels = CHANNELS.get(encoding)
     if channels is None:
+        what = f"unsupported encoding {encoding!r}" if encoding else "the encoding field is empty"
         raise ImageConversionError(
-            f"unsupported encoding {encoding!r} (supported: {', '.join(CHANNELS)})"
+            f"{what}: the publisher must set sensor_msgs/Image.encoding to one of "
+            f"{', '.join(CHANNELS)}"
         )
     if height == 0 or width == 0:
         raise ImageConversionError(f"empty image ({width}x{height})")
@@ -81,6 +87,22 @@ class SerializedImage:
 
 
 _CDR_LE = b"\x00\x01"
+CDR_ENCAPSULATIONS = {
+    0x0000: "CDR big-endian", 0x0001: "CDR little-endian",
+    0x0002: "PL_CDR big-endian", 0x0003: "PL_CDR little-endian",
+    0x0006: "XCDR2 big-endian", 0x0007: "XCDR2 little-endian",
+    0x0008: "delimited XCDR2 big-endian", 0x0009: "delimited XCDR2 little-endian",
+    0x000A: "PL_CDR2 big-endian", 0x000B: "PL_CDR2 little-endian",
+}
+"""Serialized-data encapsulation identifiers (DDS-XTypes 1.3, 7.6.3.1.2)."""
+
+
+def encapsulation_name(serialized: bytes) -> str:
+    """What the first two bytes of a serialized message say its encoding is."""
+    if len(serialized) < 4:
+        return f"no encapsulation header ({len(serialized)} bytes)"
+    ident = int.from_bytes(bytes(serialized[:2]), "big")
+    return f"encapsulation 0x{ident:04x} ({CDR_ENCAPSULATIONS.get(ident, 'unknown')})"
 
 
 class _CdrReader:
@@ -136,14 +158,84 @@ def image_from_serialized(serialized: bytes) -> SerializedImage | None:
                            pixels_view(pixels, encoding, height, width, step))
 
 
-def image_from_compressed_msg(msg: Any) -> DecodedImage:
-    """Decode a ``sensor_msgs/CompressedImage`` (jpeg or png) to bgr8 or mono8."""
+def deserialize_image(serialized: bytes, msg_type: type) -> Any:
+    """``deserialize_message`` whose failures are :class:`ImageConversionError` naming the
+    encapsulation (a corrupt or foreign-encoded frame is a bad input, not a node failure)."""
+    from rclpy.serialization import deserialize_message
+
+    try:
+        return deserialize_message(serialized, msg_type)
+    except Exception as exc:  # rclpy raises RMWError (and others) for undecodable bytes
+        raise ImageConversionError(
+            f"cannot deserialize the {len(serialized)}-byte {msg_type.__name__} message "
+            f"({encapsulation_name(serialized)}; {type(exc).__name__}): the publisher sent "
+            f"bytes that are not a {msg_type.__name__}; check its message type and serialization"
+        ) from None
+
+
+def is_plain_cdr(serialized: bytes) -> bool:
+    """True for the plain (XCDR1) CDR encapsulations ROS 2 publishers send."""
+    return bytes(serialized[:2]) in (b"\x00\x00", _CDR_LE)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+"""Start-of-frame markers (SOF0..SOF15 less DHT, JPG and DAC): they carry the size."""
+
+
+def compressed_image_size(data: bytes) -> tuple[int, int]:
+    """``(height, width)`` from a PNG or JPEG header, without decoding the pixels."""
+    view = memoryview(data)
+    if bytes(view[:8]) == _PNG_SIGNATURE and len(view) >= 24 and bytes(view[12:16]) == b"IHDR":
+        width, height = struct.unpack_from(">II", view, 16)
+        return height, width
+    if bytes(view[:2]) == b"\xff\xd8":
+        return _jpeg_size(view)
+    raise ImageConversionError(
+        f"neither a PNG nor a JPEG ({len(view)} bytes starting {bytes(view[:4]).hex()}); "
+        "the node decodes jpeg and png only"
+    )
+
+
+def _jpeg_size(view: memoryview) -> tuple[int, int]:
+    pos = 2
+    while pos + 4 <= len(view):
+        if view[pos] != 0xFF:
+            break
+        marker = view[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            pos += 2
+            continue
+        (length,) = struct.unpack_from(">H", view, pos + 2)
+        if marker in _JPEG_FRAME_MARKERS and pos + 9 <= len(view):
+            height, width = struct.unpack_from(">HH", view, pos + 5)
+            return height, width
+        pos += 2 + length
+    raise ImageConversionError(f"corrupt JPEG: no frame header in its {len(view)} bytes")
+
+
+def image_from_compressed_msg(msg: Any, max_pixels: int = 0) -> DecodedImage:
+    """Decode a ``sensor_msgs/CompressedImage`` (jpeg or png) to bgr8 or mono8.
+
+    ``max_pixels`` > 0: a frame whose header gives more pixels raises
+    :class:`ImageTooLargeError` before anything is decoded.
+    """
     fmt = msg.format.lower()
     if fmt and not any(k in fmt for k in ("jpeg", "jpg", "png")):
         raise ImageConversionError(f"unsupported compressed format {msg.format!r} (jpeg, png)")
     buffer = np.frombuffer(msg.data, dtype=np.uint8)
     if buffer.size == 0:
         raise ImageConversionError("empty compressed image")
+    height, width = compressed_image_size(buffer)
+    if max_pixels > 0 and height * width > max_pixels:
+        raise ImageTooLargeError(
+            f"compressed frame of {buffer.size} bytes decodes to {width}x{height} = "
+            f"{height * width / 1e6:.1f} MP, over the limit of {max_pixels / 1e6:.1f} MP "
+            "(parameter max_decoded_megapixels)"
+        )
     decoded = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if decoded is None or decoded.dtype != np.uint8:
         raise ImageConversionError(

@@ -19,6 +19,17 @@ METADATA_KEY = "fanet_ros"
 SCHEMA_VERSION = 1
 
 OutputKind = Literal["logits", "probabilities", "labels"]
+REQUIRED_KEYS = ("model", "dataset", "class_names", "colors", "input_height", "input_width")
+"""Keys the ``fanet_ros`` metadata entry must have (the others have defaults)."""
+HOW_TO_FIX_METADATA = (
+    "re-export the model with `fanet-export` (training/export.py), which writes this entry"
+)
+
+
+def _whole_number(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise ValueError(f"{name} must be a whole number, not {value!r}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -95,18 +106,34 @@ class ModelMetadata:
 
     @classmethod
     def from_json(cls, text: str) -> ModelMetadata:
-        data = json.loads(text)
+        """Parse metadata JSON; ``ValueError`` names the key or field that is wrong."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"invalid model metadata: not JSON ({exc})") from None
         if not isinstance(data, dict):
             raise ValueError("invalid model metadata: not a JSON object")
-        data["class_names"] = tuple(data.get("class_names", ()))
-        data["colors"] = tuple(tuple(int(v) for v in c) for c in data.get("colors", ()))
-        data["categories"] = {k: tuple(v) for k, v in data.get("categories", {}).items()}
-        norm = data.get("normalization", {})
-        data["normalization"] = Normalization(
-            scale=float(norm.get("scale", 1.0 / 255.0)),
-            mean=tuple(norm.get("mean", (0.0, 0.0, 0.0))),
-            std=tuple(norm.get("std", (1.0, 1.0, 1.0))),
-        )
+        missing = [name for name in REQUIRED_KEYS if name not in data]
+        if missing:
+            raise ValueError(
+                f"invalid model metadata: missing key(s) {', '.join(missing)} "
+                f"(required: {', '.join(REQUIRED_KEYS)})"
+            )
+        try:
+            data["class_names"] = tuple(str(n) for n in data["class_names"])
+            data["colors"] = tuple(tuple(int(v) for v in c) for c in data["colors"])
+            data["categories"] = {k: tuple(v) for k, v in data.get("categories", {}).items()}
+            norm = data.get("normalization", {})
+            data["normalization"] = Normalization(
+                scale=float(norm.get("scale", 1.0 / 255.0)),
+                mean=tuple(norm.get("mean", (0.0, 0.0, 0.0))),
+                std=tuple(norm.get("std", (1.0, 1.0, 1.0))),
+            )
+            for name in ("input_height", "input_width", "ignore_label", "size_multiple"):
+                if name in data:
+                    data[name] = _whole_number(name, data[name])
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"invalid model metadata: {exc}") from None
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
         if unknown:
@@ -140,8 +167,11 @@ def metadata_from_props(props: dict[str, str], source: str | Path) -> ModelMetad
         )
     try:
         return ModelMetadata.from_json(props[METADATA_KEY])
-    except (ValueError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{source}: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(
+            f"{source}: its '{METADATA_KEY}' metadata entry is unusable: {exc}; "
+            f"{HOW_TO_FIX_METADATA}"
+        ) from None
 
 
 def attach_metadata(model_proto: Any, metadata: ModelMetadata) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 from fanet_ros.runtime.select import BACKENDS, PRECISIONS
 
+INPUT_RELIABILITIES = ("auto", "reliable", "best_effort")
+
 OUTPUT_RESOLUTIONS = ("input", "model")
 IMAGE_TRANSPORTS = ("raw", "compressed")
 
@@ -72,6 +74,16 @@ NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
                   choices=OUTPUT_RESOLUTIONS),
     ParameterSpec("image_transport", "raw", "raw: subscribe to image (sensor_msgs/Image); "
                   "compressed: to image/compressed (jpeg or png).", choices=IMAGE_TRANSPORTS),
+    ParameterSpec("input_reliability", "auto", "Reliability of the image subscription. auto: "
+                  "reliable when every publisher of the topic is reliable, else best effort "
+                  "(as rosbag2 does; re-chosen when publishers come and go); reliable or "
+                  "best_effort fix it.", choices=INPUT_RELIABILITIES),
+    ParameterSpec("input_timeout", 3.0, "Seconds without a frame (with a publisher present), or "
+                  "with frames but nothing published, before /diagnostics warns.",
+                  float_range=(0.5, 3600.0)),
+    ParameterSpec("max_decoded_megapixels", 16.0, "Largest compressed frame the node decodes, "
+                  "read from its jpeg/png header first; larger frames are dropped and counted "
+                  "(frames_dropped_too_large).", float_range=(0.01, 1000.0)),
     ParameterSpec("overlay_alpha", 0.5, "Weight of the class colours in ~/overlay.",
                   read_only=False, float_range=(0.0, 1.0)),
     ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.",

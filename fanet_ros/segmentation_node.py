@@ -6,10 +6,15 @@ subscription callback on a worker thread (newest frame wins), and publishes
 ``~/confidence`` (mono8, 255 x the winning class's probability),
 each only while it has subscribers, with the input's header. Class names and
 colours go out once on the latched ``~/label_info`` and as read-only
-parameters; health goes to ``/diagnostics``.
+parameters; health goes to ``/diagnostics`` (levels: fanet_ros.diagnostics_health).
+The input subscription's reliability follows the publishers (fanet_ros.input_qos).
 """
 
 from __future__ import annotations
+
+from fanet_ros import startup_signals  # first: Ctrl-C during the imports below exits quietly
+
+# isort: split
 
 import json
 import sys
@@ -23,27 +28,27 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import (
-    DurabilityPolicy,
-    QoSProfile,
-    ReliabilityPolicy,
-    qos_profile_sensor_data,
-)
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from rclpy.serialization import deserialize_message
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 
+from fanet_ros.diagnostics_health import ERROR, OK, FrameCounters, Health, HealthMonitor, InputState
 from fanet_ros.frame_slot import LatestFrameSlot
 from fanet_ros.image_conversion import (
     DecodedImage,
     ImageConversionError,
+    ImageTooLargeError,
+    deserialize_image,
+    encapsulation_name,
     fill_image_msg,
     image_from_compressed_msg,
     image_from_msg,
     image_from_serialized,
+    is_plain_cdr,
 )
+from fanet_ros.input_qos import AdaptiveSubscription, policy_name
 from fanet_ros.malloc_tuning import keep_image_buffers, user_malloc_settings
 from fanet_ros.node_parameters import (
     NODE_PARAMETERS,
@@ -63,6 +68,8 @@ LATCHED_QOS = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
 WARN_THROTTLE_S = 5.0
+QOS_REFRESH_S = 1.0
+"""Seconds between looks at the input topic's publishers."""
 
 
 class StartupError(RuntimeError):
@@ -121,9 +128,10 @@ class SegmentationNode(Node):
 
         self.frames_in = RateMeter()
         self.frames_out = RateMeter()
-        self.invalid_frames = 0
-        self.idle_frames = 0
-        """Frames skipped because no output had subscribers."""
+        self.counters = FrameCounters(self.pipeline.times.lock)
+        """Frame counts and the last error, under the stage timers' lock."""
+        self.health = HealthMonitor(self.params["input_timeout"])
+        self._health_reason = ""
         self.published = {"label": 0, "color": 0, "overlay": 0, "confidence": 0}
         self.latency = LatencyWindow()
         """Header stamp to publish."""
@@ -133,11 +141,8 @@ class SegmentationNode(Node):
         """Receipt to the worker taking the frame."""
         self.processing = LatencyWindow()
         """Receipt to publish."""
-        self._last_error = ""
+        self._max_pixels = round(self.params["max_decoded_megapixels"] * 1e6)
         self._slot: LatestFrameSlot[tuple[Any, float, int]] = LatestFrameSlot()
-        self._running = True
-        self._worker = threading.Thread(target=self._work, name="segmentation", daemon=True)
-        self._worker.start()
 
         if self.params["image_transport"] == "compressed":
             topic = self.resolve_topic_name("image") + "/compressed"
@@ -147,14 +152,23 @@ class SegmentationNode(Node):
         self._msg_type = msg_type
         # raw: the callback only stores the serialized frame; the worker reads the frames it
         # processes (raw images as a view on those bytes), never the ones a newer frame replaces
-        self.image_sub = self.create_subscription(
-            msg_type, topic, self._on_image, qos_profile_sensor_data,
-            qos_overriding_options=overrides, raw=True,
-        )
+        try:
+            self.image_sub = AdaptiveSubscription(
+                self, msg_type, topic, self._on_image, self.params["input_reliability"],
+                log=self.get_logger().info, on_lost=lambda n: self.counters.add(lost=n),
+            )
+        except (ValueError, rclpy.exceptions.InvalidParameterTypeException) as exc:
+            raise StartupError(f"invalid parameters: {exc}") from None
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="segmentation", daemon=True)
+        self._worker.start()
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.create_timer(QOS_REFRESH_S, self.image_sub.refresh)
         self.create_timer(self.params["diagnostics_period"], self._publish_diagnostics)
         self.get_logger().info(
-            f"listening on {self.image_sub.topic_name}; publishing "
+            f"listening on {self.image_sub.topic_name} "
+            f"({policy_name(self.image_sub.reliability)}, input_reliability "
+            f"{self.params['input_reliability']}); publishing "
             f"{self.label_pub.topic_name}, {self.color_pub.topic_name}, "
             f"{self.overlay_pub.topic_name}"
         )
@@ -224,6 +238,7 @@ class SegmentationNode(Node):
 
     def _on_image(self, serialized: bytes) -> None:
         self.frames_in.tick()
+        self.counters.add(received=1)
         self._slot.put((serialized, time.monotonic(), self.get_clock().now().nanoseconds))
 
     def _work(self) -> None:
@@ -232,13 +247,14 @@ class SegmentationNode(Node):
             if item is not None:
                 try:
                     self._process(*item)
-                except Exception as exc:  # a bad frame must never stop the node
+                except Exception as exc:  # a failing frame must never stop the node
                     if not self.context.ok():
                         return  # shutting down (Ctrl-C): publishing fails, nothing is wrong
-                    self._last_error = f"{type(exc).__name__}: {exc}"
-                    self.invalid_frames += 1
+                    text = f"{type(exc).__name__}: {exc}"
+                    self.counters.error(text, failure=True)
                     self.get_logger().error(
-                        f"frame failed: {self._last_error}", throttle_duration_sec=WARN_THROTTLE_S
+                        f"frame failed in the worker (frames_failed): {text}",
+                        throttle_duration_sec=WARN_THROTTLE_S,
                     )
 
     def _process(self, serialized: bytes, received: float, received_ns: int) -> None:
@@ -248,14 +264,16 @@ class SegmentationNode(Node):
         want_overlay = self.overlay_pub.get_subscription_count() > 0
         want_confidence = self.confidence_pub.get_subscription_count() > 0
         if not (want_label or want_color or want_overlay or want_confidence):
-            self.idle_frames += 1
+            self.counters.add(skipped=1)
             return
+        self.counters.add(processed=1)
         t0 = time.perf_counter()
         try:
             header, image = self._decode(serialized)
         except ImageConversionError as exc:
-            self.invalid_frames += 1
-            self._last_error = str(exc)
+            if isinstance(exc, ImageTooLargeError):
+                self.counters.add(too_large=1)
+            self.counters.error(str(exc), failure=False)
             self.get_logger().warning(
                 f"dropped a frame from {self.image_sub.topic_name}: {exc}",
                 throttle_duration_sec=WARN_THROTTLE_S,
@@ -280,9 +298,12 @@ class SegmentationNode(Node):
         ):
             if pixels is not None:
                 publisher.publish(fill_image_msg(Image(), pixels, encoding, header))
-                self.published[name] += 1
-        times.add("publish", time.perf_counter() - t1)
-        times.frames += 1
+                with self.counters.lock:
+                    self.published[name] += 1
+        with self.counters.lock:
+            times.add("publish", time.perf_counter() - t1)
+            times.frames += 1
+            self.counters.add(published=1)
         self.frames_out.tick()
         self.processing.add(time.monotonic() - received)
         stamp_ns = Time.from_msg(header.stamp).nanoseconds
@@ -298,15 +319,36 @@ class SegmentationNode(Node):
                 header = Header(frame_id=fast.frame_id)
                 header.stamp.sec, header.stamp.nanosec = fast.stamp_sec, fast.stamp_nanosec
                 return header, fast.image
-        msg = deserialize_message(serialized, self._msg_type)
-        if isinstance(msg, CompressedImage):
-            return msg.header, image_from_compressed_msg(msg)
-        return msg.header, image_from_msg(msg)
+        msg = deserialize_image(serialized, self._msg_type)
+        try:
+            if isinstance(msg, CompressedImage):
+                return msg.header, image_from_compressed_msg(msg, self._max_pixels)
+            return msg.header, image_from_msg(msg)
+        except ImageConversionError as exc:
+            if is_plain_cdr(serialized):
+                raise
+            raise type(exc)(
+                f"{exc} (the message came with {encapsulation_name(serialized)}, not the "
+                "plain CDR ROS 2 publishers send: its fields may have been misread)"
+            ) from None
 
     # -- diagnostics ----------------------------------------------------------
 
     def _publish_diagnostics(self) -> None:
-        stage_ms, frames = self.pipeline.times.take()
+        now = time.monotonic()
+        with self.counters.lock:
+            stage_ms, _ = self.pipeline.times.take()
+            counts = self.counters.counts()
+            failures = self.counters.consecutive_failures
+            last_received = self.counters.last_received
+            published = dict(self.published)
+        last_error = self.counters.take_last_error(now)
+        source = self.image_sub
+        health = self.health.assess(
+            now, counts, failures, last_received, last_error[0] if last_error else "",
+            InputState(source.topic_name, source.publishers, source.best_effort_publishers,
+                       source.publishers_since, policy_name(source.reliability)),
+        )
         values = {
             "backend": self.backend.name,
             "device": self.backend.device,
@@ -315,12 +357,19 @@ class SegmentationNode(Node):
             "model_input": f"{self.backend.input_height}x{self.backend.input_width}",
             "input_rate_hz": f"{self.frames_in.rate():.2f}",
             "output_rate_hz": f"{self.frames_out.rate():.2f}",
-            "frames_received": str(self.frames_in.count),
-            "frames_published": str(self.frames_out.count),
+            "input_topic": source.topic_name,
+            "input_reliability": policy_name(source.reliability),
+            "input_publishers": str(source.publishers),
+            "input_publishers_best_effort": str(source.best_effort_publishers),
+            "frames_received": str(counts.received),
+            "frames_lost_in_transport": str(counts.lost),
+            "frames_published": str(counts.published),
             "frames_dropped_stale": str(self._slot.replaced),
-            "frames_dropped_invalid": str(self.invalid_frames),
-            "frames_skipped_no_subscribers": str(self.idle_frames),
-            **{f"published_{name}": str(count) for name, count in self.published.items()},
+            "frames_dropped_invalid": str(counts.invalid),
+            "frames_dropped_too_large": str(counts.too_large),
+            "frames_failed": str(counts.failed),
+            "frames_skipped_no_subscribers": str(counts.skipped),
+            **{f"published_{name}": str(count) for name, count in published.items()},
         }
         for prefix, window in (
             ("latency", self.latency),
@@ -332,21 +381,39 @@ class SegmentationNode(Node):
                 values[f"{prefix}_p{q:g}_ms"] = f"{ms:.2f}"
         for stage, ms in stage_ms.items():
             values[f"stage_{stage}_ms"] = f"{ms:.3f}"
-        if self._last_error:
-            values["last_error"] = self._last_error
-        level, message = DiagnosticStatus.OK, f"{frames} frames in the last period"
-        if self.frames_in.count == 0:
-            level, message = DiagnosticStatus.WARN, "no images received yet"
+        values["health"] = health.reason
+        if last_error:
+            values["last_error"] = last_error[0]
+            values["last_error_age_s"] = f"{last_error[1]:.1f}"
+        self._log_health(health)
         status = DiagnosticStatus(
-            level=level,
+            level=bytes([health.level]),  # a byte field: an int would be mis-serialized
             name=f"{self.get_fully_qualified_name()}: segmentation",
-            message=message,
+            message=health.message,
             hardware_id=self.backend.device,
             values=[KeyValue(key=k, value=v) for k, v in values.items()],
         )
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)
+
+    def _log_health(self, health: Health) -> None:
+        """Log a WARN or ERROR when it starts, and again every 30 s while it lasts."""
+        if health.level == OK or health.reason == "waiting":
+            self._health_reason = ""
+            return
+        started = health.reason != self._health_reason
+        self._health_reason = health.reason
+        # one call site per severity and throttling: rclpy refuses to mix them at one
+        logger = self.get_logger()
+        if health.level == ERROR and started:
+            logger.error(health.message)
+        elif health.level == ERROR:
+            logger.error(health.message, throttle_duration_sec=30.0)
+        elif started:
+            logger.warning(health.message)
+        else:
+            logger.warning(health.message, throttle_duration_sec=30.0)
 
     def destroy_node(self) -> None:
         self._running = False
@@ -372,16 +439,25 @@ def main(args: list[str] | None = None) -> int:
         logger.fatal(str(exc))
         rclpy.try_shutdown()
         return 1
+    except SystemExit:  # SIGINT / SIGTERM during start-up (fanet_ros.startup_signals)
+        rclpy.try_shutdown()
+        raise
     if node.params["build_only"]:
         logger.info(f"build_only: {node.backend.describe()} is ready; exiting")
         node.destroy_node()
         rclpy.try_shutdown()
         return 0
+    startup_signals.set_phase("running")
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if node.context.ok():
+            raise
+        # a signal shut the context down while spin was building its wait set: a stop
     finally:
+        startup_signals.set_phase("stopping")
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

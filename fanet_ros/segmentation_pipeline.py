@@ -6,6 +6,7 @@ so benchmarks and tests drive the very same code.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -36,21 +37,30 @@ _TO_DISPLAY = {  # 4- and 1-channel inputs are shown as rgb8 / bgr8
 
 
 class StageTimes:
-    """Accumulated seconds per stage since the last :meth:`take`."""
+    """Accumulated seconds per stage since the last :meth:`take`.
+
+    Written by the worker, read by the diagnostics timer: both hold :attr:`lock`
+    (re-entrant; the node takes it for its other statistics too).
+    """
 
     def __init__(self) -> None:
         self.total: dict[str, float] = defaultdict(float)
         self.frames = 0
+        self.lock = threading.RLock()
 
     def add(self, stage: str, seconds: float) -> None:
-        self.total[stage] += seconds
+        with self.lock:
+            self.total[stage] += seconds
 
     def take(self) -> tuple[dict[str, float], int]:
         """Mean milliseconds per frame and stage, and the frame count; then reset."""
-        frames = self.frames
-        means = {s: 1000.0 * self.total[s] / frames for s in STAGES if frames and s in self.total}
-        self.total.clear()
-        self.frames = 0
+        with self.lock:
+            frames = self.frames
+            means = {
+                s: 1000.0 * self.total[s] / frames for s in STAGES if frames and s in self.total
+            }
+            self.total.clear()
+            self.frames = 0
         return means, frames
 
 

@@ -87,3 +87,41 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.0
         time.sleep(interval)
         result = predicate()
     return result
+
+
+class DiagnosticsProbe:
+    """The newest /diagnostics status of one node, as a key -> value dict."""
+
+    def __init__(self, node: Node, status_name: str) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self.status_name = status_name
+        self.latest: dict[str, str] = {}
+        self.level = -1
+        self.message = ""
+        self.seen: list[tuple[int, str, dict[str, str]]] = []
+        """Every (level, message, values) received, oldest first."""
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_array, 10)
+
+    def _on_array(self, array: Any) -> None:
+        for status in array.status:
+            if status.name == self.status_name:
+                values = {kv.key: kv.value for kv in status.values}
+                level = status.level if isinstance(status.level, int) else ord(status.level)
+                self.latest, self.level, self.message = values, level, status.message
+                self.seen.append((level, status.message, values))
+
+    def status_after(self, predicate: Callable[[dict[str, str]], Any],
+                     timeout: float = 20.0) -> dict[str, str]:
+        """The first status (polled) for which ``predicate`` holds; ``{}`` on timeout."""
+        return wait_for(lambda: (s := dict(self.latest)) and predicate(s) and s, timeout) or {}
+
+
+def start_frame_counter(topic: str, seconds: float, reliability: str) -> subprocess.Popen:
+    """A plain rclpy subscriber in its own process (default DDS settings) that prints how many
+    ``sensor_msgs/Image`` frames reached it: what the transport delivers to anyone."""
+    script = Path(__file__).with_name("frame_counter.py")
+    return subprocess.Popen(
+        [sys.executable, str(script), topic, str(seconds), reliability],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )

@@ -14,6 +14,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.serialization import serialize_message
 from ros_harness import SpinningNode, start_node_process, stop_process, wait_for
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
@@ -258,6 +259,9 @@ def bad_messages() -> list[tuple[str, Image]]:
     msg.height = msg.width = 0
     msg.data = []
     cases.append(("zero size", msg))
+    msg = image_msg(good, "rgb8", 5)
+    msg.encoding = ""
+    cases.append(("empty encoding", msg))
     return cases
 
 
@@ -275,7 +279,26 @@ def test_bad_frames_are_dropped_counted_and_the_node_keeps_running(node_input_re
             >= int(before["frames_dropped_invalid"]) + len(cases)
         )
         assert after, "invalid frames were not counted"
-        assert "last_error" in after
+        assert "the encoding field is empty" in after["last_error"]  # the last case
+        assert "last_error_age_s" in after
+        # bytes that are no Image at all (big-endian CDR header, then garbage): bad input,
+        # not a worker failure
+        garbage = b"\x00\x00\x00\x00" + bytes(range(7, 200))
+        client.image_pub.publish(garbage)
+        after = client.status_after(
+            lambda s: int(s["frames_dropped_invalid"]) > int(before["frames_dropped_invalid"])
+            + len(cases)
+        )
+        assert "cannot deserialize" in after["last_error"]
+        assert "encapsulation 0x0000 (CDR big-endian)" in after["last_error"]
+        assert after["frames_failed"] == before["frames_failed"] == "0"
+        # an XCDR2 header (0x0007) before an Image without encoding: both named
+        msg = image_msg(camera_image(52), "rgb8", 7)
+        msg.encoding = ""
+        client.image_pub.publish(b"\x00\x07" + serialize_message(msg)[2:])
+        after = client.status_after(lambda s: "0x0007" in s.get("last_error", ""))
+        assert "the encoding field is empty" in after["last_error"]
+        assert "XCDR2 little-endian" in after["last_error"]
         out = client.send_and_wait(image_msg(camera_image(51), "rgb8", 6_000_000_000))
         assert out.encoding == "mono8"
     assert node_input_res.poll() is None
@@ -303,6 +326,36 @@ def test_compressed_input_and_corrupt_compressed_frames(node_compressed):
         client.compressed_pub.publish(corrupt)
         status = client.status_after(lambda s: int(s["frames_dropped_invalid"]) >= 1)
         assert "corrupt" in status["last_error"]
+    assert node_compressed.poll() is None
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_compressed_frame_over_the_decoded_size_limit_is_dropped_before_decoding(
+    node_compressed,
+):
+    """A 64 MB 8000x8000 mono image in a 62 KB PNG: over the default 16 MP, never decoded."""
+    ok, png = cv2.imencode(".png", np.zeros((8000, 8000), np.uint8))
+    assert ok and png.nbytes < 100_000
+    with SpinningNode() as spinner:
+        client = Client(spinner, "/c", ("label",))
+        assert wait_for(lambda: client.compressed_pub.get_subscription_count() > 0, TIMEOUT)
+        time.sleep(0.5)
+        before = client.status_after(lambda s: "frames_dropped_too_large" in s)
+        rss_before = _rss_mib(node_compressed.pid)
+        client.compressed_pub.publish(CompressedImage(format="png", data=png.tobytes()))
+        after = client.status_after(lambda s: int(s["frames_dropped_too_large"])
+                                    > int(before["frames_dropped_too_large"]))
+        assert after, "the oversized frame was not counted"
+        error = after["last_error"]
+        assert "8000x8000" in error and "max_decoded_megapixels" in error
+        assert int(after["frames_dropped_invalid"]) > int(before["frames_dropped_invalid"])
+        assert _rss_mib(node_compressed.pid) - rss_before < 32  # decoding would add 64 MiB
     assert node_compressed.poll() is None
 
 

@@ -26,6 +26,7 @@ from fanet_training.class_weights import (
     median_frequency_weights,
 )
 from fanet_training.data import DataConfig, SegmentationDataset
+from fanet_training.data_checks import check_splits
 from fanet_training.distribute import (
     STRATEGIES,
     distribution_scope,
@@ -127,8 +128,11 @@ def datasets(config: TrainConfig, replicas: int) -> tuple[SegmentationDataset, S
     if config.batch_size % replicas:
         raise ValueError(f"--batch-size {config.batch_size} must be a multiple of the "
                          f"{replicas} replicas")
-    return SegmentationDataset(data, "train", training=True), SegmentationDataset(
-        data, "val", training=False)
+    train_data = SegmentationDataset(data, "train", training=True)
+    val_data = SegmentationDataset(data, "val", training=False)
+    check_splits([("train", train_data.samples), ("val", val_data.samples)], config.layout,
+                 train_data.label_set, config.skip_corrupt, config.workers)
+    return train_data, val_data
 
 
 def class_weights_for(config: TrainConfig, train_data: SegmentationDataset,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -92,20 +93,43 @@ def write_bag(
     start_ns: int | None = None,
     overwrite: bool = False,
 ) -> BagSummary:
-    """Write ``frames`` as a bag at ``fps``; stamps start at ``start_ns`` (default: now)."""
+    """Write ``frames`` as a bag at ``fps``; stamps start at ``start_ns`` (default: now).
+
+    The bag is written to a temporary folder beside ``out_path`` and renamed when
+    complete: a failure (a bad frame, a full disk, Ctrl-C) leaves no partial bag
+    behind, and with ``overwrite`` the old bag is replaced only by a finished one.
+    """
     if storage not in STORAGES:
         raise BagError(f"unknown storage {storage!r}; choose one of {', '.join(STORAGES)}")
     if fps <= 0:
         raise BagError(f"fps must be positive, not {fps}")
     out_path = Path(out_path).expanduser()
-    if out_path.exists():
-        if not overwrite:
-            raise BagError(f"'{out_path}' already exists; remove it or pass --overwrite")
-        shutil.rmtree(out_path)
+    if out_path.exists() and not overwrite:
+        raise BagError(f"'{out_path}' already exists; remove it or pass --overwrite")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=out_path.parent))
+    partial = scratch / out_path.name  # the final name: the bag's files are named after it
+    try:
+        count, labelled = _write_frames(frames, partial, fps, storage, topics, frame_id, start_ns)
+        if count == 0:
+            raise BagError(f"no frames to write to '{out_path}'")
+        if out_path.exists():
+            shutil.rmtree(out_path)
+        partial.rename(out_path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return BagSummary(out_path, storage, count, labelled, count / fps)
+
+
+def _write_frames(
+    frames: Iterable[Frame], path: Path, fps: float, storage: str, topics: BagTopics,
+    frame_id: str, start_ns: int | None,
+) -> tuple[int, int]:
+    """Write the frames to a new bag folder ``path``; returns (frames, labelled frames)."""
     start_ns = time.time_ns() if start_ns is None else start_ns
     period_ns = round(1e9 / fps)
     count = labelled = 0
-    with Writer(out_path, version=BAG_VERSION, storage_plugin=STORAGES[storage]) as writer:
+    with Writer(path, version=BAG_VERSION, storage_plugin=STORAGES[storage]) as writer:
         add = writer.add_connection
         image_conn = add(topics.image, IMAGE_TYPE, typestore=TYPESTORE)
         info_conn = add(topics.camera_info, CAMERA_INFO_TYPE, typestore=TYPESTORE)
@@ -119,10 +143,7 @@ def write_bag(
             if frame.label is not None:
                 writer.write(label_conn, stamp_ns, serialize_image(frame.label, "mono8", header))
                 labelled += 1
-    if count == 0:
-        shutil.rmtree(out_path, ignore_errors=True)
-        raise BagError(f"no frames to write to '{out_path}'")
-    return BagSummary(out_path, storage, count, labelled, count / fps)
+    return count, labelled
 
 
 def _check_frame(frame: Frame) -> None:

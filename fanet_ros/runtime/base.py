@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -84,9 +86,86 @@ def labels_from_output(
     return np.argmax(out, axis=-1).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class OutputSpec:
+    """What a model's output must look like for one ``ModelMetadata.output`` kind."""
+
+    shape: Callable[[ModelMetadata, int, int], tuple[int, ...]]
+    """Expected shape for the metadata and an ``H x W`` input."""
+    dtype_kind: str
+    """NumPy dtype kinds allowed: ``f`` float, ``ui`` integer."""
+    meaning: str
+
+
+OUTPUT_SPECS: dict[str, OutputSpec] = {
+    "logits": OutputSpec(
+        lambda meta, h, w: (1, h // 8, w // 8, meta.num_classes), "f",
+        "float class logits [1, H/8, W/8, classes] at stride 8",
+    ),
+    "probabilities": OutputSpec(
+        lambda meta, h, w: (1, h, w, meta.num_classes), "f",
+        "float class scores [1, H, W, classes] at the input's size",
+    ),
+    "labels": OutputSpec(
+        lambda meta, h, w: (1, h, w), "ui", "integer class ids [1, H, W] at the input's size"
+    ),
+}
+"""One entry per output kind; a new kind adds one line here."""
+
+
+def output_problems(
+    output: np.ndarray, metadata: ModelMetadata, height: int, width: int
+) -> list[str]:
+    """How a model's output for one ``height x width`` frame contradicts its metadata."""
+    spec = OUTPUT_SPECS[metadata.output]
+    expected = spec.shape(metadata, height, width)
+    shape = tuple(int(d) for d in output.shape)
+    kind = f"output kind '{metadata.output}' ({spec.meaning})"
+    if len(shape) != len(expected):
+        return [f"the metadata says {kind}, i.e. shape {list(expected)}, but the model's output "
+                f"has shape {list(shape)}"]
+    problems = []
+    if len(expected) == 4 and shape[3] != expected[3]:
+        problems.append(
+            f"the output has {shape[3]} channels but the metadata lists "
+            f"{metadata.num_classes} classes ({metadata.dataset}: "
+            f"{', '.join(metadata.class_names[:3])}, ...)"
+        )
+    if shape[1:3] != expected[1:3]:
+        problems.append(
+            f"the output is {shape[1]}x{shape[2]} (HxW) for a {height}x{width} input, but "
+            f"{kind} means {expected[1]}x{expected[2]}"
+        )
+    if output.dtype.kind not in spec.dtype_kind:
+        problems.append(f"the metadata says {kind}, but the output is {output.dtype}")
+    return problems
+
+
+def check_output_against_metadata(backend: InferenceBackend) -> None:
+    """Run one blank frame and raise :class:`ModelLoadError` if the output contradicts the
+    metadata (class count, size, output kind), naming both figures."""
+    height, width = backend.input_height, backend.input_width
+    output = np.asarray(backend.infer(np.zeros((1, height, width, 3), np.float32)))
+    problems = output_problems(output, backend.metadata, height, width)
+    if problems:
+        raise ModelLoadError(
+            f"model '{backend.model_path}' does not match its metadata: "
+            + "; ".join(problems)
+            + ". The node would publish wrong labels. Export the model and its metadata "
+            "together with `fanet-export`, or fix the metadata's class list / output kind."
+        )
+
+
 def check_model_file(path: str | Path) -> Path:
     """Return ``path`` if it is a readable file, else raise :class:`ModelLoadError`."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.onnx"))[:5]
+        hint = f" (it holds {', '.join(inside)})" if inside else " (no .onnx file in it)"
+        raise ModelLoadError(
+            f"model_path '{path}' is a folder, not a model file{hint}: give the path of "
+            f"the .onnx file. {HOW_TO_GET_A_MODEL}"
+        )
     if not path.is_file():
         raise ModelLoadError(f"model file '{path}' does not exist. {HOW_TO_GET_A_MODEL}")
     try:

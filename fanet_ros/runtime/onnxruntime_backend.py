@@ -56,8 +56,11 @@ def load_session(
 def model_input_size(session: ort.InferenceSession) -> tuple[int | None, int | None]:
     """Height and width of the NHWC input; ``None`` where the graph leaves it dynamic."""
     shape = session.get_inputs()[0].shape
-    if len(shape) != 4:
-        raise ModelLoadError(f"expected a 4-D NHWC input, the model has shape {shape}")
+    if len(shape) != 4 or shape[3] != 3:
+        raise ModelLoadError(
+            f"expected an NHWC RGB input [1, H, W, 3] (the layout the metadata declares), "
+            f"the model's input has shape {shape}; export it with `fanet-export`"
+        )
     return tuple(d if isinstance(d, int) and d > 0 else None for d in shape[1:3])  # type: ignore[return-value]
 
 
@@ -69,6 +72,13 @@ def resolve_input_size(
 ) -> tuple[int, int]:
     """The input size to run at: the request if the model allows it, else the model's."""
     fixed = all(d is not None for d in graph_size)
+    if fixed and tuple(graph_size) != (metadata.input_height, metadata.input_width):
+        raise ModelLoadError(
+            f"model '{model_path}' does not match its metadata: the graph's input is "
+            f"{graph_size[0]}x{graph_size[1]} (HxW) but the metadata says "
+            f"input_height x input_width = {metadata.input_height}x{metadata.input_width}. "
+            "Export the model and its metadata together with `fanet-export`."
+        )
     default = graph_size if fixed else (metadata.input_height, metadata.input_width)
     if not requested or requested == (0, 0):
         return default  # type: ignore[return-value]

@@ -6,7 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fanet_ros.runtime.base import InferenceBackend, ModelLoadError, check_model_file
+from fanet_ros.runtime.base import (
+    InferenceBackend,
+    ModelLoadError,
+    check_model_file,
+    check_output_against_metadata,
+)
 
 BACKENDS = ("auto", "onnxruntime", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -70,7 +75,8 @@ def create_backend(
     log: Callable[[str], None] | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> InferenceBackend:
-    """Load the model on the chosen backend; raises :class:`ModelLoadError` with the fix.
+    """Load the model on the chosen backend and check it against its metadata with one
+    blank frame; raises :class:`ModelLoadError` with the fix.
 
     With ``backend: auto``, a TensorRT engine that cannot be built or loaded
     (a parser or build error, out of GPU memory, a TensorRT without the
@@ -83,7 +89,7 @@ def create_backend(
     if choice == "tensorrt":
         check_model_file(config.model_path)  # a missing model is no reason to fall back
         try:
-            return _tensorrt_backend(config, log)
+            return _checked(_tensorrt_backend(config, log))
         except Exception as exc:
             if config.backend != "auto":
                 if isinstance(exc, ModelLoadError):
@@ -98,12 +104,12 @@ def create_backend(
             )
     from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
-    return OnnxRuntimeBackend(
+    return _checked(OnnxRuntimeBackend(
         config.model_path,
         gpu_device=config.gpu_device,
         input_size=config.input_size,
         num_threads=config.num_threads,
-    )
+    ))
 
 
 def _tensorrt_backend(
@@ -112,3 +118,13 @@ def _tensorrt_backend(
     from fanet_ros.tensorrt.backend import TensorRTBackend
 
     return TensorRTBackend.from_config(config, log=log)
+
+
+def _checked(backend: InferenceBackend) -> InferenceBackend:
+    """``backend`` once one blank frame's output agrees with its metadata; closed otherwise."""
+    try:
+        check_output_against_metadata(backend)
+    except BaseException:
+        backend.close()
+        raise
+    return backend
