@@ -55,10 +55,10 @@ setup(
         "ros": ROS_WHEELS,
         "training": TRAINING,
         "eval": EVALUATION,
-        "test": ["pytest>=7", "ruff"],
+        "test": ["pytest>=7", "ruff", "jax"],  # jax (CPU): the GPU pack's run test
         # TensorRT itself comes with JetPack, or `pip install tensorrt` on a desktop
         "tensorrt": ["cuda-python>=12"],
-        "all": ROS_WHEELS + TRAINING + EVALUATION + ["pytest>=7", "ruff"],
+        "all": ROS_WHEELS + TRAINING + EVALUATION + ["pytest>=7", "ruff", "jax"],
     },
     zip_safe=False,
     maintainer="fanet_ros developers",
