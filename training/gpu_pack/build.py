@@ -34,7 +34,8 @@ def folder_bytes(path: Path) -> int:
 def git_commit() -> str | None:
     """The commit the shipped code comes from, when it is a git checkout."""
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+        result = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
+                                capture_output=True, text=True,
                                 cwd=Path(__file__).resolve().parent, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -47,9 +48,10 @@ def readme(pack: dict) -> str:
     return f"""# fanet_ros GPU training pack
 
 Built {pack["built"]} from commit {pack["commit"] or "unknown"} for Python
-{pack["python_version"]} ({pack["arch"]}). Dataset: {counts} images re-encoded from the
-`{pack["dataset"]["source_layout"]}` layout (JPEG q{pack["dataset"]["jpeg_quality"]} images,
-PNG labels) in the `{pack["dataset"]["layout"]}` layout under `data/`.
+{pack["python_version"]} ({pack["arch"]}).
+Dataset: {counts} images from the `{pack["dataset"]["source_layout"]}` layout, re-encoded
+(JPEG q{pack["dataset"]["jpeg_quality"]} images, PNG labels) in the
+`{pack["dataset"]["layout"]}` layout under `data/`.
 Wheels: {wheel_names}.
 
 ## Run (no internet needed)
@@ -64,6 +66,11 @@ The box needs Python {pack["python_version"]}, NumPy, OpenCV (`opencv-python-hea
 ./run.sh --help
 ```
 
+100 epochs per model is an estimate for about 10 minutes on one modern GPU with both models
+side by side (the CPU loader sets the pace; not measured on a GPU): check the seconds per
+epoch in `OUTPUT/logs/<model>.log` during the first minutes and start again in a new OUTPUT
+with fewer `--epochs` if needed (`--epochs` shapes the learning-rate schedule).
+
 `OUTPUT/runs/<model>/` is a `fanet-train` run folder (weights, `state.json` with the
 per-epoch history, `learning_curve.csv`/`.png`, `eval/metrics.json`), `OUTPUT/logs/` the
 logs, `OUTPUT/summary.json` the results. Re-running the same command resumes after the last
@@ -76,8 +83,12 @@ On any machine with `pip install fanet_ros[training]` (TensorFlow backend), copy
 
 ```bash
 fanet-export OUTPUT/runs/fanet --labels --output fanet_camvid.onnx   # flags: fanet-export --help
-fanet-evaluate OUTPUT/runs/fanet --dataset-root /data/camvid --output-dir OUTPUT/runs/fanet/eval
+fanet-evaluate OUTPUT/runs/fanet --dataset-root /data/camvid \\
+    --layout {pack["dataset"]["source_layout"]} --output-dir OUTPUT/runs/fanet/eval_original
 ```
+
+(`fanet-evaluate` on the original files, not the pack's JPEGs; the run records the pack's
+`{pack["dataset"]["layout"]}` layout, hence `--layout`.)
 """
 
 
@@ -105,10 +116,11 @@ def build(out: Path, dataset_root: str, layout: str, python_version: str, arch: 
             "wheels": [w.to_dict() for w in packed], "code_files": len(code),
             "dataset": {**data, "path": "data"}, "bytes": sizes,
             "build_seconds": round(time.perf_counter() - started, 1)}
-    (out / PACK_FILE).write_text(json.dumps(pack, indent=2))
     (out / "README.md").write_text(readme(pack))
-    pack["bytes"]["total"] = folder_bytes(out)
-    (out / PACK_FILE).write_text(json.dumps(pack, indent=2))
+    pack["bytes"]["total"] = 0
+    while pack["bytes"]["total"] != folder_bytes(out):  # the total includes pack.json itself
+        pack["bytes"]["total"] = folder_bytes(out)
+        (out / PACK_FILE).write_text(json.dumps(pack, indent=2))
     return pack
 
 
