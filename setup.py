@@ -55,7 +55,7 @@ setup(
         "ros": ROS_WHEELS,
         "training": TRAINING,
         "eval": EVALUATION,
-        "test": ["pytest>=7", "ruff"],
+        "test": ["pytest>=7", "ruff", "jax"],  # jax (CPU): the GPU pack's run test
         # TensorRT itself comes with JetPack 6, or `pip install tensorrt` on a desktop.
         # cuda-python 13 links the CUDA 13 runtime and needs driver r580+, so stay on 12:
         # desktop: any CUDA 12 driver (r525+); Jetson (JetPack 6 = CUDA 12.2 / 12.6):
@@ -64,7 +64,7 @@ setup(
             "cuda-python>=12.2,<13; platform_machine=='x86_64'",
             "cuda-python>=12.2,<12.7; platform_machine=='aarch64'",
         ],
-        "all": ROS_WHEELS + TRAINING + EVALUATION + ["pytest>=7", "ruff"],
+        "all": ROS_WHEELS + TRAINING + EVALUATION + ["pytest>=7", "ruff", "jax"],
     },
     zip_safe=False,
     maintainer="fanet_ros developers",
