@@ -39,7 +39,8 @@ setup(
     version="0.1.0",
     packages=find_packages(include=["fanet_ros", "fanet_ros.*"]) + training_packages,
     package_dir={"fanet_training": "training"},
-    package_data={"fanet_ros": ["models/*.onnx", "models/*.md", "models/*.json"]},
+    package_data={"fanet_ros": ["models/*.onnx", "models/*.md", "models/*.json",
+                              "models/*.weights.h5"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

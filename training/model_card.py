@@ -27,7 +27,18 @@ from fanet_training import run_state
 TRAIN_OPTIONS = (
     "model", "dataset_root", "layout", "height", "width", "batch_size", "epochs", "optimizer",
     "learning_rate", "end_learning_rate", "warmup_epochs", "bn_momentum", "ohem", "seed",
+    "crop_height", "crop_width", "class_weighting", "val_every", "init_from",
 )
+
+
+def portable_folders(config: dict) -> dict:
+    """``config`` with this machine's folders replaced by placeholders (cards go into the
+    repository): the dataset as ``/data/<name>``, an absolute run folder as ``runs/<name>``."""
+    root, run_dir = Path(config["dataset_root"]), Path(config["run_dir"])
+    return {**config,
+            "dataset_root": str(root if not (root.is_absolute() or ".." in root.parts)
+                                else Path("/data") / root.name),
+            "run_dir": str(run_dir if not run_dir.is_absolute() else Path("runs") / run_dir.name)}
 
 
 def this_machine() -> str:
@@ -39,7 +50,7 @@ def train_command(config: dict) -> str:
     parts = ["fanet-train"]
     for key in TRAIN_OPTIONS:
         value = config.get(key)
-        if value is None:
+        if value is None or (key == "class_weighting" and value == "none"):
             continue
         parts.append(f"--{key.replace('_', '-')} {value}")
     if config.get("cache"):
@@ -48,9 +59,13 @@ def train_command(config: dict) -> str:
     return " \\\n    ".join(parts)
 
 
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
 def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, hardware: str,
                   data_note: str, export_command: str, notes: str = "") -> str:
-    config = run_state.read_json(run_dir / run_state.CONFIG)
+    config = portable_folders(run_state.read_json(run_dir / run_state.CONFIG))
     state = run_state.read_json(run_dir / run_state.STATE)
     _, meta = load_session(onnx_path)
     history = state.get("history", [])
@@ -68,7 +83,9 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         "| | |",
         "|---|---|",
         f"| data | {data_note} |",
-        f"| training resolution | {config['height']}x{config['width']} |",
+        f"| training resolution | {config['height']}x{config['width']}"
+        + (f", random {config['crop_height']}x{config['crop_width']} crops at that scale"
+           if config.get("crop_height") else "") + " |",
         f"| epochs | {state.get('epoch')} of {config['epochs']} planned "
         f"(weights of epoch {state.get('best_epoch')}, best val mIoU) |",
         f"| training wall time | {wall_s / 60:.0f} min |",
@@ -85,20 +102,21 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         *(f"| {name} | {'n/a' if iou is None else f'{100 * iou:.2f}'} |"
           for name, iou in metrics["class_iou"].items()),
         "",
-        "## Per epoch (val mIoU at the training resolution)",
+        f"## Per epoch (val mIoU at {config['height']}x{config['width']}, every "
+        f"{config.get('val_every', 1)} epochs)",
         "",
         "| epoch | loss | val mIoU (%) | seconds |",
         "|---:|---:|---:|---:|",
         *(f"| {h['epoch']} | {h.get('loss', float('nan')):.3f} | "
-          f"{100 * h.get('val_miou', float('nan')):.2f} | {h.get('seconds', 0):.0f} |"
+          f"{percent(h.get('val_miou'))} | {h.get('seconds', 0):.0f} |"
           for h in history),
         "",
         "## Reproduce",
         "",
         "```bash",
         train_command(config),
-        f"fanet-evaluate {run_dir} --dataset-root {config['dataset_root']} "
-        f"--output-dir {run_dir}/eval",
+        f"fanet-evaluate {config['run_dir']} --dataset-root {config['dataset_root']} "
+        f"--output-dir {config['run_dir']}/eval",
         export_command,
         "```",
         "",

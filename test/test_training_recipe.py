@@ -1,0 +1,132 @@
+"""fanet-train's recipe pieces: from-logits loss, class weights, crops, validation cadence,
+and starting from earlier weights (resume and --init-from)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from test_training_data import write_dataset
+from test_training_train import _config
+
+from fanet_ros.dataset_layouts import find_samples, label_set_for_layout
+from fanet_training.augment import random_crop_resize
+from fanet_training.class_weights import class_pixel_counts, median_frequency_weights
+from fanet_training.init_weights import WeightsSource, init_from, resolve_weights_source
+from fanet_training.losses import SegmentationCrossEntropy
+from fanet_training.models import build_model
+from fanet_training.train import train
+
+
+def _logits_and_labels(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    # moderate logits: the loss on probabilities clips them at 1e-7, the from-logits one does not
+    logits = rng.normal(0, 1.5, (2, 16, 24, 5)).astype(np.float32)
+    labels = rng.integers(0, 5, (2, 16, 24)).astype(np.uint8)
+    labels[:, :3] = 255  # void rows are ignored
+    return logits, labels
+
+
+@pytest.mark.parametrize("weights", [None, [0.5, 1.0, 2.0, 4.0, 0.25]])
+def test_loss_from_logits_equals_the_loss_on_probabilities(weights) -> None:
+    logits, labels = _logits_and_labels()
+    probabilities = keras.ops.softmax(logits, axis=-1)
+    on_logits = SegmentationCrossEntropy(from_logits=True, class_weights=weights)(labels, logits)
+    on_probs = SegmentationCrossEntropy(class_weights=weights)(labels, probabilities)
+    np.testing.assert_allclose(float(on_logits), float(on_probs), rtol=1e-5)
+
+
+def test_class_weights_weight_each_pixel_by_its_true_class() -> None:
+    logits, labels = _logits_and_labels(1)
+    weights = [0.5, 1.0, 2.0, 4.0, 0.25]
+    per_pixel = -keras.ops.convert_to_numpy(keras.ops.log_softmax(logits, axis=-1))
+    valid = labels != 255
+    ids = np.where(valid, labels, 0)
+    pixel_loss = np.take_along_axis(per_pixel, ids[..., None].astype(int), -1)[..., 0]
+    pixel_weight = np.asarray(weights)[ids] * valid
+    expected = (pixel_loss * pixel_weight).sum() / pixel_weight.sum()
+    got = SegmentationCrossEntropy(from_logits=True, class_weights=weights)(labels, logits)
+    np.testing.assert_allclose(float(got), expected, rtol=1e-5)
+
+
+def test_median_frequency_weights_favour_rare_classes(tmp_path: Path) -> None:
+    # class 0: 3/4 of every image; class 1: 1/4 of every image; class 2: 1/16 of one image
+    pixels = np.array([3 * 64, 64, 16])
+    image_pixels = np.array([256, 256, 256])
+    weights = median_frequency_weights(pixels, image_pixels)
+    assert weights[2] > weights[1] > weights[0]
+    assert weights[1] == pytest.approx(1.0)  # the median class
+    assert median_frequency_weights(np.array([5, 0]), np.array([10, 0]))[1] == 1.0  # absent
+    root = write_dataset(tmp_path / "data", count=3)
+    counted, seen = class_pixel_counts(find_samples(str(root), "folder", "train"), "folder", 4)
+    assert counted.sum() > 0 and (seen >= counted).all()
+
+
+def test_crops_keep_the_scale_of_the_full_size_output() -> None:
+    image = np.arange(360 * 480 * 3, dtype=np.uint32).reshape(360, 480, 3).astype(np.uint8)
+    labels = np.zeros((360, 480), np.uint8)
+    full = random_crop_resize(image, labels, 384, 512, 1.0, np.random.default_rng(0))
+    crop = random_crop_resize(image, labels, 384, 512, 1.0, np.random.default_rng(0), (192, 256))
+    assert full[0].shape == (384, 512, 3) and crop[0].shape == (192, 256, 3)
+    assert crop[1].shape == (192, 256)
+    # min_crop 1.0 on the full size is the whole frame; a half-size crop is a quarter of it,
+    # resized by the same factor (512 / 480)
+    same = random_crop_resize(image, labels, 384, 512, 1.0, np.random.default_rng(0))
+    np.testing.assert_array_equal(full[0], same[0])
+
+
+def test_validation_every_n_epochs_and_after_the_last(tmp_path: Path) -> None:
+    root = write_dataset(tmp_path / "data", count=4)
+    state = train(_config(root, tmp_path / "run", epochs=5, val_every=2, crop_height=32,
+                          crop_width=32), verbose=0)
+    validated = [h["epoch"] for h in state["history"] if "val_miou" in h]
+    assert validated == [2, 4, 5]
+    assert state["best_epoch"] in validated
+
+
+def _one_batch(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    from fanet_training.data import DataConfig, SegmentationDataset
+
+    data = SegmentationDataset(DataConfig(str(root), "folder", 64, 64, 4, 0), "val",
+                               training=False)
+    return data[0]
+
+
+def test_init_from_a_run_starts_from_its_weights(tmp_path: Path, capsys) -> None:
+    root = write_dataset(tmp_path / "data", count=4)
+    train(_config(root, tmp_path / "first", epochs=2), verbose=0)
+    source = resolve_weights_source(str(tmp_path / "first"))
+    classes = label_set_for_layout("folder").num_classes
+    assert source == WeightsSource(tmp_path / "first" / "best.weights.h5", "tiny_test", classes)
+
+    def build(name: str, classes: int) -> keras.Model:
+        return build_model(name, classes, (64, 64, 3), output="logits")
+
+    saved = build("tiny_test", classes)
+    saved.load_weights(source.path)
+    copied = build("tiny_test", classes)
+    assert init_from(copied, source, build) == []
+    images, labels = _one_batch(root)
+    loss = SegmentationCrossEntropy(from_logits=True)
+    np.testing.assert_allclose(float(loss(labels, copied.predict_on_batch(images))),
+                               float(loss(labels, saved.predict_on_batch(images))), rtol=1e-6)
+    other_classes = build("tiny_test", classes + 3)  # another dataset: fresh classifier only
+    assert init_from(other_classes, source, build) == ["classifier_conv"]
+    for layer in other_classes.layers:
+        if layer.get_weights() and layer.name != "classifier_conv":
+            for mine, theirs in zip(layer.get_weights(), saved.get_layer(layer.name).get_weights()):
+                np.testing.assert_array_equal(mine, theirs)
+    # through fanet-train: the first step starts from the same loss as the source run's weights
+    state = train(_config(root, tmp_path / "second", epochs=1, init_from=str(tmp_path / "first"),
+                          learning_rate=1e-9, end_learning_rate=1e-9), verbose=0)
+    assert "initialised from" in capsys.readouterr().out
+    assert json.loads((tmp_path / "second" / "config.json").read_text())["init_from"]
+    assert state["epoch"] == 1
+
+
+def test_init_from_names_what_ships_when_the_name_is_unknown() -> None:
+    with pytest.raises(ValueError, match="shipped"):
+        resolve_weights_source("no_such_model")
