@@ -85,6 +85,16 @@ def test_validation_every_n_epochs_and_after_the_last(tmp_path: Path) -> None:
     validated = [h["epoch"] for h in state["history"] if "val_miou" in h]
     assert validated == [2, 4, 5]
     assert state["best_epoch"] in validated
+    # the figure is that of the weights trained so far: score the last checkpoint afresh
+    from fanet_training.callbacks import confusion_over
+    from fanet_training.data import DataConfig, SegmentationDataset
+
+    val = SegmentationDataset(DataConfig(str(root), "folder", 64, 64, 4, 0), "val",
+                              training=False)
+    model = build_model("tiny_test", val.label_set.num_classes, (64, 64, 3), output="logits")
+    model.load_weights(tmp_path / "run" / "checkpoint.weights.h5")
+    scores = confusion_over(model, val, val.label_set).scores(val.label_set)
+    assert scores.mean_iou == pytest.approx(state["history"][-1]["val_miou"], abs=1e-6)
 
 
 def _one_batch(root: Path) -> tuple[np.ndarray, np.ndarray]:

