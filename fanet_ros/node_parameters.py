@@ -1,7 +1,7 @@
 """The segmentation node's parameters: one table, declared with descriptors and validated.
 
-Launch-file logic and tests read the same table, so a parameter has one
-name, default, description and constraint everywhere.
+The launch arguments, config/segmentation.yaml and the README read the same table, so a
+parameter has one name, default, description and constraint everywhere.
 """
 
 from __future__ import annotations
@@ -115,6 +115,10 @@ def combination_problems(values: dict[str, Any]) -> list[str]:
     problems = []
     if bool(value("input_height")) != bool(value("input_width")):
         problems.append("set both input_height and input_width, or neither")
+    if value("precision") == "int8" and value("backend") == "onnxruntime":
+        problems.append("precision int8 is a TensorRT engine precision; backend onnxruntime runs "
+                        "the model as exported (fp32): use backend auto or tensorrt for int8, "
+                        "or leave precision at fp16")
     return problems
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-MODEL_NAMES = ("fanet", "fsffnet")  # launch layer, until it reads shipped_pairs()
 DEFAULT_MODEL = "fanet"
 DEFAULT_DATASET = "camvid"
 
