@@ -28,4 +28,6 @@ def start_segmentation(context: LaunchContext) -> list:
 
 
 def generate_launch_description() -> LaunchDescription:
-    return LaunchDescription([*declare(LAUNCH_ARGUMENTS), OpaqueFunction(function=start_segmentation)])
+    return LaunchDescription(
+        [*declare(LAUNCH_ARGUMENTS), OpaqueFunction(function=start_segmentation)]
+    )
