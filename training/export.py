@@ -34,7 +34,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from fanet_ros.dataset_layouts import label_set_for_layout
-from fanet_ros.model_metadata import ModelMetadata, attach_metadata
+from fanet_ros.model_metadata import ModelMetadata, Normalization, attach_metadata
 from fanet_training import run_state
 from fanet_training.tensorrt_ops import check_for_tensorrt
 
@@ -211,7 +211,8 @@ def check_against_keras(model, reference, onnx_path: Path, height: int, width: i
 
 def export(weights: Path, model_name: str, layout: str, output: Path, height: int, width: int,
            dynamic: bool = False, head: str = "logits", extra: dict | None = None,
-           dataset_name: str | None = None) -> ExportResult:
+           dataset_name: str | None = None,
+           normalization: Normalization | None = None) -> ExportResult:
     """Export, attach metadata, list/check ops and verify against Keras; raises on a mismatch."""
     from fanet_training.models import build_model
 
@@ -229,7 +230,8 @@ def export(weights: Path, model_name: str, layout: str, output: Path, height: in
         append_argmax(proto)
     metadata = ModelMetadata.for_label_set(
         label_set, model=model_name, input_height=height, input_width=width,
-        output=head, dynamic_size=dynamic, extra=extra or {})
+        output=head, dynamic_size=dynamic, extra=extra or {},
+        normalization=normalization or Normalization())
     attach_metadata(proto, metadata)
     onnx.checker.check_model(proto)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -354,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     result = export(source, model_name, layout, args.output, height, width, args.dynamic,
-                    args.head, extra, args.dataset_name)
+                    args.head, extra, args.dataset_name,
+                    Normalization.from_dict(config.get("normalization")))
     print(f"wrote {result.path} ({model_name}, {layout}, "
           f"{'dynamic H/W, default ' if args.dynamic else ''}{height}x{width}, "
           f"output {args.head}, opset {OPSET})")
