@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from fanet_ros.evaluation.node_process import node_command
 from fanet_ros.image_conversion import image_from_serialized
 from fanet_ros.malloc_tuning import OPT_OUT as MALLOC_OPT_OUT
 from fanet_ros.malloc_tuning import keep_image_buffers
@@ -251,13 +252,12 @@ def run_rate(
     height, width = parse_size(args.camera_size)
     env = transport_environment(profile, glibc_defaults=args.malloc == "defaults")
     log_path = log_dir / f"node_{rate:g}hz_{transport_name(profile)}.log"
-    node_cmd = [
-        sys.executable, "-m", "fanet_ros.segmentation_node", "--ros-args",
-        "-p", f"model_path:={model}", "-p", f"num_threads:={args.num_threads}",
-        "-p", "diagnostics_period:=1.0", "-p", f"output_resolution:={args.output_resolution}",
-        "-p", f"qos_overrides./image.subscription.reliability:={args.input_reliability}",
-        "-p", f"qos_overrides./image.subscription.depth:={args.input_depth}",
-    ]
+    node_cmd = node_command({
+        "model_path": model, "num_threads": args.num_threads, "diagnostics_period": 1.0,
+        "output_resolution": args.output_resolution,
+        "qos_overrides./image.subscription.reliability": args.input_reliability,
+        "qos_overrides./image.subscription.depth": args.input_depth,
+    })
     with log_path.open("wb") as log:
         node = subprocess.Popen(node_cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     camera = None

@@ -142,6 +142,29 @@ def parameter_descriptor(spec: ParameterSpec) -> Any:
     return descriptor
 
 
+def declare_parameters(
+    node: Any, specs: tuple[ParameterSpec, ...]
+) -> tuple[dict[str, Any], list[str]]:
+    """Declare ``specs`` on an rclpy ``node`` with their descriptors; the values, and a
+    problem per parameter that has the wrong type or value (every one, not the first)."""
+    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+
+    values: dict[str, Any] = {}
+    problems = []
+    for spec in specs:
+        try:
+            descriptor = parameter_descriptor(spec)
+            value = node.declare_parameter(spec.name, spec.default, descriptor).value
+        except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+            problems.append(f"{spec.name}: {exc}")
+            continue
+        reason = spec.check(value)
+        if reason:
+            problems.append(reason)
+        values[spec.name] = value
+    return values, problems
+
+
 def parameters_markdown() -> str:
     """The parameter table of the README, rendered from :data:`NODE_PARAMETERS`."""
     rows = ["| parameter | default | constraint | description |", "|---|---|---|---|"]

@@ -28,7 +28,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -55,18 +55,16 @@ from fanet_ros.node_parameters import (
     NODE_PARAMETERS,
     PARAMETERS_BY_NAME,
     combination_problems,
-    parameter_descriptor,
+    declare_parameters,
 )
 from fanet_ros.node_statistics import LatencyWindow, RateMeter
+from fanet_ros.qos_profiles import LATCHED_QOS
 from fanet_ros.runtime import ModelLoadError
 from fanet_ros.segmenter import Segmenter
 
 OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 """Newest image only: a slow subscriber gets the latest mask, not a queue of 6 MB images
 (depth 5 cost +15 % RSS and 2.4x the p95 latency in bench/node_pipeline.py)."""
-LATCHED_QOS = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 WARN_THROTTLE_S = 5.0
 QOS_REFRESH_S = 1.0
 """Seconds between looks at the input topic's publishers."""
@@ -185,23 +183,7 @@ class SegmentationNode(Node):
     # -- start-up --------------------------------------------------------------
 
     def _declare_parameters(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        problems = []
-        for spec in NODE_PARAMETERS:
-            try:
-                value = self.declare_parameter(
-                    spec.name, spec.default, parameter_descriptor(spec)
-                ).value
-            except (
-                rclpy.exceptions.InvalidParameterTypeException,
-                rclpy.exceptions.InvalidParameterValueException,
-            ) as exc:
-                problems.append(f"{spec.name}: {exc}")
-                continue
-            reason = spec.check(value)
-            if reason:
-                problems.append(reason)
-            values[spec.name] = value
+        values, problems = declare_parameters(self, NODE_PARAMETERS)
         problems += combination_problems(values)
         if problems:
             raise StartupError("invalid parameters: " + "; ".join(problems))

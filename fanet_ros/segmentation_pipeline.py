@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from fanet_ros.colorize import Colorizer
 from fanet_ros.image_conversion import DecodedImage, message_array
 from fanet_ros.label_upsampling import ClassArgmax, LogitsUpsampler
-from fanet_ros.labels import IGNORE_LABEL
 from fanet_ros.preprocessing import normalize, resize_image, resize_labels
 from fanet_ros.runtime.base import InferenceBackend, labels_from_output
 
@@ -82,23 +82,6 @@ class FrameOutputs:
     confidence: np.ndarray | None = None
     """``[H, W]`` uint8, 255 x the winning class's softmax probability (logits and
     probabilities models; ``None`` for a labels model, which has no scores)."""
-
-
-class Colorizer:
-    """Class ids -> colours by lookup table (``cv2.LUT``); unknown ids are black."""
-
-    def __init__(self, colors: tuple[tuple[int, int, int], ...]) -> None:
-        lut = np.zeros((256, 1, 3), dtype=np.uint8)
-        lut[: len(colors), 0] = np.asarray(colors, dtype=np.uint8)
-        lut[IGNORE_LABEL] = 0
-        self._lut = {"rgb8": lut, "bgr8": np.ascontiguousarray(lut[:, :, ::-1])}
-
-    def __call__(
-        self, labels: np.ndarray, encoding: str = "rgb8", out: np.ndarray | None = None
-    ) -> np.ndarray:
-        """``[H, W, 3]`` colours of ``[H, W]`` uint8 ids, written into ``out`` when given."""
-        ids = cv2.cvtColor(np.ascontiguousarray(labels), cv2.COLOR_GRAY2BGR, dst=out)
-        return cv2.LUT(ids, self._lut[encoding], dst=ids)  # in place: one pass, no scratch
 
 
 class BufferPool:

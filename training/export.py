@@ -35,6 +35,7 @@ from onnx import TensorProto, helper
 
 from fanet_ros.dataset_layouts import label_set_for_layout
 from fanet_ros.model_metadata import ModelMetadata, Normalization, attach_metadata
+from fanet_ros.onnx_labels import argmax_labels
 from fanet_training import run_state
 from fanet_training.tensorrt_ops import check_for_tensorrt
 
@@ -64,10 +65,7 @@ def append_argmax(model: onnx.ModelProto) -> None:
     dims = probabilities.type.tensor_type.shape.dim
     shape = [d.dim_param or d.dim_value or None for d in dims[:3]]
     scores, axis = _class_scores(graph, probabilities.name)
-    graph.node.extend([
-        helper.make_node("ArgMax", [scores], ["argmax"], axis=axis, keepdims=0),
-        helper.make_node("Cast", ["argmax"], ["labels"], to=TensorProto.UINT8),
-    ])
+    graph.node.extend(argmax_labels(scores, "labels", axis))
     graph.output.remove(probabilities)
     graph.output.append(helper.make_tensor_value_info("labels", TensorProto.UINT8, shape))
 
