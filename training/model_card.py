@@ -35,12 +35,20 @@ def this_machine() -> str:
     return f"{os.cpu_count()} CPU cores ({cpu_model()}), no GPU"
 
 
+def shown_dataset_root(root: str) -> str:
+    """The dataset folder as a placeholder (``/data/camvid``): a card names no machine's
+    paths."""
+    return f"/data/{Path(root).name}"
+
+
 def train_command(config: dict) -> str:
     parts = ["fanet-train"]
     for key in TRAIN_OPTIONS:
         value = config.get(key)
         if value is None:
             continue
+        if key == "dataset_root":
+            value = shown_dataset_root(value)
         parts.append(f"--{key.replace('_', '-')} {value}")
     if config.get("cache"):
         parts.append("--cache")
@@ -97,7 +105,7 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         "",
         "```bash",
         train_command(config),
-        f"fanet-evaluate {run_dir} --dataset-root {config['dataset_root']} "
+        f"fanet-evaluate {run_dir} --dataset-root {shown_dataset_root(config['dataset_root'])} "
         f"--output-dir {run_dir}/eval",
         export_command,
         "```",
