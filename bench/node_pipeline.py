@@ -28,6 +28,7 @@ import numpy as np
 
 from fanet_ros.evaluation.node_process import node_command
 from fanet_ros.image_conversion import image_from_serialized
+from fanet_ros.launch_arguments import DDS_PROFILE_VARIABLES, profile_variables
 from fanet_ros.malloc_tuning import OPT_OUT as MALLOC_OPT_OUT
 from fanet_ros.malloc_tuning import keep_image_buffers
 from fanet_ros.ros_env import use_local_ros_domain
@@ -44,7 +45,6 @@ CAMERA_MAX_S = 3600.0
 """The camera runs until stopped; this only bounds an orphaned one."""
 ENVIRONMENT = ("RMW_IMPLEMENTATION", "FASTDDS_BUILTIN_TRANSPORTS")
 """Variables that change how images travel between processes; recorded with the results."""
-PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 DEFAULT_TRANSPORT = "default"
 REPO = Path(__file__).resolve().parent.parent
 LARGE_IMAGES_PROFILE = REPO / "config" / "fastdds_large_images.xml"
@@ -232,11 +232,11 @@ def transport_environment(profile: str, glibc_defaults: bool = False) -> dict[st
     ``default``: no profile file (Fast DDS's and the RMW's defaults); else a profile path.
     ``glibc_defaults``: the node leaves malloc as it is (no ``keep_image_buffers``).
     """
-    env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
+    env = {k: v for k, v in os.environ.items() if k not in DDS_PROFILE_VARIABLES}
     if glibc_defaults:
         env[MALLOC_OPT_OUT] = "0"
     if profile != DEFAULT_TRANSPORT:
-        env.update(dict.fromkeys(PROFILE_VARIABLES, str(Path(profile).resolve())))
+        env.update(dict.fromkeys(profile_variables(os.environ), str(Path(profile).resolve())))
     return env
 
 
