@@ -1,7 +1,7 @@
 """fanet_ros: an ament_python package that also installs with pip on a machine without ROS.
 
 colcon: `colcon build --packages-select fanet_ros` then `ros2 run fanet_ros segmentation_node`.
-pip:    `pip install .[ros]` pulls the ROS 2 Kilted wheels from PyPI.
+pip:    `pip install .[ros]` pulls the ROS 2 Kilted wheels from PyPI; commands are `fanet-*`.
 The folder training/ installs as the package ``fanet_training`` (no ROS needed).
 """
 
@@ -30,6 +30,19 @@ TRAINING = [
 ]
 EVALUATION = ["rosbags>=0.10", "matplotlib>=3.7", "tqdm"]
 
+COMMANDS = {
+    "segmentation_node": "fanet_ros.segmentation_node",
+    "evaluator_node": "fanet_ros.evaluation.evaluator_node",
+    "demo": "fanet_ros.demo",
+    "make_bag": "fanet_ros.evaluation.make_bag",
+    "bag_eval": "fanet_ros.evaluation.bag_eval",
+    "build_engine": "fanet_ros.tensorrt.build_engine_cli",
+    "check_engine": "fanet_ros.tensorrt.check_engine_cli",
+}
+"""Commands by their ROS name. pip puts them on PATH as ``fanet-<name>`` (``fanet-demo``);
+``ros2 run fanet_ros <name>`` runs the scripts in ros_executables/, which colcon (and pip)
+install into lib/fanet_ros, off PATH. setup.cfg sends the fanet-* scripts there too under colcon."""
+
 training_packages = ["fanet_training"] + [
     f"fanet_training.{p}" for p in find_packages("training")
 ]
@@ -44,6 +57,7 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
+        (f"lib/{PACKAGE}", [f"ros_executables/{name}" for name in COMMANDS]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", sorted(glob("config/*.yaml") + glob("config/*.rviz")
                                            + glob("config/*.xml"))),
@@ -74,13 +88,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "segmentation_node = fanet_ros.segmentation_node:main",
-            "build_engine = fanet_ros.tensorrt.build_engine_cli:main",
-            "check_engine = fanet_ros.tensorrt.check_engine_cli:main",
-            "make_bag = fanet_ros.evaluation.make_bag:main",
-            "bag_eval = fanet_ros.evaluation.bag_eval:main",
-            "evaluator_node = fanet_ros.evaluation.evaluator_node:main",
-            "demo = fanet_ros.demo:main",
+            f"fanet-{name.replace('_', '-')} = {module}:main" for name, module in COMMANDS.items()
+        ] + [
             "fanet-train = fanet_training.train:main",
             "fanet-evaluate = fanet_training.evaluate:main",
             "fanet-export = fanet_training.export:main",

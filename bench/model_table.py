@@ -52,6 +52,7 @@ from macs import count_macs, onnx_macs  # noqa: E402
 from fanet_ros.image_conversion import DecodedImage  # noqa: E402
 from fanet_ros.label_upsampling import ClassArgmax, LogitsUpsampler  # noqa: E402
 from fanet_ros.model_metadata import attach_metadata, metadata_from_props  # noqa: E402
+from fanet_ros.onnx_labels import argmax_labels  # noqa: E402
 from fanet_ros.preprocessing import resize_labels  # noqa: E402
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
 from fanet_ros.segmentation_pipeline import SegmentationPipeline  # noqa: E402
@@ -92,8 +93,7 @@ def resize_argmax_head(layout: str = "NHWC") -> ort.InferenceSession:
     nodes += [
         helper.make_node("Resize", [source, "", "", "sizes"], ["up"], mode="linear",
                          coordinate_transformation_mode="half_pixel"),
-        helper.make_node("ArgMax", ["up"], ["ids"], axis=1, keepdims=0),
-        helper.make_node("Cast", ["ids"], ["labels"], to=TensorProto.UINT8),
+        *argmax_labels("up", "labels", axis=1),
     ]
     graph = helper.make_graph(
         nodes, "resize_argmax",
@@ -108,8 +108,7 @@ def resize_argmax_head(layout: str = "NHWC") -> ort.InferenceSession:
 def argmax_nchw() -> ort.InferenceSession:
     """``[1, C, H, W]`` scores -> ``[1, H, W]`` uint8 arg-max (the peer's output layout)."""
     graph = helper.make_graph(
-        [helper.make_node("ArgMax", ["scores"], ["ids"], axis=1, keepdims=0),
-         helper.make_node("Cast", ["ids"], ["labels"], to=TensorProto.UINT8)],
+        argmax_labels("scores", "labels", axis=1),
         "argmax_nchw",
         [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, "c", "h", "w"])],
         [helper.make_tensor_value_info("labels", TensorProto.UINT8, None)])
@@ -149,8 +148,7 @@ def labels_model_from(logits_model: Path, size: tuple[int, int]) -> Path:
         helper.make_node("Transpose", [graph.output[0].name], ["logits_nchw"], perm=[0, 3, 1, 2]),
         helper.make_node("Resize", ["logits_nchw", "", "", "label_sizes"], ["up"], mode="linear",
                          coordinate_transformation_mode="half_pixel"),
-        helper.make_node("ArgMax", ["up"], ["ids"], axis=1, keepdims=0),
-        helper.make_node("Cast", ["ids"], ["labels"], to=TensorProto.UINT8),
+        *argmax_labels("up", "labels", axis=1),
     ])
     graph.output.remove(graph.output[0])
     graph.output.append(helper.make_tensor_value_info("labels", TensorProto.UINT8, None))

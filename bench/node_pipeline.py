@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from fanet_ros.evaluation.node_process import node_command
 from fanet_ros.image_conversion import image_from_serialized
+from fanet_ros.launch_arguments import DDS_PROFILE_VARIABLES, profile_variables
 from fanet_ros.malloc_tuning import OPT_OUT as MALLOC_OPT_OUT
 from fanet_ros.malloc_tuning import keep_image_buffers
 from fanet_ros.ros_env import use_local_ros_domain
@@ -43,7 +45,6 @@ CAMERA_MAX_S = 3600.0
 """The camera runs until stopped; this only bounds an orphaned one."""
 ENVIRONMENT = ("RMW_IMPLEMENTATION", "FASTDDS_BUILTIN_TRANSPORTS")
 """Variables that change how images travel between processes; recorded with the results."""
-PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 DEFAULT_TRANSPORT = "default"
 REPO = Path(__file__).resolve().parent.parent
 LARGE_IMAGES_PROFILE = REPO / "config" / "fastdds_large_images.xml"
@@ -231,11 +232,11 @@ def transport_environment(profile: str, glibc_defaults: bool = False) -> dict[st
     ``default``: no profile file (Fast DDS's and the RMW's defaults); else a profile path.
     ``glibc_defaults``: the node leaves malloc as it is (no ``keep_image_buffers``).
     """
-    env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
+    env = {k: v for k, v in os.environ.items() if k not in DDS_PROFILE_VARIABLES}
     if glibc_defaults:
         env[MALLOC_OPT_OUT] = "0"
     if profile != DEFAULT_TRANSPORT:
-        env.update(dict.fromkeys(PROFILE_VARIABLES, str(Path(profile).resolve())))
+        env.update(dict.fromkeys(profile_variables(os.environ), str(Path(profile).resolve())))
     return env
 
 
@@ -251,13 +252,12 @@ def run_rate(
     height, width = parse_size(args.camera_size)
     env = transport_environment(profile, glibc_defaults=args.malloc == "defaults")
     log_path = log_dir / f"node_{rate:g}hz_{transport_name(profile)}.log"
-    node_cmd = [
-        sys.executable, "-m", "fanet_ros.segmentation_node", "--ros-args",
-        "-p", f"model_path:={model}", "-p", f"num_threads:={args.num_threads}",
-        "-p", "diagnostics_period:=1.0", "-p", f"output_resolution:={args.output_resolution}",
-        "-p", f"qos_overrides./image.subscription.reliability:={args.input_reliability}",
-        "-p", f"qos_overrides./image.subscription.depth:={args.input_depth}",
-    ]
+    node_cmd = node_command({
+        "model_path": model, "num_threads": args.num_threads, "diagnostics_period": 1.0,
+        "output_resolution": args.output_resolution,
+        "qos_overrides./image.subscription.reliability": args.input_reliability,
+        "qos_overrides./image.subscription.depth": args.input_depth,
+    })
     with log_path.open("wb") as log:
         node = subprocess.Popen(node_cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     camera = None

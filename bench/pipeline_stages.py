@@ -19,12 +19,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fanet_ros.colorize import Colorizer
 from fanet_ros.image_conversion import DecodedImage
 from fanet_ros.labels import CAMVID
 from fanet_ros.model_metadata import ModelMetadata
 from fanet_ros.preprocessing import resize_labels
 from fanet_ros.runtime.base import InferenceBackend
-from fanet_ros.segmentation_pipeline import ClassArgmax, Colorizer, SegmentationPipeline
+from fanet_ros.segmentation_pipeline import ClassArgmax, SegmentationPipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import markdown_table, median_ms, parse_size, write_results  # noqa: E402

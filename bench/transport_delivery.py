@@ -24,11 +24,11 @@ from pathlib import Path
 from camera_publisher import make_frames
 from common import RESULTS_DIR, format_size, markdown_table, parse_size, write_results
 
+from fanet_ros.launch_arguments import DDS_PROFILE_VARIABLES, profile_variables
 from fanet_ros.ros_env import use_local_ros_domain
 
 BENCH = Path(__file__).resolve().parent
 PROFILE = BENCH.parent / "config" / "fastdds_large_images.xml"
-PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 CASES = (
     # (camera QoS, subscription QoS, profile for the camera, profile for the subscriber, what)
     ("reliable", "best_effort", False, False, "reliable camera, best-effort subscription"),
@@ -91,9 +91,9 @@ def publish_frames(topic: str, reliability: str, height: int, width: int, frames
 
 def environment(profile: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in PROFILE_VARIABLES and k != "ROS_LOCALHOST_ONLY"}
+           if k not in DDS_PROFILE_VARIABLES and k != "ROS_LOCALHOST_ONLY"}
     if profile:  # the profile adds UDP, which ROS_LOCALHOST_ONLY cannot restrict
-        env.update(dict.fromkeys(PROFILE_VARIABLES, str(PROFILE)))
+        env.update(dict.fromkeys(profile_variables(os.environ), str(PROFILE)))
     return env
 
 

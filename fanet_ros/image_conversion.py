@@ -247,20 +247,6 @@ def image_from_compressed_msg(msg: Any, max_pixels: int = 0) -> DecodedImage:
     return DecodedImage(decoded, encoding)
 
 
-def to_rgb(image: DecodedImage) -> np.ndarray:
-    """A contiguous ``[H, W, 3]`` RGB copy (or view, when already rgb8)."""
-    px = image.pixels
-    conversions = {
-        "bgr8": cv2.COLOR_BGR2RGB,
-        "rgba8": cv2.COLOR_RGBA2RGB,
-        "bgra8": cv2.COLOR_BGRA2RGB,
-        "mono8": cv2.COLOR_GRAY2RGB,
-    }
-    if image.encoding == "rgb8":
-        return np.ascontiguousarray(px)
-    return cv2.cvtColor(np.ascontiguousarray(px), conversions[image.encoding])
-
-
 def message_array(shape: tuple[int, ...]) -> np.ndarray:
     """A zeroed uint8 array kept in an ``array.array``.
 

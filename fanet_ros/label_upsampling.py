@@ -21,6 +21,8 @@ import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
+from fanet_ros.onnx_labels import argmax_labels
+
 LOGITS_STRIDE = 8
 """Input pixels per logit of a ``logits`` model: its output is ``[1, H/8, W/8, C]``."""
 
@@ -39,10 +41,7 @@ class ClassArgmax:
 
     def __init__(self) -> None:
         graph = helper.make_graph(
-            [
-                helper.make_node("ArgMax", ["probabilities"], ["ids"], axis=3, keepdims=0),
-                helper.make_node("Cast", ["ids"], ["labels"], to=TensorProto.UINT8),
-            ],
+            argmax_labels("probabilities", "labels", axis=3),
             "class_argmax",
             [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, "h", "w", "c"])],
             [helper.make_tensor_value_info("labels", TensorProto.UINT8, [1, "h", "w"])],

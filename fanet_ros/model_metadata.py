@@ -9,6 +9,7 @@ export writes it; the runtime backends read it.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +40,14 @@ class Normalization:
     scale: float = 1.0 / 255.0
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None) -> Normalization:
+        """From metadata or a training config (missing keys: the defaults)."""
+        values = values or {}
+        return cls(scale=float(values.get("scale", cls.scale)),
+                   mean=tuple(float(v) for v in values.get("mean", cls.mean)),  # type: ignore[arg-type]
+                   std=tuple(float(v) for v in values.get("std", cls.std)))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -123,12 +132,7 @@ class ModelMetadata:
             data["class_names"] = tuple(str(n) for n in data["class_names"])
             data["colors"] = tuple(tuple(int(v) for v in c) for c in data["colors"])
             data["categories"] = {k: tuple(v) for k, v in data.get("categories", {}).items()}
-            norm = data.get("normalization", {})
-            data["normalization"] = Normalization(
-                scale=float(norm.get("scale", 1.0 / 255.0)),
-                mean=tuple(norm.get("mean", (0.0, 0.0, 0.0))),
-                std=tuple(norm.get("std", (1.0, 1.0, 1.0))),
-            )
+            data["normalization"] = Normalization.from_dict(data.get("normalization"))
             for name in ("input_height", "input_width", "ignore_label", "size_multiple"):
                 if name in data:
                     data[name] = _whole_number(name, data[name])

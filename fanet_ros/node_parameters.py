@@ -1,7 +1,7 @@
 """The segmentation node's parameters: one table, declared with descriptors and validated.
 
-Launch-file logic and tests read the same table, so a parameter has one
-name, default, description and constraint everywhere.
+The launch arguments, config/segmentation.yaml and the README read the same table, so a
+parameter has one name, default, description and constraint everywhere.
 """
 
 from __future__ import annotations
@@ -115,6 +115,10 @@ def combination_problems(values: dict[str, Any]) -> list[str]:
     problems = []
     if bool(value("input_height")) != bool(value("input_width")):
         problems.append("set both input_height and input_width, or neither")
+    if value("precision") == "int8" and value("backend") == "onnxruntime":
+        problems.append("precision int8 is a TensorRT engine precision; backend onnxruntime runs "
+                        "the model as exported (fp32): use backend auto or tensorrt for int8, "
+                        "or leave precision at fp16")
     return problems
 
 
@@ -136,6 +140,29 @@ def parameter_descriptor(spec: ParameterSpec) -> Any:
             FloatingPointRange(from_value=low, to_value=high, step=0.0)
         ]
     return descriptor
+
+
+def declare_parameters(
+    node: Any, specs: tuple[ParameterSpec, ...]
+) -> tuple[dict[str, Any], list[str]]:
+    """Declare ``specs`` on an rclpy ``node`` with their descriptors; the values, and a
+    problem per parameter that has the wrong type or value (every one, not the first)."""
+    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+
+    values: dict[str, Any] = {}
+    problems = []
+    for spec in specs:
+        try:
+            descriptor = parameter_descriptor(spec)
+            value = node.declare_parameter(spec.name, spec.default, descriptor).value
+        except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+            problems.append(f"{spec.name}: {exc}")
+            continue
+        reason = spec.check(value)
+        if reason:
+            problems.append(reason)
+        values[spec.name] = value
+    return values, problems
 
 
 def parameters_markdown() -> str:

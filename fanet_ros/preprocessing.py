@@ -40,13 +40,23 @@ def resize_labels(
     return cv2.resize(labels, (width, height), dst=out, interpolation=cv2.INTER_NEAREST)
 
 
+UNIT_RANGE = Normalization(scale=1.0 / 255.0)
+"""Pixels as float32 in [0, 1]: what colour augmentation works on before :func:`normalize`."""
+
+
 def normalize(
-    rgb: np.ndarray, normalization: Normalization, out: np.ndarray | None = None
+    rgb: np.ndarray, normalization: Normalization, out: np.ndarray | None = None,
+    unit_range: bool = False,
 ) -> np.ndarray:
-    """uint8 RGB ``[..., 3]`` -> float32 ``(rgb * scale - mean) / std``, written into ``out``."""
+    """uint8 RGB ``[..., 3]`` -> float32 ``(rgb * scale - mean) / std``, written into ``out``.
+
+    ``unit_range``: ``rgb`` is float pixels / 255 (:data:`UNIT_RANGE`), e.g. after colour
+    jitter; the result is the same model input. ``out`` may be ``rgb`` itself.
+    """
     if out is None:
         out = np.empty(rgb.shape, dtype=np.float32)
-    np.multiply(rgb, np.float32(normalization.scale), out=out, casting="unsafe")
+    scale = normalization.scale / UNIT_RANGE.scale if unit_range else normalization.scale
+    np.multiply(rgb, np.float32(scale), out=out, casting="unsafe")
     mean = np.asarray(normalization.mean, dtype=np.float32)
     std = np.asarray(normalization.std, dtype=np.float32)
     if mean.any():
@@ -54,3 +64,10 @@ def normalize(
     if (std != 1.0).any():
         out /= std
     return out
+
+
+def model_input(rgb: np.ndarray, height: int, width: int,
+                normalization: Normalization) -> np.ndarray:
+    """uint8 RGB -> the model's float32 input at ``height x width``: what training feeds
+    (without augmentation) and what the node's pipeline computes for the same frame."""
+    return normalize(resize_image(rgb, height, width), normalization)

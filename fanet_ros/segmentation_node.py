@@ -4,7 +4,8 @@ Subscribes ``image`` (or ``image/compressed``), runs the model off the
 subscription callback on a worker thread (newest frame wins), and publishes
 ``~/label`` (mono8 class ids, 255 = unknown), ``~/color``, ``~/overlay`` and
 ``~/confidence`` (mono8, 255 x the winning class's probability),
-each only while it has subscribers, with the input's header. Class names and
+each only while it has subscribers, with the input's header; with them ``~/camera_info``
+(the input's ``camera_info``, beside ``image``, scaled to the outputs' size). Class names and
 colours go out once on the latched ``~/label_info`` and as read-only
 parameters; health goes to ``/diagnostics`` (levels: fanet_ros.diagnostics_health).
 The input subscription's reliability follows the publishers (fanet_ros.input_qos).
@@ -20,7 +21,6 @@ import json
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import rclpy
@@ -28,12 +28,13 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
 
+from fanet_ros.camera_info import CameraInfoCache, camera_info_topic, scaled_camera_info
 from fanet_ros.diagnostics_health import ERROR, OK, FrameCounters, Health, HealthMonitor, InputState
 from fanet_ros.frame_slot import LatestFrameSlot
 from fanet_ros.image_conversion import (
@@ -54,22 +55,24 @@ from fanet_ros.node_parameters import (
     NODE_PARAMETERS,
     PARAMETERS_BY_NAME,
     combination_problems,
-    parameter_descriptor,
+    declare_parameters,
 )
 from fanet_ros.node_statistics import LatencyWindow, RateMeter
-from fanet_ros.runtime import BackendConfig, ModelLoadError, create_backend
-from fanet_ros.segmentation_pipeline import SegmentationPipeline
-from fanet_ros.shipped_models import shipped_model_path
+from fanet_ros.qos_profiles import LATCHED_QOS
+from fanet_ros.runtime import ModelLoadError
+from fanet_ros.segmenter import Segmenter
 
 OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 """Newest image only: a slow subscriber gets the latest mask, not a queue of 6 MB images
 (depth 5 cost +15 % RSS and 2.4x the p95 latency in bench/node_pipeline.py)."""
-LATCHED_QOS = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 WARN_THROTTLE_S = 5.0
 QOS_REFRESH_S = 1.0
 """Seconds between looks at the input topic's publishers."""
+
+
+BACKEND_OPTIONS = ("input_height", "input_width", "num_threads", "precision", "engine_cache_dir",
+                   "workspace_mb", "int8_calibration_dir")
+"""Node parameters handed to the model loader as they are."""
 
 
 class StartupError(RuntimeError):
@@ -89,25 +92,20 @@ class SegmentationNode(Node):
 
     def _setup(self) -> None:
         self.params = self._declare_parameters()
-        model_path = self.params["model_path"] or str(shipped_model_path())
-        self.backend = create_backend(
-            BackendConfig(
-                model_path=Path(model_path),
-                backend=self.params["backend"],
-                gpu_device=self.params["gpu_device"],
-                input_height=self.params["input_height"],
-                input_width=self.params["input_width"],
-                num_threads=self.params["num_threads"],
-                precision=self.params["precision"],
-                engine_cache_dir=self.params["engine_cache_dir"],
-                workspace_mb=self.params["workspace_mb"],
-                int8_calibration_dir=self.params["int8_calibration_dir"],
-            ),
-            log=self.get_logger().info,
-            warn=self.get_logger().warning,
-        )
-        self.metadata = self.backend.metadata
-        self.pipeline = SegmentationPipeline(self.backend, self.params["overlay_alpha"])
+        p = self.params
+        try:
+            self.segmenter = Segmenter(
+                p["model_path"] or None, p["backend"], p["gpu_device"],
+                overlay_alpha=p["overlay_alpha"],
+                log=self.get_logger().info,
+                warn=self.get_logger().warning,
+                **{name: p[name] for name in BACKEND_OPTIONS},
+            )
+        except ValueError as exc:
+            raise StartupError(f"invalid parameters: {exc}") from None
+        self.pipeline = self.segmenter.pipeline
+        self.backend = self.segmenter.backend
+        self.metadata = self.segmenter.metadata
         self.get_logger().info(f"model loaded: {self.backend.describe()}")
         self._publish_class_info()
 
@@ -159,6 +157,15 @@ class SegmentationNode(Node):
             )
         except (ValueError, rclpy.exceptions.InvalidParameterTypeException) as exc:
             raise StartupError(f"invalid parameters: {exc}") from None
+        # the camera model beside the image, as image_pipeline reads it (any publisher QoS)
+        self.camera_infos = CameraInfoCache()
+        self.camera_info_sub = self.create_subscription(
+            CameraInfo, camera_info_topic(self.resolve_topic_name("image")),
+            self.camera_infos.put, qos_profile_sensor_data,
+        )
+        self.camera_info_pub = self.create_publisher(
+            CameraInfo, "~/camera_info", OUTPUT_QOS, qos_overriding_options=overrides
+        )
         self._running = True
         self._worker = threading.Thread(target=self._work, name="segmentation", daemon=True)
         self._worker.start()
@@ -176,23 +183,7 @@ class SegmentationNode(Node):
     # -- start-up --------------------------------------------------------------
 
     def _declare_parameters(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        problems = []
-        for spec in NODE_PARAMETERS:
-            try:
-                value = self.declare_parameter(
-                    spec.name, spec.default, parameter_descriptor(spec)
-                ).value
-            except (
-                rclpy.exceptions.InvalidParameterTypeException,
-                rclpy.exceptions.InvalidParameterValueException,
-            ) as exc:
-                problems.append(f"{spec.name}: {exc}")
-                continue
-            reason = spec.check(value)
-            if reason:
-                problems.append(reason)
-            values[spec.name] = value
+        values, problems = declare_parameters(self, NODE_PARAMETERS)
         problems += combination_problems(values)
         if problems:
             raise StartupError("invalid parameters: " + "; ".join(problems))
@@ -280,13 +271,14 @@ class SegmentationNode(Node):
             )
             return
         times = self.pipeline.times
+        at_input = self.params["output_resolution"] == "input"
         times.add("convert", time.perf_counter() - t0)
         out = self.pipeline.process(
             image,
             want_labels=want_label,
             want_color=want_color,
             want_overlay=want_overlay,
-            at_input_resolution=self.params["output_resolution"] == "input",
+            at_input_resolution=at_input,
             want_confidence=want_confidence,
         )
         t1 = time.perf_counter()
@@ -300,6 +292,11 @@ class SegmentationNode(Node):
                 publisher.publish(fill_image_msg(Image(), pixels, encoding, header))
                 with self.counters.lock:
                     self.published[name] += 1
+        info = self.camera_infos.match(header.stamp)
+        if info is not None:
+            height, width = (image.height, image.width) if at_input else self.pipeline.model_size
+            self.camera_info_pub.publish(scaled_camera_info(
+                info, width / image.width, height / image.height, header))
         with self.counters.lock:
             times.add("publish", time.perf_counter() - t1)
             times.frames += 1

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from fanet_ros.colorize import Colorizer
 from fanet_ros.image_conversion import DecodedImage, message_array
 from fanet_ros.label_upsampling import ClassArgmax, LogitsUpsampler
-from fanet_ros.labels import IGNORE_LABEL
 from fanet_ros.preprocessing import normalize, resize_image, resize_labels
 from fanet_ros.runtime.base import InferenceBackend, labels_from_output
 
@@ -78,27 +78,10 @@ class FrameOutputs:
     """``[H, W, 3]`` uint8 in ``display_encoding`` channel order."""
     overlay: np.ndarray | None
     display_encoding: str
+    """``rgb8`` or ``bgr8``: the order of ``color`` and ``overlay``."""
     confidence: np.ndarray | None = None
     """``[H, W]`` uint8, 255 x the winning class's softmax probability (logits and
     probabilities models; ``None`` for a labels model, which has no scores)."""
-    """``rgb8`` or ``bgr8``: the order of ``color`` and ``overlay``."""
-
-
-class Colorizer:
-    """Class ids -> colours by lookup table (``cv2.LUT``); unknown ids are black."""
-
-    def __init__(self, colors: tuple[tuple[int, int, int], ...]) -> None:
-        lut = np.zeros((256, 1, 3), dtype=np.uint8)
-        lut[: len(colors), 0] = np.asarray(colors, dtype=np.uint8)
-        lut[IGNORE_LABEL] = 0
-        self._lut = {"rgb8": lut, "bgr8": np.ascontiguousarray(lut[:, :, ::-1])}
-
-    def __call__(
-        self, labels: np.ndarray, encoding: str = "rgb8", out: np.ndarray | None = None
-    ) -> np.ndarray:
-        """``[H, W, 3]`` colours of ``[H, W]`` uint8 ids, written into ``out`` when given."""
-        ids = cv2.cvtColor(np.ascontiguousarray(labels), cv2.COLOR_GRAY2BGR, dst=out)
-        return cv2.LUT(ids, self._lut[encoding], dst=ids)  # in place: one pass, no scratch
 
 
 class BufferPool:
@@ -194,10 +177,10 @@ class SegmentationPipeline:
             labels = self.labels_from(output)  # arg-max counts as postprocessing
             if want_confidence and self.metadata.output == "probabilities":
                 confidence = self._probability_confidence(output, size)
-        display_encoding = "bgr8" if image.encoding in ("bgr8", "bgra8") else "rgb8"
+        shown_as = display_encoding(image.encoding)
         color = overlay = None
         if want_color or want_overlay:
-            color = self._color(labels, display_encoding, image if at_input_resolution else None)
+            color = self._color(labels, shown_as, image if at_input_resolution else None)
         if want_labels and at_input_resolution:
             full = self._buffers.get("labels", (image.height, image.width))
             labels = resize_labels(labels, image.height, image.width, out=full)
@@ -212,7 +195,7 @@ class SegmentationPipeline:
             labels=labels if want_labels else None,
             color=color if want_color else None,
             overlay=overlay,
-            display_encoding=display_encoding,
+            display_encoding=shown_as,
             confidence=confidence,
         )
 
@@ -244,8 +227,21 @@ class SegmentationPipeline:
     def _blend(self, base: np.ndarray, encoding: str, color: np.ndarray) -> np.ndarray:
         """``base`` and ``color`` mixed by ``overlay_alpha`` into a reused buffer."""
         overlay = self._buffers.get("overlay", color.shape)
-        base = np.ascontiguousarray(base)
-        if encoding in _TO_DISPLAY:
-            base = cv2.cvtColor(base, _TO_DISPLAY[encoding][1], dst=overlay)
-        alpha = self.overlay_alpha
-        return cv2.addWeighted(base, 1.0 - alpha, color, alpha, 0.0, dst=overlay)
+        return blend(base, encoding, color, self.overlay_alpha, out=overlay)
+
+
+def display_encoding(encoding: str) -> str:
+    """The channel order of colour and overlay images for an input encoding."""
+    return "bgr8" if encoding in ("bgr8", "bgra8") else "rgb8"
+
+
+def blend(
+    base: np.ndarray, encoding: str, color: np.ndarray, alpha: float,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """The image ``base`` (in ``encoding``) and ``color`` (in its display order) mixed by
+    ``alpha``, written into ``out`` when given."""
+    base = np.ascontiguousarray(base)
+    if encoding in _TO_DISPLAY:
+        base = cv2.cvtColor(base, _TO_DISPLAY[encoding][1], dst=out)
+    return cv2.addWeighted(base, 1.0 - alpha, color, alpha, 0.0, dst=out)

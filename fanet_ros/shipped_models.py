@@ -5,7 +5,6 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-MODEL_NAMES = ("fanet", "fsffnet")
 DEFAULT_MODEL = "fanet"
 DEFAULT_DATASET = "camvid"
 
@@ -23,3 +22,32 @@ def shipped_model_path(model: str = DEFAULT_MODEL, dataset: str = DEFAULT_DATASE
 def available_shipped_models() -> list[Path]:
     folder = models_dir()
     return sorted(folder.glob("*.onnx")) if folder.is_dir() else []
+
+
+def shipped_model_names() -> list[str]:
+    """``{model}_{dataset}`` of every shipped model, e.g. ``fanet_camvid``."""
+    return [path.stem for path in available_shipped_models()]
+
+
+def shipped_pairs() -> list[tuple[str, str]]:
+    """``(model, dataset)`` of every shipped model."""
+    return [tuple(name.split("_", 1)) for name in shipped_model_names() if "_" in name]  # type: ignore[misc]
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """The model file for ``model``: ``None`` = the default shipped model, a shipped name
+    (``fanet_camvid``) or a path. Existence is checked when the model loads."""
+    if model is None or str(model) == "":
+        return shipped_model_path()
+    path = Path(model).expanduser()
+    if path.exists() or path.suffix == ".onnx" or len(path.parts) > 1:
+        return path
+    shipped = shipped_model_path(*str(model).split("_", 1)) if "_" in str(model) else None
+    if shipped is not None and shipped.is_file():
+        return shipped
+    from fanet_ros.runtime.base import ModelLoadError
+
+    raise ModelLoadError(
+        f"model {str(model)!r} is neither a file nor a shipped model; shipped: "
+        f"{', '.join(shipped_model_names()) or 'none'}"
+    )

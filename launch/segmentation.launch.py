@@ -1,75 +1,33 @@
 """Start segmentation_node (and optionally rviz2) for one camera.
 
-    ros2 launch fanet_ros segmentation.launch.py model:=fanet dataset:=camvid \
-        image:=/camera/image_raw namespace:=front rviz:=true
+    ros2 launch fanet_ros segmentation.launch.py image:=/camera/image_raw namespace:=front
     ros2 launch fanet_ros segmentation.launch.py --show-args
 
-Every decision (defaults, parameter file, checks, rviz topics) is made by
-fanet_ros.launch_arguments; bad arguments stop the launch with a message that
-lists each problem.
+Choices and checks: fanet_ros.launch_arguments; parameter values are checked by the node.
 """
 
 from pathlib import Path
 
 from launch import LaunchDescription
-from launch.actions import (
-    DeclareLaunchArgument,
-    GroupAction,
-    OpaqueFunction,
-    SetEnvironmentVariable,
-)
+from launch.actions import OpaqueFunction
 from launch.launch_context import LaunchContext
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node, SetParameter
 
-from fanet_ros.launch_arguments import (
-    LAUNCH_ARGUMENTS,
-    NODE_NAME,
-    RVIZ_TEMPLATE,
-    resolve_launch,
-    write_rviz_config,
-)
+from fanet_ros.launch_actions import check_command_line, declare, segmentation_actions
+from fanet_ros.launch_arguments import LAUNCH_ARGUMENTS, resolve_launch
 
-SHARE_DIR = Path(__file__).resolve().parent.parent
-"""share/fanet_ros when installed, the repository root in a source checkout."""
-CONFIG_DIR = SHARE_DIR / "config"
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+"""share/fanet_ros/config when installed, config/ in a source checkout."""
 
 
 def start_segmentation(context: LaunchContext) -> list:
-    """Evaluate the arguments into the node (and rviz2) to start."""
+    check_command_line(context, (a.name for a in LAUNCH_ARGUMENTS))
     arguments = {a.name: LaunchConfiguration(a.name).perform(context) for a in LAUNCH_ARGUMENTS}
-    plan = resolve_launch(
-        arguments, CONFIG_DIR, context.launch_configurations.get("ros_namespace")
-    )
-    actions = [
-        *(SetEnvironmentVariable(name, value) for name, value in plan.environment.items()),
-        SetParameter(name="use_sim_time", value=plan.use_sim_time),
-        Node(
-            package="fanet_ros",
-            executable="segmentation_node",
-            name=NODE_NAME,
-            namespace=plan.namespace,
-            parameters=[plan.parameters],
-            remappings=[("image", plan.image_topic)],
-            output="screen",
-            emulate_tty=True,
-        ),
-    ]
-    if plan.rviz:
-        rviz_config = write_rviz_config(CONFIG_DIR / RVIZ_TEMPLATE, plan)
-        actions.append(
-            Node(
-                package="rviz2",
-                executable="rviz2",
-                name="rviz2",
-                namespace=plan.namespace,
-                arguments=["-d", str(rviz_config)],
-                output="screen",
-            )
-        )
-    return [GroupAction(actions)]
+    plan = resolve_launch(arguments, CONFIG_DIR, context.launch_configurations.get("ros_namespace"))
+    return segmentation_actions(plan, CONFIG_DIR)
 
 
 def generate_launch_description() -> LaunchDescription:
-    declared = [DeclareLaunchArgument(a.name, **a.declaration()) for a in LAUNCH_ARGUMENTS]
-    return LaunchDescription([*declared, OpaqueFunction(function=start_segmentation)])
+    return LaunchDescription(
+        [*declare(LAUNCH_ARGUMENTS), OpaqueFunction(function=start_segmentation)]
+    )

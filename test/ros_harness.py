@@ -15,6 +15,8 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
+from fanet_ros.evaluation.node_process import node_command
+
 
 def start_node_process(
     params: dict[str, Any],
@@ -25,15 +27,7 @@ def start_node_process(
 ) -> subprocess.Popen:
     """Start ``segmentation_node`` in its own process with ``--ros-args`` (``env``: extra
     environment variables)."""
-    args = [sys.executable, "-m", "fanet_ros.segmentation_node", "--ros-args"]
-    for key, value in params.items():
-        if isinstance(value, bool):
-            value = str(value).lower()
-        args += ["-p", f"{key}:={value}"]
-    for src, dst in (remaps or {}).items():
-        args += ["-r", f"{src}:={dst}"]
-    if namespace:
-        args += ["-r", f"__ns:={namespace}"]
+    args = node_command(params, remaps, namespace)
     out = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
         args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}

@@ -1,25 +1,23 @@
-"""segmentation.launch.py's logic without launch: arguments -> node parameters, and the checks."""
+"""The launch layer's decisions without launch: arguments -> what starts, and launch-only checks."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-import yaml
 
 import fanet_ros.launch_arguments as la
 from fanet_ros.launch_arguments import (
     LAUNCH_ARGUMENTS,
     LaunchArgumentError,
+    command_line_names,
     full_namespace,
     launch_arguments_table,
-    parse_parameter,
     resolve_launch,
+    unknown_arguments,
 )
-from fanet_ros.node_parameters import PARAMETERS_BY_NAME
-from fanet_ros.runtime.select import BackendConfig, choose_backend
-from fanet_ros.tensorrt.availability import tensorrt_status
-from fanet_ros.tensorrt.engines import EngineSpec
+from fanet_ros.node_parameters import PARAMETERS_BY_NAME, validate_parameters
+from fanet_ros.shipped_models import shipped_model_names, shipped_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
@@ -28,7 +26,7 @@ CONFIG_DIR = ROOT / "config"
 def resolve(tiny_model: Path, **arguments: str) -> la.SegmentationLaunch:
     """resolve_launch with the tiny model standing in for the shipped one."""
     arguments.setdefault("model_path", str(tiny_model))
-    return resolve_launch(arguments, CONFIG_DIR)
+    return resolve_launch(arguments, CONFIG_DIR, environ={}, rviz_available=False)
 
 
 def problems_of(tiny_model: Path, **arguments: str) -> str:
@@ -36,13 +34,6 @@ def problems_of(tiny_model: Path, **arguments: str) -> str:
         resolve(tiny_model, **arguments)
     return str(info.value)
 
-
-def write_params(path: Path, **values: object) -> Path:
-    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": values}}))
-    return path
-
-
-# -- declarations ---------------------------------------------------------------
 
 def test_every_argument_is_described_and_its_default_is_allowed():
     assert len({a.name for a in LAUNCH_ARGUMENTS}) == len(LAUNCH_ARGUMENTS)
@@ -55,249 +46,116 @@ def test_every_argument_is_described_and_its_default_is_allowed():
         assert declaration.get("choices", []) == list(argument.choices)
 
 
+def test_model_and_dataset_offer_only_what_ships():
+    shipped = shipped_model_names()
+    model, dataset = la.ARGUMENTS_BY_NAME["model"], la.ARGUMENTS_BY_NAME["dataset"]
+    assert {f"{m}_{d}" for m in model.choices for d in dataset.choices} >= set(shipped)
+    for m in model.choices:
+        assert any(name.startswith(f"{m}_") for name in shipped)
+    for name in shipped:
+        assert name in model.description
+
+
 def test_parameter_arguments_reuse_the_node_parameter_descriptions():
     for name in la.PARAMETER_ARGUMENTS:
-        spec = PARAMETERS_BY_NAME[name]
-        assert name in la.ARGUMENTS_BY_NAME
-        if name != "model_path":
-            assert spec.description in la.ARGUMENTS_BY_NAME[name].description
+        assert PARAMETERS_BY_NAME[name].description in la.ARGUMENTS_BY_NAME[name].description
 
 
 def test_docs_hold_the_generated_arguments_table():
     assert launch_arguments_table() in (ROOT / "docs" / "launch.md").read_text()
 
 
-# -- arguments -> what starts ---------------------------------------------------
-
-def test_defaults_start_the_node_with_the_camvid_params_file(tiny_model):
-    plan = resolve(tiny_model)
-    file_values = yaml.safe_load((CONFIG_DIR / "fanet_camvid.yaml").read_text())
-    expected = {
-        spec.name: spec.default for spec in PARAMETERS_BY_NAME.values()
-    } | file_values["/**"]["ros__parameters"] | {"model_path": str(tiny_model)}
-    assert plan.parameters == expected
-    assert plan.params_file == CONFIG_DIR / "fanet_camvid.yaml"
+def test_defaults_start_the_shipped_model_with_the_default_params_file():
+    plan = resolve_launch({}, CONFIG_DIR, environ={})
+    assert plan.parameters == {"model_path": str(shipped_model_path())}
+    assert plan.params_file == CONFIG_DIR / "segmentation.yaml"
     assert (plan.namespace, plan.image_topic, plan.use_sim_time, plan.rviz) == (
-        "/", "/camera/image_raw", False, False
-    )
+        "/", "/camera/image_raw", False, False)
     assert plan.output_topic("overlay") == "/segmentation_node/overlay"
+    assert plan.environment == {}
 
 
-@pytest.mark.parametrize(
-    ("arguments", "parameter", "value"),
-    [
-        ({"input_width": "96", "input_height": "64"}, "input_width", 96),
-        ({"input_width": "96", "input_height": "64"}, "input_height", 64),
-        ({"gpu_device": "3"}, "gpu_device", 3),
-        ({"backend": "onnxruntime"}, "backend", "onnxruntime"),
-        ({"precision": "fp32"}, "precision", "fp32"),
-    ],
-)
-def test_arguments_become_typed_node_parameters(tiny_model, arguments, parameter, value):
-    assert resolve(tiny_model, **arguments).parameters[parameter] == value
+def test_shipped_pair_picks_its_model_file():
+    plan = resolve_launch({"dataset": "synthetic"}, CONFIG_DIR, environ={})
+    assert plan.parameters["model_path"] == str(shipped_model_path("fanet", "synthetic"))
 
 
-def test_model_and_dataset_pick_the_params_file(tiny_model):
-    plan = resolve(tiny_model, model="fsffnet", dataset="cityscapes")
-    assert plan.params_file == CONFIG_DIR / "fsffnet_cityscapes.yaml"
+def test_arguments_that_are_set_become_node_parameters_the_node_checks(tiny_model):
+    plan = resolve(tiny_model, input_width="96", input_height="64", gpu_device="3",
+                   backend="onnxruntime", precision="fp32")
+    assert plan.parameters == {"input_width": 96, "input_height": 64, "gpu_device": 3,
+                               "backend": "onnxruntime", "precision": "fp32",
+                               "model_path": str(tiny_model)}
+    bad = resolve(tiny_model, gpu_device="-1", backend="cuda", precision="int8").parameters
+    problems = validate_parameters({k: v for k, v in bad.items() if k != "model_path"})
+    assert any("gpu_device must be within" in p for p in problems)  # the node names each one
+    assert any("backend must be one of" in p for p in problems)
 
 
-def test_model_and_dataset_pick_the_shipped_model(tmp_path, tiny_model, monkeypatch):
-    shipped = tmp_path / "fsffnet_bdd100k.onnx"
-    shipped.write_bytes(tiny_model.read_bytes())
-    monkeypatch.setattr(la, "shipped_model_path", lambda m, d: tmp_path / f"{m}_{d}.onnx")
-    plan = resolve_launch({"model": "fsffnet", "dataset": "bdd100k"}, CONFIG_DIR)
-    assert plan.parameters["model_path"] == str(shipped)
+def test_int8_with_onnxruntime_is_refused_by_the_node_rules():
+    problems = validate_parameters({"backend": "onnxruntime", "precision": "int8"})
+    assert any("precision int8 is a TensorRT engine precision" in p for p in problems)
+    assert validate_parameters({"backend": "auto", "precision": "int8"}) == []
 
-
-def test_missing_shipped_model_names_the_file_and_how_to_get_one(tmp_path, monkeypatch):
-    monkeypatch.setattr(la, "shipped_model_path", lambda m, d: tmp_path / f"{m}_{d}.onnx")
-    with pytest.raises(LaunchArgumentError) as info:
-        resolve_launch({"model": "fsffnet", "dataset": "cityscapes"}, CONFIG_DIR)
-    message = str(info.value)
-    assert str(tmp_path / "fsffnet_cityscapes.onnx") in message
-    assert "model_path:=" in message and "fanet-export" in message
-
-
-def test_switches_namespace_and_image(tiny_model):
-    plan = resolve(tiny_model, use_sim_time="true", rviz="true", namespace="front",
-                   image="camera/image_raw")
-    assert (plan.use_sim_time, plan.rviz, plan.namespace) == (True, True, "/front")
-    assert plan.node_fqn == "/front/segmentation_node"
-    assert plan.image_topic == "camera/image_raw"
-    assert plan.input_topic == "/front/camera/image_raw"
-    assert resolve(tiny_model, namespace="front", image="/cam").input_topic == "/cam"
-
-
-def test_arguments_override_the_params_file_and_unset_ones_keep_it(tmp_path, tiny_model):
-    params = write_params(tmp_path / "p.yaml", backend="onnxruntime", overlay_alpha=1,
-                          output_resolution="model", gpu_device=2)
-    plan = resolve(tiny_model, params_file=str(params), gpu_device="1")
-    assert plan.params_file == params
-    assert plan.parameters["backend"] == "onnxruntime"
-    assert plan.parameters["gpu_device"] == 1
-    assert plan.parameters["output_resolution"] == "model"
-    assert plan.parameters["overlay_alpha"] == 1.0
-    assert isinstance(plan.parameters["overlay_alpha"], float)
-
-
-def test_params_file_section_for_the_node_wins_over_the_wildcard(tmp_path, tiny_model):
-    params = tmp_path / "p.yaml"
-    params.write_text(yaml.safe_dump({
-        "/**": {"ros__parameters": {"num_threads": 1, "overlay_alpha": 0.2}},
-        "/front/segmentation_node": {"ros__parameters": {"num_threads": 2}},
-        "/rear/segmentation_node": {"ros__parameters": {"num_threads": 3}},
-    }))
-    plan = resolve(tiny_model, params_file=str(params), namespace="front")
-    assert (plan.parameters["num_threads"], plan.parameters["overlay_alpha"]) == (2, 0.2)
-
-
-@pytest.mark.parametrize(
-    ("namespace", "outer", "expected"),
-    [
-        ("", None, "/"),
-        ("/", None, "/"),
-        ("front", None, "/front"),
-        ("/front/", None, "/front"),
-        ("robot1/front", None, "/robot1/front"),
-        ("front", "/robot1", "/robot1/front"),
-        ("front", "robot1", "/robot1/front"),
-        ("/front", "/robot1", "/front"),
-        ("", "/robot1", "/robot1"),
-    ],
-)
-def test_namespaces(namespace, outer, expected):
-    assert full_namespace(namespace, outer) == expected
-
-
-def test_strings_convert_to_the_parameter_type():
-    assert parse_parameter(PARAMETERS_BY_NAME["overlay_alpha"], "0.25") == 0.25
-    assert parse_parameter(PARAMETERS_BY_NAME["build_only"], "true") is True
-    assert parse_parameter(PARAMETERS_BY_NAME["workspace_mb"], " 2048 ") == 2048
-    with pytest.raises(LaunchArgumentError, match="build_only must be true or false"):
-        parse_parameter(PARAMETERS_BY_NAME["build_only"], "yes")
-
-
-# -- invalid arguments fail at launch, each with its reason -----------------------
 
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ({"model": "unet"}, "model must be one of fanet, fsffnet, not 'unet'"),
-        ({"dataset": "kitti"}, "dataset must be one of bdd100k, camvid, cityscapes"),
-        ({"rviz": "yes"}, "rviz must be one of true, false"),
-        ({"use_sim_time": "1"}, "use_sim_time must be one of true, false"),
-        ({"input_width": "100", "input_height": "64"},
-         "input_width must be within 0..8192 in steps of 32"),
-        ({"input_width": "96"}, "set both input_height and input_width, or neither"),
-        ({"input_width": "wide", "input_height": "64"},
-         "input_width must be an integer, not 'wide'"),
-        ({"gpu_device": "-1"}, "gpu_device must be within 0..63, not -1"),
-        ({"backend": "cuda"}, "backend must be one of auto, onnxruntime, tensorrt, not 'cuda'"),
-        ({"precision": "int8", "backend": "tensorrt"},
-         "precision int8 on TensorRT needs int8_calibration_dir"),
-        ({"precision": "bf16"}, "precision must be one of fp32, fp16, int8"),
+        ({"model_path": "", "model": "fsffnet"},
+         "no shipped model for model:=fsffnet dataset:=camvid; shipped: fanet_camvid"),
         ({"model_path": "/no/such/model.onnx"}, "model_path '/no/such/model.onnx' does not exist"),
         ({"params_file": "/no/such/params.yaml"},
          "params_file '/no/such/params.yaml' does not exist"),
-        ({"namespace": "front camera"}, "namespace 'front camera' is not a valid ROS namespace"),
-        ({"namespace": "2nd"}, "namespace '2nd' is not a valid ROS namespace"),
-        ({"image": "camera//image"}, "image 'camera//image' is not a valid topic name"),
+        ({"rviz": "true"}, "rviz:=true but rviz2 is not installed"),
     ],
 )
-def test_invalid_arguments_fail_with_the_reason(tiny_model, arguments, expected):
+def test_launch_only_checks_name_the_problem(tiny_model, arguments, expected):
     assert expected in problems_of(tiny_model, **arguments)
 
 
-INT8_PROBLEM = "precision int8 on TensorRT needs int8_calibration_dir"
-
-
-def launch_problems(tiny_model: Path, **arguments: str) -> str:
-    """The launch error message, or '' when the arguments are accepted."""
-    try:
-        resolve(tiny_model, **arguments)
-    except LaunchArgumentError as exc:
-        return str(exc)
-    return ""
-
-
-def test_tensorrt_that_cannot_run_here_fails_at_launch(tiny_model):
-    usable, why = tensorrt_status(0)
-    message = launch_problems(tiny_model, backend="tensorrt")
-    assert (message == "") == usable
-    if not usable:
-        assert f"backend 'tensorrt' was requested but {why}" in message
-
-
-def test_int8_is_accepted_with_calibration_images_or_a_calibration_cache(tmp_path, tiny_model):
-    images = write_params(tmp_path / "images.yaml", int8_calibration_dir=str(tmp_path))
-    assert INT8_PROBLEM not in launch_problems(
-        tiny_model, precision="int8", backend="tensorrt", params_file=str(images)
-    )
-    cache_dir = tmp_path / "engines"
-    cached = write_params(tmp_path / "cached.yaml", engine_cache_dir=str(cache_dir))
-    assert INT8_PROBLEM in launch_problems(
-        tiny_model, precision="int8", backend="tensorrt", params_file=str(cached)
-    )
-    config = BackendConfig(model_path=tiny_model, precision="int8",
-                           engine_cache_dir=str(cache_dir))
-    calibration_cache = EngineSpec.from_config(config).calibration_cache_path
-    calibration_cache.parent.mkdir(parents=True)
-    calibration_cache.write_bytes(b"scales")
-    assert INT8_PROBLEM not in launch_problems(
-        tiny_model, precision="int8", backend="tensorrt", params_file=str(cached)
-    )
-
-
-def test_int8_matters_only_where_tensorrt_runs(tiny_model):
-    assert launch_problems(tiny_model, precision="int8", backend="onnxruntime") == ""
-    auto_choice, _ = choose_backend("auto")
-    assert (INT8_PROBLEM in launch_problems(tiny_model, precision="int8")) == (
-        auto_choice == "tensorrt"
-    )
-
-
-@pytest.mark.parametrize(
-    ("content", "expected"),
-    [
-        ({"/**": {"ros__parameters": {"overlay_alpa": 0.3}}}, "unknown parameter 'overlay_alpa'"),
-        ({"/**": {"ros__parameters": {"use_sim_time": True}}},
-         "use the launch argument use_sim_time"),
-        ({"/**": {"ros__parameters": {"input_width": "wide"}}}, "input_width must be of type int"),
-        ({"/**": {"ros__parameters": {"overlay_alpha": 2.0}}},
-         "overlay_alpha must be within 0.0..1.0"),
-        ({"/**": {"num_threads": 2}}, "section '/**' needs a 'ros__parameters:' mapping"),
-        (["not", "a", "mapping"], "must map node names to 'ros__parameters:' sections"),
-    ],
-)
-def test_bad_params_files_name_the_file_and_the_key(tmp_path, tiny_model, content, expected):
-    params = tmp_path / "bad.yaml"
-    params.write_text(yaml.safe_dump(content))
-    message = problems_of(tiny_model, params_file=str(params))
-    assert expected in message and str(params) in message
-
-
 def test_every_problem_is_reported_at_once(tiny_model):
-    message = problems_of(tiny_model, gpu_device="-2", input_width="33", namespace="a b",
-                          model_path="/missing.onnx")
-    assert message.startswith("invalid launch arguments for segmentation.launch.py:")
-    assert message.count("\n  - ") == 5
+    message = problems_of(tiny_model, model_path="/missing.onnx", params_file="/missing.yaml",
+                          rviz="true")
+    assert message.startswith("cannot launch segmentation_node:")
+    assert message.count("\n  - ") == 3
+
+
+def test_unknown_command_line_arguments():
+    names = command_line_names(["model:=fanet", "imgae:=/cam", "not-an-argument"])
+    assert names == ["model", "imgae"]
+    assert unknown_arguments(names, [a.name for a in LAUNCH_ARGUMENTS]) == [
+        "unknown argument 'imgae' (see --show-args)"]
+
+
+@pytest.mark.parametrize(("namespace", "outer", "expected"), [
+    ("", None, "/"), ("front", None, "/front"), ("/front/", None, "/front"),
+    ("front", "/robot", "/robot/front"), ("/abs", "/robot", "/abs"), ("", "robot", "/robot"),
+])
+def test_namespaces(namespace, outer, expected):
+    assert full_namespace(namespace, outer) == expected
+
+
+def test_relative_image_topics_resolve_under_the_namespace(tiny_model):
+    plan = resolve(tiny_model, namespace="front", image="camera/image_raw")
+    assert plan.input_topic == "/front/camera/image_raw"
+    assert plan.output_topic("color") == "/front/segmentation_node/color"
 
 
 # -- DDS profile ------------------------------------------------------------------
 
-
-def test_dds_profile_none_leaves_the_environment_alone(tiny_model):
-    assert resolve(tiny_model).environment == {}
+PROFILE = CONFIG_DIR / "fastdds_large_images.xml"
 
 
-def test_dds_profile_large_images_points_fast_dds_2_and_3_at_the_shipped_file(tiny_model):
+@pytest.mark.parametrize(("distro", "variables"), [
+    ("kilted", ["FASTDDS_DEFAULT_PROFILES_FILE"]),
+    ("", ["FASTDDS_DEFAULT_PROFILES_FILE"]),
+    ("humble", ["FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE"]),
+])
+def test_dds_profile_sets_the_variable_the_distros_fast_dds_reads(tiny_model, distro, variables):
     plan = resolve_launch({"model_path": str(tiny_model), "dds_profile": "large_images"},
-                          CONFIG_DIR, environ={})
-    profile = CONFIG_DIR / "fastdds_large_images.xml"
-    assert profile.is_file()
-    assert plan.environment == {"FASTDDS_DEFAULT_PROFILES_FILE": str(profile),
-                                "FASTRTPS_DEFAULT_PROFILES_FILE": str(profile)}
+                          CONFIG_DIR, environ={"ROS_DISTRO": distro} if distro else {})
+    assert PROFILE.is_file()
+    assert plan.environment == dict.fromkeys(variables, str(PROFILE))
 
 
 @pytest.mark.parametrize(

@@ -1,87 +1,157 @@
-"""The launch files build LaunchDescriptions (needs ROS 2 launch_ros; skipped without it)."""
+"""The launch files run for real, as `ros2 launch` runs them (skipped where launch_ros is missing).
+
+The package is installed colcon-style into a temporary prefix on AMENT_PREFIX_PATH, and
+each launch runs in its own process through ros2launch's API (what `ros2 launch` calls).
+Without ROS 2 sourced: install ros2/launch and launch_ros from source into a separate venv or
+folder (docs/launch.md, "Testing the launch files") and put it on PYTHONPATH.
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-launch_ros = pytest.importorskip(
-    "launch_ros", reason="launch_ros is not installed (source a ROS 2 Humble+ install)"
-)
-from launch import LaunchContext, LaunchDescription  # noqa: E402
-from launch.actions import (  # noqa: E402
-    DeclareLaunchArgument,
-    GroupAction,
-    IncludeLaunchDescription,
-    OpaqueFunction,
-)
-from launch.utilities import (  # noqa: E402
-    normalize_to_list_of_substitutions,
-    perform_substitutions,
-)
-from launch_ros.actions import Node  # noqa: E402
+pytest.importorskip("launch_ros", reason="launch_ros is not installed (docs/launch.md)")
+pytest.importorskip("ros2launch", reason="ros2launch is not installed (docs/launch.md)")
 
-from fanet_ros.launch_arguments import LAUNCH_ARGUMENTS, LaunchArgumentError  # noqa: E402
+from ros_harness import SpinningNode, wait_for  # noqa: E402
 
-LAUNCH_DIR = Path(__file__).resolve().parent.parent / "launch"
+from fanet_ros.launch_arguments import ARGUMENTS_BY_NAME  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_LAUNCH = """
+import sys
+from ros2launch.api import (get_share_file_path_from_package, launch_a_launch_file,
+                            print_arguments_of_launch_file)
+path = get_share_file_path_from_package(package_name="fanet_ros", file_name=sys.argv[1])
+if sys.argv[2:] == ["--show-args"]:
+    sys.exit(print_arguments_of_launch_file(launch_file_path=path))
+sys.exit(launch_a_launch_file(launch_file_path=path, launch_file_arguments=sys.argv[2:]))
+"""
 
 
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name.replace(".", "_"), LAUNCH_DIR / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> dict[str, str]:
+    """The environment of a shell that sourced a colcon install of this checkout."""
+    tmp = tmp_path_factory.mktemp("colcon")
+    prefix = tmp / "install"
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(tmp),
+         "build", "--build-base", str(tmp / "build"), "install", "--prefix", str(prefix),
+         "--record", str(tmp / "record.txt"), "--single-version-externally-managed"],
+        cwd=ROOT, check=True, capture_output=True,
+    )
+    site = next(prefix.glob("lib/python*/site-packages"))
+    return {**os.environ, "AMENT_PREFIX_PATH": os.pathsep.join(
+                filter(None, [str(prefix), os.environ.get("AMENT_PREFIX_PATH")])),
+            "PYTHONPATH": os.pathsep.join([str(site), *sys.path]),
+            "RCUTILS_COLORIZED_OUTPUT": "0"}
 
 
-def declared(description: LaunchDescription) -> dict[str, DeclareLaunchArgument]:
-    return {e.name: e for e in description.entities if isinstance(e, DeclareLaunchArgument)}
+def launch(env: dict[str, str], tmp_path: Path, file: str, *args: str) -> subprocess.Popen:
+    log = (tmp_path / "launch.log").open("w")
+    return subprocess.Popen([sys.executable, "-c", RUN_LAUNCH, file, *args], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            cwd=tmp_path)
 
 
-def test_segmentation_launch_declares_every_argument_with_its_description():
-    description = load("segmentation.launch.py").generate_launch_description()
-    arguments = declared(description)
-    assert list(arguments) == [a.name for a in LAUNCH_ARGUMENTS]
+def finish(proc: subprocess.Popen, tmp_path: Path, timeout: float = 60.0) -> tuple[int, str]:
+    try:
+        code = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise AssertionError((tmp_path / "launch.log").read_text()) from None
+    return code, (tmp_path / "launch.log").read_text()
+
+
+def node_processes(marker: str) -> list[str]:
+    """Command lines of running segmentation nodes started with ``marker`` in them."""
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "segmentation_node" in line and marker in line]
+
+
+def published_topics(spinner: SpinningNode) -> set[str]:
+    return {name for name, _ in spinner.node.get_topic_names_and_types()}
+
+
+@pytest.fixture
+def ros_context():
+    import rclpy
+
+    rclpy.init()
+    yield
+    rclpy.shutdown()
+
+
+def test_launch_starts_the_node_and_ctrl_c_stops_it_cleanly(installed, ros_context, tmp_path,
+                                                           tiny_model):
+    proc = launch(installed, tmp_path, "segmentation.launch.py", f"model_path:={tiny_model}",
+                  "namespace:=lf_a", "backend:=onnxruntime")
+    try:
+        with SpinningNode("launch_probe") as spinner:
+            assert wait_for(lambda: "/lf_a/segmentation_node/label" in published_topics(spinner)
+                            and "/lf_a/segmentation_node/camera_info" in published_topics(spinner),
+                            60.0), (tmp_path / "launch.log").read_text()
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal: the whole process group
+    code, log = finish(proc, tmp_path)
+    assert code == 0, log
+    assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
+
+
+def test_launch_stops_with_an_error_when_the_node_fails_at_start_up(installed, tmp_path,
+                                                                   tiny_model):
+    proc = launch(installed, tmp_path, "segmentation.launch.py", f"model_path:={tiny_model}",
+                  "input_height:=100", "input_width:=96", "namespace:=lf_b")
+    code, log = finish(proc, tmp_path)
+    assert code == 1, log
+    assert "invalid parameters: input_height" in log  # the node names the parameter
+    assert "/lf_b/segmentation_node exited with code 1" in log
+
+
+@pytest.mark.parametrize(("file", "args", "expected"), [
+    ("segmentation.launch.py", ("rviz:=true",), "rviz2 is not installed"),
+    ("multi_camera.launch.py", ("rear_rviz:=true",), "rviz2 is not installed"),
+    ("segmentation.launch.py", ("imgae:=/cam",), "unknown argument 'imgae'"),
+    ("segmentation.launch.py", ("model:=unet",),
+     f"Valid options are: {list(ARGUMENTS_BY_NAME['model'].choices)}"),
+    ("segmentation.launch.py", ("dataset:=kitti",),
+     f"Valid options are: {list(ARGUMENTS_BY_NAME['dataset'].choices)}"),
+    ("segmentation.launch.py", ("model_path:=/no/such.onnx",), "'/no/such.onnx' does not exist"),
+])
+def test_launch_only_problems_stop_it_before_anything_starts(installed, tmp_path, file, args,
+                                                            expected):
+    if "rviz:=true" in " ".join(args):
+        from fanet_ros.launch_arguments import rviz_installed
+
+        if rviz_installed():
+            pytest.skip("rviz2 is installed here")
+    code, log = finish(launch(installed, tmp_path, file, *args), tmp_path)
+    assert code == 1, log
+    assert expected in log, log
+    assert "process started" not in log, log  # nothing was started, nothing is orphaned
+    time.sleep(0.5)
+    assert not node_processes(str(tmp_path)), "a node was left running"
+
+
+def test_show_args_lists_only_the_arguments_a_file_takes(installed, tmp_path):
+    from fanet_ros.launch_arguments import LAUNCH_ARGUMENTS
+
+    code, single = finish(launch(installed, tmp_path, "segmentation.launch.py", "--show-args"),
+                          tmp_path)
+    assert code == 0, single
     for argument in LAUNCH_ARGUMENTS:
-        assert arguments[argument.name].description == argument.description
-    assert any(isinstance(e, OpaqueFunction) for e in description.entities)
-
-
-def evaluate(module: ModuleType, **values: str) -> tuple[LaunchContext, list]:
-    """Run the launch file's OpaqueFunction on its defaults plus ``values``."""
-    context = LaunchContext()
-    context.launch_configurations.update({a.name: a.default for a in LAUNCH_ARGUMENTS})
-    context.launch_configurations.update(values)
-    return context, module.start_segmentation(context)
-
-
-def test_segmentation_launch_starts_the_node_and_rviz(tiny_model):
-    module = load("segmentation.launch.py")
-    context, (group,) = evaluate(
-        module, model_path=str(tiny_model), namespace="front", rviz="true"
-    )
-    assert isinstance(group, GroupAction)
-    packages = [
-        perform_substitutions(context, normalize_to_list_of_substitutions(e.node_package))
-        for e in group.get_sub_entities()
-        if isinstance(e, Node)
-    ]
-    assert packages == ["fanet_ros", "rviz2"]
-
-
-def test_segmentation_launch_refuses_bad_arguments(tiny_model):
-    with pytest.raises(LaunchArgumentError, match="gpu_device must be within"):
-        evaluate(load("segmentation.launch.py"), model_path=str(tiny_model), gpu_device="-1")
-
-
-def test_multi_camera_launch_includes_two_cameras():
-    description = load("multi_camera.launch.py").generate_launch_description()
-    assert {"front_gpu_device", "rear_gpu_device", "front_image", "rear_image"} <= set(
-        declared(description)
-    )
-    groups = [e for e in description.entities if isinstance(e, GroupAction)]
-    assert len(groups) == 2
-    for group in groups:
-        assert any(isinstance(e, IncludeLaunchDescription) for e in group.get_sub_entities())
+        assert f"'{argument.name}':" in single
+    code, multi = finish(launch(installed, tmp_path, "multi_camera.launch.py", "--show-args"),
+                         tmp_path)
+    assert code == 0, multi
+    assert "'front_image':" in multi and "'rear_gpu_device':" in multi
+    for overridden in ("namespace", "image", "gpu_device", "rviz"):
+        assert f"'{overridden}':" not in multi, overridden

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -15,7 +16,12 @@ SHARE_FILES = (
     "share/ament_index/resource_index/packages/fanet_ros",
     "share/fanet_ros/package.xml",
 )
-EXECUTABLES = ("segmentation_node", "bag_eval", "make_bag", "build_engine", "check_engine")
+ROS_NAMES = ("segmentation_node", "evaluator_node", "demo", "make_bag", "bag_eval",
+             "build_engine", "check_engine")
+"""What `ros2 run fanet_ros <name>` runs."""
+PIP_NAMES = tuple(f"fanet-{name.replace('_', '-')}" for name in ROS_NAMES) + (
+    "fanet-train", "fanet-evaluate", "fanet-export")
+"""What pip puts on PATH: every command carries the project's prefix."""
 
 
 def test_package_xml_is_format_3_ament_python_with_rosdep_keys():
@@ -51,9 +57,11 @@ def test_wheel_installs_node_training_share_files_and_scripts(wheel):
     assert "fanet_ros/segmentation_node.py" in names
     assert "fanet_training/__init__.py" in names
     entry_points = wheel.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
-    for exe in EXECUTABLES:
-        assert f"{exe} = " in entry_points, exe
-
+    scripts = {line.split(" = ")[0] for line in entry_points.splitlines() if " = " in line}
+    assert scripts == set(PIP_NAMES)  # no bare `demo`, `make_bag`... on PATH
+    for name in ROS_NAMES:  # ros2 run's names: in lib/fanet_ros only, executable
+        info = wheel.getinfo(f"{data}/data/lib/fanet_ros/{name}")
+        assert info.external_attr >> 16 & 0o111, name
 
 def test_colcon_style_install_puts_executables_where_ros2_run_looks(tmp_path):
     """What `colcon build` does for ament_python: setup.py install with setup.cfg's script dir."""
@@ -65,8 +73,16 @@ def test_colcon_style_install_puts_executables_where_ros2_run_looks(tmp_path):
          "--single-version-externally-managed"],
         cwd=ROOT, check=True, capture_output=True,
     )
-    for exe in EXECUTABLES:
-        assert (prefix / "lib" / "fanet_ros" / exe).is_file(), exe
+    lib = prefix / "lib" / "fanet_ros"
+    for exe in ROS_NAMES + PIP_NAMES:
+        assert (lib / exe).is_file() and os.access(lib / exe, os.X_OK), exe
+    assert not (prefix / "bin").exists()  # nothing lands on PATH in a ROS workspace
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(p) for p in prefix.glob("lib/python*/site-packages")] + sys.path)}
+    for exe in ("make_bag", "fanet-make-bag"):
+        run = subprocess.run([sys.executable, str(lib / exe), "--help"], env=env,
+                             capture_output=True, text=True, cwd=tmp_path)
+        assert run.returncode == 0 and "usage:" in run.stdout, run.stderr
     for share in SHARE_FILES:
         assert (prefix / share).is_file(), share
     assert list((prefix / "share" / "fanet_ros" / "launch").glob("*.launch.py"))

@@ -17,3 +17,34 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "bash scripts/test.sh" in readme and "bash scripts/demo.sh" in readme
     assert "scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def block(text: str, name: str) -> str:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    assert start in text and end in text, name
+    return text.split(start, 1)[1].split(end, 1)[0].strip()
+
+
+def test_readme_is_an_entry_point_with_its_generated_blocks():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 180
+    for name in ("demo", "models", "performance"):
+        assert block(readme, name), name
+    for page in ("training", "evaluation", "tensorrt", "performance", "launch", "node"):
+        assert f"(docs/{page}.md)" in readme and (ROOT / "docs" / f"{page}.md").is_file(), page
+
+
+def test_performance_block_is_the_rendered_summary():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from render_performance import RESULTS_DIR, readme_section
+
+    assert block((ROOT / "README.md").read_text(), "performance") == readme_section(RESULTS_DIR)
+
+
+def test_commands_are_documented_under_both_names():
+    readme = (ROOT / "README.md").read_text()
+    assert "ros2 run fanet_ros" in readme and "fanet-demo" in readme
+    for name in ("segmentation_node", "demo", "make_bag", "bag_eval", "check_engine"):
+        assert f"`{name}`" in readme, name

@@ -17,6 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from fanet_ros.labels import CAMVID, LabelSet
 from fanet_ros.model_metadata import ModelMetadata, attach_metadata
+from fanet_ros.onnx_labels import argmax_labels
 
 
 def build_tiny_model(
@@ -55,10 +56,7 @@ def build_tiny_model(
         low = ["height_8", "width_8"] if dynamic else [height // 8, width // 8]
         out_name, out_shape = "logits", [1, *low, n]
     if output == "labels":
-        nodes += [
-            helper.make_node("ArgMax", ["probs"], ["argmax"], axis=3, keepdims=0),
-            helper.make_node("Cast", ["argmax"], ["labels"], to=TensorProto.UINT8),
-        ]
+        nodes += argmax_labels("probs", "labels", axis=3)
         out_name, out_type, out_shape = "labels", TensorProto.UINT8, [1, h, w]
     graph = helper.make_graph(
         nodes,

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from fanet_ros.preprocessing import resize_image, resize_labels
+from fanet_ros.model_metadata import Normalization
+from fanet_ros.preprocessing import UNIT_RANGE, normalize, resize_image, resize_labels
 
 
 @dataclass(frozen=True)
@@ -68,15 +69,19 @@ def jitter_colors(image: np.ndarray, config: AugmentConfig, rng: np.random.Gener
 def augment(
     image: np.ndarray, labels: np.ndarray, height: int, width: int, config: AugmentConfig,
     rng: np.random.Generator, crop: tuple[int, int] | None = None,
+    normalization: Normalization = UNIT_RANGE,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 RGB + uint8 labels -> float32 RGB in [0, 1] and labels, both ``height x width``
-    (or ``crop``, see :func:`random_crop_resize`)."""
+    """uint8 RGB + uint8 labels -> the model's float32 input (``normalization``, applied
+    after the jitter in [0, 1]) and labels, both ``height x width`` (or ``crop``, see
+    :func:`random_crop_resize`)."""
     image, labels = random_crop_resize(image, labels, height, width, config.min_crop, rng,
                                        crop)
     if rng.random() < config.hflip:
         image, labels = image[:, ::-1], labels[:, ::-1]
     if rng.random() < config.vflip:
         image, labels = image[::-1], labels[::-1]
-    pixels = np.multiply(image, np.float32(1.0 / 255.0), dtype=np.float32)
+    pixels = normalize(image, UNIT_RANGE)
     jitter_colors(pixels, config, rng)
+    if normalization != UNIT_RANGE:
+        normalize(pixels, normalization, out=pixels, unit_range=True)
     return pixels, np.ascontiguousarray(labels)

@@ -3,7 +3,8 @@
 :class:`SegmentationDataset` is a ``keras.utils.PyDataset``: backend-agnostic
 (TensorFlow or JAX), decoded with OpenCV in worker threads, with an optional
 in-memory cache of decoded images. The model sees what the node feeds it:
-RGB, ``x / 255``, resized with ``fanet_ros.preprocessing.resize_image``.
+RGB resized with ``fanet_ros.preprocessing.resize_image`` and normalised by
+``DataConfig.normalization`` (default ``x / 255``; the model's metadata carries it).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from fanet_ros.dataset_layouts import (
 )
 from fanet_ros.labels import LabelSet
 from fanet_ros.model_metadata import Normalization
-from fanet_ros.preprocessing import normalize, resize_image, resize_labels
+from fanet_ros.preprocessing import model_input, resize_labels
 from fanet_training.augment import AugmentConfig, augment
 
 LOG = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class DataConfig:
     seed: int = 0
     crop: tuple[int, int] | None = None
     """Training batches are random ``(h, w)`` crops at the scale of ``height x width``."""
+    normalization: Normalization = Normalization()
+    """Pixels -> model input; fanet-export writes it into the model's metadata."""
 
 
 class SegmentationDataset(keras.utils.PyDataset):
@@ -114,8 +117,8 @@ class SegmentationDataset(keras.utils.PyDataset):
         height, width = self.config.height, self.config.width
         if self.training:
             return augment(image, labels, height, width, self.augment_config, rng,
-                           self.config.crop)
-        pixels = normalize(resize_image(image, height, width), Normalization())
+                           self.config.crop, self.config.normalization)
+        pixels = model_input(image, height, width, self.config.normalization)
         return pixels, resize_labels(labels, height, width)
 
     def _decoded(self, i: int) -> tuple[np.ndarray, np.ndarray]:

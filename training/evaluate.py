@@ -30,18 +30,19 @@ from fanet_ros.dataset_layouts import (
 from fanet_ros.labels import LabelSet
 from fanet_ros.metrics import ConfusionMatrix, SegmentationScores
 from fanet_ros.model_metadata import Normalization
-from fanet_ros.preprocessing import normalize, resize_image, resize_labels
+from fanet_ros.preprocessing import model_input, resize_labels
 from fanet_training import run_state
 
 
-def evaluate(model, root: str, layout: str, split: str, height: int, width: int) -> ConfusionMatrix:
+def evaluate(model, root: str, layout: str, split: str, height: int, width: int,
+             normalization: Normalization | None = None) -> ConfusionMatrix:
     """Confusion matrix of ``model`` over a split, at the ground truth's resolution."""
     label_set = label_set_for_layout(layout)
     matrix = ConfusionMatrix(label_set.num_classes, label_set.ignore_label)
     for sample in find_samples(root, layout, split):
         image = read_image(sample.image_path)
         truth = read_label(sample.label_path, layout)
-        batch = normalize(resize_image(image, height, width), Normalization())[None]
+        batch = model_input(image, height, width, normalization or Normalization())[None]
         predicted = np.asarray(model.predict_on_batch(batch))[0].argmax(-1).astype(np.uint8)
         matrix.update(truth, resize_labels(predicted, *truth.shape))
     return matrix
@@ -114,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(model_name, label_set.num_classes, (height, width, 3))
     model.load_weights(weights)
     try:
-        matrix = evaluate(model, args.dataset_root, layout, args.split, height, width)
+        matrix = evaluate(model, args.dataset_root, layout, args.split, height, width,
+                          Normalization.from_dict(config.get("normalization")))
     except DatasetError as exc:
         print(f"fanet-evaluate: error: {exc}", file=sys.stderr)
         return 2

@@ -34,7 +34,8 @@ import onnx
 from onnx import TensorProto, helper
 
 from fanet_ros.dataset_layouts import label_set_for_layout
-from fanet_ros.model_metadata import ModelMetadata, attach_metadata
+from fanet_ros.model_metadata import ModelMetadata, Normalization, attach_metadata
+from fanet_ros.onnx_labels import argmax_labels
 from fanet_training import run_state
 from fanet_training.tensorrt_ops import check_for_tensorrt
 
@@ -64,10 +65,7 @@ def append_argmax(model: onnx.ModelProto) -> None:
     dims = probabilities.type.tensor_type.shape.dim
     shape = [d.dim_param or d.dim_value or None for d in dims[:3]]
     scores, axis = _class_scores(graph, probabilities.name)
-    graph.node.extend([
-        helper.make_node("ArgMax", [scores], ["argmax"], axis=axis, keepdims=0),
-        helper.make_node("Cast", ["argmax"], ["labels"], to=TensorProto.UINT8),
-    ])
+    graph.node.extend(argmax_labels(scores, "labels", axis))
     graph.output.remove(probabilities)
     graph.output.append(helper.make_tensor_value_info("labels", TensorProto.UINT8, shape))
 
@@ -211,7 +209,8 @@ def check_against_keras(model, reference, onnx_path: Path, height: int, width: i
 
 def export(weights: Path, model_name: str, layout: str, output: Path, height: int, width: int,
            dynamic: bool = False, head: str = "logits", extra: dict | None = None,
-           dataset_name: str | None = None) -> ExportResult:
+           dataset_name: str | None = None,
+           normalization: Normalization | None = None) -> ExportResult:
     """Export, attach metadata, list/check ops and verify against Keras; raises on a mismatch."""
     from fanet_training.models import build_model
 
@@ -229,7 +228,8 @@ def export(weights: Path, model_name: str, layout: str, output: Path, height: in
         append_argmax(proto)
     metadata = ModelMetadata.for_label_set(
         label_set, model=model_name, input_height=height, input_width=width,
-        output=head, dynamic_size=dynamic, extra=extra or {})
+        output=head, dynamic_size=dynamic, extra=extra or {},
+        normalization=normalization or Normalization())
     attach_metadata(proto, metadata)
     onnx.checker.check_model(proto)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -354,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     result = export(source, model_name, layout, args.output, height, width, args.dynamic,
-                    args.head, extra, args.dataset_name)
+                    args.head, extra, args.dataset_name,
+                    Normalization.from_dict(config.get("normalization")))
     print(f"wrote {result.path} ({model_name}, {layout}, "
           f"{'dynamic H/W, default ' if args.dynamic else ''}{height}x{width}, "
           f"output {args.head}, opset {OPSET})")

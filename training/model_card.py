@@ -33,12 +33,13 @@ TRAIN_OPTIONS = (
 
 def portable_folders(config: dict) -> dict:
     """``config`` with this machine's folders replaced by placeholders (cards go into the
-    repository): the dataset as ``/data/<name>``, an absolute run folder as ``runs/<name>``."""
-    root, run_dir = Path(config["dataset_root"]), Path(config["run_dir"])
-    return {**config,
-            "dataset_root": str(root if not (root.is_absolute() or ".." in root.parts)
-                                else Path("/data") / root.name),
-            "run_dir": str(run_dir if not run_dir.is_absolute() else Path("runs") / run_dir.name)}
+    repository): the dataset as ``/data/<name>``, absolute run folders (``run_dir``,
+    ``init_from``) as ``runs/<name>``."""
+    portable = {**config, "dataset_root": str(Path("/data") / Path(config["dataset_root"]).name)}
+    for key in ("run_dir", "init_from"):
+        if config.get(key) and Path(config[key]).is_absolute():
+            portable[key] = str(Path("runs") / Path(config[key]).name)
+    return portable
 
 
 def this_machine() -> str:

@@ -12,12 +12,13 @@ import argparse
 import importlib.util
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
 
 from fanet_ros.dataset_layouts import LAYOUTS, DatasetError
+from fanet_ros.model_metadata import Normalization
 from fanet_training import run_state
 from fanet_training.callbacks import LearningRateRangeTest, RunCheckpoint, ValidationMeanIoU
 from fanet_training.class_weights import (
@@ -68,6 +69,9 @@ class TrainConfig:
     crop_width: int | None = None
     """Train on random crops of this size at the scale of ``height x width`` (validation
     stays at ``height x width``); default: whole frames."""
+    normalization: dict = field(default_factory=lambda: asdict(Normalization()))
+    """Pixels -> model input (``fanet_ros.model_metadata.Normalization``); recorded in
+    config.json, from where fanet-export writes it into the model's metadata."""
     class_weighting: str = "none"
     """``median-frequency``: weight each pixel's loss by its class (SegNet's balancing)."""
     val_every: int = 1
@@ -124,7 +128,7 @@ def datasets(config: TrainConfig, replicas: int) -> tuple[SegmentationDataset, S
                              f"of 32 within {config.height}x{config.width}")
     data = DataConfig(config.dataset_root, config.layout, config.height, config.width,
                       config.batch_size, config.workers, config.cache, config.skip_corrupt,
-                      config.seed, crop)
+                      config.seed, crop, Normalization.from_dict(config.normalization))
     if config.batch_size % replicas:
         raise ValueError(f"--batch-size {config.batch_size} must be a multiple of the "
                          f"{replicas} replicas")

@@ -2,7 +2,7 @@
 
 One command does the whole evaluation::
 
-    bag_eval camvid_val_bag -o eval_out --start-node --model-path model.onnx
+    fanet-bag-eval camvid_val_bag -o eval_out --start-node --model-path model.onnx
 
 Library use (what the demo calls)::
 

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -36,16 +35,38 @@ from fanet_ros.evaluation.label_info import (
     label_set_for,
     label_set_from_label_info,
 )
-from fanet_ros.evaluation.replay import LABEL_QOS, LATCHED_QOS
+from fanet_ros.evaluation.replay import LABEL_QOS
 from fanet_ros.evaluation.report import FrameCounts, Report, write_report
 from fanet_ros.evaluation.scoring import FrameScorer
 from fanet_ros.image_conversion import image_from_msg
 from fanet_ros.labels import LabelSet
 from fanet_ros.malloc_tuning import keep_image_buffers
+from fanet_ros.node_parameters import ParameterSpec, declare_parameters
+from fanet_ros.qos_profiles import LATCHED_QOS
 
 LATENCY_DEFINITION = "label arrival minus the arrival of the ground truth with the same stamp"
 Pending = tuple[np.ndarray, int]
 """Labels ``[H, W]`` and their arrival time (ns)."""
+
+
+EVALUATOR_PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("output_dir", "evaluation_report", "Folder for the report written on "
+                  "shutdown; empty: no report."),
+    ParameterSpec("dataset", "", "Class names (camvid, cityscapes, bdd100k); empty: from the "
+                  "node's ~/label_info."),
+    ParameterSpec("num_classes", 0, "Unnamed classes 0..N-1 when neither dataset nor "
+                  "label_info is available; 0: unused.", int_range=(0, 254, 1)),
+    ParameterSpec("label_topic", "/segmentation_node/label", "The node's mono8 label topic."),
+    ParameterSpec("label_info_topic", "", "The node's latched label_info; empty: next to "
+                  "label_topic."),
+    ParameterSpec("ground_truth_topic", BagTopics().ground_truth, "mono8 ground truth with "
+                  "the images' stamps."),
+    ParameterSpec("publish_period", 1.0, "Seconds between ~/mean_iou and ~/summary messages.",
+                  float_range=(0.01, 3600.0)),
+    ParameterSpec("max_pending", 100, "Unpaired messages kept per side before the oldest is "
+                  "given up as unmatched.", int_range=(1, 100000, 1)),
+)
+"""Declared as the segmentation node's are (fanet_ros.node_parameters)."""
 
 
 class EvaluatorNode(Node):
@@ -82,31 +103,9 @@ class EvaluatorNode(Node):
         )
 
     def _declare_parameters(self) -> dict[str, Any]:
-        topics = BagTopics()
-        specs = {
-            "output_dir": ("evaluation_report", "Folder for the report written on shutdown; "
-                           "empty: no report."),
-            "dataset": ("", "Class names (camvid, cityscapes, bdd100k); empty: from the "
-                        "node's ~/label_info."),
-            "num_classes": (0, "Unnamed classes 0..N-1 when neither dataset nor label_info "
-                            "is available; 0: unused."),
-            "label_topic": ("/segmentation_node/label", "The node's mono8 label topic."),
-            "label_info_topic": ("", "The node's latched label_info; empty: next to "
-                                 "label_topic."),
-            "ground_truth_topic": (topics.ground_truth, "mono8 ground truth with the "
-                                   "images' stamps."),
-            "publish_period": (1.0, "Seconds between ~/mean_iou and ~/summary messages."),
-            "max_pending": (100, "Unpaired messages kept per side before the oldest is "
-                            "given up as unmatched."),
-        }
-        ranges = {"num_classes": (0, 254), "max_pending": (1, 100000)}
-        values = {}
-        for name, (default, description) in specs.items():
-            descriptor = ParameterDescriptor(name=name, description=description, read_only=True)
-            if name in ranges:
-                low, high = ranges[name]
-                descriptor.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
-            values[name] = self.declare_parameter(name, default, descriptor).value
+        values, problems = declare_parameters(self, EVALUATOR_PARAMETERS)
+        if problems:
+            raise ValueError("invalid parameters: " + "; ".join(problems))
         return values
 
     # -- pairing ---------------------------------------------------------------
@@ -232,7 +231,12 @@ def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run fanet_ros evaluator_node``."""
     keep_image_buffers()
     rclpy.init(args=args)
-    node = EvaluatorNode()
+    try:
+        node = EvaluatorNode()
+    except ValueError as exc:
+        rclpy.logging.get_logger("evaluator_node").fatal(str(exc))
+        rclpy.try_shutdown()
+        return 1
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):

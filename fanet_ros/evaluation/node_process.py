@@ -22,6 +22,21 @@ def format_parameter(value: Any) -> str:
     return str(value)
 
 
+def node_command(
+    parameters: dict[str, Any], remaps: dict[str, str] | None = None, namespace: str = ""
+) -> list[str]:
+    """``python -m fanet_ros.segmentation_node --ros-args ...`` with ``-p`` parameters,
+    ``-r`` remappings and a namespace: how evaluation, tests and benchmarks start the node."""
+    args = [sys.executable, "-m", NODE_MODULE, "--ros-args"]
+    for name, value in parameters.items():
+        args += ["-p", f"{name}:={format_parameter(value)}"]
+    for source, target in (remaps or {}).items():
+        args += ["-r", f"{source}:={target}"]
+    if namespace:
+        args += ["-r", f"__ns:={namespace}"]
+    return args
+
+
 class NodeProcess:
     """``python -m fanet_ros.segmentation_node --ros-args ...``; a context manager.
 
@@ -31,10 +46,7 @@ class NodeProcess:
     def __init__(self, parameters: dict[str, Any], image_topic: str, log_path: Path) -> None:
         self.parameters = dict(parameters)
         self.log_path = Path(log_path)
-        args = ["--ros-args", "-r", f"image:={image_topic}"]
-        for name, value in self.parameters.items():
-            args += ["-p", f"{name}:={format_parameter(value)}"]
-        self.command = [sys.executable, "-m", NODE_MODULE, *args]
+        self.command = node_command(self.parameters, {"image": image_topic})
         self._process: subprocess.Popen | None = None
 
     def __enter__(self) -> NodeProcess:

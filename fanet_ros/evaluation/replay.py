@@ -17,7 +17,7 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 
@@ -31,6 +31,7 @@ from fanet_ros.evaluation.bag_io import (
 )
 from fanet_ros.evaluation.scoring import FrameScorer
 from fanet_ros.image_conversion import fill_image_msg, image_from_msg
+from fanet_ros.qos_profiles import LATCHED_QOS
 
 IMAGE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 """Reliable: matches the node's best-effort (sensor data) subscription too."""
@@ -38,9 +39,6 @@ LABEL_QOS = QoSProfile(
     depth=1000, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE
 )
 """Reliable and deep, so that no label is lost on the evaluator's side."""
-LATCHED_QOS = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 WARMUP_PERIOD_S = 0.5
 
 

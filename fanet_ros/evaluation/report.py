@@ -11,11 +11,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fanet_ros.colorize import Colorizer
 from fanet_ros.evaluation.scoring import FrameSample
 from fanet_ros.labels import LabelSet
 from fanet_ros.metrics import SegmentationScores
 from fanet_ros.preprocessing import resize_image
-from fanet_ros.segmentation_pipeline import Colorizer
 
 LATENCY_PERCENTILES = (50, 95, 99)
 REPORT_FILES = ("report.json", "report.md", "class_iou.png", "latency_histogram.png", "frames.png")

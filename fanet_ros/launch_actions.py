@@ -1,0 +1,88 @@
+"""The launch actions that start segmentation_node (and rviz2); imported by launch/*.py only.
+
+Decisions live in :mod:`fanet_ros.launch_arguments`; this module turns a
+:class:`~fanet_ros.launch_arguments.SegmentationLaunch` into ``launch`` actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from launch.actions import (
+    DeclareLaunchArgument,
+    GroupAction,
+    RegisterEventHandler,
+    SetEnvironmentVariable,
+)
+from launch.event_handlers import OnProcessExit
+from launch.launch_context import LaunchContext
+from launch_ros.actions import Node, SetParameter
+
+from fanet_ros.launch_arguments import (
+    NODE_NAME,
+    RVIZ_TEMPLATE,
+    LaunchArgument,
+    LaunchArgumentError,
+    SegmentationLaunch,
+    command_line_names,
+    report,
+    unknown_arguments,
+    write_rviz_config,
+)
+
+LAUNCH_OPTIONS = ("launch-prefix", "launch-prefix-filter")
+"""Names ``ros2 launch`` itself adds to the arguments."""
+
+
+class NodeFailed(RuntimeError):
+    """segmentation_node exited with an error: ``ros2 launch`` stops (and exits 1)."""
+
+
+def declare(arguments: Iterable[LaunchArgument]) -> list[DeclareLaunchArgument]:
+    return [DeclareLaunchArgument(a.name, **a.declaration()) for a in arguments]
+
+
+def check_command_line(context: LaunchContext, declared: Iterable[str]) -> None:
+    """Refuse ``name:=value`` arguments the launch file does not declare (launch ignores
+    them silently, so a typo would run with the default)."""
+    problems = unknown_arguments(command_line_names(context.argv or ()),
+                                 [*declared, *LAUNCH_OPTIONS])
+    if problems:
+        raise LaunchArgumentError(report(problems))
+
+
+def segmentation_actions(plan: SegmentationLaunch, config_dir: Path) -> list[Any]:
+    """The node (and rviz2) for ``plan``; the launch stops when the node fails."""
+    node = Node(
+        package="fanet_ros",
+        executable="segmentation_node",
+        name=NODE_NAME,
+        namespace=plan.namespace,
+        parameters=[str(plan.params_file), plan.parameters],
+        remappings=[("image", plan.image_topic)],
+        output="screen",
+        emulate_tty=True,
+    )
+    actions = [
+        *(SetEnvironmentVariable(name, value) for name, value in plan.environment.items()),
+        SetParameter(name="use_sim_time", value=plan.use_sim_time),
+        node,
+        RegisterEventHandler(OnProcessExit(
+            target_action=node,
+            on_exit=lambda event, context: _stop_on_error(plan.node_fqn, event, context),
+        )),
+    ]
+    if plan.rviz:
+        rviz_config = write_rviz_config(config_dir / RVIZ_TEMPLATE, plan)
+        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2",
+                            namespace=plan.namespace, arguments=["-d", str(rviz_config)],
+                            output="screen"))
+    return [GroupAction(actions)]
+
+
+def _stop_on_error(name: str, event: Any, context: LaunchContext) -> None:
+    if event.returncode != 0 and not context.is_shutdown:
+        raise NodeFailed(f"{name} exited with code {event.returncode} (its log above says why); "
+                         "stopping the launch")

@@ -1,0 +1,107 @@
+"""The Python API: the README's example, inputs, outputs at the input's size, a light import."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fanet_ros.image_conversion import DecodedImage
+from fanet_ros.runtime.base import ModelLoadError
+from fanet_ros.segmentation_pipeline import SegmentationPipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## From Python", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    assert len(code.strip().splitlines()) == 5
+    return code
+
+
+def street_image(height: int = 90, width: int = 130) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    small = rng.integers(0, 255, (height // 10 + 1, width // 10 + 1, 3), dtype=np.uint8)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+@pytest.mark.parametrize("as_file", [False, True], ids=["array", "path"])
+def test_readme_example_runs_and_labels_are_at_the_input_size(tmp_path, as_file):
+    pixels = street_image()
+    image: object = pixels
+    if as_file:
+        image = str(tmp_path / "frame.png")
+        cv2.imwrite(image, pixels)
+    scope: dict = {"image": image}
+    exec(readme_example(), scope)
+    labels, color, overlay, seg = (scope[k] for k in ("labels", "color", "overlay", "seg"))
+    assert labels.shape == pixels.shape[:2] and labels.dtype == np.uint8
+    assert color.shape == overlay.shape == pixels.shape
+    assert len(seg.class_names) == len(seg.colors) == 11
+    palette = np.asarray(seg.colors, dtype=np.uint8)[:, ::-1]  # BGR input: BGR colours
+    known = labels != 255
+    np.testing.assert_array_equal(color[known], palette[labels[known]])
+
+
+def test_labels_equal_the_pipeline_the_node_runs(tiny_model):
+    from fanet_ros import Segmenter
+
+    seg = Segmenter(tiny_model, backend="onnxruntime", device=-1)
+    pixels = street_image(120, 160)
+    result = seg(pixels[:, :, ::-1].copy(), encoding="rgb8", confidence=True)
+    from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+    pipeline = SegmentationPipeline(OnnxRuntimeBackend(tiny_model))
+    expected = pipeline.process(DecodedImage(pixels, "bgr8"), want_confidence=True)
+    np.testing.assert_array_equal(result.labels, expected.labels)
+    np.testing.assert_array_equal(result.confidence, expected.confidence)
+    assert result.encoding == "rgb8"
+    assert sum(result.class_fractions().values()) == pytest.approx(
+        np.count_nonzero(result.labels != 255) / result.labels.size)
+
+
+def test_mono_and_four_channel_inputs(tiny_model):
+    from fanet_ros import Segmenter
+
+    seg = Segmenter(str(tiny_model), device=-1)
+    gray = street_image()[:, :, 0]
+    assert seg(gray).labels.shape == gray.shape
+    bgra = cv2.cvtColor(street_image(), cv2.COLOR_BGR2BGRA)
+    result = seg(bgra, encoding="bgra8")
+    assert result.labels.shape == bgra.shape[:2] and result.overlay.shape[2] == 3
+
+
+def test_bad_inputs_say_what_is_expected(tiny_model, tmp_path):
+    from fanet_ros import Segmenter
+
+    seg = Segmenter(tiny_model, device=-1)
+    with pytest.raises(TypeError, match="uint8"):
+        seg(np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(ValueError, match=r"rgba8 image is \[H, W, 4\]"):
+        seg(np.zeros((10, 10, 3), np.uint8), encoding="rgba8")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        seg(tmp_path / "missing.png")
+    with pytest.raises(ModelLoadError, match="shipped: .*fanet_camvid"):
+        Segmenter("fsffnet_kitti")
+
+
+def test_shipped_model_by_name():
+    from fanet_ros import Segmenter
+
+    seg = Segmenter("fanet_synthetic", device=-1)
+    assert seg.model_path.name == "fanet_synthetic.onnx"
+
+
+def test_importing_the_package_loads_no_runtime():
+    code = ("import sys, fanet_ros; "
+            "print(sorted(m for m in ('onnxruntime', 'cv2', 'rclpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
