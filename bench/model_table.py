@@ -123,7 +123,7 @@ def at_input_size(source: Path, size: tuple[int, int], name: str) -> Path:
     Its graph runs at sides that are multiples of 64 (its pyramid's shapes must line up).
     """
     proto = onnx.load(str(source))
-    path = CACHE_DIR / f"{source.stem}_{name}_{size[0]}x{size[1]}.onnx"
+    path = CACHE_DIR / f"{source.stem}_{name}_{size[0]}x{size[1]}_v2.onnx"
     if path.is_file():
         return path
     proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value = size[0]
@@ -131,6 +131,9 @@ def at_input_size(source: Path, size: tuple[int, int], name: str) -> Path:
     for dim in proto.graph.output[0].type.tensor_type.shape.dim[1:]:
         dim.Clear()
     del proto.graph.value_info[:]
+    metadata = metadata_from_props({p.key: p.value for p in proto.metadata_props}, source)
+    attach_metadata(proto, dataclasses.replace(metadata, input_height=size[0],
+                                               input_width=size[1]))
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(path))
     return path
