@@ -70,7 +70,8 @@ NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("num_threads", 0, "ONNX Runtime CPU threads; 0: its default (all cores).",
                   int_range=(0, 256, 1)),
     ParameterSpec("output_resolution", "input", "Resolution of the outputs: input (the "
-                  "camera's, labels resized nearest-neighbour) or model.",
+                  "camera's; a logits model's labels are computed there exactly, older "
+                  "models' labels are resized nearest-neighbour) or model.",
                   choices=OUTPUT_RESOLUTIONS),
     ParameterSpec("image_transport", "raw", "raw: subscribe to image (sensor_msgs/Image); "
                   "compressed: to image/compressed (jpeg or png).", choices=IMAGE_TRANSPORTS),
