@@ -21,6 +21,7 @@ from fanet_ros.runtime import BackendConfig, create_backend
 from fanet_ros.segmentation_pipeline import SegmentationPipeline
 from fanet_ros.synthetic import generate_drive
 from fanet_training import train as train_module
+from fanet_training.export import choose_head
 from fanet_training.export import main as export_main
 from fanet_training.train import TrainConfig, train
 
@@ -64,3 +65,11 @@ def test_trains_exports_and_segments_a_frame_in_the_node_pipeline(
     out = SegmentationPipeline(backend).process(DecodedImage(frame, "rgb8"))
     assert out.labels.shape == (120, 160)
     assert int(out.labels.max()) < backend.metadata.num_classes
+
+
+def test_exporter_head_follows_the_classifier_stride() -> None:
+    assert choose_head("fast_scnn", 8, None) == "logits"
+    assert choose_head("espnet", 4, None) == "probabilities"
+    assert choose_head("fsffnet", 2, "labels") == "labels"
+    with pytest.raises(ValueError, match="espnet's classifier is at stride 4.*--head probab"):
+        choose_head("espnet", 4, "logits")
