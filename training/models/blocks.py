@@ -56,7 +56,7 @@ class AdaptiveAveragePooling(layers.Layer):
     Bin ``i`` of a side of ``n`` positions averages positions ``floor(i n / bins)`` to
     ``ceil((i + 1) n / bins) - 1``, so bins overlap where ``n`` is not a multiple of
     ``bins`` and none is empty when ``n < bins``. It is two matrix products with
-    averaging matrices built from the map's shape (``MatMul``, ``Range``, ``Clip`` in
+    averaging matrices built from the map's shape (``MatMul``, ``Range``, ``Min``, ``Max`` in
     ONNX), so a graph exported with dynamic height and width pools correctly too.
     """
 
