@@ -106,6 +106,12 @@ def render(results_dir: Path) -> str:
                   "networks with random weights, heads on the shipped CamVid model's logits "
                   "(trained weights: real class boundaries). GMACs count convolution and dense "
                   "layers (bench/macs.py).", "", model["markdown"], "", machine_line(model)]
+    comparison = load(results_dir, "model_comparison")
+    if comparison:
+        parts += ["", "## Model comparison", "", f"`{comparison['command']}`", "",
+                  "Every registry model (specifications: [models.md](models.md)) on this CPU "
+                  "with one exporter and one trainer (bench/model_comparison.py).", "",
+                  comparison["markdown"], "", machine_line(comparison)]
     stages = load(results_dir, "pipeline_stages")
     if stages:
         parts += ["", "## Work around inference, before and after optimisation", "",
@@ -159,6 +165,8 @@ def render(results_dir: Path) -> str:
     parts += ["", "## Reproduce", "", "```bash",
               "python bench/model_table.py          # exports random-weight models to "
               "~/.cache/fanet_ros_bench (FANET_BENCH_CACHE)",
+              "python bench/model_comparison.py     # add --camvid DIR --train-budget-epochs N "
+              "to train the budget",
               "python bench/pipeline_stages.py --model-name fanet",
               "python bench/message_buffers.py",
               "python bench/node_pipeline.py        # 3 rates x (10 s warm-up + 2 min); "

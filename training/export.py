@@ -4,10 +4,12 @@ The model is rebuilt at the requested size (or with dynamic H/W), the weights
 loaded and converted with ``keras.Model.export(format="onnx")`` (tf2onnx). The
 head (``--head``) says where the graph ends:
 
-* ``logits`` (default): the classifier's float32 logits at stride 8, NHWC
-  ``[1, H/8, W/8, C]``; the node turns them into labels at any size, exactly as
-  a full-resolution bilinear resize + arg-max would (fanet_ros.label_upsampling).
-* ``probabilities``: float32 softmax at the input size, ``[1, H, W, C]``.
+* ``logits`` (default for models whose classifier is at stride 8): the
+  classifier's float32 logits, NHWC ``[1, H/8, W/8, C]``; the node turns them
+  into labels at any size, exactly as a full-resolution bilinear resize +
+  arg-max would (fanet_ros.label_upsampling).
+* ``probabilities`` (default for the others, e.g. FSFFNet at stride 2, ESPNet
+  at stride 4): float32 softmax at the input size, ``[1, H, W, C]``.
 * ``labels`` (``--labels``): uint8 arg-max at the input size, ``[1, H, W]``.
 
 ONNX Runtime is then run on the same input as Keras and the difference printed.
@@ -34,6 +36,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from fanet_ros.dataset_layouts import label_set_for_layout
+from fanet_ros.label_upsampling import LOGITS_STRIDE
 from fanet_ros.model_metadata import ModelMetadata, Normalization, attach_metadata
 from fanet_ros.onnx_labels import argmax_labels
 from fanet_training import run_state
@@ -56,6 +59,7 @@ class ExportResult:
     """Largest |ONNX Runtime - Keras| output difference (nan for the labels head)."""
     label_agreement: float
     """Share of pixels whose labels at the input size agree with Keras' full-resolution ones."""
+    head: str = "logits"
 
 
 def append_argmax(model: onnx.ModelProto) -> None:
@@ -207,21 +211,50 @@ def check_against_keras(model, reference, onnx_path: Path, height: int, width: i
     return float(np.abs(output - expected).max()), agreement
 
 
+def logits_stride(model) -> int:
+    """Input pixels per class logit of a fixed-size model built with a full-resolution head:
+    its classifier's stride (FANet 8, FSFFNet 2, ESPNet 4)."""
+    logits = model.get_layer("classifier_upsample").input[0]
+    return int(model.input.shape[1]) // int(logits.shape[1])
+
+
+def choose_head(model_name: str, stride: int, head: str | None) -> str:
+    """``head``, or by default ``logits`` for a classifier at the node's stride 8 and
+    ``probabilities`` otherwise; ``ValueError`` for ``logits`` at another stride."""
+    if head is not None and head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; one of {', '.join(HEADS)}")
+    if head is None:
+        return "logits" if stride == LOGITS_STRIDE else "probabilities"
+    if head == "logits" and stride != LOGITS_STRIDE:
+        raise ValueError(f"{model_name}'s classifier is at stride {stride}, but the logits head "
+                         f"carries stride-{LOGITS_STRIDE} logits (what the node upsamples): "
+                         "export it with --head probabilities or --head labels")
+    return head
+
+
 def export(weights: Path, model_name: str, layout: str, output: Path, height: int, width: int,
-           dynamic: bool = False, head: str = "logits", extra: dict | None = None,
+           dynamic: bool = False, head: str | None = None, extra: dict | None = None,
            dataset_name: str | None = None,
            normalization: Normalization | None = None) -> ExportResult:
-    """Export, attach metadata, list/check ops and verify against Keras; raises on a mismatch."""
+    """Export, attach metadata, list/check ops and verify against Keras; raises on a mismatch.
+
+    ``head=None`` picks :func:`choose_head`'s default for the model.
+    """
     from fanet_training.models import build_model
 
-    if head not in HEADS:
-        raise ValueError(f"unknown head {head!r}; one of {', '.join(HEADS)}")
     label_set = label_set_for_layout(layout)
     if dataset_name:
         label_set = dataclasses.replace(label_set, name=dataset_name)
-    shape = (None, None, 3) if dynamic else (height, width, 3)
-    model = build_model(model_name, label_set.num_classes, shape, output=KERAS_OUTPUT[head])
-    model.load_weights(weights)
+    # The probabilities model at the export size: the labels reference, and its stride.
+    reference = build_model(model_name, label_set.num_classes, (height, width, 3))
+    head = choose_head(model_name, logits_stride(reference), head)
+    if head == "probabilities" and not dynamic:
+        model = reference
+    else:
+        shape = (None, None, 3) if dynamic else (height, width, 3)
+        model = build_model(model_name, label_set.num_classes, shape, output=KERAS_OUTPUT[head])
+        model.load_weights(weights)
+    reference.load_weights(weights)
     with tempfile.TemporaryDirectory() as tmp:
         proto = convert(model, Path(tmp) / "model.onnx", dynamic)
     if head == "labels":
@@ -235,13 +268,8 @@ def export(weights: Path, model_name: str, layout: str, output: Path, height: in
     output.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(output))
     ops = sorted({node.op_type for node in proto.graph.node})
-    if head == "probabilities":
-        reference = model
-    else:
-        reference = build_model(model_name, label_set.num_classes, (height, width, 3))
-        reference.load_weights(weights)
     diff, agreement = check_against_keras(model, reference, output, height, width, head)
-    return ExportResult(output, ops, diff, agreement)
+    return ExportResult(output, ops, diff, agreement, head)
 
 
 def logits_from_onnx(source: Path, output: Path, frames: int = 4, seed: int = 0) -> ExportResult:
@@ -266,6 +294,14 @@ def logits_from_onnx(source: Path, output: Path, frames: int = 4, seed: int = 0)
     if metadata.output == "logits":
         raise ValueError(f"{source} already outputs logits")
     cut_to_logits(proto)
+    height, width = metadata.input_height, metadata.input_width
+    probe = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    logits = probe.run(None, {probe.get_inputs()[0].name: np.zeros((1, height, width, 3),
+                                                                     np.float32)})[0]
+    if logits.shape[1] * LOGITS_STRIDE != height:
+        raise ValueError(f"{source}: its classifier is at stride {height // logits.shape[1]}, but "
+                         f"the logits head carries stride-{LOGITS_STRIDE} logits; keep the "
+                         f"{metadata.output} model")
     new_metadata = dataclasses.replace(
         metadata, output="logits",
         extra={**metadata.extra, "converted_from": f"{source.name} ({metadata.output} head)"})
@@ -274,7 +310,6 @@ def logits_from_onnx(source: Path, output: Path, frames: int = 4, seed: int = 0)
     output.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(output))
 
-    height, width = metadata.input_height, metadata.input_width
     rng = np.random.default_rng(seed)
     inputs = [rng.random((1, height, width, 3), dtype=np.float32) for _ in range(frames)]
     for rgb, _ in generate_drive(seed, frames, height=height, width=width):
@@ -314,10 +349,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--width", type=int, help="input width, multiple of 32")
     parser.add_argument("--dynamic", action="store_true",
                         help="dynamic H/W (height/width stay the default size in the metadata)")
-    parser.add_argument("--head", choices=HEADS, default="logits",
-                        help="where the graph ends: stride-8 logits [1,H/8,W/8,C] (default; the "
-                             "node upsamples labels exactly), probabilities [1,H,W,C] or uint8 "
-                             "labels [1,H,W]")
+    parser.add_argument("--head", choices=HEADS, default=None,
+                        help="where the graph ends: stride-8 logits [1,H/8,W/8,C] (the node "
+                             "upsamples labels exactly), probabilities [1,H,W,C] or uint8 "
+                             "labels [1,H,W]; default: logits for models whose classifier is at "
+                             "stride 8, probabilities for the others")
     parser.add_argument("--labels", dest="head", action="store_const", const="labels",
                         help="same as --head labels")
     parser.add_argument("--dataset-name",
@@ -353,9 +389,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fanet-export: error: {height}x{width}: sides must be multiples of 32",
               file=sys.stderr)
         return 2
-    result = export(source, model_name, layout, args.output, height, width, args.dynamic,
-                    args.head, extra, args.dataset_name,
-                    Normalization.from_dict(config.get("normalization")))
+    try:
+        result = export(source, model_name, layout, args.output, height, width, args.dynamic,
+                        args.head, extra, args.dataset_name,
+                        Normalization.from_dict(config.get("normalization")))
+    except ValueError as exc:
+        print(f"fanet-export: error: {exc}", file=sys.stderr)
+        return 2
+    args.head = result.head
     print(f"wrote {result.path} ({model_name}, {layout}, "
           f"{'dynamic H/W, default ' if args.dynamic else ''}{height}x{width}, "
           f"output {args.head}, opset {OPSET})")
@@ -376,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def convert_onnx(source: Path, args: argparse.Namespace) -> int:
     """``fanet-export model.onnx --head logits``: cut an exported model to the logits head."""
-    if args.head != "logits":
+    if args.head not in (None, "logits"):
         print("fanet-export: error: an .onnx source can only be cut to --head logits; export "
               "other heads from the training run's weights", file=sys.stderr)
         return 2

@@ -32,7 +32,8 @@ import zipfile
 from pathlib import Path
 
 PACK = Path(__file__).resolve().parent
-MODELS = ("fanet", "fsffnet")
+MODELS = ("fanet", "fsffnet", "fast_scnn", "contextnet", "espnet")
+DEFAULT_MODELS = ("fanet", "fsffnet")
 BACKENDS = ("jax", "torch")
 RECIPE = ["--optimizer", "adam", "--learning-rate", "0.002", "--warmup-epochs", "1",
           "--bn-momentum", "0.9", "--cache"]
@@ -78,7 +79,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("output", type=Path, help="folder for runs, logs and the summary")
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(DEFAULT_MODELS))
     parser.add_argument("--epochs", type=int, default=100,
                         help="epochs per model (default 100: an estimate for ~10 min on one "
                              "modern GPU with both models side by side, not measured; check "

@@ -1,6 +1,12 @@
-"""FANet and FSFFNet (Keras 3) behind a registry; importing this registers both."""
+"""The segmentation models (Keras 3) behind a registry; importing this registers them all."""
 
-from fanet_training.models import fanet, fsffnet  # noqa: F401  (registers the builders)
+from fanet_training.models import (  # noqa: F401  (registers the builders)
+    contextnet,
+    espnet,
+    fanet,
+    fast_scnn,
+    fsffnet,
+)
 from fanet_training.models.registry import MODELS, build_model, register_model
 
 __all__ = ["MODELS", "build_model", "register_model"]
