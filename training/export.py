@@ -235,10 +235,13 @@ def choose_head(model_name: str, stride: int, head: str | None) -> str:
 def export(weights: Path, model_name: str, layout: str, output: Path, height: int, width: int,
            dynamic: bool = False, head: str | None = None, extra: dict | None = None,
            dataset_name: str | None = None,
-           normalization: Normalization | None = None) -> ExportResult:
+           normalization: Normalization | None = None,
+           save_weights: bool = False) -> ExportResult:
     """Export, attach metadata, list/check ops and verify against Keras; raises on a mismatch.
 
-    ``head=None`` picks :func:`choose_head`'s default for the model.
+    ``head=None`` picks :func:`choose_head`'s default for the model. ``save_weights`` also
+    writes the Keras weights (no optimizer state) beside the ONNX file as
+    ``<name>.weights.h5``, where ``fanet-train --init-from`` finds them.
     """
     from fanet_training.models import build_model
 
@@ -269,6 +272,8 @@ def export(weights: Path, model_name: str, layout: str, output: Path, height: in
     onnx.save(proto, str(output))
     ops = sorted({node.op_type for node in proto.graph.node})
     diff, agreement = check_against_keras(model, reference, output, height, width, head)
+    if save_weights:
+        reference.save_weights(output.with_name(output.stem + ".weights.h5"))
     return ExportResult(output, ops, diff, agreement, head)
 
 
@@ -359,6 +364,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dataset-name",
                         help="dataset name in the metadata (default: the layout's label set), "
                              "e.g. 'synthetic' for a model trained on generated scenes")
+    parser.add_argument("--save-weights", action="store_true",
+                        help="also write the Keras weights beside the ONNX file as "
+                             "<name>.weights.h5 (what fanet-train --init-from reads)")
     parser.add_argument("--allow-unsupported-ops", action="store_true",
                         help="warn instead of failing on ops TensorRT cannot parse")
     return parser.parse_args(argv)
@@ -392,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = export(source, model_name, layout, args.output, height, width, args.dynamic,
                         args.head, extra, args.dataset_name,
-                        Normalization.from_dict(config.get("normalization")))
+                        Normalization.from_dict(config.get("normalization")),
+                        args.save_weights)
     except ValueError as exc:
         print(f"fanet-export: error: {exc}", file=sys.stderr)
         return 2
