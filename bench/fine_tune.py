@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     header = ["start", *(f"val mIoU % after epoch {e + 1}" for e in range(args.epochs)), "s"]
     table = markdown_table(header, rows)
     print(table)
-    path = write_results("fine_tune", {"table": table, "results": results,
+    path = write_results("fine_tune", {"command": " ".join(["python", "bench/fine_tune.py",
+                                                            *(argv or sys.argv[1:])]),
+                                       "table": table, "results": results,
                                        "settings": vars(args)})
     print(f"wrote {path}")
     return 0

@@ -112,6 +112,23 @@ def render(results_dir: Path) -> str:
                   "Every registry model (specifications: [models.md](models.md)) on this CPU "
                   "with one exporter and one trainer (bench/model_comparison.py).", "",
                   comparison["markdown"], "", machine_line(comparison)]
+    training = load(results_dir, "train_throughput")
+    if training:
+        parts += ["", "## Training throughput", "", f"`{training['command']}`", "",
+                  "The `fanet-train` loop on the cached CamVid loader (2 threads), batch 8, "
+                  "against the loop before the from-logits change (softmax output, loss on "
+                  "probabilities, eager validation after every epoch), rebuilt in the "
+                  "benchmark; the variants take turns, round by round. Validation is the "
+                  "steady cost (its first run also traces the predict function), amortised "
+                  "over the recipe's `--val-every`. The peer is Fast-SCNN in PyTorch (eager, "
+                  "in-memory batches, SGD + cross-entropy).", "", training["table"], "",
+                  machine_line(training)]
+    tuning = load(results_dir, "fine_tune")
+    if tuning:
+        parts += ["", "## Fine-tuning from the shipped weights", "", f"`{tuning['command']}`",
+                  "", "`fanet-train --init-from fanet_camvid` against the same run from scratch "
+                  "on generated street scenes (`fanet_ros.synthetic`): val mIoU after each "
+                  "epoch.", "", tuning["table"], "", machine_line(tuning)]
     stages = load(results_dir, "pipeline_stages")
     if stages:
         parts += ["", "## Work around inference, before and after optimisation", "",
@@ -167,6 +184,8 @@ def render(results_dir: Path) -> str:
               "~/.cache/fanet_ros_bench (FANET_BENCH_CACHE)",
               "python bench/model_comparison.py     # add --camvid DIR --train-budget-epochs N "
               "to train the budget",
+              "python bench/train_throughput.py --peer-python PYTHON_WITH_TORCH",
+              "python bench/fine_tune.py",
               "python bench/pipeline_stages.py --model-name fanet",
               "python bench/message_buffers.py",
               "python bench/node_pipeline.py        # 3 rates x (10 s warm-up + 2 min); "

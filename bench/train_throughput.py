@@ -200,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     if "skipped" in peer:
         print(f"peer row skipped: {peer['skipped']}")
-    path = write_results(args.name, {"table": table, "results": results,
+    shown = ["PYTHON_WITH_TORCH" if a == args.peer_python else a for a in (argv or sys.argv[1:])]
+    path = write_results(args.name, {"command": " ".join(["python", "bench/train_throughput.py",
+                                                          *shown]),
+                                     "table": table, "results": results,
                                      "settings": {k: v for k, v in vars(args).items()}})
     print(f"wrote {path}")
     return 0
