@@ -335,9 +335,11 @@ def logits_from_onnx(source: Path, output: Path, frames: int = 4, seed: int = 0)
 
 
 def run_provenance(run_dir: Path) -> dict:
+    """Epochs and val mIoU of the run; the run folder by name only (models travel, the
+    folders of the machine they were trained on mean nothing elsewhere)."""
     state = run_state.read_json(run_dir / run_state.STATE)
     return {"epochs": state.get("epoch"), "best_epoch": state.get("best_epoch"),
-            "val_miou": state.get("best_val_miou"), "run_dir": str(run_dir)}
+            "val_miou": state.get("best_val_miou"), "run_dir": run_dir.resolve().name}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
