@@ -24,6 +24,10 @@ NON_INFERENCE_TARGET = 0.05
 P95_TARGET = 1.3
 RSS_TARGET = 0.05
 TARGET_RATE = 30.0
+ORT_TUNING_NOTE = (
+    "Each setting changed alone from the node's (fanet_ros/runtime/onnxruntime_backend.py, "
+    "`session_options`), timed in one run with the variants alternating "
+    "(bench/ort_tuning.py). ORT_TUNING_DECISIONS")
 
 
 def load(results_dir: Path, name: str) -> dict[str, Any] | None:
@@ -106,6 +110,10 @@ def render(results_dir: Path) -> str:
                   "networks with random weights, heads on the shipped CamVid model's logits "
                   "(trained weights: real class boundaries). GMACs count convolution and dense "
                   "layers (bench/macs.py).", "", model["markdown"], "", machine_line(model)]
+    tuning = load(results_dir, "ort_tuning")
+    if tuning:
+        parts += ["", "## ONNX Runtime settings", "", f"`{tuning['command']}`", "",
+                  ORT_TUNING_NOTE, "", tuning["markdown"], "", machine_line(tuning)]
     stages = load(results_dir, "pipeline_stages")
     if stages:
         parts += ["", "## Work around inference, before and after optimisation", "",
@@ -159,6 +167,8 @@ def render(results_dir: Path) -> str:
     parts += ["", "## Reproduce", "", "```bash",
               "python bench/model_table.py          # exports random-weight models to "
               "~/.cache/fanet_ros_bench (FANET_BENCH_CACHE)",
+              "python bench/ort_tuning.py --camvid /data/camvid   # session settings, "
+              "BatchNorm fold, INT8",
               "python bench/pipeline_stages.py --model-name fanet",
               "python bench/message_buffers.py",
               "python bench/node_pipeline.py        # 3 rates x (10 s warm-up + 2 min); "

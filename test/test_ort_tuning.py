@@ -212,3 +212,6 @@ def test_ort_tuning_bench_times_every_variant(tmp_path, calibration_dir):
     assert len(rows) == 11 and rows[data["timing"][0]["variant"]]["ratio_to_default"] == 1.0
     assert all(row["median_ms"] > 0 for row in rows.values())
     assert "INT8 QDQ" in rows and "| verdict |" in data["markdown"]
+    page = tmp_path / "performance.md"
+    run_bench("render_performance.py", "--results-dir", str(tmp_path), "--output", str(page))
+    assert "## ONNX Runtime settings" in page.read_text()

@@ -64,6 +64,7 @@ def quantize_int8(source: Path, output: Path, calibration_dir: str | Path, frame
         QuantType,
         quantize_static,
     )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from fanet_training.export import fold_conv_affine
 
@@ -84,9 +85,13 @@ def quantize_int8(source: Path, output: Path, calibration_dir: str | Path, frame
     with tempfile.TemporaryDirectory() as tmp:
         folded = Path(tmp) / "folded.onnx"
         quantized = Path(tmp) / "int8.onnx"
+        prepared = Path(tmp) / "prepared.onnx"
         onnx.save(proto, str(folded))
+        # ONNX shape inference only: the fold above is the one graph change wanted here
+        quant_pre_process(str(folded), str(prepared), skip_optimization=True,
+                          skip_symbolic_shape=True)
         quantize_static(
-            str(folded), str(quantized), _CalibrationReader(images, input_name),
+            str(prepared), str(quantized), _CalibrationReader(images, input_name),
             quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8, per_channel=True, calibrate_method=calibrate,
         )
