@@ -415,6 +415,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    f"({args.input_reliability}), outputs at {args.output_resolution} resolution")
     if args.malloc == "defaults":
         model_desc += ", glibc malloc defaults in the node and the subscriber"
+    if args.num_threads:
+        model_desc += f", num_threads:={args.num_threads}"
     load_at_start = machine_info()["load_average_1_5_15"]
     results_dir = args.results_dir or Path(__file__).resolve().parent / "results"
     log_dir = CACHE_DIR / "logs"
