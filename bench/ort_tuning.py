@@ -16,9 +16,11 @@ as the reference, one setting changed per variant:
 
 Variants alternate: each round runs every variant (one discarded run, then
 ``--runs`` timed), so a change of load hits all of them; the ratio to the
-default is the median over rounds of the round's ratio. With ``--camvid``, the
-val mIoU of the float, folded and INT8 models is measured too (model resolution
-384x512, labels at the annotations' resolution by the node's exact refinement).
+default is the median over rounds of the round's ratio; the default runs again
+last in each round, so its ratio shows the noise and any bias of the order. With
+``--camvid``, the val mIoU of the float, folded and INT8 models is measured too
+(model resolution 384x512, labels at the annotations' resolution by the node's
+exact refinement).
 
     nice -n 10 python bench/ort_tuning.py --camvid /data/camvid
 """
@@ -30,6 +32,7 @@ import hashlib
 import os
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +56,10 @@ from model_table import at_input_size  # noqa: E402
 from fanet_ros.runtime.onnxruntime_backend import session_options  # noqa: E402
 from fanet_ros.shipped_models import shipped_model_path  # noqa: E402
 
-SAME_WITHIN = 0.03
+SETTLE_S = 0.2
+"""Pause after each variant's runs: threads that spin after a run (allow_spinning) stop
+before the next variant is timed."""
+SAME_WITHIN = 0.05
 """A ratio within 1 +- this is reported as no difference."""
 
 
@@ -79,6 +85,7 @@ VARIANTS = (
             {"optimization_level": "disabled"}),
     Variant("INT8 QDQ", "int8"),
     Variant("INT8 QDQ without the BatchNorm fold", "int8_unfolded"),
+    Variant("node default again, last in each round (noise control)", "float"),
 )
 
 
@@ -116,13 +123,18 @@ def time_variants(models: dict[str, Path], size: tuple[int, int], rounds: int,
                   runs: int) -> list[dict[str, Any]]:
     """Median ms per variant and the median over rounds of its ratio to the first variant."""
     variants = [v for v in VARIANTS if v.model in models]
-    sessions, load_ms = [], []
-    for variant in variants:
-        start = time.perf_counter()
-        sessions.append(ort.InferenceSession(
-            str(resized(models[variant.model], size)), session_options(**variant.options),
-            providers=["CPUExecutionProvider"]))
-        load_ms.append(1000.0 * (time.perf_counter() - start))
+    sessions, load_ms, nodes = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, variant in enumerate(variants):
+            options = session_options(**variant.options)
+            optimized = Path(tmp) / f"{i}.onnx"
+            options.optimized_model_filepath = str(optimized)
+            start = time.perf_counter()
+            sessions.append(ort.InferenceSession(
+                str(resized(models[variant.model], size)), options,
+                providers=["CPUExecutionProvider"]))
+            load_ms.append(1000.0 * (time.perf_counter() - start))
+            nodes.append(len(onnx.load(str(optimized)).graph.node))
     batch = np.random.default_rng(0).random((1, *size, 3), dtype=np.float32)
     times: list[list[float]] = [[] for _ in variants]
     ratios: list[list[float]] = [[] for _ in variants]
@@ -138,12 +150,13 @@ def time_variants(models: dict[str, Path], size: tuple[int, int], rounds: int,
                 these.append(1000.0 * (time.perf_counter() - start))
             times[i] += these
             medians.append(statistics.median(these))
+            time.sleep(SETTLE_S)
         for i, m in enumerate(medians):
             ratios[i].append(m / medians[0])
     return [{"variant": v.name, "model": v.model, "options": v.options,
              "median_ms": statistics.median(t), "ratio_to_default": statistics.median(r),
-             "session_load_ms": load}
-            for v, t, r, load in zip(variants, times, ratios, load_ms)]
+             "session_load_ms": load, "nodes_after_optimisation": n}
+            for v, t, r, load, n in zip(variants, times, ratios, load_ms, nodes)]
 
 
 def val_miou(models: dict[str, Path], camvid: Path, frames: int) -> list[dict[str, Any]]:
@@ -191,7 +204,8 @@ def verdict(ratio: float) -> str:
 
 def report(data: dict[str, Any]) -> str:
     rows = [[r["variant"], r["median_ms"], f"{r['ratio_to_default']:.3f}",
-             verdict(r["ratio_to_default"]) if i else "reference", r["session_load_ms"]]
+             verdict(r["ratio_to_default"]) if i else "reference", r["session_load_ms"],
+             r["nodes_after_optimisation"]]
             for i, r in enumerate(data["timing"])]
     parts = [
         f"ONNX Runtime {data['onnxruntime']} CPU, shipped FANet CamVid model (logits head) at "
@@ -199,7 +213,7 @@ def report(data: dict[str, Any]) -> str:
         f"alternating; load average at the start {data['load_average_at_start'][0]} on "
         f"{data['cores']} cores",
         markdown_table(["variant", "median ms", "time / default (median of rounds)", "verdict",
-                        "session load ms"], rows),
+                        "session load ms", "nodes after optimisation"], rows),
     ]
     if data.get("camvid"):
         names = {"float": "float (as shipped)", "folded": "BatchNorm folded",

@@ -209,7 +209,7 @@ def test_ort_tuning_bench_times_every_variant(tmp_path, calibration_dir):
               "--results-dir", str(tmp_path), env={"FANET_BENCH_CACHE": str(tmp_path / "cache")})
     data = json.loads((tmp_path / "ort_tuning.json").read_text())
     rows = {row["variant"]: row for row in data["timing"]}
-    assert len(rows) == 11 and rows[data["timing"][0]["variant"]]["ratio_to_default"] == 1.0
+    assert len(rows) == 12 and rows[data["timing"][0]["variant"]]["ratio_to_default"] == 1.0
     assert all(row["median_ms"] > 0 for row in rows.values())
     assert "INT8 QDQ" in rows and "| verdict |" in data["markdown"]
     page = tmp_path / "performance.md"
