@@ -45,6 +45,12 @@ CAMERA_MAX_S = 3600.0
 """The camera runs until stopped; this only bounds an orphaned one."""
 ENVIRONMENT = ("RMW_IMPLEMENTATION", "FASTDDS_BUILTIN_TRANSPORTS")
 """Variables that change how images travel between processes; recorded with the results."""
+OUTPUT_KINDS = {
+    "logits": "stride-8 logits (labels by the node's exact refinement)",
+    "labels": "uint8 labels (arg-max in the model)",
+    "probabilities": "probabilities",
+}
+"""``--output`` choices and how the results name them."""
 DEFAULT_TRANSPORT = "default"
 REPO = Path(__file__).resolve().parent.parent
 LARGE_IMAGES_PROFILE = REPO / "config" / "fastdds_large_images.xml"
@@ -367,9 +373,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=120.0, help="measured seconds per rate")
     parser.add_argument("--warmup", type=float, default=10.0,
                         help=f"seconds before measuring (and at least {WARMUP_FRAMES} outputs)")
-    parser.add_argument("--output", choices=("labels", "probabilities"), default="labels",
-                        help="model output: labels (arg-max in the model, as the shipped "
-                             "models) or probabilities (arg-max in the node)")
+    parser.add_argument("--output", choices=OUTPUT_KINDS, default="logits",
+                        help="model output: logits at stride 8 (labels by the node's exact "
+                             "refinement, as the shipped models), labels (arg-max in the model, "
+                             "the old --labels export) or probabilities (arg-max in the node)")
     parser.add_argument("--transports", nargs="+",
                         default=[DEFAULT_TRANSPORT, str(LARGE_IMAGES_PROFILE)],
                         help=f"'{DEFAULT_TRANSPORT}' and/or Fast DDS profile files; each rate "
@@ -401,15 +408,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         from exported_models import exported_model
 
-        model = exported_model(args.model_name, parse_size(args.model_size),
-                               labels=args.output == "labels")
-        output = ("uint8 labels (arg-max in the model)" if args.output == "labels"
-                  else "probabilities")
-        model_desc = f"{args.model_name} {args.model_size} (random weights, {output} output)"
+        model = exported_model(args.model_name, parse_size(args.model_size), head=args.output)
+        model_desc = (f"{args.model_name} {args.model_size} (random weights, "
+                      f"{OUTPUT_KINDS[args.output]} output)")
     model_desc += (f", ONNX Runtime CPU, camera bgr8 {args.camera_size} "
                    f"({args.input_reliability}), outputs at {args.output_resolution} resolution")
     if args.malloc == "defaults":
         model_desc += ", glibc malloc defaults in the node and the subscriber"
+    if args.num_threads:
+        model_desc += f", num_threads:={args.num_threads}"
     load_at_start = machine_info()["load_average_1_5_15"]
     results_dir = args.results_dir or Path(__file__).resolve().parent / "results"
     log_dir = CACHE_DIR / "logs"

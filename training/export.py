@@ -17,15 +17,22 @@ An exported ``.onnx`` with a full-resolution head can also be cut to the logits
 head (``fanet-export old.onnx --head logits --output new.onnx``), checked
 against the old labels on random inputs and synthetic frames.
 
+``--quantize int8 --calibration-dir DIR`` writes a static INT8 (QDQ) logits model
+for ONNX Runtime on the CPU instead (fanet_training.quantize), from weights or
+from an exported ``.onnx``; its val mIoU and speed are in docs/performance.md.
+
 Example::
 
     fanet-export runs/fanet_camvid --height 384 --width 512 --output fanet_camvid.onnx
+    fanet-export fanet_camvid.onnx --quantize int8 --calibration-dir /data/camvid/train \
+        --output fanet_camvid_int8.onnx
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -144,6 +151,98 @@ def cut_to_logits(model: onnx.ModelProto) -> None:
             graph.output[0].type.tensor_type.shape.dim[0].dim_param = batch
         else:
             graph.output[0].type.tensor_type.shape.dim[0].dim_value = batch
+
+
+def fold_conv_affine(model: onnx.ModelProto) -> int:
+    """Fold per-channel scales and shifts that follow a Conv into its weights and bias.
+
+    tf2onnx writes each BatchNormalization after a convolution (the depthwise
+    and pointwise halves of the separable convolutions included) as ``Mul`` +
+    ``Add`` with constant per-channel operands; a ``BatchNormalization`` node is
+    folded too. ``y = (conv(x, W) + b) * s + a`` becomes ``conv(x, W * s) + (b * s + a)``.
+    A Conv is folded only where its output feeds nothing but that chain. Returns
+    how many Mul / Add / BatchNormalization nodes were removed.
+    """
+    graph = model.graph
+    initializers = {t.name: t for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    removed: list[onnx.NodeProto] = []
+    for conv in [n for n in graph.node if n.op_type == "Conv"]:
+        has_bias = len(conv.input) > 2 and bool(conv.input[2])
+        if any(name not in initializers for name in conv.input[1:3] if name):
+            continue
+        weights = onnx.numpy_helper.to_array(initializers[conv.input[1]])
+        if weights.dtype != np.float32:
+            continue
+        bias = (onnx.numpy_helper.to_array(initializers[conv.input[2]]) if has_bias
+                else np.zeros(weights.shape[0], np.float32))
+        chain = []
+        tensor = conv.output[0]
+        while tensor not in outputs and len(consumers.get(tensor, [])) == 1:
+            step = _channel_affine(consumers[tensor][0], tensor, initializers, weights.shape[0])
+            if step is None:
+                break
+            scale, shift = step
+            weights = weights * scale[:, None, None, None]
+            bias = bias * scale + shift
+            chain.append(consumers[tensor][0])
+            tensor = chain[-1].output[0]
+        if not chain:
+            continue
+        stem = conv.name or conv.output[0]
+        names = [f"{stem}/folded_weights", f"{stem}/folded_bias"]
+        graph.initializer.extend([onnx.numpy_helper.from_array(weights, names[0]),
+                                  onnx.numpy_helper.from_array(bias, names[1])])
+        del conv.input[1:]
+        conv.input.extend(names)
+        conv.output[0] = tensor
+        removed += chain
+    for node in removed:
+        graph.node.remove(node)
+    if removed:
+        _prune(graph)
+    return len(removed)
+
+
+def _channel_affine(node: onnx.NodeProto, tensor: str, initializers: dict,
+                    channels: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(scale, shift)`` per output channel of an NCHW ``Mul`` / ``Add`` with a constant, or
+    of a ``BatchNormalization``, applied to ``tensor``; None for anything else."""
+
+    batch_norm = node.op_type == "BatchNormalization"
+
+    def per_channel(name: str) -> np.ndarray | None:
+        if name not in initializers:
+            return None
+        value = onnx.numpy_helper.to_array(initializers[name])
+        if value.dtype != np.float32:
+            return None
+        if value.size == 1 and value.ndim <= 4:
+            return np.full(channels, value.reshape(()), np.float32)
+        # [C] for BatchNormalization; [C, 1, 1] or [1, C, 1, 1] broadcast over NCHW
+        fits = value.size == channels and (
+            value.ndim == 1 if batch_norm else 3 <= value.ndim <= 4 and value.shape[-3] == channels)
+        return value.reshape(channels) if fits else None
+
+    ones, zeros = np.ones(channels, np.float32), np.zeros(channels, np.float32)
+    if node.op_type in ("Mul", "Add") and len(node.input) == 2 and tensor in node.input:
+        other = per_channel(node.input[1 - list(node.input).index(tensor)])
+        if other is None:
+            return None
+        return (other, zeros) if node.op_type == "Mul" else (ones, other)
+    if node.op_type == "BatchNormalization" and node.input[0] == tensor and len(node.output) == 1:
+        params = [per_channel(name) for name in node.input[1:5]]
+        if any(p is None for p in params):
+            return None
+        gamma, beta, mean, var = params
+        epsilon = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
+        scale = gamma / np.sqrt(var + epsilon)
+        return scale, beta - mean * scale
+    return None
 
 
 def _initializer(graph: onnx.GraphProto, name: str) -> np.ndarray | None:
@@ -369,6 +468,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--save-weights", action="store_true",
                         help="also write the Keras weights beside the ONNX file as "
                              "<name>.weights.h5 (what fanet-train --init-from reads)")
+    parser.add_argument("--quantize", choices=("int8",),
+                        help="write a static INT8 (QDQ) model for ONNX Runtime on the CPU, "
+                             "calibrated on --calibration-dir (fanet_training.quantize); the "
+                             "float model is not kept")
+    parser.add_argument("--calibration-dir", type=Path,
+                        help="images for --quantize (e.g. the training split's images)")
+    parser.add_argument("--calibration-frames", type=int, default=100,
+                        help="calibration images, spread evenly over the folder (default 100)")
     parser.add_argument("--allow-unsupported-ops", action="store_true",
                         help="warn instead of failing on ops TensorRT cannot parse")
     return parser.parse_args(argv)
@@ -377,6 +484,39 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     source: Path = args.source
+    if args.quantize and (args.head not in (None, "logits") or not args.calibration_dir):
+        print("fanet-export: error: --quantize int8 needs --calibration-dir and the logits "
+              "head", file=sys.stderr)
+        return 2
+    if args.quantize:
+        with tempfile.TemporaryDirectory() as tmp:
+            output, args.output = args.output, Path(tmp) / "float.onnx"
+            status = main_float(source, args)
+            return status or quantize_output(args.output, output, args)
+    return main_float(source, args)
+
+
+def quantize_output(float_model: Path, output: Path, args: argparse.Namespace) -> int:
+    """``--quantize int8``: the INT8 copy of ``float_model`` to ``output``, with its check."""
+    from fanet_ros.tensorrt.calibration_data import ImageFolderError
+    from fanet_training.quantize import quantize_int8
+
+    try:
+        result = quantize_int8(float_model, output, args.calibration_dir,
+                               args.calibration_frames)
+    except (ValueError, ImageFolderError) as exc:
+        print(f"fanet-export: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {result.path} (INT8 QDQ, calibrated on {result.calibration_frames} images of "
+          f"{args.calibration_dir})")
+    print(f"INT8 vs float model: labels identical on {100 * result.label_agreement:.2f}% of "
+          "pixels of calibration images; measure the val mIoU before deploying it "
+          "(bench/ort_tuning.py --camvid)")
+    return 0
+
+
+def main_float(source: Path, args: argparse.Namespace) -> int:
+    """Export (or cut) the float model to ``args.output``; 0 when every check passed."""
     if source.suffix == ".onnx":
         return convert_onnx(source, args)
     config, extra = {}, {}
@@ -435,6 +575,9 @@ def convert_onnx(source: Path, args: argparse.Namespace) -> int:
     if not source.is_file():
         print(f"fanet-export: error: no ONNX file '{source}'", file=sys.stderr)
         return 2
+    if args.quantize and _output_kind(source) == "logits":
+        shutil.copyfile(source, args.output)  # already logits: quantised as it is
+        return 0
     try:
         result = logits_from_onnx(source, args.output)
     except ValueError as exc:
@@ -446,6 +589,17 @@ def convert_onnx(source: Path, args: argparse.Namespace) -> int:
     print(f"new vs old model: labels identical on {100 * result.label_agreement:.4f}% of "
           f"pixels over random inputs and synthetic frames ({'ok' if ok else 'TOO FEW'})")
     return 1 if failed or not ok else 0
+
+
+def _output_kind(path: Path) -> str | None:
+    """The ``output`` its metadata declares, None without fanet_ros metadata."""
+    from fanet_ros.model_metadata import metadata_from_props
+
+    proto = onnx.load(str(path), load_external_data=False)
+    try:
+        return metadata_from_props({p.key: p.value for p in proto.metadata_props}, path).output
+    except ValueError:
+        return None
 
 
 def report_ops(result: ExportResult, allow_unsupported: bool) -> bool:

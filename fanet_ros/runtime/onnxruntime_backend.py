@@ -15,27 +15,51 @@ from fanet_ros.runtime.base import (
     check_model_file,
 )
 
+OPTIMIZATION_LEVELS = {
+    "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+"""ONNX Runtime graph optimisation levels by name (bench/ort_tuning.py times each)."""
+
+
+def session_options(
+    num_threads: int = 0, allow_spinning: bool = False, optimization_level: str = "all"
+) -> ort.SessionOptions:
+    """The CPU session settings the node uses; each one is measured in bench/ort_tuning.py.
+
+    ``num_threads``: intra-op threads, 0 = ONNX Runtime's default (one per core).
+    ``allow_spinning``: let idle worker threads busy-wait after a run. Off by
+    default: on a shared CPU the spinning threads slow inference and the steps
+    after it. ``optimization_level``: a key of :data:`OPTIMIZATION_LEVELS`.
+    """
+    if optimization_level not in OPTIMIZATION_LEVELS:
+        raise ValueError(f"optimization_level must be one of {', '.join(OPTIMIZATION_LEVELS)}, "
+                         f"not {optimization_level!r}")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = OPTIMIZATION_LEVELS[optimization_level]
+    options.log_severity_level = 3
+    options.add_session_config_entry(
+        "session.intra_op.allow_spinning", "1" if allow_spinning else "0")
+    if num_threads > 0:
+        options.intra_op_num_threads = num_threads
+    return options
+
 
 def load_session(
     model_path: str | Path,
     providers: list | None = None,
     num_threads: int = 0,
     allow_spinning: bool = False,
+    optimization_level: str = "all",
 ) -> tuple[ort.InferenceSession, ModelMetadata]:
     """Open an ONNX model and its fanet_ros metadata, with errors that name the file.
 
-    ``allow_spinning``: let idle worker threads busy-wait after a run. Off by
-    default: on a shared CPU the spinning threads slow inference and the
-    steps after it (bench/pipeline_stages.py --model measures both).
+    The settings are :func:`session_options`'.
     """
     path = check_model_file(model_path)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    spinning = "1" if allow_spinning else "0"
-    options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
-    if num_threads > 0:
-        options.intra_op_num_threads = num_threads
+    options = session_options(num_threads, allow_spinning, optimization_level)
     try:
         session = ort.InferenceSession(
             str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
