@@ -48,11 +48,37 @@ def module_file(name: str, dirs: dict[str, Path]) -> Path | None:
     return None
 
 
+INFERENCE_ONLY = ("fanet_ros.runtime", "fanet_ros.tensorrt", "fanet_ros.segmenter")
+
+
+def alias_module(node: ast.Import | ast.ImportFrom, alias: ast.alias) -> str:
+    """The absolute-looking module an import names (relative imports: their ``module``)."""
+    return alias.name if isinstance(node, ast.Import) else (node.module or "")
+
+
 def imported_modules(path: Path, name: str) -> set[str]:
-    """Every module ``path`` (module ``name``) imports, absolute and resolved from relative."""
+    """Every module ``path`` (module ``name``) imports, absolute and resolved from relative.
+
+    Left out: imports inside a module-level ``__getattr__`` (PEP 562 lazy attributes, such
+    as ``fanet_ros.Segmenter``), and imports of the inference runtimes
+    (:data:`INFERENCE_ONLY`) inside functions: they load only when called, and training
+    calls none of them (e.g. ``shipped_models`` names a runtime error type in one function).
+    """
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    lazy = {id(inner) for node in tree.body
+            if isinstance(node, ast.FunctionDef) and node.name == "__getattr__"
+            for inner in ast.walk(node)}
+    in_functions = {id(inner) for node in ast.walk(tree)
+                    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                    for inner in ast.walk(node) if inner is not node}
+    for node in ast.walk(tree):
+        if id(node) in lazy or (
+                id(node) in in_functions and isinstance(node, ast.ImportFrom | ast.Import)
+                and any(alias_module(node, alias).startswith(INFERENCE_ONLY)
+                        for alias in node.names)):
+            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
