@@ -51,7 +51,7 @@ from macs import count_macs, onnx_macs  # noqa: E402
 
 from fanet_ros.image_conversion import DecodedImage  # noqa: E402
 from fanet_ros.label_upsampling import ClassArgmax, LogitsUpsampler  # noqa: E402
-from fanet_ros.model_metadata import attach_metadata, metadata_from_props  # noqa: E402
+from fanet_ros.model_metadata import attach_metadata, metadata_of_proto  # noqa: E402
 from fanet_ros.onnx_labels import argmax_labels  # noqa: E402
 from fanet_ros.preprocessing import resize_labels  # noqa: E402
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
@@ -131,7 +131,7 @@ def at_input_size(source: Path, size: tuple[int, int], name: str) -> Path:
     for dim in proto.graph.output[0].type.tensor_type.shape.dim[1:]:
         dim.Clear()
     del proto.graph.value_info[:]
-    metadata = metadata_from_props({p.key: p.value for p in proto.metadata_props}, source)
+    metadata = metadata_of_proto(proto, source)
     attach_metadata(proto, dataclasses.replace(metadata, input_height=size[0],
                                                input_width=size[1]))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,7 +144,7 @@ def labels_model_from(logits_model: Path, size: tuple[int, int]) -> Path:
     ArgMax, Cast (what the shipped models were before they were cut to logits)."""
     proto = onnx.load(str(logits_model))
     graph = proto.graph
-    metadata = metadata_from_props({p.key: p.value for p in proto.metadata_props}, logits_model)
+    metadata = metadata_of_proto(proto, logits_model)
     sizes = np.array([1, metadata.num_classes, *size], np.int64)
     graph.initializer.append(onnx.numpy_helper.from_array(sizes, "label_sizes"))
     graph.node.extend([

@@ -178,6 +178,11 @@ def metadata_from_props(props: dict[str, str], source: str | Path) -> ModelMetad
         ) from None
 
 
+def metadata_of_proto(model_proto: Any, source: str | Path) -> ModelMetadata:
+    """The ``fanet_ros`` metadata of a loaded ``onnx.ModelProto``; ``source`` names it in errors."""
+    return metadata_from_props({p.key: p.value for p in model_proto.metadata_props}, source)
+
+
 def attach_metadata(model_proto: Any, metadata: ModelMetadata) -> None:
     """Write ``metadata`` into an ``onnx.ModelProto`` (replacing an older entry)."""
     for prop in list(model_proto.metadata_props):

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from test_bench_smoke import run_bench
 
 from fanet_ros.labels import CAMVID
-from fanet_ros.model_metadata import ModelMetadata, attach_metadata, metadata_from_props
+from fanet_ros.model_metadata import ModelMetadata, attach_metadata, metadata_of_proto
 from fanet_ros.runtime.base import check_output_against_metadata, labels_from_output
 from fanet_ros.runtime.onnxruntime_backend import (
     OPTIMIZATION_LEVELS,
@@ -171,7 +171,7 @@ def test_int8_model_runs_in_the_node_backend_with_its_labels(tmp_path, calibrati
     assert result.calibration_frames == 4 and result.label_agreement > 0.9
     model = onnx.load(str(result.path))
     assert "QuantizeLinear" in ops(model) and "DequantizeLinear" in ops(model)
-    metadata = metadata_from_props({p.key: p.value for p in model.metadata_props}, result.path)
+    metadata = metadata_of_proto(model, result.path)
     assert metadata.output == "logits" and "int8 QDQ" in metadata.extra["quantized"]
     assert "4 images of calibration/" in metadata.extra["quantized"]
     backend = OnnxRuntimeBackend(result.path)

@@ -46,8 +46,6 @@ class ValidationMeanIoU(keras.callbacks.Callback):
         self.build_eval_model = build_eval_model
         self._eval_model: keras.Model | None = None
         self.every = max(1, every)
-        self.seconds = 0.0
-        """Time spent validating, summed over the run."""
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         last = epoch + 1 == self.params.get("epochs")
@@ -60,7 +58,6 @@ class ValidationMeanIoU(keras.callbacks.Callback):
         scores = confusion_over(self._eval_model, self.dataset, self.label_set).scores(
             self.label_set)
         seconds = time.perf_counter() - started
-        self.seconds += seconds
         if logs is not None:
             logs["val_miou"] = scores.mean_iou
             logs["val_pixel_accuracy"] = scores.pixel_accuracy

@@ -386,15 +386,14 @@ def logits_from_onnx(source: Path, output: Path, frames: int = 4, seed: int = 0)
     """
     import onnxruntime as ort
 
-    from fanet_ros.model_metadata import metadata_from_props
+    from fanet_ros.model_metadata import metadata_of_proto
     from fanet_ros.preprocessing import normalize
     from fanet_ros.runtime.base import labels_from_output
     from fanet_ros.synthetic import generate_drive
 
     proto = onnx.load(str(source))
     old = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    props = {p.key: p.value for p in proto.metadata_props}
-    metadata = metadata_from_props(props, source)
+    metadata = metadata_of_proto(proto, source)
     if metadata.output == "logits":
         raise ValueError(f"{source} already outputs logits")
     cut_to_logits(proto)
@@ -593,11 +592,11 @@ def convert_onnx(source: Path, args: argparse.Namespace) -> int:
 
 def _output_kind(path: Path) -> str | None:
     """The ``output`` its metadata declares, None without fanet_ros metadata."""
-    from fanet_ros.model_metadata import metadata_from_props
+    from fanet_ros.model_metadata import metadata_of_proto
 
     proto = onnx.load(str(path), load_external_data=False)
     try:
-        return metadata_from_props({p.key: p.value for p in proto.metadata_props}, path).output
+        return metadata_of_proto(proto, path).output
     except ValueError:
         return None
 

@@ -14,7 +14,7 @@ import keras
 import onnx
 
 from fanet_ros.dataset_layouts import label_set_for_layout
-from fanet_ros.model_metadata import metadata_from_props
+from fanet_ros.model_metadata import metadata_of_proto
 from fanet_ros.shipped_models import models_dir
 from fanet_training import run_state
 
@@ -51,9 +51,8 @@ def resolve_weights_source(name_or_path: str) -> WeightsSource:
     config_path = path.parent / run_state.CONFIG
     onnx_path = path.with_name(path.name[: -len(WEIGHTS_SUFFIX)] + ".onnx")
     if path.name.endswith(WEIGHTS_SUFFIX) and onnx_path.is_file():
-        props = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False)
-                 .metadata_props}
-        metadata = metadata_from_props(props, onnx_path)
+        metadata = metadata_of_proto(onnx.load(str(onnx_path), load_external_data=False),
+                                     onnx_path)
         return WeightsSource(path, metadata.model, metadata.num_classes)
     if config_path.is_file():
         config = run_state.read_json(config_path)

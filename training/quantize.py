@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from fanet_ros.model_metadata import ModelMetadata, attach_metadata, metadata_from_props
+from fanet_ros.model_metadata import ModelMetadata, attach_metadata, metadata_of_proto
 from fanet_ros.tensorrt.calibration_data import CalibrationImages, list_images
 
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
@@ -71,7 +71,7 @@ def quantize_int8(source: Path, output: Path, calibration_dir: str | Path, frame
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}")
     proto = onnx.load(str(source))
-    metadata = metadata_from_props({p.key: p.value for p in proto.metadata_props}, source)
+    metadata = metadata_of_proto(proto, source)
     if metadata.extra.get("quantized"):
         raise ValueError(f"{source} is already quantised ({metadata.extra['quantized']})")
     paths = _spread(list_images(calibration_dir), frames)
