@@ -13,24 +13,24 @@ import argparse
 import array
 import time
 
-import numpy as np
+import cv2
 
 from fanet_ros.ros_env import use_local_ros_domain
+from fanet_ros.synthetic import generate_drive
 
 FRAMES = 8
-"""Distinct frames cycled through (content does not matter for timing)."""
+"""Distinct frames cycled through."""
 
 
 def make_frames(height: int, width: int, count: int = FRAMES) -> list[array.array]:
-    """``count`` different bgr8 frames: gradients plus noise, as message buffers."""
-    rng = np.random.default_rng(0)
-    rows = np.linspace(0, 255, height, dtype=np.float32)[:, None]
-    cols = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    """``count`` frames of one synthetic drive (fanet_ros.synthetic), rendered at 360x480 and
+    resized to ``height`` x ``width``, bgr8, as message buffers: street scenes, so a trained
+    model finds class boundaries where a real camera's frames have them (the node's label
+    refinement costs in proportion to them)."""
     frames = []
-    for i in range(count):
-        base = np.stack([rows + 0 * cols, cols + 0 * rows, (rows + cols + 40 * i) % 256], axis=-1)
-        noise = rng.normal(0, 12, size=(height, width, 1)).astype(np.float32)
-        pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
+    for rgb, _ in generate_drive(0, count, height=360, width=480):
+        pixels = cv2.cvtColor(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR),
+                              cv2.COLOR_RGB2BGR)
         buffer = array.array("B")
         buffer.frombytes(pixels.tobytes())
         frames.append(buffer)

@@ -172,7 +172,7 @@ def budget_row(args: argparse.Namespace, name: str) -> dict[str, Any]:
     state = json.loads((folder / "state.json").read_text())
     seconds = sum(epoch.get("seconds", 0.0) for epoch in state.get("history", []))
     return {"miou": metrics["mean_iou"], "epochs": state["epoch"],
-            "train_minutes": seconds / 60.0, "run_dir": str(folder)}
+            "train_minutes": seconds / 60.0, "run_dir": folder.name}
 
 
 def budget_text(args: argparse.Namespace) -> str:
@@ -192,13 +192,13 @@ def report(data: dict[str, Any]) -> str:
             r["model"], f"{r['parameters'] / 1e6:.3f} M", r["stride"],
             *(f"{r[f'gmacs_{s}']:.2f}" for s in sizes),
             r["network_ms"], r["resize_argmax_ms"], r["refine_ms"],
-            f"{100 * miou:.1f} %" if miou is not None else r.get("budget", {}).get(
-                "note", NOT_TRAINED),
+            f"{100 * miou:.1f} % ({r['budget']['train_minutes']:.0f} min)" if miou is not None
+            else r.get("budget", {}).get("note", NOT_TRAINED),
             r["published"], r["source"]])
     table = markdown_table(
         ["model", "parameters (19 classes)", "logits stride", *(f"GMACs {s}" for s in sizes),
          f"network ms ({data['size']})", "head ms: Resize + ArgMax",
-         "head ms: exact refinement (stride 8)", "CamVid val mIoU (budget)",
+         "head ms: exact refinement (stride 8)", "CamVid val mIoU (budget; training time)",
          "published Cityscapes figure", "source"], rows)
     notes = [f"ONNX Runtime {data['onnxruntime']} on the CPU, {data['cores']} cores, median of "
              f"{data['iterations']} runs, load average at the start "

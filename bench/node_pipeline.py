@@ -32,6 +32,7 @@ from fanet_ros.launch_arguments import DDS_PROFILE_VARIABLES, profile_variables
 from fanet_ros.malloc_tuning import OPT_OUT as MALLOC_OPT_OUT
 from fanet_ros.malloc_tuning import keep_image_buffers
 from fanet_ros.ros_env import use_local_ros_domain
+from fanet_ros.shipped_models import shipped_model_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CACHE_DIR, machine_info, markdown_table, parse_size, write_results  # noqa: E402
@@ -365,8 +366,10 @@ def _pair(breakdown: dict[str, float], window: str) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, help="ONNX model (default: export --model-name)")
-    parser.add_argument("--model-name", default="fanet", help="registry model to export")
+    parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped CamVid "
+                        "model of --model-name at --model-size for the logits output, else "
+                        "--model-name exported with random weights)")
+    parser.add_argument("--model-name", default="fanet", help="registry model")
     parser.add_argument("--model-size", default="512x1024", help="HxW to export the model at")
     parser.add_argument("--camera-size", default="1024x2048", help="HxW of the camera frames")
     parser.add_argument("--rates", type=float, nargs="+", default=[10.0, 30.0, 60.0])
@@ -403,8 +406,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
+    shipped = shipped_model_path(args.model_name)
     if args.model is not None:
         model, model_desc = args.model, f"{args.model.name}"
+    elif args.output == "logits" and shipped.is_file():
+        from model_table import at_input_size
+
+        model = at_input_size(shipped, parse_size(args.model_size), "logits")
+        model_desc = (f"{shipped.name} (trained weights) with its input set to "
+                      f"{args.model_size}, {OUTPUT_KINDS[args.output]} output")
     else:
         from exported_models import exported_model
 

@@ -82,6 +82,27 @@ def argmax_alternatives(scores: np.ndarray, iterations: int) -> dict[str, float]
     }
 
 
+def colour_alternatives(labels: np.ndarray, colorizer: Colorizer, iterations: int
+                        ) -> dict[str, float]:
+    """Milliseconds of each way to colour ``labels`` (all give the same pixels)."""
+    lut = colorizer._lut["bgr8"]
+    out = np.empty((*labels.shape, 3), np.uint8)
+
+    def grey_then_lut() -> np.ndarray:  # the Colorizer before cv2.applyColorMap
+        ids = cv2.cvtColor(labels, cv2.COLOR_GRAY2BGR, dst=out)
+        return cv2.LUT(ids, lut, dst=ids)
+
+    expected = np.asarray(colorizer(labels, "bgr8")).copy()
+    assert np.array_equal(grey_then_lut(), expected)
+    assert np.array_equal(np.take(lut[:, 0], labels, axis=0), expected)
+    return {
+        "grey to BGR, then cv2.LUT (before)": median_ms(grey_then_lut, iterations),
+        "numpy take": median_ms(lambda: np.take(lut[:, 0], labels, axis=0), iterations),
+        "cv2.applyColorMap, user colour map (Colorizer)": median_ms(
+            lambda: colorizer(labels, "bgr8", out=out), iterations),
+    }
+
+
 def spinning_comparison(model: Path, camera: tuple[int, int], frames: int) -> dict[str, Any]:
     """Median stage ms of the real pipeline with ONNX Runtime's idle threads spinning or not."""
     from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend, load_session
@@ -146,6 +167,7 @@ def run(camera: tuple[int, int], model: tuple[int, int], classes: int, iteration
         "speedup": before_ms / stage_ms["postprocess"],
         "preprocess_ms": stage_ms["preprocess"],
         "argmax_ms": argmax_alternatives(scores, iterations),
+        "colour_ms": colour_alternatives(after.labels, pipeline.colorizer, iterations),
     }
 
 
@@ -164,6 +186,9 @@ def report(result: dict[str, Any]) -> str:
     )
     argmax = markdown_table(["arg-max over classes", "ms"], list(result["argmax_ms"].items()))
     parts = [title, stages, argmax]
+    if result.get("colour_ms"):
+        parts += [f"Colours of {camera} labels", markdown_table(
+            ["colour lookup", "ms"], list(result["colour_ms"].items()))]
     spin = result.get("thread_spinning_ms")
     if spin:
         parts += [

@@ -25,19 +25,21 @@ P95_TARGET = 1.3
 RSS_TARGET = 0.05
 TARGET_RATE = 30.0
 NODE_TARGETS_NOTE = (
-    "The `node_pipeline_logits*` variants run the node's default model head (stride-8 "
-    "logits, labels by the exact refinement) at 30 Hz. Inference got shorter and the work "
-    "around it did not: labels, colours and overlay at 2 MP and publishing 14 MB a frame are "
-    "now more than half of the inference time, so `non-inference <= 5 %` is out of reach "
-    "with outputs at camera resolution on this CPU; at model resolution "
-    "(`output_resolution:=model`) the share drops but stays above 5 %. p95 at a subscriber "
-    "is bounded by transport, not by the node: on the default transport the camera's 6 MB "
-    "frames reach the node late (stamp to receipt) and the outputs reach the subscriber late "
-    "(end to end minus stamp to publish); `config/fastdds_large_images.xml` removes most of "
-    "the first and more than halves p95, which still stays near 2x the frame time (a frame "
-    "waits up to one camera period for the worker, and the outputs' transport adds the rest). "
-    "Tried and not kept: one ONNX Runtime thread (`--num-threads 1`: slower inference, p95 "
-    "no better).")
+    "What holds the node's targets back at 30 Hz with a 1024x2048 camera on this 2-core CPU. "
+    "Non-inference: labels (exact refinement), colours and overlay at 2 MP and publishing "
+    "14 MB a frame cost a large share of the inference time, and the DDS threads that "
+    "receive 6 MB camera frames 30 times a second compete with inference for the two cores, "
+    "so `non-inference <= 5 %` is out of reach with outputs at camera resolution; at model "
+    "resolution (`output_resolution:=model`, the variant) the share drops but stays above "
+    "5 %. p95 at a subscriber: a frame that arrives while one is processed waits up to one "
+    "camera period for the worker (newest wins), and on the default transport the camera's "
+    "6 MB frames reach the node late (stamp to receipt) and the outputs reach the subscriber "
+    "late (end to end minus stamp to publish); `config/fastdds_large_images.xml` removes "
+    "most of the first. Tried: colours by `cv2.applyColorMap` (one pass from ids to "
+    "colours; see Work around inference), the refinement's fill by run "
+    "repeats and its writes through flat indices, the benchmark's frames as street scenes "
+    "and the trained model (its class boundaries set the refinement's cost); one ONNX "
+    "Runtime thread (`--num-threads 1`: slower inference, p95 no better) was not kept.")
 ORT_TUNING_NOTE = (
     "Each setting changed alone from the node's (fanet_ros/runtime/onnxruntime_backend.py, "
     "`session_options`), timed in one run with the variants alternating "
@@ -171,8 +173,10 @@ def render(results_dir: Path) -> str:
                   "Now: arg-max by a one-node ONNX Runtime graph (for models that output "
                   "probabilities; a `--labels` export has it folded in, and the shipped logits "
                   "models use the exact boundary refinement, see Models), "
-                  "colours looked up (`cv2.LUT`) at model resolution and then nearest-resized "
-                  "(the same pixels as colouring resized labels), label / colour / overlay "
+                  "colours looked up (`cv2.applyColorMap` with the classes' colours as its "
+                  "user colour map) at model resolution and then nearest-resized "
+                  "(the same pixels as colouring resized labels; a logits model's labels are "
+                  "coloured at camera resolution), label / colour / overlay "
                   "written into buffers reused across frames and published without a copy. "
                   "The benchmark checks that both versions give identical outputs.", "",
                   machine_line(stages)]
@@ -214,8 +218,8 @@ def render(results_dir: Path) -> str:
         parts += ["", f"### Variant: {variant['model']}", "", f"`{variant['command']}`", "",
                   environment_line(variant), "", variant["markdown"], "",
                   *targets(variant), "", machine_line(variant)]
-    if (results_dir / "node_pipeline_logits.json").is_file():
-        parts += ["", "### The node's targets with the logits head", "", NODE_TARGETS_NOTE]
+    if node:
+        parts += ["", "### What holds the node's targets back", "", NODE_TARGETS_NOTE]
     parts += ["", "## Reproduce", "", "```bash",
               "python bench/model_table.py          # exports random-weight models to "
               "~/.cache/fanet_ros_bench (FANET_BENCH_CACHE)",
@@ -234,6 +238,16 @@ def render(results_dir: Path) -> str:
     return "\n".join(parts) + "\n"
 
 
+def budget_sentence(comparison: dict[str, Any] | None) -> str:
+    """' CamVid val mIoU after one training budget: ...' when the comparison trained one."""
+    if not comparison or not comparison.get("budget"):
+        return ""
+    scores = ", ".join(f"{r['model']} {100 * r['budget']['miou']:.1f} %"
+                       for r in comparison["models"] if r.get("budget", {}).get("miou"))
+    epochs = comparison["models"][0]["budget"].get("epochs")
+    return f" CamVid val mIoU after the same {epochs}-epoch budget each: {scores}."
+
+
 def readme_section(results_dir: Path) -> str:
     """The README's performance block: a few headline figures; the tables stay in docs/."""
     lines = ["Generated by `python bench/render_performance.py --readme README.md` from "
@@ -244,7 +258,8 @@ def readme_section(results_dir: Path) -> str:
         cpu = f"{model['machine']['cpu']}, {model['machine']['cores']} cores"
         networks = ", ".join(f"{n['model']} {n['ms']:.0f} ms" for n in model["network"]
                              if not n["model"].startswith("peer"))
-        lines += ["", f"- Networks at {model['size']} on ONNX Runtime CPU ({cpu}): {networks}."]
+        lines += ["", f"- Networks at {model['size']} on ONNX Runtime CPU ({cpu}): {networks}."
+                  + budget_sentence(load(results_dir, "model_comparison"))]
         default = next((p for p in model["pipeline"] if "node default" in p["pipeline"]), None)
         if default:
             lines.append(f"- The node's pipeline, FANet at {model['size']} with labels at "

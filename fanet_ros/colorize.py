@@ -9,7 +9,8 @@ from fanet_ros.labels import IGNORE_LABEL
 
 
 class Colorizer:
-    """Class ids -> colours by lookup table (``cv2.LUT``); unknown ids are black."""
+    """Class ids -> colours by lookup table (``cv2.applyColorMap`` with the classes' colours
+    as its user colour map: one pass from ids to colours); unknown ids are black."""
 
     def __init__(self, colors: tuple[tuple[int, int, int], ...]) -> None:
         lut = np.zeros((256, 1, 3), dtype=np.uint8)
@@ -21,5 +22,4 @@ class Colorizer:
         self, labels: np.ndarray, encoding: str = "rgb8", out: np.ndarray | None = None
     ) -> np.ndarray:
         """``[H, W, 3]`` colours of ``[H, W]`` uint8 ids, written into ``out`` when given."""
-        ids = cv2.cvtColor(np.ascontiguousarray(labels), cv2.COLOR_GRAY2BGR, dst=out)
-        return cv2.LUT(ids, self._lut[encoding], dst=ids)  # in place: one pass, no scratch
+        return cv2.applyColorMap(np.ascontiguousarray(labels), self._lut[encoding], dst=out)

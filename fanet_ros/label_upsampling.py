@@ -93,8 +93,12 @@ class CellBlocks:
     """``[cells, longest run]`` output indices."""
     weight: np.ndarray
     """The ``SourceAxis.weight`` of each of those outputs."""
-    covers: np.ndarray
-    """False for cells no output reads (only when shrinking)."""
+    counts: np.ndarray
+    """How many outputs each cell covers (0 for cells no output reads, only when shrinking)."""
+
+    @property
+    def covers(self) -> np.ndarray:
+        return self.counts > 0
 
     @classmethod
     def along(cls, axis: SourceAxis, in_size: int) -> CellBlocks:
@@ -102,7 +106,7 @@ class CellBlocks:
         starts = np.cumsum(counts) - counts
         offsets = np.minimum(np.arange(counts.max()), np.maximum(counts - 1, 0)[:, None])
         index = np.minimum(starts[:, None] + offsets, axis.low.size - 1)
-        return cls(index, axis.weight[index], counts > 0)
+        return cls(index, axis.weight[index], counts)
 
 
 @dataclass
@@ -124,13 +128,18 @@ class Refinement:
     row_weights: np.ndarray
     col_weights: np.ndarray
 
+    def flat_indices(self, cells: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """``[m, by, bx]`` indices into the flattened labels of the blocks of ``cells``
+        (cheaper to write through than a pair of broadcast row and column indices)."""
+        return (self.rows[cells][:, :, None] * self.labels.shape[1]
+                + self.cols[cells][:, None, :])
+
     @property
     def boundary_pixels(self) -> int:
         """Pixels whose labels needed interpolated logits."""
         if not self.rows.size:
             return 0
-        flat = self.rows[:, :, None] * self.labels.shape[1] + self.cols[:, None, :]
-        return int(np.unique(flat).size)
+        return int(np.unique(self.flat_indices()).size)
 
 
 class LogitsUpsampler:
@@ -175,7 +184,8 @@ class LogitsUpsampler:
         cells = _cell_labels(self._argmax(padded[None]))
         if out is None:
             out = np.empty(size, np.uint8)
-        np.take(cells.take(rows.low, axis=0), cols.low, axis=1, out=out)
+        # Each cell's class over the output run it covers (runs are contiguous: repeat).
+        out[...] = cells.repeat(row_blocks.counts, axis=0).repeat(col_blocks.counts, axis=1)
         mixed = (cells == _MIXED) & row_blocks.covers[:, None] & col_blocks.covers
         cy, cx = np.nonzero(mixed)
         found = Refinement(out, logits, padded, (cy, cx), row_blocks.index[cy],
@@ -191,7 +201,7 @@ class LogitsUpsampler:
                                    found.col_weights[group], classes)
             winner = _first_max(values)
             ids = classes.astype(np.uint8)[np.arange(group.size)[:, None, None], winner]
-            out[found.rows[group][:, :, None], found.cols[group][:, None, :]] = ids
+            out.reshape(-1)[found.flat_indices(group)] = ids
         return found
 
     def confidence(self, found: Refinement, out: np.ndarray | None = None) -> np.ndarray:
@@ -212,7 +222,7 @@ class LogitsUpsampler:
             values = _block_values(found.padded, cy, cx, found.row_weights, found.col_weights,
                                    every)
             exact = _to_mono8(_max_probability(values))
-            conf[found.rows[:, :, None], found.cols[:, None, :]] = exact
+            conf.reshape(-1)[found.flat_indices()] = exact
         return conf
 
 

@@ -101,3 +101,18 @@ def test_latest_frame_slot_keeps_only_the_newest():
     slot.put(4)
     waiter.join(2)
     assert got == [4]
+
+
+def test_colorizer_maps_every_id_in_both_channel_orders():
+    from fanet_ros.colorize import Colorizer
+    from fanet_ros.labels import CAMVID, IGNORE_LABEL
+
+    ids = np.arange(256, dtype=np.uint8).reshape(8, 32)
+    palette = np.zeros((256, 3), np.uint8)
+    palette[: CAMVID.num_classes] = np.asarray(CAMVID.colors, np.uint8)  # others black
+    colorize = Colorizer(CAMVID.colors)
+    np.testing.assert_array_equal(colorize(ids, "rgb8"), palette[ids])
+    out = np.empty((8, 32, 3), np.uint8)
+    assert colorize(ids, "bgr8", out=out) is out
+    np.testing.assert_array_equal(out, palette[ids][..., ::-1])
+    assert not out.reshape(-1, 3)[IGNORE_LABEL].any()
