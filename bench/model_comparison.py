@@ -208,6 +208,9 @@ def report(data: dict[str, Any]) -> str:
              "share of pixels on class boundaries, which random weights do not set as a "
              "trained model would.",
              "Training budget: " + (data["budget"] or NOT_TRAINED) + "."]
+    if data["budget"]:
+        notes.append("Training time: wall clock of the epochs on this CPU, which other jobs "
+                     "shared during some runs; compare the mIoU, not the minutes.")
     return table + "\n\n" + "\n".join(f"- {n}" for n in notes)
 
 

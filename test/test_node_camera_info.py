@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from ros_harness import SpinningNode, wait_for
 from sensor_msgs.msg import CameraInfo
@@ -47,14 +49,16 @@ def send_with_info(ns: str, stamp_ns: int) -> tuple[CameraInfo, dict[str, object
     with SpinningNode() as spinner:
         client = Client(spinner, ns, ("label",))
         infos: list[CameraInfo] = []
-        spinner.node.create_subscription(
+        info_sub = spinner.node.create_subscription(
             CameraInfo, f"{ns}/segmentation_node/camera_info", infos.append, 10)
         info_pub = spinner.node.create_publisher(CameraInfo, f"{ns}/camera/camera_info", 10)
         client.wait_connected(1)
         assert wait_for(lambda: info_pub.get_subscription_count() > 0, TIMEOUT)
+        assert wait_for(lambda: info_sub.get_publisher_count() > 0, TIMEOUT)
         sent = camera_info(stamp_ns, fx=200.0)
         info_pub.publish(camera_info(stamp_ns + 1, fx=999.0))  # another frame's: not chosen
         info_pub.publish(sent)
+        time.sleep(0.3)  # the infos and the frame travel on different topics: infos first
         msg = image_msg(camera_image(5), "bgr8", stamp_ns, frame_id="cam_optical")
         label = client.send_and_wait(msg)
         got = wait_for(lambda: next((i for i in infos if i.header.stamp == label.header.stamp),
