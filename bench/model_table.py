@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import re
 import sys
 from collections.abc import Callable
@@ -118,14 +119,16 @@ def argmax_nchw() -> ort.InferenceSession:
 
 
 def at_input_size(source: Path, size: tuple[int, int], name: str) -> Path:
-    """The shipped (fixed-size) model with its input set to ``size`` (cached, not in the repo).
+    """The shipped (fixed-size) model with its input set to ``size`` (cached by content, not
+    in the repo).
 
     Its graph runs at sides that are multiples of 64 (its pyramid's shapes must line up).
     """
-    proto = onnx.load(str(source))
-    path = CACHE_DIR / f"{source.stem}_{name}_{size[0]}x{size[1]}_v2.onnx"
+    digest = hashlib.sha1(source.read_bytes()).hexdigest()[:10]  # a new model, a new file
+    path = CACHE_DIR / f"{source.stem}_{digest}_{name}_{size[0]}x{size[1]}.onnx"
     if path.is_file():
         return path
+    proto = onnx.load(str(source))
     proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value = size[0]
     proto.graph.input[0].type.tensor_type.shape.dim[2].dim_value = size[1]
     for dim in proto.graph.output[0].type.tensor_type.shape.dim[1:]:
@@ -428,7 +431,7 @@ def report(data: dict[str, Any]) -> str:
     load = data.get("load_average_at_start")
     if load:
         checks.append(f"- Load average at the start {load[0]} on {data.get('cores', 2)} cores "
-                      "(a training run shared the CPU): compare ratios within this run only.")
+                      "(other jobs may share this CPU): compare ratios within this run only.")
     parts.append("\n".join(checks))
     camvid = data.get("camvid")
     if camvid:
