@@ -66,8 +66,10 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def write_results(name: str, data: dict[str, Any], results_dir: Path = RESULTS_DIR) -> Path:
-    """Write ``data`` plus machine facts to ``results_dir/name.json``; return the path."""
+def write_results(name: str, data: dict[str, Any], results_dir: Path | None = None) -> Path:
+    """Write ``data`` plus machine facts to ``results_dir/name.json`` (default
+    :data:`RESULTS_DIR`); return the path."""
+    results_dir = results_dir or RESULTS_DIR
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"{name}.json"
     path.write_text(json.dumps({"machine": machine_info(), **data}, indent=2) + "\n")

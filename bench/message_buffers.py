@@ -82,8 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     command = " ".join(["python bench/message_buffers.py", *(argv or sys.argv[1:])])
     data = {"camera_size": [height, width], "iterations": args.iterations, "modes": results,
             "markdown": table, "command": command}
-    kwargs = {"results_dir": args.results_dir} if args.results_dir else {}
-    print(f"wrote {write_results('message_buffers', data, **kwargs)}")
+    print(f"wrote {write_results('message_buffers', data, args.results_dir)}")
     return data
 
 

@@ -260,8 +260,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         data["models"].append(row)
     data["markdown"] = report(data)
     print(data["markdown"])
-    kwargs = {"results_dir": args.results_dir} if args.results_dir else {}
-    print(f"wrote {write_results(args.name, data, **kwargs)}")
+    print(f"wrote {write_results(args.name, data, args.results_dir)}")
     return data
 
 

@@ -412,12 +412,11 @@ def report(data: dict[str, Any]) -> str:
                   [[r["pipeline"], r.get("preprocess"), r.get("inference"),
                     r.get("postprocess"), r["frame_ms"], f"{base / r['frame_ms']:.2f}x"]
                    for r in rows])]
-    fanet = next(r["frame_ms"] for r in rows if "(node default)" in r["pipeline"])
+    default = next(r for r in rows if "(node default)" in r["pipeline"])
+    fanet, inference = default["frame_ms"], default.get("inference")
     checks = [f"- The node's pipeline with the logits head: {base / fanet:.2f}x the old --labels "
               f"model's frame rate (target >= 2x: {'met' if base / fanet >= 2 else 'not met'})."]
     fanet_net = next((r for r in data["network"] if r["model"] == "fanet"), None)
-    inference = next((r.get("inference") for r in rows if "(node default)" in r["pipeline"]),
-                     None)
     if fanet_net and inference:
         floor = 1000.0 * fanet_net["gmacs"] / data["peak_gmac_per_s"]
         checks.append(f"- Bound: with preprocessing and the head free, the network's inference "
@@ -483,8 +482,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         data["camvid"] = camvid_rows(args)
     data["markdown"] = report(data)
     print(data["markdown"])
-    kwargs = {"results_dir": args.results_dir} if args.results_dir else {}
-    print(f"wrote {write_results(args.name, data, **kwargs)}")
+    print(f"wrote {write_results(args.name, data, args.results_dir)}")
     return data
 
 

@@ -428,7 +428,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.num_threads:
         model_desc += f", num_threads:={args.num_threads}"
     load_at_start = machine_info()["load_average_1_5_15"]
-    results_dir = args.results_dir or Path(__file__).resolve().parent / "results"
     log_dir = CACHE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
 
@@ -470,7 +469,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "runs": runs,
         "markdown": table,
     }
-    path = write_results(args.name, data, results_dir)
+    path = write_results(args.name, data, args.results_dir)
     print(f"wrote {path}")
     return data
 

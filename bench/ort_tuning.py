@@ -259,8 +259,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         data["camvid"] = val_miou(models, args.camvid, args.val_frames)
     data["markdown"] = report(data)
     print(data["markdown"])
-    kwargs = {"results_dir": args.results_dir} if args.results_dir else {}
-    print(f"wrote {write_results(args.name, data, **kwargs)}")
+    print(f"wrote {write_results(args.name, data, args.results_dir)}")
     return data
 
 

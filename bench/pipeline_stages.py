@@ -224,8 +224,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(table)
     result["markdown"] = table
     result["command"] = " ".join(["python bench/pipeline_stages.py", *(argv or sys.argv[1:])])
-    kwargs = {"results_dir": args.results_dir} if args.results_dir else {}
-    print(f"wrote {write_results(args.name, result, **kwargs)}")
+    print(f"wrote {write_results(args.name, result, args.results_dir)}")
     return result
 
 

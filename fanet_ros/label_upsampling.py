@@ -152,14 +152,13 @@ class LogitsUpsampler:
     def __init__(self) -> None:
         self._argmax = ClassArgmax()
         self._plan_key: tuple[int, ...] = ()
-        self._plan: tuple[SourceAxis, SourceAxis, CellBlocks, CellBlocks] | None = None
+        self._plan: tuple[CellBlocks, CellBlocks] | None = None
 
     def _plan_for(self, low: tuple[int, int], size: tuple[int, int]):
         key = (*low, *size)
         if key != self._plan_key or self._plan is None:
-            rows, cols = source_axis(low[0], size[0]), source_axis(low[1], size[1])
-            self._plan = (rows, cols, CellBlocks.along(rows, low[0]),
-                          CellBlocks.along(cols, low[1]))
+            self._plan = (CellBlocks.along(source_axis(low[0], size[0]), low[0]),
+                          CellBlocks.along(source_axis(low[1], size[1]), low[1]))
             self._plan_key = key
         return self._plan
 
@@ -179,7 +178,7 @@ class LogitsUpsampler:
         """
         logits = np.ascontiguousarray(logits, dtype=np.float32)
         h, w, _ = logits.shape
-        rows, cols, row_blocks, col_blocks = self._plan_for((h, w), size)
+        row_blocks, col_blocks = self._plan_for((h, w), size)
         padded = np.pad(logits, ((1, 1), (1, 1), (0, 0)), mode="edge")
         cells = _cell_labels(self._argmax(padded[None]))
         if out is None:
