@@ -1,23 +1,40 @@
-"""The authors' training augmentations, in OpenCV/NumPy (no TensorFlow, so they also feed JAX).
+"""Training augmentations in OpenCV/NumPy (no TensorFlow, so they also feed JAX).
 
-Random crop of 60-100% of each side resized to the training size, horizontal
-and vertical flips, brightness/contrast/saturation jitter, clip to [0, 1].
+Two presets (``--augment``):
+
+* ``street`` (default): what a street camera can show. Scale 0.5-2x around the
+  inference scale with crops (zooming out pads with void), horizontal flips
+  only, and photometric changes wide enough to cover dusk, other cameras and
+  other streets: brightness, contrast, saturation, gamma, colour temperature,
+  blur, sensor noise and JPEG compression.
+* ``legacy``: the augmentation of the first shipped models: zoom 1-1.67x (a crop of
+  60-100 % of each side), horizontal and vertical flips, mild brightness,
+  contrast and saturation jitter.
+
+The comparison that chose ``street`` is in docs/training.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
+from fanet_ros.labels import IGNORE_LABEL
 from fanet_ros.model_metadata import Normalization
 from fanet_ros.preprocessing import UNIT_RANGE, normalize, resize_image, resize_labels
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    min_crop: float = 0.6
+    """Ranges of each augmentation; a zero range (or probability) turns it off."""
+
+    min_zoom: float = 1.0
+    max_zoom: float = 1.0 / 0.6
+    """Objects appear ``zoom`` times their size at inference (log-uniform in the range);
+    below 1 the frame is zoomed out and the border is padded with void."""
     hflip: float = 0.5
     vflip: float = 0.5
     brightness: float = 0.2
@@ -26,32 +43,74 @@ class AugmentConfig:
     """Factor ``1 +- contrast`` around the image mean."""
     saturation: float = 0.2
     """Factor ``1 +- saturation`` away from the grey image."""
+    gamma: float = 0.0
+    """``pixels ** g`` with ``log g`` in ``[-gamma, gamma]`` (g > 1 darkens: dusk)."""
+    temperature: float = 0.0
+    """Red gain ``1 + t``, blue gain ``1 - t``, ``t`` in ``[-temperature, temperature]``."""
+    blur: float = 0.0
+    """Probability of a Gaussian blur with sigma in ``blur_sigma``."""
+    blur_sigma: tuple[float, float] = (0.4, 1.5)
+    noise: float = 0.0
+    """Probability of Gaussian sensor noise with sigma in ``noise_sigma``."""
+    noise_sigma: tuple[float, float] = (0.005, 0.04)
+    jpeg: float = 0.0
+    """Probability of a JPEG round trip at a quality in ``jpeg_quality``."""
+    jpeg_quality: tuple[int, int] = (30, 90)
+
+
+LEGACY = AugmentConfig()
+STREET = AugmentConfig(min_zoom=0.5, max_zoom=2.0, vflip=0.0, brightness=0.25, contrast=0.35,
+                       saturation=0.35, gamma=0.5, temperature=0.15, blur=0.25, noise=0.25,
+                       jpeg=0.25)
+PRESETS = {"street": STREET, "legacy": LEGACY}
+
+
+def augment_config(name: str) -> AugmentConfig:
+    """The preset called ``name`` (``fanet-train --augment``)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown augmentation {name!r}; one of {', '.join(PRESETS)}")
+    return replace(PRESETS[name])
 
 
 def random_crop_resize(
-    image: np.ndarray, labels: np.ndarray, height: int, width: int, min_crop: float,
+    image: np.ndarray, labels: np.ndarray, height: int, width: int, config: AugmentConfig,
     rng: np.random.Generator, crop: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Crop ``min_crop..1`` of each side at a random place, resize to ``height x width``.
+    """A random region of the frame at a random zoom, resized to ``height x width``.
 
-    With ``crop = (h, w)`` smaller than ``height x width``, the output is ``h x w`` at the
-    same scale as that full-size output: the source region shrinks by ``h / height`` and
-    ``w / width``, so objects keep the size they have at inference.
+    The zoom is relative to the frame resized to ``height x width`` (the inference scale).
+    With ``crop = (h, w)`` the output is ``h x w`` at that same scale: the source region
+    shrinks by ``h / height`` and ``w / width``. A region larger than the frame (zoom < 1)
+    is padded: black pixels, void labels.
     """
     src_h, src_w = labels.shape
     out_h, out_w = crop or (height, width)
-    scale = rng.uniform(min_crop, 1.0)
-    crop_h = max(1, round(src_h * scale * out_h / height))
-    crop_w = max(1, round(src_w * scale * out_w / width))
-    top = int(rng.integers(0, src_h - crop_h + 1))
-    left = int(rng.integers(0, src_w - crop_w + 1))
-    image = image[top:top + crop_h, left:left + crop_w]
-    labels = labels[top:top + crop_h, left:left + crop_w]
+    zoom = math.exp(rng.uniform(math.log(config.min_zoom), math.log(config.max_zoom)))
+    region_h = max(1, round(src_h * out_h / (height * zoom)))
+    region_w = max(1, round(src_w * out_w / (width * zoom)))
+    top = int(rng.integers(min(0, src_h - region_h), max(0, src_h - region_h) + 1))
+    left = int(rng.integers(min(0, src_w - region_w), max(0, src_w - region_w) + 1))
+    image = _padded_window(image, top, left, region_h, region_w, 0)
+    labels = _padded_window(labels, top, left, region_h, region_w, IGNORE_LABEL)
     return resize_image(image, out_h, out_w), resize_labels(labels, out_h, out_w)
 
 
+def _padded_window(array: np.ndarray, top: int, left: int, height: int, width: int,
+                   fill: int) -> np.ndarray:
+    """``array[top:top+height, left:left+width]``, with ``fill`` where it leaves the array."""
+    src_h, src_w = array.shape[:2]
+    inner = array[max(top, 0):min(top + height, src_h), max(left, 0):min(left + width, src_w)]
+    if inner.shape[:2] == (height, width):
+        return inner
+    window = np.full((height, width) + array.shape[2:], fill, array.dtype)
+    row, col = max(-top, 0), max(-left, 0)
+    window[row:row + inner.shape[0], col:col + inner.shape[1]] = inner
+    return window
+
+
 def jitter_colors(image: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> None:
-    """Brightness, contrast and saturation jitter in place on float RGB in [0, 1], then clip."""
+    """Brightness, contrast, saturation, colour temperature and gamma, in place on float RGB
+    in [0, 1], then clip."""
     image += np.float32(rng.uniform(-config.brightness, config.brightness))
     contrast = np.float32(rng.uniform(1 - config.contrast, 1 + config.contrast))
     mean = image.mean(dtype=np.float32)
@@ -63,7 +122,38 @@ def jitter_colors(image: np.ndarray, config: AugmentConfig, rng: np.random.Gener
     image -= grey
     image *= saturation
     image += grey
+    if config.temperature:
+        shift = rng.uniform(-config.temperature, config.temperature)
+        image *= np.array([1 + shift, 1.0, 1 - shift], np.float32)
     np.clip(image, 0.0, 1.0, out=image)
+    if config.gamma:
+        np.power(image, np.float32(math.exp(rng.uniform(-config.gamma, config.gamma))),
+                 out=image)
+
+
+def degrade(image: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """What another camera adds: blur, JPEG compression, then sensor noise (float RGB in
+    [0, 1]; returns a new array or ``image`` itself)."""
+    if rng.random() < config.blur:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(*config.blur_sigma))
+    if rng.random() < config.jpeg:
+        image = jpeg_round_trip(image, int(rng.integers(config.jpeg_quality[0],
+                                                        config.jpeg_quality[1] + 1)))
+    if rng.random() < config.noise:
+        sigma = rng.uniform(*config.noise_sigma)
+        image = image + rng.normal(0.0, sigma, image.shape).astype(np.float32)
+        np.clip(image, 0.0, 1.0, out=image)
+    return image
+
+
+def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+    """Float RGB in [0, 1] through a JPEG encoder at ``quality`` and back."""
+    bgr = cv2.cvtColor(np.rint(image * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a JPEG")
+    decoded = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return decoded.astype(np.float32) / np.float32(255)
 
 
 def augment(
@@ -72,16 +162,16 @@ def augment(
     normalization: Normalization = UNIT_RANGE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """uint8 RGB + uint8 labels -> the model's float32 input (``normalization``, applied
-    after the jitter in [0, 1]) and labels, both ``height x width`` (or ``crop``, see
-    :func:`random_crop_resize`)."""
-    image, labels = random_crop_resize(image, labels, height, width, config.min_crop, rng,
-                                       crop)
+    after the photometric changes in [0, 1]) and labels, both ``height x width`` (or
+    ``crop``, see :func:`random_crop_resize`)."""
+    image, labels = random_crop_resize(image, labels, height, width, config, rng, crop)
     if rng.random() < config.hflip:
         image, labels = image[:, ::-1], labels[:, ::-1]
     if rng.random() < config.vflip:
         image, labels = image[::-1], labels[::-1]
     pixels = normalize(image, UNIT_RANGE)
     jitter_colors(pixels, config, rng)
+    pixels = degrade(pixels, config, rng)
     if normalization != UNIT_RANGE:
         normalize(pixels, normalization, out=pixels, unit_range=True)
-    return pixels, np.ascontiguousarray(labels)
+    return np.ascontiguousarray(pixels), np.ascontiguousarray(labels)

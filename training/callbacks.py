@@ -30,18 +30,20 @@ def confusion_over(model: keras.Model, dataset: keras.utils.PyDataset,
 
 
 class ValidationMeanIoU(keras.callbacks.Callback):
-    """Adds ``val_miou`` (fanet_ros.metrics, whole val split) to the logs every ``every`` epochs
-    and after the last one.
+    """Scores the model on each evaluation set every ``every`` epochs and after the last.
 
-    The trained model's weights are copied into a model that ``build_eval_model()`` builds
-    once (same architecture, at the validation size): training may run on smaller crops than
-    the model is validated at, and its compiled predict function is traced only once.
+    ``datasets`` maps a name to a split (``val``, ``holdout`` for a held-out drive); the logs
+    get ``{name}_miou``, ``{name}_pixel_accuracy`` and ``{name}_iou_{class}``
+    (fanet_ros.metrics over the whole set). The trained layers' weights are copied by name
+    into a model that ``build_eval_model()`` builds once (same architecture at the
+    validation size, without training-only heads), so training may run on smaller crops
+    and the compiled predict function is traced only once.
     """
 
-    def __init__(self, dataset: keras.utils.PyDataset, label_set: LabelSet,
+    def __init__(self, datasets: dict[str, keras.utils.PyDataset], label_set: LabelSet,
                  build_eval_model, every: int = 1) -> None:
         super().__init__()
-        self.dataset = dataset
+        self.datasets = datasets
         self.label_set = label_set
         self.build_eval_model = build_eval_model
         self._eval_model: keras.Model | None = None
@@ -49,30 +51,52 @@ class ValidationMeanIoU(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         last = epoch + 1 == self.params.get("epochs")
-        if (epoch + 1) % self.every and not last:
+        if not self.datasets or ((epoch + 1) % self.every and not last):
             return
         started = time.perf_counter()
         if self._eval_model is None:
             self._eval_model = self.build_eval_model()
-        self._eval_model.set_weights(self.model.get_weights())
-        scores = confusion_over(self._eval_model, self.dataset, self.label_set).scores(
-            self.label_set)
+        copy_weights_by_name(self.model, self._eval_model)
+        figures = []
+        for name, dataset in self.datasets.items():
+            scores = confusion_over(self._eval_model, dataset, self.label_set).scores(
+                self.label_set)
+            if logs is not None:
+                logs[f"{name}_miou"] = scores.mean_iou
+                logs[f"{name}_pixel_accuracy"] = scores.pixel_accuracy
+                for class_name, iou in zip(self.label_set.class_names, scores.class_iou):
+                    logs[f"{name}_iou_{class_name.lower()}"] = float(iou)
+            figures.append(f"{name} mIoU {100 * scores.mean_iou:.2f}% "
+                           f"(pixel accuracy {100 * scores.pixel_accuracy:.2f}%)")
         seconds = time.perf_counter() - started
         if logs is not None:
-            logs["val_miou"] = scores.mean_iou
-            logs["val_pixel_accuracy"] = scores.pixel_accuracy
             logs["val_seconds"] = seconds
-        print(f"\nepoch {epoch + 1}: val mIoU {100 * scores.mean_iou:.2f}%, "
-              f"pixel accuracy {100 * scores.pixel_accuracy:.2f}% ({seconds:.1f} s)", flush=True)
+        print(f"\nepoch {epoch + 1}: {', '.join(figures)} ({seconds:.1f} s)", flush=True)
+
+
+def copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
+    """Every weighted layer of ``target`` takes the weights of ``source``'s layer of that name."""
+    for layer in target.layers:
+        if layer.weights:
+            layer.set_weights(source.get_layer(layer.name).get_weights())
 
 
 class RunCheckpoint(keras.callbacks.Callback):
-    """After each epoch: weights, optimizer state and ``state.json``; best weights by val mIoU."""
+    """After each epoch: weights, optimizer state and ``state.json``; the weights to ship.
 
-    def __init__(self, run_dir: Path, state: dict, write: bool = True) -> None:
+    ``checkpoint.weights.h5`` holds the whole training model (auxiliary heads included, to
+    resume); ``best.weights.h5`` holds ``ship_model``'s weights (the model that is exported)
+    of the epoch with the best ``monitor`` figure, or of the last epoch when ``monitor`` is
+    ``None`` (a fixed schedule that ships its last epoch).
+    """
+
+    def __init__(self, run_dir: Path, state: dict, ship_model: keras.Model,
+                 monitor: str | None = "val_miou", write: bool = True) -> None:
         super().__init__()
         self.run_dir = run_dir
         self.state = state
+        self.ship_model = ship_model
+        self.monitor = monitor
         self.write = write
         self._started = 0.0
 
@@ -83,16 +107,23 @@ class RunCheckpoint(keras.callbacks.Callback):
         logs = logs or {}
         record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self._started, 1)}
         record.update({k: float(v) for k, v in logs.items() if np.isscalar(v)})
-        miou = record.get("val_miou", float("nan"))
-        improved = not math.isnan(miou) and miou > self.state.get("best_val_miou", -1.0)
+        if self.monitor is None:
+            improved = True
+        else:
+            value = record.get(self.monitor, float("nan"))
+            improved = not math.isnan(value) and value > self.state.get(
+                "best_monitored", self.state.get("best_val_miou", -1.0))
         if improved:
-            self.state.update(best_val_miou=miou, best_epoch=epoch + 1)
+            self.state.update(best_epoch=epoch + 1, monitor=self.monitor,
+                              best_monitored=record.get(self.monitor or "", None),
+                              best_val_miou=record.get("val_miou"),
+                              best_holdout_miou=record.get("holdout_miou"))
         self.state["epoch"] = epoch + 1
         self.state.setdefault("history", []).append(record)
         if not self.write:
             return
         if improved:
-            run_state.save_weights(self.model, self.run_dir / run_state.BEST)
+            run_state.save_weights(self.ship_model, self.run_dir / run_state.BEST)
         run_state.save_weights(self.model, self.run_dir / run_state.CHECKPOINT)
         run_state.save_optimizer(self.model.optimizer, self.run_dir / run_state.OPTIMIZER)
         run_state.write_json(self.run_dir / run_state.STATE, self.state)

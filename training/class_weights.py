@@ -3,6 +3,9 @@
 ``freq(c)`` = pixels of class c / pixels of the images in which c appears;
 ``weight(c) = median(freq) / freq(c)``: rare, thin classes (pole, sign, cyclist)
 weigh more, road and sky less. Classes absent from every image get weight 1.
+``sqrt-median-frequency`` takes the square root of those weights: rare classes still
+weigh more, but large classes (building, road) lose less (on CamVid median frequency
+cost building 28 IoU points).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import numpy as np
 
 from fanet_ros.dataset_layouts import Sample, read_label
 
-CLASS_WEIGHTING = ("none", "median-frequency")
+CLASS_WEIGHTING = ("none", "median-frequency", "sqrt-median-frequency")
 
 
 def class_pixel_counts(samples: list[Sample], layout: str,
@@ -38,3 +41,13 @@ def median_frequency_weights(pixels: np.ndarray, image_pixels: np.ndarray) -> li
     weights = np.ones(len(pixels))
     weights[present] = median / freq[present]
     return [round(float(w), 4) for w in weights]
+
+
+def class_weights(method: str, pixels: np.ndarray, image_pixels: np.ndarray) -> list[float]:
+    """The weights of one of :data:`CLASS_WEIGHTING` (not ``none``)."""
+    weights = median_frequency_weights(pixels, image_pixels)
+    if method == "median-frequency":
+        return weights
+    if method == "sqrt-median-frequency":
+        return [round(float(np.sqrt(w)), 4) for w in weights]
+    raise ValueError(f"unknown class weighting {method!r}; one of {', '.join(CLASS_WEIGHTING)}")

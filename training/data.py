@@ -49,20 +49,31 @@ class DataConfig:
     """Training batches are random ``(h, w)`` crops at the scale of ``height x width``."""
     normalization: Normalization = Normalization()
     """Pixels -> model input; fanet-export writes it into the model's metadata."""
+    augment: AugmentConfig = AugmentConfig()
+    """The training augmentation (``fanet_training.augment.PRESETS``)."""
+    targets: int = 1
+    """Copies of the labels per batch: one per model output (deep supervision adds outputs)."""
+
+
+def split_by_drive(samples: list[Sample], drives: tuple[str, ...]
+                   ) -> tuple[list[Sample], list[Sample]]:
+    """``(samples of other drives, samples of drives)``: a CamVid frame's name starts
+    with its drive (``0006R0_f01230``)."""
+    held = [s for s in samples if s.name.startswith(drives)] if drives else []
+    names = {s.name for s in held}
+    return [s for s in samples if s.name not in names], held
 
 
 class SegmentationDataset(keras.utils.PyDataset):
     """Batches ``(images [B,H,W,3] float32, labels [B,H,W] uint8)`` of one split."""
 
     def __init__(self, config: DataConfig, split: str, training: bool,
-                 augment_config: AugmentConfig | None = None,
                  samples: list[Sample] | None = None) -> None:
         super().__init__(workers=config.workers, use_multiprocessing=False,
                          max_queue_size=max(2, 2 * config.workers))
         self.config = config
         self.split = split
         self.training = training
-        self.augment_config = augment_config or AugmentConfig()
         self.samples = samples if samples is not None else find_samples(
             config.root, config.layout, split)
         self.label_set: LabelSet = label_set_for_layout(config.layout)
@@ -76,7 +87,7 @@ class SegmentationDataset(keras.utils.PyDataset):
         count = len(self.samples) / self.config.batch_size
         return max(1, int(count)) if self.training else math.ceil(count)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray | tuple]:
         size = self.config.batch_size
         ids = self._order[index * size:(index + 1) * size]
         rng = np.random.default_rng((self.config.seed, self._epoch, index))
@@ -87,7 +98,10 @@ class SegmentationDataset(keras.utils.PyDataset):
             pair = self._load(int(rng.integers(len(self.samples))), rng)
             if pair is not None:
                 pairs.append(pair)
-        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+        images, labels = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+        if self.training and self.config.targets > 1:
+            return images, (labels,) * self.config.targets
+        return images, labels
 
     def start_at_epoch(self, epoch: int) -> None:
         """Continue the shuffling sequence of a resumed run from ``epoch``."""
@@ -116,7 +130,7 @@ class SegmentationDataset(keras.utils.PyDataset):
             return None
         height, width = self.config.height, self.config.width
         if self.training:
-            return augment(image, labels, height, width, self.augment_config, rng,
+            return augment(image, labels, height, width, self.config.augment, rng,
                            self.config.crop, self.config.normalization)
         pixels = model_input(image, height, width, self.config.normalization)
         return pixels, resize_labels(labels, height, width)

@@ -17,16 +17,13 @@ from pathlib import Path
 
 import keras
 
-from fanet_ros.dataset_layouts import LAYOUTS, DatasetError
+from fanet_ros.dataset_layouts import LAYOUTS, DatasetError, find_samples
 from fanet_ros.model_metadata import Normalization
 from fanet_training import run_state
+from fanet_training.augment import PRESETS, augment_config
 from fanet_training.callbacks import LearningRateRangeTest, RunCheckpoint, ValidationMeanIoU
-from fanet_training.class_weights import (
-    CLASS_WEIGHTING,
-    class_pixel_counts,
-    median_frequency_weights,
-)
-from fanet_training.data import DataConfig, SegmentationDataset
+from fanet_training.class_weights import CLASS_WEIGHTING, class_pixel_counts, class_weights
+from fanet_training.data import DataConfig, SegmentationDataset, split_by_drive
 from fanet_training.data_checks import check_splits
 from fanet_training.distribute import (
     STRATEGIES,
@@ -36,7 +33,7 @@ from fanet_training.distribute import (
 )
 from fanet_training.init_weights import init_from, resolve_weights_source
 from fanet_training.losses import SegmentationCrossEntropy
-from fanet_training.models import MODELS, build_model
+from fanet_training.models import AUX_TAPS, MODELS, build_model, with_auxiliary_heads
 from fanet_training.schedule import WarmupPolyDecay
 
 
@@ -78,6 +75,17 @@ class TrainConfig:
     """Validate every N epochs (and after the last)."""
     init_from: str | None = None
     """Start from these weights (shipped model name, run folder or weights file)."""
+    augment: str = "street"
+    """Training augmentation preset (``fanet_training.augment.PRESETS``)."""
+    aux_loss_weight: float = 0.0
+    """Deep supervision: weight of each auxiliary head's loss (0 = no auxiliary heads)."""
+    train_splits: str = "train"
+    """Comma-separated splits to train on (``train,val`` for the final CamVid model)."""
+    holdout: str = ""
+    """Comma-separated drives (frame-name prefixes) left out of training and scored as
+    ``holdout`` at each validation: a measure of streets the model has not seen."""
+    select: str = "best"
+    """Weights to ship: ``best`` (best held-out mIoU, else best val mIoU) or ``last`` epoch."""
 
 
 def tensorboard_available() -> bool:
@@ -107,36 +115,73 @@ def set_batchnorm_momentum(model: keras.Model, momentum: float) -> None:
 
 
 def compile_model(config: TrainConfig, num_classes: int, optimizer,
-                  class_weights: list[float] | None = None) -> keras.Model:
-    """The model at the training (crop) size, ending in logits, with a from-logits loss."""
+                  class_weights: list[float] | None = None) -> tuple[keras.Model, keras.Model]:
+    """``(training model, shipped model)`` at the training (crop) size, ending in logits.
+
+    With ``aux_loss_weight`` the training model adds deep supervision's auxiliary outputs;
+    the shipped model (the one checkpointed as best and exported) shares its layers.
+    """
     size = (config.crop_height or config.height, config.crop_width or config.width, 3)
     model = build_model(config.model, num_classes, size, output="logits")
     if config.bn_momentum is not None:
         set_batchnorm_momentum(model, config.bn_momentum)
-    model.compile(optimizer=optimizer,
-                  loss=SegmentationCrossEntropy(ohem_threshold=config.ohem, from_logits=True,
-                                                class_weights=class_weights))
-    return model
+    loss = SegmentationCrossEntropy(ohem_threshold=config.ohem, from_logits=True,
+                                    class_weights=class_weights)
+    if not config.aux_loss_weight:
+        model.compile(optimizer=optimizer, loss=loss)
+        return model, model
+    trained = with_auxiliary_heads(model, config.model, num_classes)
+    if config.bn_momentum is not None:
+        set_batchnorm_momentum(trained, config.bn_momentum)
+    heads = len(trained.outputs)
+    trained.compile(optimizer=optimizer, loss=[loss] * heads,
+                    loss_weights=[1.0] + [config.aux_loss_weight] * (heads - 1))
+    return trained, model
 
 
-def datasets(config: TrainConfig, replicas: int) -> tuple[SegmentationDataset, SegmentationDataset]:
+def datasets(config: TrainConfig, replicas: int
+             ) -> tuple[SegmentationDataset, dict[str, SegmentationDataset]]:
+    """The training batches and the evaluation sets by name (``val``, ``holdout``)."""
     crop = None
     if config.crop_height or config.crop_width:
         crop = (config.crop_height or config.height, config.crop_width or config.width)
         if crop[0] > config.height or crop[1] > config.width or crop[0] % 32 or crop[1] % 32:
             raise ValueError(f"--crop-height/--crop-width {crop[0]}x{crop[1]} must be multiples "
                              f"of 32 within {config.height}x{config.width}")
+    targets = 1 + (len(AUX_TAPS.get(config.model, ())) if config.aux_loss_weight else 0)
     data = DataConfig(config.dataset_root, config.layout, config.height, config.width,
                       config.batch_size, config.workers, config.cache, config.skip_corrupt,
-                      config.seed, crop, Normalization.from_dict(config.normalization))
+                      config.seed, crop, Normalization.from_dict(config.normalization),
+                      augment_config(config.augment), targets)
     if config.batch_size % replicas:
         raise ValueError(f"--batch-size {config.batch_size} must be a multiple of the "
                          f"{replicas} replicas")
-    train_data = SegmentationDataset(data, "train", training=True)
-    val_data = SegmentationDataset(data, "val", training=False)
-    check_splits([("train", train_data.samples), ("val", val_data.samples)], config.layout,
+    drives = tuple(d for d in config.holdout.split(",") if d)
+    train_splits = [s for s in config.train_splits.split(",") if s]
+    trained, held, evaluation = [], [], {}
+    for split in dict.fromkeys(train_splits + ["val"]):
+        kept, left_out = split_by_drive(find_samples(config.dataset_root, config.layout, split),
+                                        drives)
+        held += left_out
+        if split in train_splits:
+            trained += kept
+        elif kept:
+            evaluation["val"] = kept
+    if drives and not held:
+        raise ValueError(f"--holdout {config.holdout}: no frame of the dataset starts with "
+                         f"{' or '.join(drives)}")
+    if not trained:
+        raise ValueError(f"--train-splits {config.train_splits} hold no frame outside the "
+                         f"held-out drives")
+    if held:
+        evaluation["holdout"] = held
+    train_data = SegmentationDataset(data, "train", training=True, samples=trained)
+    eval_data = {name: SegmentationDataset(data, name, training=False, samples=samples)
+                 for name, samples in evaluation.items()}
+    check_splits([("train", train_data.samples)]
+                 + [(name, d.samples) for name, d in eval_data.items()], config.layout,
                  train_data.label_set, config.skip_corrupt, config.workers)
-    return train_data, val_data
+    return train_data, eval_data
 
 
 def class_weights_for(config: TrainConfig, train_data: SegmentationDataset,
@@ -149,9 +194,9 @@ def class_weights_for(config: TrainConfig, train_data: SegmentationDataset,
         return run_state.read_json(path)["weights"]
     pixels, image_pixels = class_pixel_counts(train_data.samples, config.layout,
                                               train_data.label_set.num_classes)
-    weights = median_frequency_weights(pixels, image_pixels)
+    weights = class_weights(config.class_weighting, pixels, image_pixels)
     names = train_data.label_set.class_names
-    print("class weights (median frequency): "
+    print(f"class weights ({config.class_weighting}): "
           + ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights)), flush=True)
     if is_chief():
         run_state.write_json(path, {"method": config.class_weighting, "weights": weights,
@@ -169,20 +214,26 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
         raise ValueError(f"'{run_dir}' holds a run of another model; use a new --run-dir")
     mixed = use_mixed_precision(config.mixed_precision)
     scope, replicas = distribution_scope(config.distribute)
-    train_data, val_data = datasets(config, replicas)
+    if config.select not in ("best", "last"):
+        raise ValueError(f"--select {config.select!r}: one of best, last")
+    train_data, eval_data = datasets(config, replicas)
+    if config.select == "best" and not eval_data:
+        raise ValueError("--select best needs frames to score: a val split that is not "
+                         "trained on, or --holdout drives; or use --select last")
     steps = min(len(train_data), config.steps_per_epoch or len(train_data))
     chief = is_chief()
     if chief:
         run_state.write_json(run_dir / run_state.CONFIG, asdict(config))
+    scored = ", ".join(f"{len(d.samples)} {name}" for name, d in eval_data.items()) or "none"
     print(f"{config.model} on {config.layout} '{config.dataset_root}': {len(train_data.samples)} "
-          f"train / {len(val_data.samples)} val images at {config.height}x{config.width}, "
+          f"train images (scored: {scored}) at {config.height}x{config.width}, "
           f"{steps} steps/epoch, {replicas} replica(s), mixed precision "
           f"{'on' if mixed else 'off'}, backend {keras.backend.backend()}", flush=True)
     num_classes = train_data.label_set.num_classes
     class_weights = class_weights_for(config, train_data, run_dir)
     with scope:
         optimizer = make_optimizer(config, steps)
-        model = compile_model(config, num_classes, optimizer, class_weights)
+        model, ship_model = compile_model(config, num_classes, optimizer, class_weights)
         if state["epoch"]:
             model.load_weights(run_dir / run_state.CHECKPOINT)
             run_state.load_optimizer(model.optimizer, model, run_dir / run_state.OPTIMIZER)
@@ -194,8 +245,10 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
         return build_model(config.model, num_classes, (config.height, config.width, 3),
                            output="logits")
 
-    callbacks = [ValidationMeanIoU(val_data, train_data.label_set, eval_model, config.val_every),
-                 RunCheckpoint(run_dir, state, write=chief)]
+    monitor = None if config.select == "last" else (
+        "holdout_miou" if "holdout" in eval_data else "val_miou")
+    callbacks = [ValidationMeanIoU(eval_data, train_data.label_set, eval_model, config.val_every),
+                 RunCheckpoint(run_dir, state, ship_model, monitor, write=chief)]
     if chief and tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(run_dir / "logs", update_freq="epoch"))
     train_data.start_at_epoch(state["epoch"])
@@ -223,7 +276,7 @@ def find_learning_rate(config: TrainConfig, steps: int, verbose: int = 1) -> flo
     test = LearningRateRangeTest(1e-5, 1.0, steps)
     optimizer = (keras.optimizers.Adam(1e-5) if config.optimizer == "adam"
                  else keras.optimizers.SGD(1e-5, momentum=0.9))
-    model = compile_model(config, train_data.label_set.num_classes, optimizer)
+    model, _ = compile_model(config, train_data.label_set.num_classes, optimizer)
     model.fit(train_data, epochs=math.ceil(steps / len(train_data)), callbacks=[test],
               verbose=verbose)
     suggestion = test.suggestion()
@@ -284,6 +337,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="start from weights: a shipped model (e.g. fanet_camvid), a run "
                              "folder or a .weights.h5; a different class count re-initialises "
                              "the classifier only")
+    parser.add_argument("--augment", choices=sorted(PRESETS), default="street",
+                        help="street: scale 0.5-2x, h-flips, wide photometric changes (blur, "
+                             "noise, JPEG, gamma, colour temperature); legacy: the first models'")
+    parser.add_argument("--aux-loss-weight", type=float, default=0.0, metavar="W",
+                        help="deep supervision: auxiliary heads on the lower-resolution "
+                             "branches, each loss weighted W (training only; not exported)")
+    parser.add_argument("--train-splits", default="train", metavar="S[,S]",
+                        help="splits to train on, e.g. train,val for a final model")
+    parser.add_argument("--holdout", default="", metavar="DRIVE[,DRIVE]",
+                        help="leave the frames of these drives (name prefixes, e.g. 0006R0) "
+                             "out of training and score them as 'holdout'")
+    parser.add_argument("--select", choices=("best", "last"), default="best",
+                        help="weights to ship: best held-out (else val) mIoU, or the last epoch")
     parser.add_argument("--lr-find", type=int, metavar="STEPS", nargs="?", const=100,
                         help="run a learning-rate range test of STEPS steps instead of training")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
@@ -304,10 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, ValueError) as exc:
         print(f"fanet-train: error: {exc}", file=sys.stderr)
         return 2
-    best = state.get("best_val_miou")
-    print(f"done: {state['epoch']} epochs, best val mIoU "
-          f"{'n/a' if best is None else f'{100 * best:.2f}%'} at epoch {state.get('best_epoch')}; "
-          f"weights in {Path(config.run_dir) / run_state.BEST}")
+    monitor, best = state.get("monitor"), state.get("best_monitored")
+    chosen = ("the last epoch" if monitor is None
+              else f"best {monitor} {'n/a' if best is None else f'{100 * best:.2f}%'}")
+    print(f"done: {state['epoch']} epochs; shipped weights: {chosen} at epoch "
+          f"{state.get('best_epoch')}, in {Path(config.run_dir) / run_state.BEST}")
     return 0
 
 

@@ -18,7 +18,7 @@ from fanet_training.models.blocks import upsample_to as up
 from fanet_training.models.registry import register_model
 
 
-@register_model("fanet")
+@register_model("fanet", aux_taps=("p4u_bn", "p5u_bn"))
 def build_fanet(num_classes: int, input_shape: tuple = (None, None, 3)) -> keras.Model:
     """FANet as in ``docs/models.md``; input RGB in [0, 1], output class logits at stride 8."""
     image = layers.Input(input_shape, name="image")

@@ -57,7 +57,7 @@ def decoder(p3u, c2, c1, name: str = "dec"):
     return layers.Activation("swish", name=f"{name}_c1_swish")(x)
 
 
-@register_model("fsffnet")
+@register_model("fsffnet", aux_taps=("p4u_bn", "p5u_bn"))
 def build_fsffnet(num_classes: int, input_shape: tuple = (None, None, 3)) -> keras.Model:
     """FSFFNet as in ``docs/models.md`` (P6 from the 64-channel projection of C5)."""
     image = layers.Input(input_shape, name="image")

@@ -10,15 +10,21 @@ from fanet_training.models.blocks import add_output_head
 
 ModelBuilder = Callable[..., keras.Model]
 MODELS: dict[str, ModelBuilder] = {}
+AUX_TAPS: dict[str, tuple[str, ...]] = {}
+"""Per model, the layers (lower-resolution branches) that deep supervision attaches
+auxiliary heads to during training (``fanet_training.models.deep_supervision``)."""
 
 
-def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
-    """Decorator that makes a builder available to :func:`build_model` under ``name``."""
+def register_model(name: str, aux_taps: tuple[str, ...] = ()
+                   ) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Decorator that makes a builder available to :func:`build_model` under ``name``;
+    ``aux_taps`` names the layers deep supervision may attach auxiliary heads to."""
 
     def add(builder: ModelBuilder) -> ModelBuilder:
         if name in MODELS:
             raise ValueError(f"model {name!r} is registered twice")
         MODELS[name] = builder
+        AUX_TAPS[name] = tuple(aux_taps)
         return builder
 
     return add

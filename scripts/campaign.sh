@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The training campaign of issue #22: recipe comparisons on a held-out drive, then the long
+# runs that ship fanet_camvid and fsffnet_camvid. Every stage is a fanet-train run folder under
+# campaign/ in the repository, so the next stretch of work (even on a new machine) finds the
+# state. Re-running this script resumes the first unfinished stage after its last finished
+# epoch (weights, optimizer, epoch, data order) and skips finished ones.
+#
+#   bash scripts/campaign.sh                 # every stage in order
+#   bash scripts/campaign.sh recipe_b        # one stage
+#
+# Pause a stage with SIGSTOP / SIGCONT (its pid is in campaign/RUNNING); a kill loses at most
+# the epoch in progress. CAMPAIGN_ROOT: the checkout whose campaign/ folder holds the state
+# (default: this one; run the code from a separate worktree and point this at the main one).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
+cd "${CAMPAIGN_ROOT:-$ROOT}"
+CAMVID="${CAMVID_ROOT:-../shared/data/camvid}"
+HOLDOUT=0006R0  # CamVid drive left out of training for every recipe decision
+
+# Recipe comparisons: same seed, epochs, crops, optimizer; 266 train frames (train minus
+# 0006R0), scored on val (drive 0016E5, also in train) and the held-out drive 0006R0.
+RECIPE=(--model fanet --dataset-root "$CAMVID" --layout camvid --height 384 --width 512
+        --crop-height 288 --crop-width 384 --batch-size 8 --epochs 40 --optimizer adam
+        --learning-rate 0.002 --end-learning-rate 0.0001 --warmup-epochs 1 --bn-momentum 0.9
+        --val-every 5 --seed 0 --cache --verbose 2 --holdout "$HOLDOUT")
+declare -A STAGES=(
+  [recipe_a]="--augment legacy"
+  [recipe_b]="--augment street"
+  [recipe_c]="--augment street --aux-loss-weight 0.4"
+  [recipe_d]="--augment street --aux-loss-weight 0.4 --class-weighting sqrt-median-frequency"
+)
+ORDER=(recipe_a recipe_b recipe_c recipe_d)
+
+finished() {  # finished RUN_DIR: its state has reached the epochs its config asks for
+  python - "$1" <<'PY'
+import json, sys, pathlib
+run = pathlib.Path(sys.argv[1])
+done = (run / "state.json").is_file() and json.loads((run / "state.json").read_text())[
+    "epoch"] >= json.loads((run / "config.json").read_text())["epochs"]
+sys.exit(0 if done else 1)
+PY
+}
+
+run_stage() {  # run_stage NAME
+  local name="$1" run_dir="campaign/$1"
+  # shellcheck disable=SC2206
+  local args=("${RECIPE[@]}" ${STAGES[$name]})
+  if finished "$run_dir"; then echo "[campaign] $name: finished"; return; fi
+  echo "[campaign] $name: fanet-train ${args[*]} --run-dir $run_dir"
+  mkdir -p "$run_dir"
+  fanet-train "${args[@]}" --run-dir "$run_dir" >> "$run_dir/train.log" 2>&1 &
+  echo "$! $name" > campaign/RUNNING
+  wait $!
+  rm -f campaign/RUNNING
+}
+
+for name in "${@:-${ORDER[@]}}"; do
+  [ -n "${STAGES[$name]+x}" ] || { echo "unknown stage $name; known: ${ORDER[*]}" >&2; exit 2; }
+  run_stage "$name"
+done
