@@ -36,6 +36,7 @@ COMMANDS = {
     "demo": "fanet_ros.demo",
     "make_bag": "fanet_ros.evaluation.make_bag",
     "bag_eval": "fanet_ros.evaluation.bag_eval",
+    "robustness": "fanet_ros.evaluation.robustness",
     "build_engine": "fanet_ros.tensorrt.build_engine_cli",
     "check_engine": "fanet_ros.tensorrt.check_engine_cli",
 }

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from fanet_ros.evaluation.corruptions import jpeg
 from fanet_ros.labels import IGNORE_LABEL
 from fanet_ros.model_metadata import Normalization
 from fanet_ros.preprocessing import UNIT_RANGE, normalize, resize_image, resize_labels
@@ -148,12 +149,8 @@ def degrade(image: np.ndarray, config: AugmentConfig, rng: np.random.Generator) 
 
 def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
     """Float RGB in [0, 1] through a JPEG encoder at ``quality`` and back."""
-    bgr = cv2.cvtColor(np.rint(image * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
-    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("OpenCV could not encode a JPEG")
-    decoded = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    return decoded.astype(np.float32) / np.float32(255)
+    encoded = jpeg(np.rint(image * 255).astype(np.uint8), quality)
+    return encoded.astype(np.float32) / np.float32(255)
 
 
 def augment(

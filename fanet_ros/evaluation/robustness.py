@@ -1,0 +1,106 @@
+"""``fanet-robustness``: mIoU of a model on frames as they are and degraded.
+
+Scores an exported model (through the same pipeline as the node) on the frames of a
+dataset split, optionally only some drives (frame-name prefixes), clean and through each
+degradation of ``fanet_ros.evaluation.corruptions``. Writes JSON and prints a Markdown
+table, so a user sees how the model degrades before putting it on a robot.
+
+Example::
+
+    fanet-robustness fanet_camvid --dataset-root /data/camvid --split train \\
+        --drives 0006R0 --output robustness.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from fanet_ros.dataset_layouts import (
+    LAYOUTS,
+    DatasetError,
+    find_samples,
+    label_set_for_layout,
+    read_image,
+    read_label,
+)
+from fanet_ros.evaluation.corruptions import CORRUPTIONS
+from fanet_ros.metrics import ConfusionMatrix
+from fanet_ros.runtime import ModelLoadError
+from fanet_ros.segmenter import Segmenter
+
+
+def robustness(segmenter: Segmenter, root: str, layout: str, split: str,
+               drives: tuple[str, ...] = ()) -> dict:
+    """``{"frames": n, "results": {corruption: scores dict}}`` over the chosen frames."""
+    label_set = label_set_for_layout(layout)
+    samples = [s for s in find_samples(root, layout, split)
+               if not drives or s.name.startswith(drives)]
+    if not samples:
+        raise DatasetError(f"no {split} frame in '{root}' starts with {' or '.join(drives)}")
+    matrices = {name: ConfusionMatrix(label_set.num_classes, label_set.ignore_label)
+                for name in CORRUPTIONS}
+    for sample in samples:
+        image = read_image(sample.image_path)
+        truth = read_label(sample.label_path, layout)
+        for name, corrupt in CORRUPTIONS.items():
+            labels = segmenter(np.ascontiguousarray(corrupt(image)), "rgb8").labels
+            matrices[name].update(truth, labels)
+    return {"frames": len(samples),
+            "results": {name: m.scores(label_set).to_dict(label_set.class_names)
+                        for name, m in matrices.items()}}
+
+
+def markdown_table(report: dict) -> str:
+    """One row per degradation: mIoU, pixel accuracy and the thin classes' IoU."""
+    thin = ("Pole", "SignSymbol", "Pedestrian", "Bicyclist")
+    rows = ["| frames | mIoU (%) | pixel acc. (%) | " + " | ".join(thin) + " |",
+            "|---|---:|---:|" + "---:|" * len(thin)]
+    for name, scores in report["results"].items():
+        ious = [scores["class_iou"].get(c) for c in thin]
+        cells = " | ".join("n/a" if v is None else f"{100 * v:.1f}" for v in ious)
+        rows.append(f"| {name} | {100 * scores['mean_iou']:.1f} | "
+                    f"{100 * scores['pixel_accuracy']:.1f} | {cells} |")
+    return "\n".join(rows)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="shipped model name (fanet_camvid) or exported .onnx")
+    parser.add_argument("--dataset-root", required=True)
+    parser.add_argument("--layout", choices=LAYOUTS, default="camvid")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--drives", default="", metavar="PREFIX[,PREFIX]",
+                        help="only frames whose names start with these (CamVid: the drive)")
+    parser.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "auto",
+                                                                      "tensorrt"))
+    parser.add_argument("--output", type=Path, help="write the report as JSON here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    drives = tuple(d for d in args.drives.split(",") if d)
+    try:
+        with Segmenter(args.model, backend=args.backend,
+                       device=-1 if args.backend == "onnxruntime" else 0) as segmenter:
+            report = robustness(segmenter, args.dataset_root, args.layout, args.split, drives)
+            report.update(model=Path(segmenter.model_path).name, split=args.split,
+                          drives=list(drives), layout=args.layout)
+    except (DatasetError, FileNotFoundError, ModelLoadError, ValueError) as exc:
+        print(f"fanet-robustness: error: {exc}", file=sys.stderr)
+        return 2
+    print(markdown_table(report))
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
