@@ -85,7 +85,7 @@ class FakeCudaRuntime(types.ModuleType):
 
     def __init__(
         self, devices: int = 1, busy_queries: int = 2, fail_malloc_after: int | None = None,
-        misalign: bool = False, version: str = "12.9.1",
+        misalign: bool = False, cuda_version: str = "12.9.1",
     ) -> None:
         super().__init__("cuda.bindings.runtime")
         self.cudaError_t = cudaError_t
@@ -93,7 +93,8 @@ class FakeCudaRuntime(types.ModuleType):
         self.cudaStream_t = cudaStream_t
         self.devices = devices
         self.busy_queries = busy_queries
-        self.version = version
+        self.version = cuda_version
+        """cuda-bindings release: from 12.9.1 ``int(handle)`` warns and ``utils`` exists."""
         self.device_error: cudaError_t | None = None
         """Returned by cudaGetDeviceCount (e.g. cudaErrorInsufficientDriver)."""
         self.fail_malloc_after = fail_malloc_after

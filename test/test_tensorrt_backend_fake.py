@@ -212,7 +212,7 @@ def test_the_stream_handle_is_passed_without_deprecated_int(
     fake_gpu, tiny_model, tmp_path, cuda_version
 ):
     """cuda-bindings 12.9.1 deprecated int(cudaStream_t); older releases only have int()."""
-    fake_gpu(version=cuda_version)
+    fake_gpu(cuda_version=cuda_version)
     backend = create_backend(config(tiny_model, tmp_path))
     try:
         with warnings.catch_warnings():
