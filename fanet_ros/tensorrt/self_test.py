@@ -182,9 +182,10 @@ def node_row(
               "precision": precision, "engine_cache_dir": str(cache_dir),
               "input_height": options.input_height, "input_width": options.input_width,
               "workspace_mb": options.workspace_mb,
-              "int8_calibration_dir": options.calibration_dir,
               # a best-effort 900 KB frame is lost in Fast DDS's default 512 KiB segment
               f"qos_overrides.{SELF_TEST_TOPIC}.subscription.reliability": "reliable"}
+    if options.calibration_dir:  # "-p name:=" (an empty value) does not parse
+        params["int8_calibration_dir"] = options.calibration_dir
     try:
         with NodeProcess(params, SELF_TEST_TOPIC, log_dir / f"node_{backend}.log") as node, \
                 Replay(SELF_TEST_TOPIC, "/segmentation_node/label",
