@@ -4,14 +4,26 @@ It behaves as TensorRT does where fanet_ros depends on it:
 
 * the ONNX parser of 8.x rejects ``Cast(to=UINT8)`` of an integer tensor (ArgMax's
   INT64, which 8.x holds as INT32); 10.x takes it. ONNX INT64 outputs come out
-  as INT32 before 10.x;
-* the Python trampoline of ``IInt8EntropyCalibrator2.get_batch`` prints an
-  exception and takes it for "no more batches", then caches the scales;
+  as INT32 before 10.x. The reason is TensorRT's, documented at ``DataType::kUINT8``
+  in ``NvInferRuntimeBase.h`` (8.6): "kUINT8 conversions are only supported for
+  {kFLOAT, kHALF}" and "not supported for {kINT8, kINT32, kBOOL}". The error text
+  is the fake's own wording, not the parser's;
+* the 8.x parser takes only a network created with the EXPLICIT_BATCH flag;
+  from 10.x explicit batch is the only mode; 11.x networks are strongly typed;
+* parser errors name the node (``node_name``, ``node_operator``) from 10.x on
+  (TensorRT 9.1 added them); before, only its index (``node``);
+* the Python trampolines of ``IInt8EntropyCalibrator2.get_batch`` and
+  ``write_calibration_cache`` print an exception and go on (``get_batch``'s is
+  taken for "no more batches", then the scales are cached);
 * ``set_input_shape`` returns False for a shape outside the optimisation
   profile, ``set_tensor_address`` for an unknown tensor or a pointer off
-  256-byte alignment; neither raises;
-* TensorRT 11 has no FP16/INT8 builder flags;
-* a failed build logs errors and returns ``None``.
+  256-byte alignment; neither raises. ``create_execution_context`` may return
+  None (``context_none``);
+* ``execute_async_v3`` is queued on the CUDA stream and fails on a stream of
+  another device than the current one, or when the engine's device is not current;
+* TensorRT 11 has no FP16/INT8 builder flags and no INT8 calibrator;
+* a failed build logs errors and returns ``None``; the timing cache keeps what
+  a build timed, and a build with it re-times only what it lacks.
 
 "Engines" run the parsed ONNX graph with ONNX Runtime on the fake CUDA
 memory of :mod:`fake_cuda`, so the data path of the backend is exercised.
@@ -55,8 +67,10 @@ class TensorIOMode(enum.Enum):
 
 
 class ParserError:
-    def __init__(self, node: int, desc: str) -> None:
-        self._node, self._desc = node, desc
+    """8.x: the node's index only."""
+
+    def __init__(self, node: int, desc: str, name: str = "", op: str = "") -> None:
+        self._node, self._desc, self._name, self._op = node, desc, name, op
 
     def node(self) -> int:
         return self._node
@@ -65,36 +79,63 @@ class ParserError:
         return self._desc
 
 
-def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None = None):
+class NamedParserError(ParserError):
+    """TensorRT 9.1 and later also name the node and its operator."""
+
+    def node_name(self) -> str:
+        return self._name
+
+    def node_operator(self) -> str:
+        return self._op
+
+
+EXPLICIT_BATCH_ONLY = (
+    "This version of the ONNX parser only supports TensorRT INetworkDefinitions with an explicit "
+    "batch dimension. Please ensure the network was initialized with the kEXPLICIT_BATCH flag."
+)
+
+
+def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None = None,
+                       reject_ops: tuple[str, ...] = (), context_none: bool = False):
     """A fresh fake ``tensorrt`` module of ``version``; a build logs ``fail_build_with``
-    as errors and returns None when it is given."""
+    as errors and returns None when it is given; the parser rejects nodes of
+    ``reject_ops``; ``create_execution_context`` returns None if ``context_none``."""
     major = int(version.split(".")[0])
     trt = types.ModuleType("tensorrt")
     trt.__version__ = version
     trt.ILogger = ILogger
     trt.TensorIOMode = TensorIOMode
-    trt.ParserError = ParserError
+    error_type = NamedParserError if major >= 10 else ParserError
+    trt.ParserError = error_type
     names = ["FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8"] + (["INT64"] if major >= 10 else [])
     trt.DataType = enum.Enum("DataType", names)
-    flags = ["FP16", "INT8"] if major < 11 else ["STRICT_TYPES"]
+    flags = ["FP16", "INT8"] if major < 11 else ["DEBUG"]
     trt.BuilderFlag = enum.Enum("BuilderFlag", flags)
     trt.MemoryPoolType = enum.Enum("MemoryPoolType", ["WORKSPACE"])
-    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
+    creation_flags = {"EXPLICIT_BATCH": 0} if major < 11 else {}
+    if major >= 10:
+        creation_flags["STRONGLY_TYPED"] = 1
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(**creation_flags)
     trt.builds = []  # (precision flags, calibration batches) of every build, for tests
+    trt.networks = []  # (strongly typed, float types of the weights) of every build
+    trt.timed = []  # kernels each build timed (those its timing cache lacked)
 
-    class IInt8EntropyCalibrator2:
-        def __init__(self) -> None:
-            pass
+    if major < 11:
+        class IInt8EntropyCalibrator2:
+            def __init__(self) -> None:
+                pass
 
-    trt.IInt8EntropyCalibrator2 = IInt8EntropyCalibrator2
+        trt.IInt8EntropyCalibrator2 = IInt8EntropyCalibrator2
 
     class Tensor:
         def __init__(self, name: str, shape: tuple[int, ...]) -> None:
             self.name, self.shape = name, shape
 
     class Network:
-        def __init__(self) -> None:
+        def __init__(self, flags: int) -> None:
             self.model: onnx.ModelProto | None = None
+            self.explicit_batch = major >= 10 or bool(flags & 1)
+            self.strongly_typed = major >= 11 or (major >= 10 and bool(flags & 2))
 
         def get_input(self, index: int) -> Tensor:
             info = self.model.graph.input[index]
@@ -119,6 +160,15 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
 
         def parse(self, model: bytes, path: str | None = None) -> bool:
             graph = onnx.load_from_string(bytes(model))
+            if not self.network.explicit_batch:
+                self.errors.append(error_type(-1, EXPLICIT_BATCH_ONLY))
+                return False
+            for index, node in enumerate(graph.graph.node):
+                if node.op_type in reject_ops:
+                    self.errors.append(error_type(
+                        index, f"No importer registered for op: {node.op_type}", node.name,
+                        node.op_type))
+                    return False
             if major < 10:
                 integers = {i.name for i in graph.graph.initializer
                             if i.data_type in (TensorProto.INT32, TensorProto.INT64)}
@@ -130,9 +180,9 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
                         node.input[0] in integers
                     ):
                         self.errors.append(ParserError(index, (
-                            "Assertion failed: (trtDtype == DataType::kFLOAT || trtDtype == "
-                            "DataType::kHALF) && \"Cast to UINT8 is only supported from FP32 or "
-                            "FP16\"")))
+                            "[fake] Cast to UINT8 from an integer tensor: TensorRT 8.6 converts "
+                            "to kUINT8 only from {kFLOAT, kHALF} (NvInferRuntimeBase.h, "
+                            "DataType::kUINT8)")))
                         return False
             self.network.model = graph
             return True
@@ -141,9 +191,30 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
         def set_shape(self, name, low, opt, high) -> None:
             self.shape = tuple(opt)
 
+    class TimingCache:
+        def __init__(self, kernels: set[str]) -> None:
+            self.kernels = kernels
+
+        def serialize(self) -> memoryview:
+            return memoryview(("FAKE-TIMING " + ",".join(sorted(self.kernels))).encode())
+
     class Config:
         def __init__(self) -> None:
             self.flags, self.profile, self.int8_calibrator = set(), None, None
+            self.timing_cache: TimingCache | None = None
+
+        def create_timing_cache(self, serialized) -> TimingCache:
+            text = bytes(serialized).decode(errors="replace")
+            if text and not text.startswith("FAKE-TIMING "):
+                raise RuntimeError("timing cache: invalid or corrupt data")
+            return TimingCache(set(filter(None, text[len("FAKE-TIMING "):].split(","))))
+
+        def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
+            self.timing_cache = cache
+            return True
+
+        def get_timing_cache(self) -> TimingCache | None:
+            return self.timing_cache
 
         def set_memory_pool_limit(self, pool, size) -> None:
             self.workspace = size
@@ -162,7 +233,7 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
             self.logger = logger
 
         def create_network(self, flags: int = 0) -> Network:
-            return Network()
+            return Network(flags)
 
         def create_builder_config(self) -> Config:
             return Config()
@@ -173,6 +244,15 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
         def build_serialized_network(self, network: Network, config: Config):
             batches = _calibrate(config) if "INT8" in config.flags else 0
             trt.builds.append((sorted(config.flags), batches))
+            floats = {TensorProto.DataType.Name(i.data_type)
+                      for i in network.model.graph.initializer
+                      if i.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16)}
+            trt.networks.append((network.strongly_typed, sorted(floats)))
+            kernels = {f"{n.op_type}:{n.name}" for n in network.model.graph.node}
+            known = config.timing_cache.kernels if config.timing_cache else set()
+            trt.timed.append(len(kernels - known))
+            if config.timing_cache:
+                config.timing_cache.kernels |= kernels
             errors = list(fail_build_with or [])
             if "INT8" in config.flags and batches == 0 and config.int8_calibrator.cache is None:
                 errors.append("Calibration failure occurred with no scaling factors detected.")
@@ -200,8 +280,12 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
                 break
             batches += 1
         if batches:
-            calibrator.write_calibration_cache(
-                memoryview(f"TRT-{major}-EntropyCalibration2 batches={batches}\n".encode()))
+            try:
+                calibrator.write_calibration_cache(
+                    memoryview(f"TRT-{major}-EntropyCalibration2 batches={batches}\n".encode()))
+            except Exception as exc:  # what TensorRT's trampoline does
+                print(f"[fake TensorRT] exception in write_calibration_cache: {exc}",
+                      file=sys.stderr)
         return batches
 
     def _serialize(model: onnx.ModelProto, input_name: str, shape) -> bytes:
@@ -220,6 +304,7 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
     class Engine:
         def __init__(self, header: dict, model: bytes, logger: ILogger) -> None:
             self.header, self.logger = header, logger
+            self.device = _cuda().current_device()
             self.session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
             self.num_io_tensors = 2
 
@@ -233,8 +318,8 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
             kind = "FLOAT" if name == self.header["input"] else self.header["out_dtype"]
             return getattr(trt.DataType, kind)
 
-        def create_execution_context(self) -> Context:
-            return Context(self)
+        def create_execution_context(self) -> Context | None:
+            return None if context_none else Context(self)
 
     class Context:
         def __init__(self, engine: Engine) -> None:
@@ -263,6 +348,20 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
             return True
 
         def execute_async_v3(self, stream_handle: int) -> bool:
+            if not isinstance(stream_handle, int):
+                raise TypeError("execute_async_v3(): incompatible function arguments: "
+                                "stream_handle must be an int")
+            cuda = _cuda()
+            if cuda.current_device() != self.engine.device or not cuda.launch(
+                stream_handle, self._run
+            ):
+                self.engine.logger.log(Severity.ERROR, (
+                    f"enqueueV3: engine of device {self.engine.device} run while device "
+                    f"{cuda.current_device()} is current (cudaErrorInvalidResourceHandle)"))
+                return False
+            return True
+
+        def _run(self) -> None:
             header = self.engine.header
             count = int(np.prod(header["shape"]))
             raw = (ctypes.c_float * count).from_address(self.addresses[header["input"]])
@@ -271,8 +370,6 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
             dtype = {"FLOAT": np.float32, "INT32": np.int32, "INT64": np.int64}[header["out_dtype"]]
             output = np.ascontiguousarray(output, dtype=dtype)
             ctypes.memmove(self.addresses[header["output"]], output.ctypes.data, output.nbytes)
-            sys.modules["cuda.bindings.runtime"].queue_work(stream_handle)
-            return True
 
     class Runtime:
         def __init__(self, logger: ILogger) -> None:
@@ -286,6 +383,10 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
 
     trt.Builder, trt.OnnxParser, trt.Runtime = Builder, OnnxParser, Runtime
     return trt
+
+
+def _cuda():
+    return sys.modules["cuda.bindings.runtime"]
 
 
 TENSORRT_MODULES = ("backend", "builder", "calibrator", "logger")
@@ -302,12 +403,13 @@ def forget_tensorrt_modules() -> None:
 
 
 def install_fake_gpu(monkeypatch, version: str = "8.6.1",
-                     fail_build_with: list[str] | None = None, **cuda_options):
+                     fail_build_with: list[str] | None = None, reject_ops: tuple[str, ...] = (),
+                     context_none: bool = False, **cuda_options):
     """Fake ``tensorrt`` of ``version`` and fake CUDA (``fake_cuda``) for one test."""
     from fake_cuda import install_fake_cuda
 
     cuda = install_fake_cuda(monkeypatch, **cuda_options)
-    trt = make_fake_tensorrt(version, fail_build_with)
+    trt = make_fake_tensorrt(version, fail_build_with, reject_ops, context_none)
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
     forget_tensorrt_modules()
     return trt, cuda

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
+import warnings
 
 import numpy as np
 import pytest
@@ -141,3 +143,81 @@ def test_stream_errors_other_than_not_ready_raise(fake_gpu):
     cuda.cudaStreamQuery = lambda handle: (cudaError_t.cudaErrorInvalidValue,)
     with pytest.raises(CudaError, match=r"cudaStreamQuery failed: cudaErrorInvalidValue \(1\)"):
         stream.synchronize()
+
+
+def test_two_backends_on_two_gpus_in_one_thread_each_run_on_their_own(
+    fake_gpu, tiny_model, tmp_path
+):
+    """The current device is per thread: the second backend's set-up selects GPU 1 on this
+    thread, so the first must select GPU 0 again for each inference and in close."""
+    _, cuda = fake_gpu(devices=2)
+    first = create_backend(config(tiny_model, tmp_path, gpu_device=0))
+    second = create_backend(config(tiny_model, tmp_path, gpu_device=1))
+    frame = np.random.default_rng(0).random((1, 64, 96, 3), dtype=np.float32)
+    try:
+        expected = first.infer(frame)
+        np.testing.assert_array_equal(second.infer(frame), expected)
+        np.testing.assert_array_equal(first.infer(frame), expected)
+    finally:
+        first.close()
+        second.close()
+    assert cuda.wrong_device_calls == [] and cuda.live == {}
+
+
+def test_the_fake_keeps_the_current_device_per_thread(fake_gpu):
+    import threading
+
+    _, cuda = fake_gpu(devices=2)
+    from fanet_ros.tensorrt.cuda_runtime import select_device
+
+    select_device(1)
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(cuda.current_device()))
+    worker.start()
+    worker.join()
+    assert cuda.current_device() == 1 and seen == [0]
+
+
+def test_a_missing_wait_reads_stale_memory_on_the_fake(fake_gpu):
+    """Asynchronous copies complete only when the stream is waited for, as on a GPU."""
+    _, cuda = fake_gpu(busy_queries=2)
+    from fanet_ros.tensorrt.cuda_runtime import DeviceBuffer, PinnedArray, Stream
+
+    source, target = PinnedArray((4,), np.float32), PinnedArray((4,), np.float32)
+    device, stream = DeviceBuffer(16), Stream()
+    source.array[...] = [1, 2, 3, 4]
+    target.array[...] = 0
+    stream.upload(device, source)
+    stream.download(target, device)
+    assert not target.array.any()  # nothing has run yet
+    stream.synchronize()
+    np.testing.assert_array_equal(target.array, [1, 2, 3, 4])
+    for buffer in (source, target, device):
+        buffer.free()
+    stream.destroy()
+
+
+def test_an_engine_without_an_execution_context_is_a_clear_error(fake_gpu, tiny_model, tmp_path):
+    """create_execution_context() returns None when TensorRT cannot make one (GPU memory)."""
+    _, cuda = fake_gpu(context_none=True)
+    importlib.import_module("fanet_ros.tensorrt.backend")
+    with pytest.raises(ModelLoadError, match=r"could not create an execution context .*"
+                                             r"create_execution_context\(\) returned None"):
+        create_backend(config(tiny_model, tmp_path))
+    assert cuda.live == {}
+
+
+@pytest.mark.parametrize("cuda_version", ["12.6.0", "12.9.1"])
+def test_the_stream_handle_is_passed_without_deprecated_int(
+    fake_gpu, tiny_model, tmp_path, cuda_version
+):
+    """cuda-bindings 12.9.1 deprecated int(cudaStream_t); older releases only have int()."""
+    fake_gpu(cuda_version=cuda_version)
+    backend = create_backend(config(tiny_model, tmp_path))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            out = backend.infer(np.zeros((1, 64, 96, 3), np.float32))
+    finally:
+        backend.close()
+    assert out.shape == (1, 64, 96, 11)

@@ -251,3 +251,41 @@ def test_cache_files_get_the_mode_the_umask_allows(tmp_path, umask, mode):
         os.umask(old)
     assert (tmp_path / "model.engine").stat().st_mode & 0o777 == mode
     assert [p.name for p in tmp_path.iterdir()] == ["model.engine"]
+
+
+def test_two_processes_needing_one_engine_build_it_once(spec):
+    """Two nodes on one GPU start together: the second waits for the first's build and loads it."""
+    script = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from fanet_ros.tensorrt.engine_cache import EngineCache, EngineKey, EnvironmentFacts,"
+        " load_or_build\n"
+        "key = EngineKey('tiny', 'sha', 'fp16', 64, 96, EnvironmentFacts('10.3', 'Orin', '8.7',"
+        " 16, 62841))\n"
+        "def build():\n"
+        "    print('BUILD', flush=True)\n"
+        "    time.sleep(1.5)\n"
+        "    return b'ENGINE'\n"
+        "ready = Path(sys.argv[2])\n"
+        "(ready / str(os.getpid())).touch()\n"
+        "while len(list(ready.iterdir())) < 2:\n"  # both look at the cache at the same time
+        "    time.sleep(0.01)\n"
+        "engine, _ = load_or_build(EngineCache(Path(sys.argv[1])), key, build, lambda d: d,"
+        " lambda m: print(m, flush=True))\n"
+        "assert engine == b'ENGINE'\n"
+    )
+    ready = spec.cache_dir.parent / "ready"
+    ready.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(spec.cache_dir), str(ready)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=60)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sum(out.count("BUILD") for out in outputs) == 1, outputs
+    assert any("built by another process meanwhile" in out for out in outputs)
+
+
+def test_the_calibration_is_part_of_the_key(spec):
+    key = spec.key(ORIN)
+    assert key.calibration == "" and key.to_dict()["schema"] == 3
+    assert spec.key(ORIN, "a" * 64).file_stem() != key.file_stem()
+    assert spec.key(ORIN, "a" * 64).file_stem() != spec.key(ORIN, "b" * 64).file_stem()

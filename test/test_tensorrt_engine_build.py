@@ -9,6 +9,7 @@ everything of fanet_ros between the ONNX file and the engine is the real code.
 from __future__ import annotations
 
 import functools
+import importlib
 
 import cv2
 import numpy as np
@@ -50,7 +51,7 @@ def test_labels_model_builds_without_its_uint8_cast_and_labels_match(
     trt, _ = fake_gpu(version)
     model = build_tiny_model(tmp_path / "labels.onnx", output="labels")
     if version.startswith("8."):  # the fake reproduces the failure of the unprepared graph
-        parser = trt.OnnxParser(trt.Builder(None).create_network(), None)
+        parser = trt.OnnxParser(trt.Builder(None).create_network(1), None)  # explicit batch
         assert not parser.parse_from_file(str(model))
         assert "UINT8" in parser.get_error(0).desc()
     said: list[str] = []
@@ -156,18 +157,125 @@ def test_build_advice_for_calibration_and_for_silence(tmp_path):
     assert "do not point to a setting" in build_failure_advice(["Assertion x"], "fp16", 1024)
 
 
-def test_tensorrt_11_without_fp16_fails_hard_when_requested_and_falls_back_on_auto(
+def test_tensorrt_11_builds_fp16_from_an_fp16_graph_on_a_strongly_typed_network(
     fake_gpu, tiny_model, tmp_path
 ):
-    fake_gpu("11.0.0")
-    with pytest.raises(ModelLoadError, match="TensorRT 11.0.0 has no fp16 builder flag"):
-        create_backend(tensorrt_config(tiny_model, tmp_path, precision="fp16"))
-    warnings: list[str] = []
+    """TensorRT 11 has no FP16 flag: the graph itself is converted, inputs and outputs stay fp32."""
+    trt, _ = fake_gpu("11.1.0")
+    said: list[str] = []
     backend = create_backend(tensorrt_config(tiny_model, tmp_path, backend="auto"),
-                             warn=warnings.append)
-    assert backend.name == "onnxruntime"
-    assert warnings and "falling back to onnxruntime" in warnings[0]
-    assert "no fp16 builder flag" in warnings[0]
+                             log=said.append, warn=said.append)
+    try:
+        assert backend.name == "tensorrt"
+        result = compare_backends(OnnxRuntimeBackend(tiny_model), backend,
+                                  synthetic_frames(4, 64, 96))
+    finally:
+        backend.close()
+    assert trt.networks == [(True, ["FLOAT16"])] and trt.builds == [([], 0)]
+    assert result.agreement_percent >= 99.5 and result.max_probability_difference < 1e-2
+    assert any("converted to fp16" in m for m in said)
+    assert not any("falling back" in m for m in said)
     fp32 = create_backend(tensorrt_config(tiny_model, tmp_path, precision="fp32"))
-    assert fp32.name == "tensorrt"
     fp32.close()
+    assert trt.networks[-1] == (True, ["FLOAT"])
+
+
+def test_tensorrt_11_refuses_int8_naming_the_version_and_what_to_do(
+    fake_gpu, tiny_model, tmp_path
+):
+    fake_gpu("11.1.0")
+    with pytest.raises(ModelLoadError, match=r"TensorRT 11\.1\.0 has no INT8 calibration.*"
+                                             r"precision fp16 or fp32.*tensorrt<11"):
+        create_backend(tensorrt_config(tiny_model, tmp_path, precision="int8"))
+
+
+def test_8x_parser_needs_the_explicit_batch_flag_and_the_builder_sets_it(
+    fake_gpu, tiny_model, tmp_path, monkeypatch
+):
+    fake_gpu("8.6.1")
+    builder = importlib.import_module("fanet_ros.tensorrt.builder")  # bound to this fake
+    create_backend(tensorrt_config(tiny_model, tmp_path, precision="fp32")).close()
+    monkeypatch.setattr(builder, "_create_network", lambda b: b.create_network())
+    with pytest.raises(ModelLoadError, match="explicit batch dimension"):
+        create_backend(tensorrt_config(tiny_model, tmp_path / "other", precision="fp32"))
+
+
+def test_parser_errors_name_the_node_on_10x_and_by_index_on_8x(fake_gpu, tiny_model, tmp_path):
+    named = onnx.load(str(tiny_model))
+    for index, node in enumerate(named.graph.node):
+        node.name = f"n{index}_{node.op_type.lower()}"
+    model = tmp_path / "named.onnx"
+    onnx.save(named, str(model))
+    trt, _ = fake_gpu("10.3.0", reject_ops=("Softmax",))
+    assert hasattr(trt.ParserError, "node_name")
+    with pytest.raises(ModelLoadError, match=r"  node 'n2_softmax' \(Softmax\): No importer"):
+        create_backend(tensorrt_config(model, tmp_path))
+    trt, _ = fake_gpu("8.6.1", reject_ops=("Softmax",))
+    assert not hasattr(trt.ParserError, "node_name")
+    with pytest.raises(ModelLoadError, match=r"  node #2 'n2_softmax' \(Softmax\): No importer"):
+        create_backend(tensorrt_config(model, tmp_path))
+
+
+def test_a_calibration_cache_that_cannot_be_written_stops_the_build(
+    fake_gpu, tiny_model, tmp_path, monkeypatch
+):
+    """TensorRT's trampoline swallows write_calibration_cache's exception (the fake too)."""
+    folder = _calibration_folder(tmp_path / "calibration", 3)
+    fake_gpu()
+    calibrator = importlib.import_module("fanet_ros.tensorrt.calibrator")  # bound to this fake
+
+    def disk_full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(calibrator, "atomic_write_bytes", disk_full)
+    with pytest.raises(ModelLoadError, match=r"cache .*\.calib could not be written: .*No space"):
+        create_backend(tensorrt_config(tiny_model, tmp_path, precision="int8",
+                                       int8_calibration_dir=str(folder)))
+    assert not list((tmp_path / "engines").glob("*.engine"))
+
+
+def _calibration_folder(folder, count, seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, frame in enumerate(synthetic_frames(count, 64, 96, seed=seed)):
+        cv2.imwrite(str(folder / f"{index}.png"), frame.pixels)
+    return folder
+
+
+def test_deleting_the_calibration_cache_or_changing_the_images_recalibrates(
+    fake_gpu, tiny_model, tmp_path
+):
+    first = _calibration_folder(tmp_path / "first", 3)
+    second = _calibration_folder(tmp_path / "second", 4, seed=5)
+    trt, _ = fake_gpu()
+
+    def start(folder):
+        create_backend(tensorrt_config(tiny_model, tmp_path, precision="int8",
+                                       int8_calibration_dir=str(folder))).close()
+
+    start(first)
+    start(first)  # cached engine, no build
+    assert trt.builds == [(["FP16", "INT8"], 3)]
+    (calib,) = (tmp_path / "engines").glob("*.calib")
+    calib.unlink()
+    start(first)  # the docs' "delete it to recalibrate"
+    assert trt.builds[-1] == (["FP16", "INT8"], 3) and len(trt.builds) == 2
+    start(second)  # other images: calibrate again
+    assert trt.builds[-1] == (["FP16", "INT8"], 4) and len(trt.builds) == 3
+    start(second)
+    assert len(trt.builds) == 3
+    create_backend(tensorrt_config(tiny_model, tmp_path, precision="int8")).close()
+    assert len(trt.builds) == 3  # no folder: the cache as it is
+
+
+def test_rebuilds_reuse_the_timing_cache(fake_gpu, tiny_model, tmp_path):
+    trt, _ = fake_gpu()
+    from fanet_ros.tensorrt.engines import open_engine
+
+    config = tensorrt_config(tiny_model, tmp_path, precision="fp32")
+    open_engine(config, print)
+    open_engine(config, print, force=True)
+    assert trt.timed[0] > 0 and trt.timed[1] == 0
+    (timing,) = (tmp_path / "engines").glob("timing_*.cache")
+    timing.write_bytes(b"garbage")  # a corrupt cache costs time, not the build
+    open_engine(config, print, force=True)
+    assert trt.timed[2] == trt.timed[0]

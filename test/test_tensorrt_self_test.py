@@ -15,7 +15,17 @@ from fake_tensorrt import forget_tensorrt_modules, install_fake_gpu
 
 from fanet_ros.tensorrt import check_engine_cli
 from fanet_ros.tensorrt.availability import tensorrt_status
-from fanet_ros.tensorrt.self_test import FAIL, PASS, SKIP, Row, engine_row, exit_status, node_row
+from fanet_ros.tensorrt.check import synthetic_frames
+from fanet_ros.tensorrt.self_test import (
+    FAIL,
+    PASS,
+    SKIP,
+    EngineOptions,
+    Row,
+    engine_row,
+    exit_status,
+    node_row,
+)
 
 TENSORRT_USABLE, WHY = tensorrt_status()
 
@@ -60,3 +70,48 @@ def test_node_step_runs_the_real_node_through_real_topics(tiny_model, tmp_path):
     assert "node log: onnxruntime (requested)" in row.detail
     answered, sent = row.detail.split(" frames answered")[0].split("/")
     assert int(sent) >= 5 and int(answered) >= 0.9 * int(sent)
+
+
+def test_full_honours_the_engine_options(tiny_model, tmp_path, monkeypatch, capsys):
+    """--precision, --images, --min-agreement, --input-*, --workspace-mb, --calibration-dir."""
+    from fanet_ros import ros_env
+    from fanet_ros.tensorrt import self_test
+
+    calls = []
+    monkeypatch.setattr(self_test, "environment_row", lambda gpu: (Row("environment", PASS, ""),
+                                                                   [0]))
+    monkeypatch.setattr(self_test, "engine_row", lambda *args: calls.append(("engine", args))
+                        or Row(f"engine {args[1]}", PASS, ""))
+    monkeypatch.setattr(self_test, "node_row", lambda *args, **kw: calls.append(("node", kw))
+                        or Row("node", PASS, ""))
+    monkeypatch.setattr(ros_env, "use_local_ros_domain", lambda domain=None: domain)
+    images = tmp_path / "images"
+    code = check_engine_cli.main([
+        "--full", "--model", str(tiny_model), "--precision", "int8", "--images", str(images),
+        "--min-agreement", "90", "--input-height", "128", "--input-width", "160",
+        "--workspace-mb", "64", "--calibration-dir", str(images)])
+    assert code == 0, capsys.readouterr().out
+    engines = [args for kind, args in calls if kind == "engine"]
+    assert [args[1] for args in engines] == ["fp32", "int8"]
+    options = engines[1][5]
+    assert (options.images, options.min_agreement, options.input_height, options.input_width,
+            options.workspace_mb, options.calibration_dir) == (
+        str(images), 90.0, 128, 160, 64, str(images))
+    (node,) = [kw for kind, kw in calls if kind == "node"]
+    assert node["precision"] == "int8" and node["options"] is options
+
+
+def test_engine_step_uses_the_images_size_and_threshold_given(fake_gpu, tiny_model, tmp_path):
+    import cv2
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index, frame in enumerate(synthetic_frames(2, 90, 120)):
+        cv2.imwrite(str(folder / f"{index}.png"), frame.pixels)
+    fake_gpu()
+    options = EngineOptions(images=str(folder), min_agreement=12.5, input_height=128,
+                            input_width=160, workspace_mb=64)
+    row = engine_row(tiny_model, "fp16", 0, tmp_path / "engines", 5, options)
+    assert row.result == PASS, row.detail
+    assert "over 2 frames (min 12.5 %)" in row.detail
+    assert list((tmp_path / "engines").glob("tiny_128x160_fp16_*.engine"))

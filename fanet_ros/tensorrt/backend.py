@@ -11,7 +11,6 @@ back as they are. The caller turns either into uint8 labels.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from fanet_ros.tensorrt.cuda_runtime import (
     PinnedArray,
     Stream,
     gpu_facts,
+    native_handle,
     select_device,
 )
 from fanet_ros.tensorrt.engines import EngineSpec, open_engine
@@ -66,12 +66,19 @@ class TensorRTBackend(InferenceBackend):
         self._device = f"cuda:{gpu.index} ({gpu.name}, TensorRT {trt.__version__} {spec.precision})"
         self._runtime = runtime  # must outlive the engine
         self._engine = engine
-        self._context = engine.create_execution_context()
-        self._thread_device = threading.local()
-        self._thread_device.selected = True  # open_engine selected it on this thread
+        self._context: Any = None
         self._stream: Stream | None = None
         self._buffers: list[DeviceBuffer | PinnedArray] = []
         try:
+            select_device(self._gpu)
+            self._context = engine.create_execution_context()
+            if self._context is None:
+                raise ModelLoadError(
+                    f"TensorRT could not create an execution context for engine {engine_path} "
+                    f"on GPU {self._gpu} (create_execution_context() returned None; its log "
+                    "above says why, usually too little free GPU memory): free GPU memory, or "
+                    "use backend onnxruntime"
+                )
             self._set_up(engine_path)
         except BaseException:
             self.close()
@@ -133,20 +140,21 @@ class TensorRTBackend(InferenceBackend):
             raise ModelLoadError(f"cannot set up engine {path} on GPU: {exc}") from None
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        if not getattr(self._thread_device, "selected", False):  # the node's worker thread
-            select_device(self._gpu)
-            self._thread_device.selected = True
+        # The current device is per host thread, and another backend on this thread may have
+        # selected its own GPU since: select ours every time (cudaSetDevice is cheap).
+        select_device(self._gpu)
         np.copyto(self._host_in.array, batch)
         self._stream.upload(self._device_in, self._host_in)
-        if not self._context.execute_async_v3(int(self._stream.handle)):
+        if not self._context.execute_async_v3(native_handle(self._stream.handle)):
             raise RuntimeError(f"TensorRT inference failed on {self._device}")
         self._stream.download(self._host_out, self._device_out)
         self._stream.synchronize()
         return self._host_out.array.copy()
 
     def close(self) -> None:
-        if self._context is None:
+        if self._engine is None:
             return
+        select_device(self._gpu)  # the stream and buffers belong to our GPU
         if self._stream is not None:
             self._stream.synchronize()
         for buffer in reversed(self._buffers):

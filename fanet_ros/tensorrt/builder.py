@@ -1,14 +1,25 @@
-"""ONNX -> serialised TensorRT engine (TensorRT 8.6 and 10.x).
+"""ONNX -> serialised TensorRT engine (TensorRT 8.6, 10.x and 11.x).
 
 The caller selects the GPU first (:func:`fanet_ros.tensorrt.engines.open_engine`);
 TensorRT builds for the current CUDA device. The parser gets the graph
 :func:`~fanet_ros.tensorrt.onnx_graph.prepare_for_tensorrt` makes of the ONNX
 file (a labels model's final uint8 Cast left out), not the file itself.
+
+Up to 10.x, fp16 and int8 are builder flags over the fp32 graph ("weak
+typing"). TensorRT 11 removed those flags and the INT8 calibrator: networks
+are strongly typed, each tensor's type comes from the graph. There fp16
+builds from the graph converted to fp16 (:mod:`fanet_ros.tensorrt.fp16_graph`)
+and int8 is refused with what to do.
+
+Every build loads and saves TensorRT's timing cache (the kernel timings of
+this GPU and TensorRT version), so a rebuild does not time every kernel again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import onnx
 import tensorrt as trt
@@ -16,7 +27,9 @@ import tensorrt as trt
 from fanet_ros.runtime.base import ModelLoadError
 from fanet_ros.tensorrt.build_advice import build_failure_advice
 from fanet_ros.tensorrt.calibration_data import CalibrationImages, ImageFolderError, list_images
+from fanet_ros.tensorrt.engine_cache import atomic_write_bytes
 from fanet_ros.tensorrt.engines import CALIBRATION_IMAGE_LIMIT, EngineSpec, trt_logger
+from fanet_ros.tensorrt.fp16_graph import convert_to_fp16
 from fanet_ros.tensorrt.onnx_graph import data_type_problems, prepare_for_tensorrt
 
 
@@ -24,12 +37,26 @@ class EngineBuildError(ModelLoadError):
     """TensorRT rejected the model or the settings; the message says what to change."""
 
 
-def build_serialized_engine(spec: EngineSpec, log: Callable[[str], None]) -> bytes:
-    """Parse ``spec.onnx_path`` and build an engine for one ``[1, H, W, 3]`` input."""
+def strongly_typed_only() -> bool:
+    """True for TensorRT 11 and later: no precision builder flags, types come from the graph."""
+    return not hasattr(trt.BuilderFlag, "FP16")
+
+
+def build_serialized_engine(
+    spec: EngineSpec, log: Callable[[str], None], timing_cache: Path | None = None
+) -> bytes:
+    """Parse ``spec.onnx_path`` and build an engine for one ``[1, H, W, 3]`` input.
+
+    ``timing_cache``: TensorRT's timing cache file, read if present and written after the build.
+    """
     _check_precision_supported(spec.precision)
     graph, changes = prepare_for_tensorrt(onnx.load(str(spec.onnx_path)))
     for change in changes:
         log(f"TensorRT engine builder: {change}")
+    if strongly_typed_only() and spec.precision == "fp16":
+        graph = convert_to_fp16(graph)
+        log(f"TensorRT engine builder: TensorRT {trt.__version__} builds strongly typed "
+            "networks, so the graph was converted to fp16 (inputs and outputs stay fp32)")
     logger = trt_logger()
     logger.take_errors()  # only this build's errors explain its failure
     builder = trt.Builder(logger)
@@ -40,6 +67,8 @@ def build_serialized_engine(spec: EngineSpec, log: Callable[[str], None]) -> byt
 
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, spec.workspace_mb << 20)
+    if timing_cache is not None:
+        _load_timing_cache(config, timing_cache, log)
     image = network.get_input(0)
     shape = (1, spec.input_height, spec.input_width, 3)
     profile = None
@@ -47,7 +76,7 @@ def build_serialized_engine(spec: EngineSpec, log: Callable[[str], None]) -> byt
         profile = builder.create_optimization_profile()
         profile.set_shape(image.name, shape, shape, shape)
         config.add_optimization_profile(profile)
-    if spec.precision in ("fp16", "int8"):
+    if spec.precision in ("fp16", "int8") and not strongly_typed_only():
         config.set_flag(trt.BuilderFlag.FP16)  # also the fallback for layers INT8 cannot run
     calibrator = None
     if spec.precision == "int8":
@@ -73,6 +102,12 @@ def build_serialized_engine(spec: EngineSpec, log: Callable[[str], None]) -> byt
             f"INT8 calibration failed while reading a batch: {calibrator.error} (no calibration "
             "cache was written; fix the images or use precision fp16)"
         ) from calibrator.error
+    if calibrator is not None and calibrator.write_error is not None:
+        raise EngineBuildError(
+            f"INT8 calibration ran but its cache {spec.calibration_cache_path} could not be "
+            f"written: {calibrator.write_error}. Free disk space or set engine_cache_dir to a "
+            "writable folder, then start again (the engine was not cached)"
+        ) from calibrator.write_error
     if serialized is None:
         advice = build_failure_advice(
             logger.take_errors(), spec.precision, spec.workspace_mb,
@@ -82,23 +117,59 @@ def build_serialized_engine(spec: EngineSpec, log: Callable[[str], None]) -> byt
             f"TensorRT {trt.__version__} could not build a {spec.precision} engine for "
             f"'{spec.onnx_path}'. {advice}"
         )
+    if timing_cache is not None:
+        _save_timing_cache(config, timing_cache, log)
     return bytes(serialized)
 
 
 def _check_precision_supported(precision: str) -> None:
-    if precision != "fp32" and not hasattr(trt.BuilderFlag, precision.upper()):
+    if precision == "int8" and strongly_typed_only():
         raise EngineBuildError(
-            f"TensorRT {trt.__version__} has no {precision} builder flag (TensorRT 11 "
-            "builds strongly typed networks only). Use precision fp32, or TensorRT 8.6 to 10.x."
+            f"TensorRT {trt.__version__} has no INT8 calibration (TensorRT 11 removed the INT8 "
+            "builder flag and calibrators; INT8 there needs a model with Q/DQ nodes, e.g. from "
+            "NVIDIA ModelOpt). Use precision fp16 or fp32, or install TensorRT 8.6 to 10.x "
+            "(pip install 'tensorrt<11') for calibrated int8."
         )
 
 
 def _create_network(builder: trt.Builder) -> trt.INetworkDefinition:
-    """Explicit batch: a flag before TensorRT 10, the only mode since."""
+    """Explicit batch: a flag before TensorRT 10, the only mode since; 11 is strongly typed."""
+    flags = trt.NetworkDefinitionCreationFlag
     if int(trt.__version__.split(".")[0]) < 10:
-        flag = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-        return builder.create_network(flag)
+        return builder.create_network(1 << int(flags.EXPLICIT_BATCH))
+    if strongly_typed_only() and hasattr(flags, "STRONGLY_TYPED"):
+        return builder.create_network(1 << int(flags.STRONGLY_TYPED))  # the default in 11
     return builder.create_network()
+
+
+def _load_timing_cache(config: Any, path: Path, log: Callable[[str], None]) -> None:
+    """Start the build from the saved timing cache, or an empty one if it is missing or bad."""
+    data = b""
+    if path.is_file():
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            log(f"TensorRT timing cache {path} cannot be read ({exc}); timing every kernel")
+    try:
+        cache = config.create_timing_cache(data)
+    except Exception as exc:  # a corrupt file: TensorRT raises
+        log(f"TensorRT timing cache {path} is unusable ({exc}); starting an empty one")
+        cache = config.create_timing_cache(b"")
+    if not config.set_timing_cache(cache, False):  # False: refuse another GPU's timings
+        log(f"TensorRT refused the timing cache {path}; starting an empty one")
+        config.set_timing_cache(config.create_timing_cache(b""), False)
+
+
+def _save_timing_cache(config: Any, path: Path, log: Callable[[str], None]) -> None:
+    """Save what this build timed; a failure costs only time on the next build."""
+    cache = config.get_timing_cache()
+    if cache is None:
+        return
+    try:
+        atomic_write_bytes(path, bytes(cache.serialize()))
+    except OSError as exc:
+        log(f"TensorRT timing cache {path} could not be saved ({exc}); the next build times "
+            "every kernel again")
 
 
 def _calibration_images(spec: EngineSpec) -> CalibrationImages | None:

@@ -8,6 +8,11 @@ TensorRT's Python trampoline catches an exception raised in ``get_batch``,
 prints it and takes it for "no more batches", then caches the truncated
 scales. So ``get_batch`` keeps the exception in :attr:`error` and returns
 ``None``, no cache is written, and the builder raises it after the build.
+The trampoline swallows an exception of ``write_calibration_cache`` (a full
+disk) too: it is kept in :attr:`write_error` and the builder raises it.
+
+TensorRT 11 has no calibrator; the builder refuses int8 there before this
+module is imported.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         self._device: DeviceBuffer | None = None
         self.error: BaseException | None = None
         """The exception that ended calibration early; ``None`` when it ran through."""
+        self.write_error: BaseException | None = None
+        """The exception that kept the calibration cache from being written."""
 
     def get_batch_size(self) -> int:
         return self.batch_size
@@ -82,7 +89,12 @@ class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
     def write_calibration_cache(self, cache: memoryview) -> None:
         if self.error is not None:  # scales from part of the images: never reuse them
             return
-        atomic_write_bytes(self.cache_path, bytes(cache))
+        try:
+            atomic_write_bytes(self.cache_path, bytes(cache))
+        except Exception as exc:  # TensorRT would swallow it: keep it for the builder
+            self.write_error = exc
+            self.log(f"INT8 calibration: cannot write {self.cache_path}: {exc}")
+            return
         self.log(f"INT8 calibration: wrote {self.cache_path}")
 
     def free(self) -> None:

@@ -3,7 +3,8 @@
 Runs both on the same frames (a folder of images, or synthetic ones) and
 reports label agreement, the largest probability difference and latency.
 ``--full`` runs the self-test instead (:mod:`fanet_ros.tensorrt.self_test`):
-fp32 and fp16 engines and the node itself with ``backend:=tensorrt``.
+an fp32 engine and one of ``--precision``, and the node itself with
+``backend:=tensorrt``, honouring the other engine options too.
 Exit status: 0 agreement at or above the threshold, 1 below it, 2 could not run
 (a missing model, TensorRT or GPU, or any error while running).
 """
@@ -43,8 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="compare with this ONNX model on ONNX Runtime instead of the "
                              "TensorRT engine (e.g. a re-exported model)")
     parser.add_argument("--full", action="store_true",
-                        help="self-test: build fp32 and fp16 engines (in a fresh folder unless "
-                             "--engine-cache-dir is given), compare each with ONNX Runtime, "
+                        help="self-test: build an fp32 engine and one of --precision (in a "
+                             "fresh folder unless --engine-cache-dir is given), compare each "
+                             "with ONNX Runtime, "
                              "then run segmentation_node with backend:=tensorrt through real "
                              "topics; prints one table")
     parser.add_argument("--seconds", type=float, default=5.0,
@@ -59,10 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.full:
         from fanet_ros.shipped_models import shipped_model_path
-        from fanet_ros.tensorrt.self_test import run_self_test
+        from fanet_ros.tensorrt.self_test import EngineOptions, run_self_test
 
+        options = EngineOptions(
+            precision=args.precision, images=args.images, min_agreement=args.min_agreement,
+            input_height=args.input_height, input_width=args.input_width,
+            workspace_mb=args.workspace_mb, calibration_dir=args.calibration_dir,
+        )
         return run_self_test(args.model or shipped_model_path(), args.gpu_device,
-                             args.engine_cache_dir, args.frames, args.seconds)
+                             args.engine_cache_dir, args.frames, args.seconds, options=options)
     threshold = args.min_agreement
     if threshold is None:
         threshold = DEFAULT_MIN_AGREEMENT[args.precision]

@@ -112,8 +112,21 @@ def gpu_facts(index: int) -> GpuFacts:
 
 
 def select_device(index: int) -> None:
-    """Make ``index`` the current device of this thread, before any allocation."""
+    """Make ``index`` the current device of the calling thread (CUDA keeps one per thread)."""
     cuda_call(import_cudart().cudaSetDevice(index), f"cudaSetDevice({index})")
+
+
+def native_handle(cuda_object: Any) -> int:
+    """The address behind a cuda-python handle (e.g. a ``cudaStream_t``) as an ``int``.
+
+    cuda-bindings 12.9.1 deprecated ``int(handle)`` for
+    ``cuda.bindings.utils.get_cuda_native_handle``; older releases have only ``int()``.
+    """
+    try:
+        from cuda.bindings.utils import get_cuda_native_handle
+    except ImportError:
+        return int(cuda_object)
+    return int(get_cuda_native_handle(cuda_object))
 
 
 class DeviceBuffer:

@@ -8,25 +8,32 @@ On disk, each engine ``NAME.engine`` has a sidecar ``NAME.json`` recording its
 key and the engine's sha256. Both are written atomically (temporary file in
 the same folder, fsync, rename), the engine first, so a crash never leaves a
 partial file under a final name and an engine without its sidecar is rebuilt.
+A build holds an exclusive ``flock`` on ``NAME.lock`` beside the engine, so
+two processes that need the same engine (two nodes on one GPU) build it once:
+the second waits, then loads what the first stored.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
-KEY_SCHEMA = 2
+KEY_SCHEMA = 3
 """Bump when the build settings change, so that older engines are rebuilt.
 
 2: the GPU's multiprocessor count and memory joined the key; the engine is
 built from the graph :mod:`fanet_ros.tensorrt.onnx_graph` prepares.
+3: the INT8 calibration's identity joined the key; TensorRT 11 builds fp16
+from a graph converted to fp16 (:mod:`fanet_ros.tensorrt.fp16_graph`).
 """
 
 T = TypeVar("T")
@@ -71,6 +78,8 @@ class EngineKey:
     input_height: int
     input_width: int
     environment: EnvironmentFacts
+    calibration: str = ""
+    """INT8: sha256 of the calibration cache the engine was built with; empty otherwise."""
     schema: int = KEY_SCHEMA
 
     def to_dict(self) -> dict:
@@ -149,6 +158,36 @@ class EngineCache:
     def sidecar_path(self, key: EngineKey) -> Path:
         return self.directory / f"{key.file_stem()}.json"
 
+    def lock_path(self, key: EngineKey) -> Path:
+        return self.directory / f"{key.file_stem()}.lock"
+
+    def timing_cache_path(self, environment: EnvironmentFacts) -> Path:
+        """TensorRT's kernel timings for one GPU model and TensorRT version, shared by builds."""
+        env = environment
+        parts = (env.gpu_name, f"sm{env.compute_capability}", f"{env.multiprocessor_count}sms",
+                 f"trt{env.tensorrt_version}")
+        return self.directory / f"timing_{'_'.join(slug(p) for p in parts)}.cache"
+
+    @contextlib.contextmanager
+    def build_lock(self, key: EngineKey, log: Callable[[str], None]) -> Iterator[None]:
+        """Hold the exclusive inter-process lock of ``key``'s engine (waits for another holder).
+
+        The lock file stays: removing it would let a third process lock a new
+        file while the second still holds the old one.
+        """
+        path = self.lock_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log(f"waiting for another process that is building {self.engine_path(key).name}")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def lookup(self, key: EngineKey) -> tuple[bytes | None, str]:
         """The cached engine's bytes, or ``None`` and why it cannot be used."""
         engine, sidecar = self.engine_path(key), self.sidecar_path(key)
@@ -195,23 +234,45 @@ def load_or_build(
 
     ``deserialize`` returns ``None`` or raises when an engine cannot be
     loaded; a fresh build that cannot be loaded raises ``RuntimeError``.
+    The build runs under :meth:`EngineCache.build_lock`; whoever waited for
+    it looks in the cache again before building.
     """
-    data, why = (None, "rebuild forced") if force else cache.lookup(key)
-    if data is not None:
-        engine = _try_deserialize(deserialize, data)
+    why, seen = "rebuild forced", None
+    if not force:
+        seen, why = cache.lookup(key)
+        engine, why = _load(cache, key, seen, why, deserialize)
         if engine is not None:
             log(f"loaded {why}")
             return engine, cache.engine_path(key)
-        why = f"cached engine {cache.engine_path(key)} failed to deserialise"
-    log(f"building TensorRT engine: {why}; this takes a while once per model, GPU and "
-        "TensorRT version")
-    fresh = bytes(build())
-    path = cache.store(key, fresh)
+    with cache.build_lock(key, log):
+        if not force:  # another process may have stored a new engine meanwhile
+            data, new_why = cache.lookup(key)
+            if data is not None and data != seen:
+                engine, why = _load(cache, key, data, new_why, deserialize)
+                if engine is not None:
+                    log(f"loaded {why} (built by another process meanwhile)")
+                    return engine, cache.engine_path(key)
+        log(f"building TensorRT engine: {why}; this takes a while once per model, GPU and "
+            "TensorRT version")
+        fresh = bytes(build())
+        path = cache.store(key, fresh)
     engine = _try_deserialize(deserialize, fresh)
     if engine is None:
         raise RuntimeError(f"the freshly built engine {path} cannot be deserialised")
     log(f"built and cached {path}")
     return engine, path
+
+
+def _load(
+    cache: EngineCache, key: EngineKey, data: bytes | None, why: str,
+    deserialize: Callable[[bytes], T | None],
+) -> tuple[T | None, str]:
+    if data is None:
+        return None, why
+    engine = _try_deserialize(deserialize, data)
+    if engine is None:
+        return None, f"cached engine {cache.engine_path(key)} failed to deserialise"
+    return engine, why
 
 
 def _try_deserialize(deserialize: Callable[[bytes], T | None], data: bytes) -> T | None:

@@ -77,7 +77,8 @@ class EngineSpec:
             tensorrt_version=tensorrt_version or installed_tensorrt_version()[0] or "none",
         )
 
-    def key(self, environment: EnvironmentFacts) -> EngineKey:
+    def key(self, environment: EnvironmentFacts, calibration: str = "") -> EngineKey:
+        """``calibration``: the INT8 calibration cache's sha256 (empty for fp32 and fp16)."""
         return EngineKey(
             model_name=self.onnx_path.stem,
             onnx_sha256=self.onnx_sha256,
@@ -85,7 +86,21 @@ class EngineSpec:
             input_height=self.input_height,
             input_width=self.input_width,
             environment=environment,
+            calibration=calibration,
         )
+
+    def calibration_images_digest(self) -> str:
+        """Digest of ``calibration_dir``'s images and preprocessing; ``""`` without a folder."""
+        if not self.calibration_dir:
+            return ""
+        from fanet_ros.tensorrt.calibration_data import ImageFolderError
+        from fanet_ros.tensorrt.calibration_identity import images_digest
+
+        try:
+            return images_digest(self.calibration_dir, CALIBRATION_IMAGE_LIMIT, self.input_height,
+                                 self.input_width, self.metadata.normalization)
+        except ImageFolderError as exc:
+            raise ModelLoadError(f"INT8 calibration: {exc}") from None
 
     @property
     def calibration_cache_path(self) -> Path:
@@ -129,7 +144,7 @@ def open_engine(
     """
     import tensorrt as trt
 
-    from fanet_ros.tensorrt.builder import build_serialized_engine
+    from fanet_ros.tensorrt.builder import build_serialized_engine, strongly_typed_only
     from fanet_ros.tensorrt.cuda_runtime import CudaError, select_device
 
     try:
@@ -139,11 +154,23 @@ def open_engine(
     spec = EngineSpec.from_config(config)
     runtime = trt.Runtime(trt_logger())
     cache = EngineCache(spec.cache_dir)
+    environment = environment_facts(config.gpu_device)
+    timing_cache = cache.timing_cache_path(environment)
+
+    def build() -> bytes:
+        return build_serialized_engine(spec, log, timing_cache)
+
     try:
+        calibration = ""
+        if spec.precision == "int8" and not strongly_typed_only():
+            calibration, builder, force = _calibrate_if_needed(spec, cache, environment, build,
+                                                               log, force)
+        else:
+            builder = build
         engine, path = load_or_build(
             cache,
-            spec.key(environment_facts(config.gpu_device)),
-            build=lambda: build_serialized_engine(spec, log),
+            spec.key(environment, calibration),
+            build=builder,
             deserialize=runtime.deserialize_cuda_engine,
             log=log,
             force=force,
@@ -156,3 +183,39 @@ def open_engine(
     except RuntimeError as exc:
         raise ModelLoadError(str(exc)) from None
     return spec, runtime, engine, path
+
+
+def _calibrate_if_needed(
+    spec: EngineSpec,
+    cache: EngineCache,
+    environment: EnvironmentFacts,
+    build: Callable[[], bytes],
+    log: Callable[[str], None],
+    force: bool,
+) -> tuple[str, Callable[[], bytes], bool]:
+    """INT8: ``(calibration identity, build, force)`` for :func:`load_or_build`.
+
+    With a valid calibration cache nothing changes. Without one (deleted, or
+    stale because ``int8_calibration_dir`` changed) the engine is built now,
+    which calibrates, under a lock so that two processes calibrate once; the
+    key then holds the new cache's sha256 and the fresh engine is stored.
+    """
+    from fanet_ros.tensorrt.calibration_identity import calibration_identity, record_source
+
+    images = spec.calibration_images_digest()
+    identity = calibration_identity(spec.calibration_cache_path, images, log)
+    if identity:
+        return identity, build, force
+    with cache.build_lock(spec.key(environment, "calibrating"), log):
+        identity = calibration_identity(spec.calibration_cache_path, images, log)
+        if identity:  # another process calibrated while this one waited
+            return identity, build, force
+        serialized = build()
+        if not spec.calibration_cache_path.is_file():
+            raise ModelLoadError(
+                f"INT8 calibration wrote no calibration cache {spec.calibration_cache_path}; "
+                "TensorRT's log above says why. Use precision fp16, or check the images"
+            )
+        if images:
+            record_source(spec.calibration_cache_path, images)
+        return file_sha256(spec.calibration_cache_path), lambda: serialized, True

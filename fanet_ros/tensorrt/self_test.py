@@ -1,8 +1,9 @@
 """``check_engine --full``: one command that shows TensorRT works on this machine, as one table.
 
 1. environment: TensorRT, cuda-python and the GPUs;
-2. and 3. fp32 and fp16 engines built afresh, each compared with ONNX Runtime
-   on the CPU (label agreement, probability difference, latency);
+2. and 3. an fp32 engine and one of ``--precision`` (fp16 by default) built
+   afresh, each compared with ONNX Runtime on the CPU (label agreement,
+   probability difference, latency) on ``--images`` or synthetic frames;
 4. the real ``segmentation_node`` with ``backend:=tensorrt`` (on the last GPU,
    so a ``gpu_device`` other than 0 where there are several) fed camera frames
    through real topics for a few seconds; its labels, computed on the node's
@@ -28,12 +29,41 @@ from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from fanet_ros.runtime.select import BackendConfig, create_backend
 from fanet_ros.segmentation_pipeline import SegmentationPipeline
 from fanet_ros.tensorrt.availability import tensorrt_status
-from fanet_ros.tensorrt.check import DEFAULT_MIN_AGREEMENT, compare_backends, synthetic_frames
+from fanet_ros.tensorrt.check import (
+    DEFAULT_MIN_AGREEMENT,
+    compare_backends,
+    folder_frames,
+    synthetic_frames,
+)
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 SELF_TEST_TOPIC = "/fanet_self_test/image"
 CAMERA_SIZE = (480, 640)
 """Frames the node gets (height, width): not the model's size, so resizing is exercised."""
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """The engine options of ``check_engine`` the self-test honours (the node's parameters)."""
+
+    precision: str = "fp16"
+    images: str = ""
+    """Folder of test images; empty: synthetic frames."""
+    min_agreement: float | None = None
+    """Pass threshold in % of pixels; ``None``: :data:`DEFAULT_MIN_AGREEMENT` per precision."""
+    input_height: int = 0
+    input_width: int = 0
+    workspace_mb: int = 1024
+    calibration_dir: str = ""
+
+    def threshold(self, precision: str) -> float:
+        return DEFAULT_MIN_AGREEMENT[precision] if self.min_agreement is None else (
+            self.min_agreement
+        )
+
+    def precisions(self) -> list[str]:
+        """fp32 (the baseline) and the requested precision."""
+        return ["fp32"] if self.precision == "fp32" else ["fp32", self.precision]
 
 
 @dataclass(frozen=True)
@@ -81,27 +111,33 @@ def environment_row(gpu_device: int) -> tuple[Row, list[int]]:
 
 
 def engine_row(
-    model: Path, precision: str, gpu_device: int, cache_dir: Path, frames: int
+    model: Path, precision: str, gpu_device: int, cache_dir: Path, frames: int,
+    options: EngineOptions | None = None,
 ) -> Row:
-    """Build the engine, compare it with ONNX Runtime on the CPU on synthetic frames."""
+    """Build the engine, compare it with ONNX Runtime on the CPU on test frames."""
+    options = options or EngineOptions()
     step = f"engine {precision} (GPU {gpu_device})"
     config = BackendConfig(model_path=model, backend="tensorrt", precision=precision,
-                           gpu_device=gpu_device, engine_cache_dir=str(cache_dir))
+                           gpu_device=gpu_device, engine_cache_dir=str(cache_dir),
+                           input_height=options.input_height, input_width=options.input_width,
+                           workspace_mb=options.workspace_mb,
+                           int8_calibration_dir=options.calibration_dir)
     started = time.perf_counter()
     try:
-        reference = OnnxRuntimeBackend(model, gpu_device=-1)
+        reference = OnnxRuntimeBackend(model, gpu_device=-1, input_size=config.input_size)
         candidate = create_backend(config)
     except Exception as exc:
         return Row(step, FAIL, f"build or load failed: {type(exc).__name__}: {exc}")
     build_s = time.perf_counter() - started
     try:
-        result = compare_backends(reference, candidate, synthetic_frames(
-            frames, reference.input_height, reference.input_width))
+        images = folder_frames(options.images, frames) if options.images else synthetic_frames(
+            frames, reference.input_height, reference.input_width)
+        result = compare_backends(reference, candidate, images)
     except Exception as exc:
         return Row(step, FAIL, f"inference failed: {type(exc).__name__}: {exc}")
     finally:
         candidate.close()
-    threshold = DEFAULT_MIN_AGREEMENT[precision]
+    threshold = options.threshold(precision)
     difference = result.max_probability_difference
     detail = (
         f"ready in {build_s:.1f} s; agreement {result.agreement_percent:.3f} % over "
@@ -123,6 +159,7 @@ def node_row(
     precision: str = "fp16",
     rate_hz: float = 15.0,
     startup_timeout_s: float = 300.0,
+    options: EngineOptions | None = None,
 ) -> Row:
     """The real node (own process) fed frames through topics; labels compared with ONNX Runtime.
 
@@ -132,6 +169,7 @@ def node_row(
     Needs rclpy and rosbags (``bag_eval``'s replay is reused); the caller keeps
     DDS on this machine (:func:`fanet_ros.ros_env.use_local_ros_domain`).
     """
+    options = options or EngineOptions(precision=precision)
     step = f"node backend:={backend} (gpu_device {gpu_device})"
     try:
         from fanet_ros.evaluation.node_process import NodeProcess
@@ -139,11 +177,15 @@ def node_row(
         from fanet_ros.evaluation.scoring import FrameScorer
     except ImportError as exc:
         return Row(step, SKIP, f"needs ROS 2 (rclpy) and rosbags: {exc}")
-    pool, label_set = _frames_with_cpu_labels(model, count=8)
+    pool, label_set = _frames_with_cpu_labels(model, 8, options)
     params = {"model_path": str(model), "backend": backend, "gpu_device": gpu_device,
               "precision": precision, "engine_cache_dir": str(cache_dir),
+              "input_height": options.input_height, "input_width": options.input_width,
+              "workspace_mb": options.workspace_mb,
               # a best-effort 900 KB frame is lost in Fast DDS's default 512 KiB segment
               f"qos_overrides.{SELF_TEST_TOPIC}.subscription.reliability": "reliable"}
+    if options.calibration_dir:  # "-p name:=" (an empty value) does not parse
+        params["int8_calibration_dir"] = options.calibration_dir
     try:
         with NodeProcess(params, SELF_TEST_TOPIC, log_dir / f"node_{backend}.log") as node, \
                 Replay(SELF_TEST_TOPIC, "/segmentation_node/label",
@@ -168,7 +210,7 @@ def node_row(
         return Row(step, FAIL, f"{type(exc).__name__}: {exc}")
     assert scorer is not None
     agreement = 100.0 * scorer.confusion.scores().pixel_accuracy if scorer.frames else 0.0
-    threshold = DEFAULT_MIN_AGREEMENT[precision] if backend == "tensorrt" else 99.9
+    threshold = options.threshold(precision) if backend == "tensorrt" else 99.9
     used = _backend_line(log_text)
     passed = answered >= max(1, 0.9 * sent) and agreement >= threshold and backend in used
     median = latencies[len(latencies) // 2] if latencies else float("nan")
@@ -187,13 +229,19 @@ def _backend_line(log_text: str) -> str:
     return lines[0].split("backend: ", 1)[1].strip() if lines else ""
 
 
-def _frames_with_cpu_labels(model: Path, count: int) -> tuple[list, LabelSet]:
-    """Camera frames as replay images, with the labels ONNX Runtime on the CPU gives them."""
+def _frames_with_cpu_labels(
+    model: Path, count: int, options: EngineOptions
+) -> tuple[list, LabelSet]:
+    """Camera frames (``options.images`` or synthetic ones) as replay images, with the labels
+    ONNX Runtime on the CPU gives them at the node's input size."""
     from fanet_ros.evaluation.bag_io import BagImage
 
-    pipeline = SegmentationPipeline(OnnxRuntimeBackend(model, gpu_device=-1))
+    size = (options.input_height, options.input_width) if options.input_height else None
+    pipeline = SegmentationPipeline(OnnxRuntimeBackend(model, gpu_device=-1, input_size=size))
     pool = []
-    for index, frame in enumerate(synthetic_frames(count, *CAMERA_SIZE, seed=11)):
+    frames = folder_frames(options.images, count) if options.images else synthetic_frames(
+        count, *CAMERA_SIZE, seed=11)
+    for index, frame in enumerate(frames):
         labels = pipeline.process(DecodedImage(frame.pixels, "rgb8"), want_color=False,
                                   want_overlay=False).labels.copy()
         pool.append((BagImage((0, index), 0, frame.pixels, "rgb8", "camera"), labels))
@@ -202,30 +250,32 @@ def _frames_with_cpu_labels(model: Path, count: int) -> tuple[list, LabelSet]:
 
 def run_self_test(
     model: Path, gpu_device: int, cache_dir: str, frames: int, seconds: float,
-    print_line=print,
+    print_line=print, options: EngineOptions | None = None,
 ) -> int:
     """Run every step, print the table, return the exit status."""
+    options = options or EngineOptions()
     rows: list[Row] = []
     env, devices = environment_row(gpu_device)
     rows.append(env)
     if devices:
         work = Path(tempfile.mkdtemp(prefix="fanet_self_test_"))
         cache = Path(cache_dir).expanduser() if cache_dir else work / "engines"
-        for precision in ("fp32", "fp16"):
+        for precision in options.precisions():
             print_line(f"self-test: building and checking the {precision} engine ...")
-            rows.append(engine_row(model, precision, gpu_device, cache, frames))
+            rows.append(engine_row(model, precision, gpu_device, cache, frames, options))
         node_gpu = max(devices)  # another GPU than 0 where there is one
         print_line(f"self-test: running segmentation_node with backend:=tensorrt on GPU "
                    f"{node_gpu} for {seconds:g} s ...")
         from fanet_ros.ros_env import use_local_ros_domain
 
         use_local_ros_domain(_private_domain())
-        rows.append(node_row(model, "tensorrt", node_gpu, cache, seconds, work))
+        rows.append(node_row(model, "tensorrt", node_gpu, cache, seconds, work,
+                             precision=options.precision, options=options))
         print_line(format_table(rows))
         print_line(f"node log: {work}" + ("" if cache_dir else f"; engines: {cache}"))
         return exit_status(rows)
     reason = "needs TensorRT and a GPU (see environment)"
-    rows += [Row(f"engine {p}", SKIP, reason) for p in ("fp32", "fp16")]
+    rows += [Row(f"engine {p}", SKIP, reason) for p in options.precisions()]
     rows.append(Row("node backend:=tensorrt", SKIP, reason))
     print_line(format_table(rows))
     return exit_status(rows)
