@@ -34,6 +34,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
 
+from fanet_ros.callback_guard import CallbackFailures, GuardedExecutor
 from fanet_ros.camera_info import CameraInfoCache, camera_info_topic, scaled_camera_info
 from fanet_ros.diagnostics_health import ERROR, OK, FrameCounters, Health, HealthMonitor, InputState
 from fanet_ros.frame_slot import LatestFrameSlot
@@ -58,6 +59,7 @@ from fanet_ros.node_parameters import (
     declare_parameters,
 )
 from fanet_ros.node_statistics import LatencyWindow, RateMeter
+from fanet_ros.parameter_requests import guard_parameter_services
 from fanet_ros.qos_profiles import LATCHED_QOS
 from fanet_ros.runtime import ModelLoadError
 from fanet_ros.segmenter import Segmenter
@@ -91,6 +93,10 @@ class SegmentationNode(Node):
             raise
 
     def _setup(self) -> None:
+        self.callback_failures = CallbackFailures(self.get_logger().error)
+        """Exceptions out of callbacks, recorded by :class:`GuardedExecutor` in ``main``."""
+        self.refused_requests = CallbackFailures(self.get_logger().warning, "refused")
+        guard_parameter_services(self, self.refused_requests.record)
         self.params = self._declare_parameters()
         p = self.params
         try:
@@ -368,6 +374,12 @@ class SegmentationNode(Node):
             "frames_skipped_no_subscribers": str(counts.skipped),
             **{f"published_{name}": str(count) for name, count in published.items()},
         }
+        for key, tally in (("callback_failures", self.callback_failures),
+                           ("parameter_requests_refused", self.refused_requests)):
+            count, last = tally.snapshot()
+            values[key] = str(count)
+            if last:
+                values[f"{key}_last"] = last
         for prefix, window in (
             ("latency", self.latency),
             ("input_delay", self.input_delay),
@@ -445,8 +457,10 @@ def main(args: list[str] | None = None) -> int:
         rclpy.try_shutdown()
         return 0
     startup_signals.set_phase("running")
+    executor = GuardedExecutor(node.callback_failures)
+    executor.add_node(node)
     try:
-        rclpy.spin(node)
+        executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
@@ -455,6 +469,7 @@ def main(args: list[str] | None = None) -> int:
         # a signal shut the context down while spin was building its wait set: a stop
     finally:
         startup_signals.set_phase("stopping")
+        executor.shutdown(timeout_sec=1.0)
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
