@@ -444,12 +444,14 @@ def main(args: list[str] | None = None) -> int:
                     else "no glibc mallopt: image buffers are mapped afresh each frame")
     try:
         node = SegmentationNode()
-    except (ModelLoadError, StartupError) as exc:
-        logger.fatal(str(exc))
+    except BaseException as exc:
         rclpy.try_shutdown()
-        return 1
-    except SystemExit:  # SIGINT / SIGTERM during start-up (fanet_ros.startup_signals)
-        rclpy.try_shutdown()
+        signalled = startup_signals.exit_code()
+        if signalled is not None:  # SIGINT / SIGTERM during start-up, whatever it interrupted
+            raise SystemExit(signalled) from None
+        if isinstance(exc, (ModelLoadError, StartupError)):
+            logger.fatal(str(exc))
+            return 1
         raise
     if node.params["build_only"]:
         logger.info(f"build_only: {node.backend.describe()} is ready; exiting")
