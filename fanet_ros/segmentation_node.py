@@ -36,7 +36,15 @@ from std_msgs.msg import Header, String
 
 from fanet_ros.callback_guard import CallbackFailures, GuardedExecutor
 from fanet_ros.camera_info import CameraInfoCache, camera_info_topic, scaled_camera_info
-from fanet_ros.diagnostics_health import ERROR, OK, FrameCounters, Health, HealthMonitor, InputState
+from fanet_ros.diagnostics_health import (
+    ERROR,
+    OK,
+    WARN,
+    FrameCounters,
+    Health,
+    HealthMonitor,
+    InputState,
+)
 from fanet_ros.frame_slot import LatestFrameSlot
 from fanet_ros.image_conversion import (
     DecodedImage,
@@ -63,6 +71,7 @@ from fanet_ros.parameter_requests import guard_parameter_services
 from fanet_ros.qos_profiles import LATCHED_QOS
 from fanet_ros.runtime import ModelLoadError
 from fanet_ros.segmenter import Segmenter
+from fanet_ros.throughput_watch import ThroughputWatch
 
 OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 """Newest image only: a slow subscriber gets the latest mask, not a queue of 6 MB images
@@ -135,6 +144,7 @@ class SegmentationNode(Node):
         self.counters = FrameCounters(self.pipeline.times.lock)
         """Frame counts and the last error, under the stage timers' lock."""
         self.health = HealthMonitor(self.params["input_timeout"])
+        self.throughput = ThroughputWatch()
         self._health_reason = ""
         self.published = {"label": 0, "color": 0, "overlay": 0, "confidence": 0}
         self.latency = LatencyWindow()
@@ -352,6 +362,17 @@ class SegmentationNode(Node):
             InputState(source.topic_name, source.publishers, source.best_effort_publishers,
                        source.publishers_since, policy_name(source.reliability)),
         )
+        percentiles = {
+            prefix: window.take_percentiles_ms()
+            for prefix, window in (("latency", self.latency), ("input_delay", self.input_delay),
+                                   ("queue_wait", self.queue_wait),
+                                   ("processing", self.processing))
+        }
+        self.throughput.add(now, counts.received - counts.skipped, counts.published,
+                            percentiles["latency"].get(50), percentiles["input_delay"].get(50))
+        drift = self.throughput.assess(source.topic_name, source.publishers)
+        if drift is not None and health.level == OK and health.reason == "ok":
+            health = Health(WARN, drift.reason, drift.message)
         values = {
             "backend": self.backend.name,
             "device": self.backend.device,
@@ -380,13 +401,8 @@ class SegmentationNode(Node):
             values[key] = str(count)
             if last:
                 values[f"{key}_last"] = last
-        for prefix, window in (
-            ("latency", self.latency),
-            ("input_delay", self.input_delay),
-            ("queue_wait", self.queue_wait),
-            ("processing", self.processing),
-        ):
-            for q, ms in window.take_percentiles_ms().items():
+        for prefix, by_quantile in percentiles.items():
+            for q, ms in by_quantile.items():
                 values[f"{prefix}_p{q:g}_ms"] = f"{ms:.2f}"
         for stage, ms in stage_ms.items():
             values[f"stage_{stage}_ms"] = f"{ms:.3f}"
