@@ -9,6 +9,12 @@ segment: 512 KiB, about a 640x480 bgr8 image minus its last rows). The
 subscription is created anew when the publishers change the answer; the
 ``input_reliability`` parameter, or the standard
 ``qos_overrides.<topic>.subscription.reliability``, fixes it instead.
+
+A publisher that matches (or fails to match) the subscription starts quick
+re-checks (every :data:`QUICK_CHECK_S` for :data:`QUICK_CHECK_FOR_S`): the
+graph may list the publisher a little after the match. A reliable camera that
+starts after the node thus gets a reliable subscription within about 50 ms
+rather than after up to a second of large frames lost best effort.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from rclpy.qos import QoSPolicyKind, QoSProfile, ReliabilityPolicy, qos_profile_
 from rclpy.qos_overriding_options import QoSOverridingOptions
 
 _POLICIES = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
+QUICK_CHECK_S = 0.02
+QUICK_CHECK_FOR_S = 1.0
+"""Re-check the publishers every ``QUICK_CHECK_S`` for ``QUICK_CHECK_FOR_S`` after a match."""
 _NOT_SET = "system_default"
 """The QoS override parameter's default: leave the choice to ``input_reliability``."""
 
@@ -77,6 +86,9 @@ class AdaptiveSubscription:
         """``time.monotonic()`` since when a publisher has been present."""
         found = self._publisher_policies()
         self.reliability = self.forced or reliability_for(found) or ReliabilityPolicy.BEST_EFFORT
+        self._quick_until = 0.0
+        self._quick = node.create_timer(QUICK_CHECK_S, self._quick_check)
+        self._quick.cancel()
         self.subscription = self._create()
         self._count(found)
 
@@ -98,6 +110,19 @@ class AdaptiveSubscription:
             f"{self.topic}: subscription now {policy_name(wanted)} "
             f"({len(found)} publisher(s), {self.best_effort_publishers} best effort)"
         )
+
+    def _publishers_changed(self, *_: Any) -> None:
+        """A publisher matched or could not: look again soon (from the executor's timer,
+        never from the subscription's own event callback, which :meth:`refresh` destroys)."""
+        if self.forced is None:
+            self._quick_until = time.monotonic() + QUICK_CHECK_FOR_S
+            self._quick.reset()
+
+    def _quick_check(self) -> None:
+        before = self.publishers
+        self.refresh()
+        if self.publishers != before or time.monotonic() >= self._quick_until:
+            self._quick.cancel()
 
     def _count(self, found: list[ReliabilityPolicy]) -> None:
         self.publishers = len(found)
@@ -125,6 +150,8 @@ class AdaptiveSubscription:
             message_lost=(lambda info: self.on_lost(info.total_count_change))
             if self.on_lost else None,
         )
+        if hasattr(events, "matched"):  # Iron and later
+            events.matched = self._publishers_changed
         try:
             return self.node.create_subscription(
                 self.msg_type, self.topic, self.callback, qos,
@@ -140,6 +167,7 @@ class AdaptiveSubscription:
     def _on_incompatible_qos(self, event: Any) -> None:
         """A publisher the subscription cannot match: in auto mode the next :meth:`refresh`
         re-matches it (rclpy's default callback would warn that nothing will arrive)."""
+        self._publishers_changed()
         if self.forced is not None:
             self.node.get_logger().warning(
                 f"{self.topic}: a publisher's QoS does not match the "

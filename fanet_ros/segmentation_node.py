@@ -34,8 +34,17 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
 
+from fanet_ros.callback_guard import CallbackFailures, GuardedExecutor
 from fanet_ros.camera_info import CameraInfoCache, camera_info_topic, scaled_camera_info
-from fanet_ros.diagnostics_health import ERROR, OK, FrameCounters, Health, HealthMonitor, InputState
+from fanet_ros.diagnostics_health import (
+    ERROR,
+    OK,
+    WARN,
+    FrameCounters,
+    Health,
+    HealthMonitor,
+    InputState,
+)
 from fanet_ros.frame_slot import LatestFrameSlot
 from fanet_ros.image_conversion import (
     DecodedImage,
@@ -58,9 +67,11 @@ from fanet_ros.node_parameters import (
     declare_parameters,
 )
 from fanet_ros.node_statistics import LatencyWindow, RateMeter
+from fanet_ros.parameter_requests import guard_parameter_services
 from fanet_ros.qos_profiles import LATCHED_QOS
 from fanet_ros.runtime import ModelLoadError
 from fanet_ros.segmenter import Segmenter
+from fanet_ros.throughput_watch import ThroughputWatch
 
 OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 """Newest image only: a slow subscriber gets the latest mask, not a queue of 6 MB images
@@ -91,6 +102,10 @@ class SegmentationNode(Node):
             raise
 
     def _setup(self) -> None:
+        self.callback_failures = CallbackFailures(self.get_logger().error)
+        """Exceptions out of callbacks, recorded by :class:`GuardedExecutor` in ``main``."""
+        self.refused_requests = CallbackFailures(self.get_logger().warning, "refused")
+        guard_parameter_services(self, self.refused_requests.record)
         self.params = self._declare_parameters()
         p = self.params
         try:
@@ -129,6 +144,7 @@ class SegmentationNode(Node):
         self.counters = FrameCounters(self.pipeline.times.lock)
         """Frame counts and the last error, under the stage timers' lock."""
         self.health = HealthMonitor(self.params["input_timeout"])
+        self.throughput = ThroughputWatch()
         self._health_reason = ""
         self.published = {"label": 0, "color": 0, "overlay": 0, "confidence": 0}
         self.latency = LatencyWindow()
@@ -346,6 +362,17 @@ class SegmentationNode(Node):
             InputState(source.topic_name, source.publishers, source.best_effort_publishers,
                        source.publishers_since, policy_name(source.reliability)),
         )
+        percentiles = {
+            prefix: window.take_percentiles_ms()
+            for prefix, window in (("latency", self.latency), ("input_delay", self.input_delay),
+                                   ("queue_wait", self.queue_wait),
+                                   ("processing", self.processing))
+        }
+        self.throughput.add(now, counts.received - counts.skipped, counts.published,
+                            percentiles["latency"].get(50), percentiles["input_delay"].get(50))
+        drift = self.throughput.assess(source.topic_name, source.publishers)
+        if drift is not None and health.level == OK and health.reason == "ok":
+            health = Health(WARN, drift.reason, drift.message)
         values = {
             "backend": self.backend.name,
             "device": self.backend.device,
@@ -368,13 +395,14 @@ class SegmentationNode(Node):
             "frames_skipped_no_subscribers": str(counts.skipped),
             **{f"published_{name}": str(count) for name, count in published.items()},
         }
-        for prefix, window in (
-            ("latency", self.latency),
-            ("input_delay", self.input_delay),
-            ("queue_wait", self.queue_wait),
-            ("processing", self.processing),
-        ):
-            for q, ms in window.take_percentiles_ms().items():
+        for key, tally in (("callback_failures", self.callback_failures),
+                           ("parameter_requests_refused", self.refused_requests)):
+            count, last = tally.snapshot()
+            values[key] = str(count)
+            if last:
+                values[f"{key}_last"] = last
+        for prefix, by_quantile in percentiles.items():
+            for q, ms in by_quantile.items():
                 values[f"{prefix}_p{q:g}_ms"] = f"{ms:.2f}"
         for stage, ms in stage_ms.items():
             values[f"stage_{stage}_ms"] = f"{ms:.3f}"
@@ -432,12 +460,14 @@ def main(args: list[str] | None = None) -> int:
                     else "no glibc mallopt: image buffers are mapped afresh each frame")
     try:
         node = SegmentationNode()
-    except (ModelLoadError, StartupError) as exc:
-        logger.fatal(str(exc))
+    except BaseException as exc:
         rclpy.try_shutdown()
-        return 1
-    except SystemExit:  # SIGINT / SIGTERM during start-up (fanet_ros.startup_signals)
-        rclpy.try_shutdown()
+        signalled = startup_signals.exit_code()
+        if signalled is not None:  # SIGINT / SIGTERM during start-up, whatever it interrupted
+            raise SystemExit(signalled) from None
+        if isinstance(exc, (ModelLoadError, StartupError)):
+            logger.fatal(str(exc))
+            return 1
         raise
     if node.params["build_only"]:
         logger.info(f"build_only: {node.backend.describe()} is ready; exiting")
@@ -445,8 +475,10 @@ def main(args: list[str] | None = None) -> int:
         rclpy.try_shutdown()
         return 0
     startup_signals.set_phase("running")
+    executor = GuardedExecutor(node.callback_failures)
+    executor.add_node(node)
     try:
-        rclpy.spin(node)
+        executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
@@ -455,6 +487,7 @@ def main(args: list[str] | None = None) -> int:
         # a signal shut the context down while spin was building its wait set: a stop
     finally:
         startup_signals.set_phase("stopping")
+        executor.shutdown(timeout_sec=1.0)
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

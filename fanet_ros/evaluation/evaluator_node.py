@@ -29,6 +29,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, String
 
+from fanet_ros.callback_guard import CallbackFailures, GuardedExecutor
 from fanet_ros.evaluation.bag_io import BagTopics, Stamp, format_stamp, stamp_of
 from fanet_ros.evaluation.label_info import (
     LabelInfoError,
@@ -42,6 +43,7 @@ from fanet_ros.image_conversion import image_from_msg
 from fanet_ros.labels import LabelSet
 from fanet_ros.malloc_tuning import keep_image_buffers
 from fanet_ros.node_parameters import ParameterSpec, declare_parameters
+from fanet_ros.parameter_requests import guard_parameter_services
 from fanet_ros.qos_profiles import LATCHED_QOS
 
 LATENCY_DEFINITION = "label arrival minus the arrival of the ground truth with the same stamp"
@@ -74,6 +76,8 @@ class EvaluatorNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("evaluator_node", **kwargs)
+        refused = CallbackFailures(self.get_logger().warning, "refused")
+        guard_parameter_services(self, refused.record)
         p = self._declare_parameters()
         self.output_dir: str = p["output_dir"]
         self.max_pending: int = p["max_pending"]
@@ -237,11 +241,14 @@ def main(args: list[str] | None = None) -> int:
         rclpy.logging.get_logger("evaluator_node").fatal(str(exc))
         rclpy.try_shutdown()
         return 1
+    executor = GuardedExecutor(CallbackFailures(node.get_logger().error))
+    executor.add_node(node)
     try:
-        rclpy.spin(node)
+        executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        executor.shutdown(timeout_sec=1.0)
         node.write_report()
         node.destroy_node()
         rclpy.try_shutdown()
