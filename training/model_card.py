@@ -27,8 +27,12 @@ from fanet_training import run_state
 TRAIN_OPTIONS = (
     "model", "dataset_root", "layout", "height", "width", "batch_size", "epochs", "optimizer",
     "learning_rate", "end_learning_rate", "warmup_epochs", "bn_momentum", "ohem", "seed",
-    "crop_height", "crop_width", "class_weighting", "val_every", "init_from",
+    "crop_height", "crop_width", "class_weighting", "val_every", "init_from", "augment",
+    "aux_loss_weight", "train_splits", "holdout", "select",
 )
+DEFAULTS = {"class_weighting": "none", "aux_loss_weight": 0.0, "train_splits": "train",
+            "holdout": "", "select": "best"}
+"""Options left out of the reproduce command when they have fanet-train's default."""
 
 
 def portable_folders(config: dict) -> dict:
@@ -51,7 +55,7 @@ def train_command(config: dict) -> str:
     parts = ["fanet-train"]
     for key in TRAIN_OPTIONS:
         value = config.get(key)
-        if value is None or (key == "class_weighting" and value == "none"):
+        if value is None or DEFAULTS.get(key, object()) == value:
             continue
         parts.append(f"--{key.replace('_', '-')} {value}")
     if config.get("cache"):
@@ -64,8 +68,30 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
+def chosen_by(state: dict) -> str:
+    """Why these weights ship: the last epoch of a fixed schedule, or the best figure."""
+    if "monitor" in state and state["monitor"] is None:
+        return "the last epoch of a fixed schedule"
+    return "best held-out mIoU" if state.get("monitor") == "holdout_miou" else "best val mIoU"
+
+
+def robustness_section(report: dict) -> list[str]:
+    """The card's robustness table from a ``fanet-robustness --output`` report."""
+    from fanet_ros.evaluation.robustness import markdown_table
+
+    where = (f"{report['split']} frames of drive(s) {', '.join(report['drives'])}"
+             if report.get("drives") else f"the {report['split']} split")
+    return ["## Robustness", "",
+            f"mIoU on {report['frames']} {where}, as they are and degraded "
+            f"(`fanet-robustness {report['model']} --dataset-root /data/camvid --split "
+            f"{report['split']}" + (f" --drives {','.join(report['drives'])}"
+                                    if report.get("drives") else "") + "`):",
+            "", markdown_table(report), ""]
+
+
 def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, hardware: str,
-                  data_note: str, export_command: str, notes: str = "") -> str:
+                  data_note: str, export_command: str, notes: str = "",
+                  robustness: dict | None = None, extra_sections: str = "") -> str:
     config = portable_folders(run_state.read_json(run_dir / run_state.CONFIG))
     state = run_state.read_json(run_dir / run_state.STATE)
     _, meta = load_session(onnx_path)
@@ -88,7 +114,7 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         + (f", random {config['crop_height']}x{config['crop_width']} crops at that scale"
            if config.get("crop_height") else "") + " |",
         f"| epochs | {state.get('epoch')} of {config['epochs']} planned "
-        f"(weights of epoch {state.get('best_epoch')}, best val mIoU) |",
+        f"(weights of epoch {state.get('best_epoch')}, {chosen_by(state)}) |",
         f"| training wall time | {wall_s / 60:.0f} min |",
         f"| hardware | {hardware} |",
         f"| {split} mIoU | **{100 * metrics['mean_iou']:.2f} %** "
@@ -103,13 +129,14 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         *(f"| {name} | {'n/a' if iou is None else f'{100 * iou:.2f}'} |"
           for name, iou in metrics["class_iou"].items()),
         "",
-        f"## Per epoch (val mIoU at {config['height']}x{config['width']}, every "
-        f"{config.get('val_every', 1)} epochs)",
+        f"## Per epoch (mIoU at {config['height']}x{config['width']}, every "
+        f"{config.get('val_every', 1)} epochs; held out: the drives left out of training)",
         "",
-        "| epoch | loss | val mIoU (%) | seconds |",
-        "|---:|---:|---:|---:|",
+        "| epoch | loss | val mIoU (%) | held-out mIoU (%) | seconds |",
+        "|---:|---:|---:|---:|---:|",
         *(f"| {h['epoch']} | {h.get('loss', float('nan')):.3f} | "
-          f"{percent(h.get('val_miou'))} | {h.get('seconds', 0):.0f} |"
+          f"{percent(h.get('val_miou'))} | {percent(h.get('holdout_miou'))} | "
+          f"{h.get('seconds', 0):.0f} |"
           for h in history),
         "",
         "## Reproduce",
@@ -122,6 +149,10 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         "```",
         "",
     ]
+    if robustness:
+        lines += robustness_section(robustness)
+    if extra_sections:
+        lines += [extra_sections.strip(), ""]
     if notes:
         lines += ["## Limitations", "", notes, ""]
     return "\n".join(lines)
@@ -139,11 +170,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-command", required=True)
     parser.add_argument("--hardware", default=this_machine())
     parser.add_argument("--notes", default="", help="limitations and intended use")
+    parser.add_argument("--robustness", type=Path, help="fanet-robustness --output report")
+    parser.add_argument("--extra-sections", type=Path,
+                        help="Markdown file appended before the limitations (e.g. a held-out "
+                             "drive run or a resolution table written by a command)")
     args = parser.parse_args(argv)
     metrics = json.loads(args.metrics.read_text())
     args.output.write_text(card_markdown(args.run_dir, metrics, args.onnx, args.title,
                                          args.hardware, args.data_note, args.export_command,
-                                         args.notes))
+                                         args.notes,
+                                         json.loads(args.robustness.read_text())
+                                         if args.robustness else None,
+                                         args.extra_sections.read_text()
+                                         if args.extra_sections else ""))
     print(f"wrote {args.output}")
     return 0
 
