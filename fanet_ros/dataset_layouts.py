@@ -78,12 +78,42 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def read_label(path: str | Path, layout: str) -> np.ndarray:
     """``[H, W]`` uint8 class ids, 255 = void, decoded as the layout defines."""
+    return decode_label(read_raw_label(path), path, layout)
+
+
+def read_raw_label(path: str | Path) -> np.ndarray:
+    """``[H, W]`` uint8 values of a label file as stored (before the layout's mapping).
+
+    A label holds one value per pixel: a colour mask (channels that differ) is refused, as is
+    a 16-bit file with values past 255 (casting would wrap them modulo 256 into class ids);
+    16-bit files whose values fit are read as they are, grey saved as RGB as grey.
+    """
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is None:
         raise DatasetError(f"cannot read label '{path}' (missing, corrupt or not an image)")
     if raw.ndim == 3:
+        channels = raw[:, :, :3]
+        if (channels != channels[:, :, :1]).any():
+            raise DatasetError(
+                f"label '{path}' is a colour mask (its channels differ): label files hold "
+                "class ids, one value per pixel. Convert colour masks to class ids with the "
+                "dataset's palette (e.g. CamVid's *_L.png -> LabeledApproved ids), or check "
+                "that the label folder is the right one"
+            )
         raw = raw[:, :, 0]
-    raw = raw.astype(np.uint8, copy=False)
+    if raw.dtype != np.uint8:
+        top = raw.max()
+        if raw.dtype.kind not in "ui" or top > 255:
+            raise DatasetError(
+                f"label '{path}' is {raw.dtype} with values up to {top}: class ids must be "
+                "0..255 (255 = void); save the labels as 8-bit PNG with those ids"
+            )
+        raw = raw.astype(np.uint8)
+    return raw
+
+
+def decode_label(raw: np.ndarray, path: str | Path, layout: str) -> np.ndarray:
+    """The class ids of a raw label (:func:`read_raw_label`) as ``layout`` defines them."""
     path = Path(path)
     if layout == "camvid":
         return np.where(raw < 11, raw, IGNORE_LABEL).astype(np.uint8)

@@ -34,6 +34,9 @@ class DecodedImage:
     pixels: np.ndarray
     """``[H, W, C]`` uint8 (``C`` = 1, 3 or 4); may be a read-only view on the message."""
     encoding: str
+    extra_bytes: int = 0
+    """Bytes of a raw message's ``data`` beyond ``step x height`` (ignored; the convention is
+    none: the node accepts such a frame, as cv_bridge does, and warns)."""
 
     @property
     def height(self) -> int:
@@ -73,7 +76,7 @@ def pixels_view(data: Any, encoding: str, height: int, width: int, step: int) ->
     flat = np.frombuffer(data, dtype=np.uint8, count=needed)
     rows = flat.reshape(height, step)
     pixels = rows[:, :row_bytes].reshape(height, width, channels)
-    return DecodedImage(pixels, encoding)
+    return DecodedImage(pixels, encoding, extra_bytes=len(data) - needed)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,39 @@ from dataclasses import dataclass, field
 
 IGNORE_LABEL = 255
 """Label value for void / unknown pixels in ground truth and in ``~/label``."""
+MAX_CLASSES = 255
+"""Most classes a model may have: ``~/label`` is mono8, ids 0..254, and 255 means unknown."""
+
+
+def class_table_problems(
+    class_names: tuple[str, ...], colors: tuple[tuple[int, ...], ...], ignore_label: int
+) -> list[str]:
+    """What is wrong with a class table (names, RGB colours, ignore value), field by field.
+
+    The ignore value marks void ground-truth pixels: it must fit a mono8 label image and
+    must not be a class id (``num_classes..255``).
+    """
+    problems = []
+    count = len(class_names)
+    if count != len(colors):
+        problems.append(f"{count} class names but {len(colors)} colours")
+    if not 0 < count <= MAX_CLASSES:
+        problems.append(
+            f"class_names: {count} classes; 1..{MAX_CLASSES} are supported (mono8 labels hold "
+            f"ids 0..{MAX_CLASSES - 1}, {IGNORE_LABEL} means unknown)"
+        )
+    for i, color in enumerate(colors):
+        valid = len(color) == 3 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in color)
+        if not valid:
+            problems.append(f"colors[{i}] = {list(color)}: a colour is 3 whole numbers 0..255")
+            break
+    if not count <= ignore_label <= 255 and count <= MAX_CLASSES:
+        problems.append(
+            f"ignore_label {ignore_label}: must be {count}..255 (not a class id, and within a "
+            "mono8 label image)"
+        )
+    return problems
 
 
 @dataclass(frozen=True)
@@ -26,13 +59,9 @@ class LabelSet:
     """Category name -> class ids (Cityscapes groups); empty when undefined."""
 
     def __post_init__(self) -> None:
-        if len(self.class_names) != len(self.colors):
-            raise ValueError(
-                f"label set {self.name!r}: {len(self.class_names)} class names "
-                f"but {len(self.colors)} colours"
-            )
-        if not 0 < len(self.class_names) < 255:
-            raise ValueError(f"label set {self.name!r}: need 1..254 classes")
+        problems = class_table_problems(self.class_names, self.colors, self.ignore_label)
+        if problems:
+            raise ValueError(f"label set {self.name!r}: " + "; ".join(problems))
         for category, ids in self.categories.items():
             bad = [i for i in ids if not 0 <= i < len(self.class_names)]
             if bad:

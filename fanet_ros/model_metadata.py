@@ -9,12 +9,13 @@ export writes it; the runtime backends read it.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from fanet_ros.labels import IGNORE_LABEL, LabelSet
+from fanet_ros.labels import IGNORE_LABEL, LabelSet, class_table_problems
 
 METADATA_KEY = "fanet_ros"
 SCHEMA_VERSION = 1
@@ -28,9 +29,25 @@ HOW_TO_FIX_METADATA = (
 
 
 def _whole_number(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or value != int(value)):
         raise ValueError(f"{name} must be a whole number, not {value!r}")
     return int(value)
+
+
+def _numbers(name: str, value: Any) -> tuple[float, ...]:
+    """A list of numbers from metadata or a config; ``ValueError`` names the field."""
+    try:
+        return tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of numbers, not {value!r}") from None
+
+
+def _color(index: int, value: Any) -> tuple[int, ...]:
+    """One colour of the metadata as whole numbers; range checks come later."""
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"colors[{index}] must be a list of 3 numbers, not {value!r}")
+    return tuple(_whole_number(f"colors[{index}]", v) for v in value)
 
 
 @dataclass(frozen=True)
@@ -41,13 +58,29 @@ class Normalization:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
+    def __post_init__(self) -> None:
+        problems = []
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            problems.append(f"normalization.scale {self.scale}: must be a positive number")
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) != 3:
+                problems.append(f"normalization.{name}: 3 values (R, G, B), not {len(values)}")
+            elif not all(math.isfinite(v) for v in values):
+                problems.append(f"normalization.{name} {list(values)}: must be finite numbers")
+            elif name == "std" and not all(v > 0 for v in values):
+                problems.append(f"normalization.std {list(values)}: must be positive (the "
+                                "input is divided by it)")
+        if problems:
+            raise ValueError("; ".join(problems))
+
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> Normalization:
         """From metadata or a training config (missing keys: the defaults)."""
         values = values or {}
-        return cls(scale=float(values.get("scale", cls.scale)),
-                   mean=tuple(float(v) for v in values.get("mean", cls.mean)),  # type: ignore[arg-type]
-                   std=tuple(float(v) for v in values.get("std", cls.std)))  # type: ignore[arg-type]
+        (scale,) = _numbers("normalization.scale", [values.get("scale", cls.scale)])
+        return cls(scale=scale,
+                   mean=_numbers("normalization.mean", values.get("mean", cls.mean)),  # type: ignore[arg-type]
+                   std=_numbers("normalization.std", values.get("std", cls.std)))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -77,17 +110,15 @@ class ModelMetadata:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        problems = []
-        if len(self.class_names) != len(self.colors):
-            problems.append(f"{len(self.class_names)} class names but {len(self.colors)} colours")
-        if not self.class_names:
-            problems.append("no classes")
+        problems = class_table_problems(self.class_names, self.colors, self.ignore_label)
         if self.input_height <= 0 or self.input_width <= 0:
             problems.append(f"input size {self.input_height}x{self.input_width}")
         if self.output not in ("logits", "probabilities", "labels"):
             problems.append(f"output kind {self.output!r}")
         if self.layout != "NHWC":
             problems.append(f"layout {self.layout!r} (only NHWC is supported)")
+        if self.color_order != "RGB":
+            problems.append(f"color_order {self.color_order!r} (only RGB is supported)")
         if self.schema_version > SCHEMA_VERSION:
             problems.append(
                 f"schema version {self.schema_version} is newer than this fanet_ros "
@@ -130,7 +161,7 @@ class ModelMetadata:
             )
         try:
             data["class_names"] = tuple(str(n) for n in data["class_names"])
-            data["colors"] = tuple(tuple(int(v) for v in c) for c in data["colors"])
+            data["colors"] = tuple(_color(i, c) for i, c in enumerate(data["colors"]))
             data["categories"] = {k: tuple(v) for k, v in data.get("categories", {}).items()}
             data["normalization"] = Normalization.from_dict(data.get("normalization"))
             for name in ("input_height", "input_width", "ignore_label", "size_multiple"):

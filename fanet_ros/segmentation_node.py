@@ -30,12 +30,11 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
 
 from fanet_ros.callback_guard import CallbackFailures, GuardedExecutor
-from fanet_ros.camera_info import CameraInfoCache, camera_info_topic, scaled_camera_info
+from fanet_ros.camera_info import WITHHELD, CameraInfoRelay, camera_info_topic
 from fanet_ros.diagnostics_health import (
     ERROR,
     OK,
@@ -45,7 +44,9 @@ from fanet_ros.diagnostics_health import (
     HealthMonitor,
     InputState,
 )
+from fanet_ros.frame_notes import FrameNotes
 from fanet_ros.frame_slot import LatestFrameSlot
+from fanet_ros.frame_stamps import check_stamp, clock_skew_note, stamp_nanoseconds
 from fanet_ros.image_conversion import (
     DecodedImage,
     ImageConversionError,
@@ -70,6 +71,7 @@ from fanet_ros.node_statistics import LatencyWindow, RateMeter
 from fanet_ros.parameter_requests import guard_parameter_services
 from fanet_ros.qos_profiles import LATCHED_QOS
 from fanet_ros.runtime import ModelLoadError
+from fanet_ros.runtime.base import NonFiniteOutputError
 from fanet_ros.segmenter import Segmenter
 from fanet_ros.throughput_watch import ThroughputWatch
 
@@ -79,6 +81,8 @@ OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 WARN_THROTTLE_S = 5.0
 QOS_REFRESH_S = 1.0
 """Seconds between looks at the input topic's publishers."""
+FRAME_NOTES = ("stamped_ahead", "with_extra_data", "dropped_nonfinite_output", WITHHELD)
+"""Findings counted per frame, each reported as ``frames_<kind>`` on /diagnostics."""
 
 
 BACKEND_OPTIONS = ("input_height", "input_width", "num_threads", "precision", "engine_cache_dir",
@@ -156,6 +160,8 @@ class SegmentationNode(Node):
         self.processing = LatencyWindow()
         """Receipt to publish."""
         self._max_pixels = round(self.params["max_decoded_megapixels"] * 1e6)
+        self.notes = FrameNotes(self.get_logger().warning, FRAME_NOTES, WARN_THROTTLE_S)
+        """Frames published or dropped with a finding (fanet_ros.frame_notes)."""
         self._slot: LatestFrameSlot[tuple[Any, float, int]] = LatestFrameSlot()
 
         if self.params["image_transport"] == "compressed":
@@ -174,10 +180,10 @@ class SegmentationNode(Node):
         except (ValueError, rclpy.exceptions.InvalidParameterTypeException) as exc:
             raise StartupError(f"invalid parameters: {exc}") from None
         # the camera model beside the image, as image_pipeline reads it (any publisher QoS)
-        self.camera_infos = CameraInfoCache()
+        info_topic = camera_info_topic(self.resolve_topic_name("image"))
+        self.camera_infos = CameraInfoRelay(info_topic, self.notes, self.get_logger().info)
         self.camera_info_sub = self.create_subscription(
-            CameraInfo, camera_info_topic(self.resolve_topic_name("image")),
-            self.camera_infos.put, qos_profile_sensor_data,
+            CameraInfo, info_topic, self.camera_infos.put, qos_profile_sensor_data,
         )
         self.camera_info_pub = self.create_publisher(
             CameraInfo, "~/camera_info", OUTPUT_QOS, qos_overriding_options=overrides
@@ -277,6 +283,7 @@ class SegmentationNode(Node):
         t0 = time.perf_counter()
         try:
             header, image = self._decode(serialized)
+            check_stamp(header.stamp)
         except ImageConversionError as exc:
             if isinstance(exc, ImageTooLargeError):
                 self.counters.add(too_large=1)
@@ -289,14 +296,25 @@ class SegmentationNode(Node):
         times = self.pipeline.times
         at_input = self.params["output_resolution"] == "input"
         times.add("convert", time.perf_counter() - t0)
-        out = self.pipeline.process(
-            image,
-            want_labels=want_label,
-            want_color=want_color,
-            want_overlay=want_overlay,
-            at_input_resolution=at_input,
-            want_confidence=want_confidence,
-        )
+        if image.extra_bytes:
+            self.notes.note("with_extra_data", (
+                f"frames on {self.image_sub.topic_name} carry {image.extra_bytes} bytes of "
+                f"data beyond step x height: read as {image.width}x{image.height} (check the "
+                "publisher's height and step)"))
+        try:
+            out = self.pipeline.process(
+                image,
+                want_labels=want_label,
+                want_color=want_color,
+                want_overlay=want_overlay,
+                at_input_resolution=at_input,
+                want_confidence=want_confidence,
+            )
+        except NonFiniteOutputError as exc:  # a broken model, not a broken worker: say so
+            self.counters.error(str(exc), failure=True)
+            self.notes.note("dropped_nonfinite_output", f"dropped a frame: {exc} (model "
+                            f"{self.backend.model_path})")
+            return
         t1 = time.perf_counter()
         for name, pixels, encoding, publisher in (
             ("label", out.labels, "mono8", self.label_pub),
@@ -308,19 +326,21 @@ class SegmentationNode(Node):
                 publisher.publish(fill_image_msg(Image(), pixels, encoding, header))
                 with self.counters.lock:
                     self.published[name] += 1
-        info = self.camera_infos.match(header.stamp)
+        output_size = (image.height, image.width) if at_input else self.pipeline.model_size
+        info = self.camera_infos.for_frame(header, (image.height, image.width), output_size)
         if info is not None:
-            height, width = (image.height, image.width) if at_input else self.pipeline.model_size
-            self.camera_info_pub.publish(scaled_camera_info(
-                info, width / image.width, height / image.height, header))
+            self.camera_info_pub.publish(info)
         with self.counters.lock:
             times.add("publish", time.perf_counter() - t1)
             times.frames += 1
             self.counters.add(published=1)
         self.frames_out.tick()
         self.processing.add(time.monotonic() - received)
-        stamp_ns = Time.from_msg(header.stamp).nanoseconds
-        if stamp_ns > 0:
+        stamp_ns = stamp_nanoseconds(header.stamp)
+        if stamp_ns > received_ns:
+            self.notes.note("stamped_ahead", clock_skew_note(
+                (stamp_ns - received_ns) * 1e-9, self.image_sub.topic_name))
+        elif stamp_ns > 0:
             self.input_delay.add((received_ns - stamp_ns) * 1e-9)
             self.latency.add((self.get_clock().now().nanoseconds - stamp_ns) * 1e-9)
 
@@ -394,6 +414,8 @@ class SegmentationNode(Node):
             "frames_failed": str(counts.failed),
             "frames_skipped_no_subscribers": str(counts.skipped),
             **{f"published_{name}": str(count) for name, count in published.items()},
+            **self.notes.values(),
+            "camera_info": self.camera_infos.state,
         }
         for key, tally in (("callback_failures", self.callback_failures),
                            ("parameter_requests_refused", self.refused_requests)):

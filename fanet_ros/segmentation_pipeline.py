@@ -18,7 +18,12 @@ from fanet_ros.colorize import Colorizer
 from fanet_ros.image_conversion import DecodedImage, message_array
 from fanet_ros.label_upsampling import ClassArgmax, LogitsUpsampler
 from fanet_ros.preprocessing import normalize, resize_image, resize_labels
-from fanet_ros.runtime.base import InferenceBackend, labels_from_output
+from fanet_ros.runtime.base import (
+    InferenceBackend,
+    NonFiniteOutputError,
+    labels_from_output,
+    nonfinite_values,
+)
 
 STAGES = ("convert", "preprocess", "inference", "postprocess", "publish")
 """Stages a frame is timed in; ``convert`` and ``publish`` are timed by the node."""
@@ -155,7 +160,8 @@ class SegmentationPipeline:
         at_input_resolution: bool = True,
         want_confidence: bool = False,
     ) -> FrameOutputs:
-        """Run the frame and build the requested outputs, timing each stage.
+        """Run the frame and build the requested outputs, timing each stage; raises
+        :class:`NonFiniteOutputError` when the model's output is not finite.
 
         A logits model's labels (and confidence) are computed at the output size directly,
         exactly as a full-resolution bilinear head would give them
@@ -166,6 +172,9 @@ class SegmentationPipeline:
         t1 = time.perf_counter()
         output = self.backend.infer(batch)
         t2 = time.perf_counter()
+        bad = nonfinite_values(output)
+        if bad:
+            raise NonFiniteOutputError(f"the model's output holds {bad}: no labels from it")
         size = (image.height, image.width) if at_input_resolution else self.model_size
         confidence = None
         if self._upsampler is not None:

@@ -1,7 +1,8 @@
 """Label checks before training: what each split's label files really hold.
 
 Every label file of a split is read once, raw and decoded as the layout
-defines (``fanet_ros.dataset_layouts.read_label``), and its pixels counted as
+defines (``fanet_ros.dataset_layouts.read_raw_label``, which refuses colour masks and
+16-bit values past 255, and ``decode_label``), and its pixels counted as
 valid (a class id the model learns), void (the layout's ignore value: 255, and
 CamVid's 11, Cityscapes' ids without a train id) or out of range (anything
 else: a wrong ``--layout``, colour-coded masks, labels of another dataset).
@@ -17,10 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from fanet_ros.dataset_layouts import DatasetError, Sample, read_label
+from fanet_ros.dataset_layouts import DatasetError, Sample, decode_label, read_raw_label
 from fanet_ros.labels import IGNORE_LABEL, LabelSet
 
 CAMVID_VOID = 11
@@ -65,9 +65,8 @@ def declared_void(raw: np.ndarray, layout: str, path: Path) -> np.ndarray:
 
 def count_label_file(path: Path, layout: str) -> tuple[int, int, int, tuple[int, ...]]:
     """``(valid, void, out_of_range, out-of-range values)`` of one label file."""
-    decoded = read_label(path, layout)
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    raw = raw[:, :, 0] if raw.ndim == 3 else raw
+    raw = read_raw_label(path)
+    decoded = decode_label(raw, path, layout)
     unlearned = decoded == IGNORE_LABEL
     outside = unlearned & ~declared_void(raw, layout, path)
     out_of_range = int(np.count_nonzero(outside))

@@ -12,9 +12,10 @@ fixed frame rate. Library use::
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
+import signal
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from fanet_ros.evaluation.bag_io import (
     make_header,
     serialize_image,
 )
+from fanet_ros.evaluation.scratch_folder import ScratchFolder, remove_stale_scratch
 from fanet_ros.preprocessing import resize_image, resize_labels
 
 BAG_VERSION = 8
@@ -43,6 +45,20 @@ _types = TYPESTORE.types
 CameraInfoMsg = _types[CAMERA_INFO_TYPE]
 RegionOfInterest = _types["sensor_msgs/msg/RegionOfInterest"]
 DEFAULT_TOPICS = BagTopics()
+MIN_FPS, MAX_FPS = 1e-3, 1e6
+"""Frame rates a bag can have: at least one frame per 1000 s, and stamps at least 1 us
+apart (so that every frame has its own stamp)."""
+
+
+class OutputPathError(BagError):
+    """The output path cannot hold a bag (a file, under a file, not writable)."""
+
+
+def fps_problem(fps: float) -> str:
+    """Why ``fps`` is no frame rate for a bag; ``""`` when it is one."""
+    if not (math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
+        return f"fps must be a number from {MIN_FPS:g} to {MAX_FPS:g}, not {fps:g}"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,8 @@ class BagSummary:
     frames: int
     labelled_frames: int
     duration_s: float
+    removed_scratch: tuple[Path, ...] = ()
+    """Scratch folders of killed writers removed first (fanet_ros.evaluation.scratch_folder)."""
 
 
 def frames_from_dataset(
@@ -95,20 +113,25 @@ def write_bag(
 ) -> BagSummary:
     """Write ``frames`` as a bag at ``fps``; stamps start at ``start_ns`` (default: now).
 
-    The bag is written to a temporary folder beside ``out_path`` and renamed when
+    The bag is written to a scratch folder beside ``out_path`` and renamed when
     complete: a failure (a bad frame, a full disk, Ctrl-C) leaves no partial bag
     behind, and with ``overwrite`` the old bag is replaced only by a finished one.
+    Scratch folders that killed writers left in that folder are removed first.
     """
     if storage not in STORAGES:
         raise BagError(f"unknown storage {storage!r}; choose one of {', '.join(STORAGES)}")
-    if fps <= 0:
-        raise BagError(f"fps must be positive, not {fps}")
+    if fps_problem(fps):
+        raise BagError(fps_problem(fps))
     out_path = Path(out_path).expanduser()
-    if out_path.exists() and not overwrite:
-        raise BagError(f"'{out_path}' already exists; remove it or pass --overwrite")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=out_path.parent))
-    partial = scratch / out_path.name  # the final name: the bag's files are named after it
+    _check_output(out_path, overwrite)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        stale = tuple(remove_stale_scratch(out_path.parent))
+        scratch = ScratchFolder(out_path)
+    except OSError as exc:
+        raise OutputPathError(
+            f"cannot write a bag at '{out_path}': {exc.strerror or exc}") from None
+    partial = scratch.path / out_path.name  # the final name: the bag's files are named after it
     try:
         count, labelled = _write_frames(frames, partial, fps, storage, topics, frame_id, start_ns)
         if count == 0:
@@ -117,8 +140,23 @@ def write_bag(
             shutil.rmtree(out_path)
         partial.rename(out_path)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return BagSummary(out_path, storage, count, labelled, count / fps)
+        scratch.remove()
+    return BagSummary(out_path, storage, count, labelled, count / fps, stale)
+
+
+def _check_output(out_path: Path, overwrite: bool) -> None:
+    """Raise :class:`BagError` unless a bag can be written at ``out_path``."""
+    parent = next((p for p in out_path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise OutputPathError(f"cannot write a bag at '{out_path}': '{parent}' is a file")
+    if out_path.exists() and not out_path.is_dir():
+        raise OutputPathError(f"'{out_path}' is a file, not a bag folder; choose another path")
+    if out_path.exists() and not overwrite:
+        raise BagError(f"'{out_path}' already exists; remove it or pass --overwrite")
+    if out_path.exists() and not (out_path / "metadata.yaml").exists():
+        raise OutputPathError(
+            f"'{out_path}' is a folder but no bag (no metadata.yaml): --overwrite replaces "
+            "bags only; choose another path")
 
 
 def _write_frames(
@@ -184,6 +222,27 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
+def _fps(text: str) -> float:
+    try:
+        fps = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"fps must be a number, not {text!r}") from None
+    if fps_problem(fps):
+        raise argparse.ArgumentTypeError(fps_problem(fps))
+    return fps
+
+
+def _limit(text: str) -> int:
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = -1
+    if limit < 0:
+        raise argparse.ArgumentTypeError(
+            f"limit must be a whole number >= 0 (0: all frames), not {text!r}")
+    return limit
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="make_bag", description="Write a rosbag2 of camera frames and ground-truth labels."
@@ -193,8 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--layout", choices=LAYOUTS, default="camvid")
     parser.add_argument("--split", default="val")
     parser.add_argument("--storage", choices=tuple(STORAGES), default="sqlite3")
-    parser.add_argument("--fps", type=float, default=10.0)
-    parser.add_argument("--limit", type=int, default=0, help="at most this many frames (0: all)")
+    parser.add_argument("--fps", type=_fps, default=10.0,
+                        help=f"frame rate of the stamps, {MIN_FPS:g} to {MAX_FPS:g}")
+    parser.add_argument("--limit", type=_limit, default=0,
+                        help="at most this many frames (0: all)")
     parser.add_argument("--resize", type=parse_size, metavar="HxW", help="resize frames first")
     parser.add_argument("--frame-id", default="camera")
     parser.add_argument("--image-topic", default=BagTopics.image)
@@ -204,18 +265,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds write_bag, which removes its scratch folder
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command: exit 0 written, 1 bad input, 2 bad arguments or output path, 130/143
+    interrupted (SIGINT/SIGTERM; nothing is left behind)."""
     args = build_parser().parse_args(argv)
     topics = BagTopics(args.image_topic, args.camera_info_topic, args.ground_truth_topic)
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         frames = frames_from_dataset(args.dataset, args.layout, args.split, args.limit, args.resize)
         summary = write_bag(
             frames, args.output, args.fps, args.storage, topics, args.frame_id,
             overwrite=args.overwrite,
         )
+    except OutputPathError as exc:
+        print(f"make_bag: {exc}", file=sys.stderr)
+        return 2
     except (BagError, DatasetError) as exc:
         print(f"make_bag: {exc}", file=sys.stderr)
         return 1
+    except (KeyboardInterrupt, SystemExit) as exc:
+        code = exc.code if isinstance(exc, SystemExit) else 128 + signal.SIGINT
+        print(f"make_bag: interrupted (exit {code}); no bag written to '{args.output}'",
+              file=sys.stderr)
+        return int(code)  # type: ignore[arg-type]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for scratch in summary.removed_scratch:
+        print(f"removed '{scratch}', the scratch folder of an earlier run that was killed")
     print(
         f"wrote {summary.frames} frames ({summary.labelled_frames} with ground truth, "
         f"{summary.duration_s:.1f} s at {args.fps:g} fps) to {summary.storage} bag "

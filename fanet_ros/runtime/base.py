@@ -23,6 +23,10 @@ class ModelLoadError(RuntimeError):
     """A model (or engine) could not be loaded; the message names the file and the fix."""
 
 
+class NonFiniteOutputError(RuntimeError):
+    """The model's output for one frame holds NaN or infinite values (no labels from it)."""
+
+
 class InferenceBackend(ABC):
     """Runs one preprocessed frame through a model.
 
@@ -141,9 +145,23 @@ def output_problems(
     return problems
 
 
+def nonfinite_values(output: np.ndarray) -> str:
+    """``""`` when a float output is all finite, else how many NaN / infinite values it holds.
+
+    Cheap when all is well (one max and one min: NaN and inf carry through them); the values
+    are counted only when those say so.
+    """
+    if output.dtype.kind != "f" or output.size == 0:
+        return ""
+    if np.isfinite(output.max()) and np.isfinite(output.min()):
+        return ""
+    nan, inf = int(np.isnan(output).sum()), int(np.isinf(output).sum())
+    return f"{nan} NaN and {inf} infinite values among its {output.size}"
+
+
 def check_output_against_metadata(backend: InferenceBackend) -> None:
     """Run one blank frame and raise :class:`ModelLoadError` if the output contradicts the
-    metadata (class count, size, output kind), naming both figures."""
+    metadata (class count, size, output kind), naming both figures, or is not finite."""
     height, width = backend.input_height, backend.input_width
     output = np.asarray(backend.infer(np.zeros((1, height, width, 3), np.float32)))
     problems = output_problems(output, backend.metadata, height, width)
@@ -153,6 +171,13 @@ def check_output_against_metadata(backend: InferenceBackend) -> None:
             + "; ".join(problems)
             + ". The node would publish wrong labels. Export the model and its metadata "
             "together with `fanet-export`, or fix the metadata's class list / output kind."
+        )
+    bad = nonfinite_values(output)
+    if bad:
+        raise ModelLoadError(
+            f"model '{backend.model_path}' outputs {bad} for a blank frame: its weights are "
+            "broken (a training run whose loss became NaN?). Export a checkpoint from before "
+            "that with `fanet-export`, or use a shipped model."
         )
 
 

@@ -1,0 +1,45 @@
+"""Label files that hold no class ids (colour masks, 16-bit values past 255) stop training
+naming the file; 16-bit and RGB-saved grey labels whose values fit are read as they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from test_training_data import write_dataset
+
+from fanet_ros.dataset_layouts import DatasetError, find_samples, label_set_for_layout, read_label
+from fanet_training.data_checks import check_splits
+
+IDS = np.array([[0, 3, 10], [255, 7, 1]], dtype=np.uint8)
+
+
+def test_sixteen_bit_and_rgb_saved_grey_labels_read_as_their_ids(tmp_path: Path):
+    for name, pixels in (("wide.png", IDS.astype(np.uint16)),
+                         ("grey_rgb.png", np.dstack([IDS] * 3))):
+        path = tmp_path / name
+        cv2.imwrite(str(path), pixels)
+        np.testing.assert_array_equal(read_label(path, "folder"), IDS)
+
+
+def test_sixteen_bit_values_past_255_are_refused_not_wrapped(tmp_path: Path):
+    path = tmp_path / "wide.png"
+    cv2.imwrite(str(path), (IDS.astype(np.uint16) + 256))  # 259 would wrap to class 3
+    with pytest.raises(DatasetError) as info:
+        read_label(path, "folder")
+    assert f"label '{path}' is uint16 with values up to 511" in str(info.value)
+
+
+def test_colour_masks_stop_training_naming_the_file(tmp_path: Path):
+    root = write_dataset(tmp_path, count=2)
+    masks = sorted((root / "labels" / "val").glob("*.png"))
+    palette = np.asarray(label_set_for_layout("folder").colors, np.uint8)[:, ::-1]
+    for path in masks:
+        ids = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(path), palette[np.where(ids < len(palette), ids, 0)])
+    with pytest.raises(DatasetError) as info:
+        check_splits([(s, find_samples(root, "folder", s)) for s in ("train", "val")],
+                     "folder", label_set_for_layout("folder"), log=lambda _: None)
+    assert f"label '{masks[0]}' is a colour mask" in str(info.value)
