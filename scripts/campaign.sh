@@ -19,17 +19,30 @@ HOLDOUT=0006R0  # CamVid drive left out of training for every recipe decision
 
 # Recipe comparisons: same seed, epochs, crops, optimizer; 266 train frames (train minus
 # 0006R0), scored on val (drive 0016E5, also in train) and the held-out drive 0006R0.
-RECIPE=(--model fanet --dataset-root "$CAMVID" --layout camvid --height 384 --width 512
-        --crop-height 288 --crop-width 384 --batch-size 8 --epochs 40 --optimizer adam
-        --learning-rate 0.002 --end-learning-rate 0.0001 --warmup-epochs 1 --bn-momentum 0.9
-        --val-every 5 --seed 0 --cache --verbose 2 --holdout "$HOLDOUT")
+# Finished comparisons keep their config, state and log; their weights are removed.
+COMMON=(--dataset-root "$CAMVID" --layout camvid --height 384 --width 512
+        --crop-height 288 --crop-width 384 --batch-size 8 --optimizer adam
+        --learning-rate 0.002 --warmup-epochs 1 --bn-momentum 0.9 --seed 0 --cache --verbose 2)
+RECIPE=(--model fanet --epochs 40 --end-learning-rate 0.0001 --val-every 5
+        --holdout "$HOLDOUT")
+# The recipe the comparisons chose (docs/training.md#campaign-issue-22).
+CHOSEN="--augment street --aux-loss-weight 0.4"
+# Long runs: 150 epochs of train+val. *_schedule leaves 0006R0 out to show the schedule's
+# held-out curve; *_final trains on every frame and ships its last epoch.
+LONG="--epochs 150 --end-learning-rate 0.00001 --train-splits train,val --select last $CHOSEN"
 declare -A STAGES=(
-  [recipe_a]="--augment legacy"
-  [recipe_b]="--augment street"
-  [recipe_c]="--augment street --aux-loss-weight 0.4"
-  [recipe_d]="--augment street --aux-loss-weight 0.4 --class-weighting sqrt-median-frequency"
+  [recipe_a]="${RECIPE[*]} --augment legacy"
+  [recipe_b]="${RECIPE[*]} --augment street"
+  [recipe_c]="${RECIPE[*]} --augment street --aux-loss-weight 0.4"
+  [recipe_d]="${RECIPE[*]} --augment street --aux-loss-weight 0.4 --class-weighting sqrt-median-frequency"
+  [recipe_e]="${RECIPE[*]} --augment street --aux-loss-weight 0.4 --ohem 0.7"
+  [fanet_schedule]="--model fanet $LONG --holdout $HOLDOUT --val-every 10"
+  [fanet_final]="--model fanet $LONG"
+  [fsffnet_schedule]="--model fsffnet $LONG --holdout $HOLDOUT --val-every 10"
+  [fsffnet_final]="--model fsffnet $LONG"
 )
-ORDER=(recipe_a recipe_b recipe_c recipe_d)
+ORDER=(recipe_a recipe_b recipe_c recipe_d recipe_e fanet_schedule fanet_final
+       fsffnet_schedule fsffnet_final)
 
 finished() {  # finished RUN_DIR: its state has reached the epochs its config asks for
   python - "$1" <<'PY'
@@ -44,14 +57,17 @@ PY
 run_stage() {  # run_stage NAME
   local name="$1" run_dir="campaign/$1"
   # shellcheck disable=SC2206
-  local args=("${RECIPE[@]}" ${STAGES[$name]})
-  if finished "$run_dir"; then echo "[campaign] $name: finished"; return; fi
-  echo "[campaign] $name: fanet-train ${args[*]} --run-dir $run_dir"
-  mkdir -p "$run_dir"
-  fanet-train "${args[@]}" --run-dir "$run_dir" >> "$run_dir/train.log" 2>&1 &
-  echo "$! $name" > campaign/RUNNING
-  wait $!
-  rm -f campaign/RUNNING
+  local args=("${COMMON[@]}" ${STAGES[$name]})
+  if ! finished "$run_dir"; then
+    echo "[campaign] $name: fanet-train ${args[*]} --run-dir $run_dir"
+    mkdir -p "$run_dir"
+    fanet-train "${args[@]}" --run-dir "$run_dir" >> "$run_dir/train.log" 2>&1 &
+    echo "$! $name" > campaign/RUNNING
+    wait $!
+    rm -f campaign/RUNNING
+  fi
+  echo "[campaign] $name: finished"
+  if [[ "$name" == recipe_* ]]; then rm -f "$run_dir"/*.weights.h5 "$run_dir"/optimizer.npz; fi
 }
 
 for name in "${@:-${ORDER[@]}}"; do

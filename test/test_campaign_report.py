@@ -1,0 +1,43 @@
+"""The campaign's tables come from its run folders and land in the docs' generated blocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fanet_training import run_state
+from fanet_training.campaign_report import main
+
+
+def _run(root: Path, name: str, config: dict, history: list[dict]) -> None:
+    (root / name).mkdir(parents=True)
+    run_state.write_json(root / name / "config.json", {"model": "fanet", "epochs": 40, **config})
+    run_state.write_json(root / name / "state.json",
+                         {"epoch": history[-1]["epoch"], "history": history})
+
+
+def test_tables_show_each_recipe_and_its_last_held_out_figures(tmp_path: Path, capsys) -> None:
+    campaign = tmp_path / "campaign"
+    scored = {"epoch": 40, "seconds": 31.0, "val_miou": 0.49, "holdout_miou": 0.341,
+              "holdout_iou_pole": 0.003}
+    _run(campaign, "recipe_a", {"augment": "legacy"},
+         [{"epoch": 39, "seconds": 25.0}, scored])
+    _run(campaign, "recipe_d", {"augment": "street", "aux_loss_weight": 0.4,
+                                "class_weighting": "sqrt-median-frequency", "ohem": None},
+         [{"epoch": 5, "seconds": 24.0, "val_miou": 0.3, "holdout_miou": 0.25}])
+    _run(campaign, "fanet_final", {"augment": "street", "epochs": 150}, [{"epoch": 3}])
+    (campaign / "RUNNING").write_text("123 fanet_final")
+    docs = tmp_path / "training.md"
+    docs.write_text("a\n<!-- campaign-recipes:start -->\nold\n<!-- campaign-recipes:end -->\n"
+                    "<!-- campaign-runs:start -->\n<!-- campaign-runs:end -->\n")
+    assert main([str(campaign), "--docs", str(docs)]) == 0
+    text = docs.read_text()
+    assert "old" not in text
+    assert ("| `recipe_a` | fanet | `--augment legacy` | 40 / 40 | 28 | 40 | 49.0 | **34.1** "
+            "| 0.3 | - | - | - | - |") in text
+    assert ("`--augment street --aux-loss-weight 0.4 --class-weighting sqrt-median-frequency`"
+            in text)
+    runs = text[text.index("campaign-runs:start"):]
+    assert "| `fanet_final` | fanet | `--augment street` | 3 / 150 | - | - |" in runs
+    assert "recipe_a" not in runs
+    assert main([str(tmp_path)]) == 2
+    assert "no run" in capsys.readouterr().err

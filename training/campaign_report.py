@@ -1,0 +1,96 @@
+"""``python -m fanet_training.campaign_report``: the campaign's tables from its run folders.
+
+Reads ``campaign/*/config.json`` and ``state.json`` (written by ``fanet-train``) and
+prints, or writes into the ``campaign-recipes`` and ``campaign-runs`` blocks of
+docs/training.md, one row per run: the recipe, epochs done, and the last validation's
+val and held-out-drive mIoU with the thin classes' held-out IoU.
+
+Example::
+
+    python -m fanet_training.campaign_report campaign --docs docs/training.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from fanet_ros.markdown_blocks import update_file_block
+
+THIN = ("pole", "signsymbol", "fence", "pedestrian", "bicyclist")
+RECIPE_KEYS = (("augment", "legacy"), ("aux_loss_weight", 0.0), ("class_weighting", "none"),
+               ("ohem", None))
+
+
+def recipe(config: dict) -> str:
+    """What a run changes from the first shipped model's recipe, in fanet-train's flags."""
+    parts = [f"--augment {config.get('augment', 'legacy')}"]
+    for key, default in RECIPE_KEYS[1:]:
+        if config.get(key, default) != default:
+            parts.append(f"--{key.replace('_', '-')} {config[key]}")
+    return " ".join(parts)
+
+
+def last_scored(history: list[dict]) -> dict:
+    """The last epoch record that holds validation figures (or an empty one)."""
+    scored = [h for h in history if "val_miou" in h or "holdout_miou" in h]
+    return scored[-1] if scored else {}
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def run_row(run_dir: Path) -> tuple[str, list[str]] | None:
+    """``(stage name, table cells)`` of one run folder, or None when it has no state yet."""
+    if not (run_dir / "state.json").is_file():
+        return None
+    config = json.loads((run_dir / "config.json").read_text())
+    state = json.loads((run_dir / "state.json").read_text())
+    history = state.get("history", [])
+    scored = last_scored(history)
+    seconds = [h["seconds"] for h in history if "seconds" in h]
+    cells = [f"`{run_dir.name}`", config["model"], f"`{recipe(config)}`",
+             f"{state['epoch']} / {config['epochs']}",
+             f"{statistics.median(seconds):.0f}" if seconds else "-",
+             str(scored.get("epoch", "-")),
+             percent(scored.get("val_miou")), f"**{percent(scored.get('holdout_miou'))}**",
+             *(percent(scored.get(f"holdout_iou_{c}")) for c in THIN)]
+    return run_dir.name, cells
+
+
+def table(rows: list[list[str]]) -> str:
+    if not rows:
+        return "(no run yet)"
+    header = ["run", "model", "recipe", "epochs", "s / epoch", "scored at", "val mIoU",
+              "held-out mIoU", *(f"held-out {c}" for c in THIN)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("campaign", type=Path, help="the folder of the campaign's run folders")
+    parser.add_argument("--docs", type=Path, help="Markdown file whose campaign-recipes and "
+                                                  "campaign-runs blocks to rewrite")
+    args = parser.parse_args(argv)
+    rows = [row for d in sorted(args.campaign.iterdir()) if d.is_dir() and (row := run_row(d))]
+    if not rows:
+        print(f"campaign_report: error: no run with a state.json in '{args.campaign}'",
+              file=sys.stderr)
+        return 2
+    recipes = table([cells for name, cells in rows if name.startswith("recipe_")])
+    long_runs = table([cells for name, cells in rows if not name.startswith("recipe_")])
+    print(recipes, long_runs, sep="\n\n")
+    if args.docs:
+        update_file_block(args.docs, "campaign-recipes", recipes)
+        update_file_block(args.docs, "campaign-runs", long_runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
