@@ -155,7 +155,8 @@ def test_dds_profile_sets_the_variable_the_distros_fast_dds_reads(tiny_model, di
     plan = resolve_launch({"model_path": str(tiny_model), "dds_profile": "large_images"},
                           CONFIG_DIR, environ={"ROS_DISTRO": distro} if distro else {})
     assert PROFILE.is_file()
-    assert plan.environment == dict.fromkeys(variables, str(PROFILE))
+    assert plan.environment == {**dict.fromkeys(variables, str(PROFILE)),
+                                "RMW_FASTRTPS_USE_QOS_FROM_XML": "1"}
 
 
 @pytest.mark.parametrize(
