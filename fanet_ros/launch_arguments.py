@@ -37,6 +37,8 @@ DDS_PROFILES = {"large_images": "fastdds_large_images.xml"}
 """``dds_profile`` choices (besides ``none``) -> Fast DDS profile files in config/."""
 DDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 """Where Fast DDS 3.x (Kilted and later) and 2.x (Humble, Jazzy) look for a profile file."""
+QOS_FROM_XML = "RMW_FASTRTPS_USE_QOS_FROM_XML"
+"""1: rmw_fastrtps takes the history memory policy and publish mode from the profile."""
 FAST_DDS_2_DISTROS = ("humble", "jazzy")
 
 
@@ -251,7 +253,10 @@ def dds_environment(
             "limit to localhost: use ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST (Jazzy and "
             "later), or keep dds_profile:=none"
         )
-    return dict.fromkeys(profile_variables(environ), str(path)), problems
+    if environ.get(QOS_FROM_XML, "1") != "1":
+        problems.append(f"dds_profile:={profile} needs {QOS_FROM_XML}=1 (its history memory "
+                        f"policy), not your {environ[QOS_FROM_XML]}; or keep dds_profile:=none")
+    return {**dict.fromkeys(profile_variables(environ), str(path)), QOS_FROM_XML: "1"}, problems
 
 
 def profile_variables(environ: Mapping[str, str]) -> tuple[str, ...]:

@@ -105,6 +105,10 @@ class BufferPool:
             self._arrays[name] = array
         return array
 
+    def nbytes(self) -> int:
+        """Bytes the pool holds."""
+        return sum(array.nbytes for array in self._arrays.values())
+
 
 class SegmentationPipeline:
     """Preprocess, infer and postprocess one frame; reuses its buffers."""
@@ -120,6 +124,10 @@ class SegmentationPipeline:
         self._argmax = ClassArgmax() if self.metadata.output == "probabilities" else None
         self._upsampler = LogitsUpsampler() if self.metadata.output == "logits" else None
         self._buffers = BufferPool()
+
+    def buffer_bytes(self) -> int:
+        """Bytes held between frames by the reused output buffers."""
+        return self._buffers.nbytes()
 
     @property
     def model_size(self) -> tuple[int, int]:

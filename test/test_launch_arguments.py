@@ -155,7 +155,8 @@ def test_dds_profile_sets_the_variable_the_distros_fast_dds_reads(tiny_model, di
     plan = resolve_launch({"model_path": str(tiny_model), "dds_profile": "large_images"},
                           CONFIG_DIR, environ={"ROS_DISTRO": distro} if distro else {})
     assert PROFILE.is_file()
-    assert plan.environment == dict.fromkeys(variables, str(PROFILE))
+    assert plan.environment == {**dict.fromkeys(variables, str(PROFILE)),
+                                "RMW_FASTRTPS_USE_QOS_FROM_XML": "1"}
 
 
 @pytest.mark.parametrize(
@@ -164,6 +165,7 @@ def test_dds_profile_sets_the_variable_the_distros_fast_dds_reads(tiny_model, di
         ({"FASTDDS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"},
          "would replace your FASTDDS_DEFAULT_PROFILES_FILE=/etc/mine.xml"),
         ({"ROS_LOCALHOST_ONLY": "1"}, "ROS_LOCALHOST_ONLY=1 cannot limit to localhost"),
+        ({"RMW_FASTRTPS_USE_QOS_FROM_XML": "0"}, "needs RMW_FASTRTPS_USE_QOS_FROM_XML=1"),
     ],
 )
 def test_dds_profile_refuses_to_undo_the_users_dds_settings(tiny_model, environ, expected):

@@ -21,7 +21,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from fanet_ros.image_conversion import fill_image_msg, image_from_msg
-from fanet_ros.launch_arguments import profile_variables
+from fanet_ros.launch_arguments import QOS_FROM_XML, profile_variables
 from fanet_ros.preprocessing import resize_labels
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from fanet_ros.segmentation_pipeline import SegmentationPipeline
@@ -436,7 +436,8 @@ def test_node_serves_camera_sized_images_under_the_large_images_dds_profile(
         {"model_path": str(tiny_model),
          "qos_overrides./p/camera/image.subscription.reliability": "reliable"},
         remaps={"image": "/p/camera/image"}, namespace="/p",
-        log_path=log, env=dict.fromkeys(profile_variables(os.environ), str(profile)),
+        log_path=log, env={**dict.fromkeys(profile_variables(os.environ), str(profile)),
+                           QOS_FROM_XML: "1"},
     )
     try:
         with SpinningNode() as spinner:
