@@ -49,13 +49,3 @@ def test_commands_are_documented_under_both_names():
     for name in ("segmentation_node", "demo", "make_bag", "bag_eval", "check_engine"):
         assert f"`{name}`" in readme, name
 
-
-def test_the_from_python_example_runs_as_written():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## From Python", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    namespace: dict = {}
-    exec(compile(code, "README.md (From Python)", "exec"), namespace)  # noqa: S102
-    image, labels = namespace["image"], namespace["labels"]
-    assert labels.shape == image.shape[:2] and labels.dtype.name == "uint8"
-    assert namespace["color"].shape == namespace["overlay"].shape == image.shape
