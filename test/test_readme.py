@@ -48,4 +48,3 @@ def test_commands_are_documented_under_both_names():
     assert "ros2 run fanet_ros" in readme and "fanet-demo" in readme
     for name in ("segmentation_node", "demo", "make_bag", "bag_eval", "check_engine"):
         assert f"`{name}`" in readme, name
-
