@@ -8,6 +8,8 @@ The folder training/ installs as the package ``fanet_training`` (no ROS needed).
 from glob import glob
 
 from setuptools import find_packages, setup
+from setuptools.command.develop import develop
+from setuptools.command.install_scripts import install_scripts
 
 PACKAGE = "fanet_ros"
 
@@ -42,7 +44,26 @@ COMMANDS = {
 }
 """Commands by their ROS name. pip puts them on PATH as ``fanet-<name>`` (``fanet-demo``);
 ``ros2 run fanet_ros <name>`` runs the scripts in ros_executables/, which colcon (and pip)
-install into lib/fanet_ros, off PATH. setup.cfg sends the fanet-* scripts there too under colcon."""
+install into lib/fanet_ros, off PATH. Under colcon lib/fanet_ros holds only these names."""
+
+
+class RosInstallScripts(install_scripts):
+    """``setup.py install`` (what colcon runs) writes no ``fanet-*`` entry-point scripts, so
+    lib/fanet_ros holds only the ROS names. A wheel (pip) never writes them here either:
+    pip makes the ``fanet-*`` scripts on PATH from the entry points."""
+
+    def run(self) -> None:
+        self.no_ep = True
+        super().run()
+
+
+class RosDevelop(develop):
+    """``setup.py develop`` (colcon --symlink-install): the same, on setuptools < 80, whose
+    develop writes entry-point scripts itself; later ones hand develop to pip."""
+
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        self.exclude_scripts = True
 
 training_packages = ["fanet_training"] + [
     f"fanet_training.{p}" for p in find_packages("training")
@@ -83,6 +104,7 @@ setup(
         "all": ROS_WHEELS + TRAINING + EVALUATION + ["pytest>=7", "ruff", "jax"],
     },
     zip_safe=False,
+    cmdclass={"install_scripts": RosInstallScripts, "develop": RosDevelop},
     maintainer="fanet_ros developers",
     maintainer_email="dev@fanet-ros.local",
     description="Real-time semantic segmentation (FANet, FSFFNet) for ROS 2",

@@ -1,10 +1,11 @@
 """What the launch files decide, in plain Python: arguments, the model file, rviz topics.
 
-The launch layer only wires: it declares arguments, picks the model file, and
-starts the node (and rviz2). Parameter values are the node's to check (it names
-every bad one and exits 1); here are only the checks no one else can make before
-anything starts: unknown arguments, a model or params file that does not exist,
-rviz2 asked for but missing, and a DDS profile that would undo the user's settings.
+The launch layer declares arguments, picks the model file, and starts the node
+(and rviz2). Before anything starts it refuses, listing every problem at once:
+unknown arguments, parameter values the node would refuse (checked against the
+node's own table, fanet_ros.node_parameters, for the arguments and the params
+file), a model or params file that does not exist, rviz2 asked for but missing,
+and a DDS profile that would undo the user's settings.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from fanet_ros.node_parameters import PARAMETERS_BY_NAME
+from fanet_ros.node_parameters import PARAMETERS_BY_NAME, combination_problems
 from fanet_ros.runtime.base import HOW_TO_GET_A_MODEL
 from fanet_ros.shipped_models import (
     DEFAULT_DATASET,
@@ -29,7 +30,8 @@ from fanet_ros.shipped_models import (
 )
 
 NODE_NAME = "segmentation_node"
-DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
+DEFAULT_IMAGE_TOPIC = "camera/image_raw"
+"""Relative, so that ``namespace:=front`` listens on ``/front/camera/image_raw``."""
 BOOLEANS = ("true", "false")
 PARAMS_FILE = "segmentation.yaml"
 RVIZ_TEMPLATE = "segmentation.rviz"
@@ -64,7 +66,8 @@ class LaunchArgument:
         return declaration
 
 
-PARAMETER_ARGUMENTS = ("input_width", "input_height", "backend", "precision", "gpu_device")
+PARAMETER_ARGUMENTS = ("input_width", "input_height", "backend", "precision", "gpu_device",
+                       "output_resolution", "image_transport")
 """Arguments that, when set, override the node parameter of the same name."""
 
 
@@ -93,7 +96,8 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     *(_parameter_argument(name) for name in PARAMETER_ARGUMENTS),
     LaunchArgument("image", DEFAULT_IMAGE_TOPIC, "Camera topic the node subscribes to "
                    "(sensor_msgs/Image; {image}/compressed with image_transport: compressed; "
-                   "camera_info beside it). Relative names resolve under namespace."),
+                   "camera_info beside it). Relative names (the default) resolve under namespace: "
+                   "namespace:=front listens on /front/camera/image_raw."),
     LaunchArgument("namespace", "", "Namespace of the node and its outputs, e.g. front gives "
                    "/front/segmentation_node/overlay."),
     LaunchArgument("use_sim_time", "false", "Follow /clock (bag playback with --clock).",
@@ -188,12 +192,18 @@ def resolve_launch(
     problems = []
     model_path, problem = choose_model_path(args["model_path"], args["model"], args["dataset"])
     problems += [problem] if problem else []
+    namespace = full_namespace(args["namespace"], outer_namespace)
     params_file = Path(args["params_file"] or config_dir / PARAMS_FILE).expanduser()
+    file_values: dict[str, Any] = {}
     if not params_file.is_file():
         problems.append(f"params_file '{params_file}' does not exist")
+    else:
+        file_values, file_problems = params_file_values(params_file, namespace)
+        problems += file_problems
     parameters: dict[str, Any] = {
         name: parameter_value(name, args[name]) for name in PARAMETER_ARGUMENTS if args[name]
     }
+    problems += parameter_problems(args, parameters, file_values)
     parameters["model_path"] = model_path
     environment, dds_problems = dds_environment(args["dds_profile"], config_dir, environ)
     problems += dds_problems
@@ -204,10 +214,51 @@ def resolve_launch(
     if problems:
         raise LaunchArgumentError(report(problems))
     return SegmentationLaunch(
-        namespace=full_namespace(args["namespace"], outer_namespace),
+        namespace=namespace,
         image_topic=args["image"], params_file=params_file, parameters=parameters,
         use_sim_time=args["use_sim_time"] == "true", rviz=rviz, environment=environment,
     )
+
+
+def parameter_problems(
+    texts: Mapping[str, str], parameters: Mapping[str, Any], file_values: Mapping[str, Any]
+) -> list[str]:
+    """What the node would refuse, by its own parameter table: each argument that is set
+    (``texts`` as typed), each value of the params file, then their combination."""
+    problems = [
+        f"{name}:={texts[name]}: {reason}" for name, value in parameters.items()
+        if (reason := PARAMETERS_BY_NAME[name].check(value))
+    ]
+    problems += [
+        f"params_file: {reason}" for name, value in file_values.items()
+        if name not in parameters and (reason := PARAMETERS_BY_NAME[name].check(value))
+    ]
+    return problems + combination_problems({**file_values, **parameters})
+
+
+def params_file_values(path: Path, namespace: str) -> tuple[dict[str, Any], list[str]]:
+    """The node's parameters in a ROS 2 params file, and why it cannot be read.
+
+    Reads the entries for every node (``/**``) and for this node (``segmentation_node``,
+    ``/**/segmentation_node`` or its full name); names the node does not declare are left
+    to it (``qos_overrides`` and the like).
+    """
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        return {}, [f"params_file '{path}' cannot be read: {exc}"]
+    if not isinstance(data, dict):
+        return {}, [f"params_file '{path}' is not a ROS 2 parameters file "
+                    "(<node name>: ros__parameters: <name>: <value>)"]
+    fqn = f"{namespace.rstrip('/')}/{NODE_NAME}".lstrip("/")
+    values: dict[str, Any] = {}
+    for key, entry in data.items():
+        if str(key).lstrip("/") in ("**", NODE_NAME, f"**/{NODE_NAME}", fqn) and isinstance(
+            entry, dict
+        ) and isinstance(entry.get("ros__parameters"), dict):
+            values.update({name: value for name, value in entry["ros__parameters"].items()
+                           if name in PARAMETERS_BY_NAME})
+    return values, []
 
 
 def choose_model_path(model_path: str, model: str, dataset: str) -> tuple[str, str | None]:

@@ -36,10 +36,10 @@ class ParameterSpec:
             return f"{self.name} must be one of {', '.join(self.choices)}, not {value!r}"
         if self.int_range is not None:
             low, high, step = self.int_range
+            hint = f" in steps of {step}" if step > 1 else ""
             if not isinstance(value, int) or isinstance(value, bool):
-                return f"{self.name} must be an integer, not {value!r}"
+                return f"{self.name} must be an integer within {low}..{high}{hint}, not {value!r}"
             if not low <= value <= high or (value - low) % step:
-                hint = f" in steps of {step}" if step > 1 else ""
                 return f"{self.name} must be within {low}..{high}{hint}, not {value}"
         if self.float_range is not None:
             low, high = self.float_range

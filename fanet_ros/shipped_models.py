@@ -34,6 +34,20 @@ def shipped_pairs() -> list[tuple[str, str]]:
     return [tuple(name.split("_", 1)) for name in shipped_model_names() if "_" in name]  # type: ignore[misc]
 
 
+def how_to_get_a_model() -> str:
+    """What an error about a missing model suggests: the launch arguments of each model
+    that ships (read from ``models_dir()``), or training and exporting one."""
+    pairs = shipped_pairs()
+    shipped = "; ".join(f"{m}_{d}: model:={m} dataset:={d}" for m, d in pairs)
+    pick = (
+        f"Use a shipped model (leave model_path empty for {DEFAULT_MODEL}_{DEFAULT_DATASET}, "
+        f"or pick one with the launch arguments, {shipped}), or train"
+        if pairs else "No model ships with this install: train"
+    )
+    return (f"{pick} and export your own with `fanet-train` and `fanet-export` "
+            "(see the README, section Training).")
+
+
 def resolve_model(model: str | Path | None) -> Path:
     """The model file for ``model``: ``None`` = the default shipped model, a shipped name
     (``fanet_camvid``) or a path. Existence is checked when the model loads."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import fanet_ros.launch_arguments as la
+from fanet_ros import shipped_models
 from fanet_ros.launch_arguments import (
     LAUNCH_ARGUMENTS,
     LaunchArgumentError,
@@ -17,7 +18,7 @@ from fanet_ros.launch_arguments import (
     unknown_arguments,
 )
 from fanet_ros.node_parameters import PARAMETERS_BY_NAME, validate_parameters
-from fanet_ros.shipped_models import shipped_model_names, shipped_model_path
+from fanet_ros.shipped_models import shipped_model_names, shipped_model_path, shipped_pairs
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
@@ -70,7 +71,8 @@ def test_defaults_start_the_shipped_model_with_the_default_params_file():
     assert plan.parameters == {"model_path": str(shipped_model_path())}
     assert plan.params_file == CONFIG_DIR / "segmentation.yaml"
     assert (plan.namespace, plan.image_topic, plan.use_sim_time, plan.rviz) == (
-        "/", "/camera/image_raw", False, False)
+        "/", "camera/image_raw", False, False)
+    assert plan.input_topic == "/camera/image_raw"
     assert plan.output_topic("overlay") == "/segmentation_node/overlay"
     assert plan.environment == {}
 
@@ -80,22 +82,67 @@ def test_shipped_pair_picks_its_model_file():
     assert plan.parameters["model_path"] == str(shipped_model_path("fanet", "synthetic"))
 
 
-def test_arguments_that_are_set_become_node_parameters_the_node_checks(tiny_model):
+def test_arguments_that_are_set_become_node_parameters(tiny_model):
     plan = resolve(tiny_model, input_width="96", input_height="64", gpu_device="3",
-                   backend="onnxruntime", precision="fp32")
+                   backend="onnxruntime", precision="fp32", output_resolution="model",
+                   image_transport="compressed")
     assert plan.parameters == {"input_width": 96, "input_height": 64, "gpu_device": 3,
                                "backend": "onnxruntime", "precision": "fp32",
+                               "output_resolution": "model", "image_transport": "compressed",
                                "model_path": str(tiny_model)}
-    bad = resolve(tiny_model, gpu_device="-1", backend="cuda", precision="int8").parameters
-    problems = validate_parameters({k: v for k, v in bad.items() if k != "model_path"})
-    assert any("gpu_device must be within" in p for p in problems)  # the node names each one
-    assert any("backend must be one of" in p for p in problems)
+
+
+@pytest.mark.parametrize(("arguments", "expected"), [
+    ({"input_width": "abc", "input_height": "64"},
+     "input_width:=abc: input_width must be an integer within 0..8192 in steps of 32, not 'abc'"),
+    ({"input_width": "100", "input_height": "64"},
+     "input_width:=100: input_width must be within 0..8192 in steps of 32, not 100"),
+    ({"backend": "cuda"},
+     "backend:=cuda: backend must be one of auto, onnxruntime, tensorrt, not 'cuda'"),
+    ({"gpu_device": "-1"}, "gpu_device:=-1: gpu_device must be within 0..63, not -1"),
+    ({"output_resolution": "full"},
+     "output_resolution:=full: output_resolution must be one of input, model, not 'full'"),
+    ({"image_transport": "theora"},
+     "image_transport:=theora: image_transport must be one of raw, compressed, not 'theora'"),
+    ({"input_height": "64"}, "set both input_height and input_width, or neither"),
+    ({"backend": "onnxruntime", "precision": "int8"}, "precision int8 is a TensorRT engine"),
+])
+def test_values_the_node_would_refuse_stop_the_launch(tiny_model, arguments, expected):
+    """Checked against the node's own table: the same words as the node's own refusal."""
+    assert expected in problems_of(tiny_model, **arguments)
+    values = {name: la.parameter_value(name, text) for name, text in arguments.items()}
+    assert any(expected.split(": ", 1)[-1] in p for p in validate_parameters(values))
+
+
+def test_params_file_values_are_checked_with_the_arguments(tiny_model, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    backend: cuda\n    input_height: 64\n"
+                      "    qos_overrides: {}\n"
+                      "other_node:\n  ros__parameters:\n    backend: also_ignored\n")
+    message = problems_of(tiny_model, params_file=str(params))
+    assert "params_file: backend must be one of auto, onnxruntime, tensorrt, not 'cuda'" in message
+    assert "set both input_height and input_width" in message
+    assert "also_ignored" not in message
+    plan = resolve(tiny_model, params_file=str(params), backend="onnxruntime", input_width="96")
+    assert plan.parameters["backend"] == "onnxruntime"  # the argument wins over the file
 
 
 def test_int8_with_onnxruntime_is_refused_by_the_node_rules():
     problems = validate_parameters({"backend": "onnxruntime", "precision": "int8"})
     assert any("precision int8 is a TensorRT engine precision" in p for p in problems)
     assert validate_parameters({"backend": "auto", "precision": "int8"}) == []
+
+
+def test_model_errors_name_the_models_that_ship(tmp_path, monkeypatch):
+    for m, d in shipped_pairs():
+        assert f"model:={m} dataset:={d}" in la.HOW_TO_GET_A_MODEL
+    assert "fsffnet" not in la.HOW_TO_GET_A_MODEL or "fsffnet" in shipped_model_names()
+    for name in ("fanet_camvid", "fsffnet_camvid"):  # when fsffnet_camvid ships, it is named
+        (tmp_path / f"{name}.onnx").write_bytes(b"")
+    monkeypatch.setattr(shipped_models, "models_dir", lambda: tmp_path)
+    hint = shipped_models.how_to_get_a_model()
+    assert "fanet_camvid: model:=fanet dataset:=camvid" in hint
+    assert "fsffnet_camvid: model:=fsffnet dataset:=camvid" in hint
 
 
 @pytest.mark.parametrize(
@@ -138,6 +185,8 @@ def test_namespaces(namespace, outer, expected):
 def test_relative_image_topics_resolve_under_the_namespace(tiny_model):
     plan = resolve(tiny_model, namespace="front", image="camera/image_raw")
     assert plan.input_topic == "/front/camera/image_raw"
+    assert resolve(tiny_model, namespace="front").input_topic == "/front/camera/image_raw"
+    assert resolve(tiny_model, namespace="front", image="/cam").input_topic == "/cam"
     assert plan.output_topic("color") == "/front/segmentation_node/color"
 
 

@@ -106,14 +106,40 @@ def test_launch_starts_the_node_and_ctrl_c_stops_it_cleanly(installed, ros_conte
     assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
 
 
-def test_launch_stops_with_an_error_when_the_node_fails_at_start_up(installed, tmp_path,
-                                                                   tiny_model):
-    proc = launch(installed, tmp_path, "segmentation.launch.py", f"model_path:={tiny_model}",
-                  "input_height:=100", "input_width:=96", "namespace:=lf_b")
+def test_launch_stops_with_an_error_when_the_node_fails_at_start_up(installed, tmp_path):
+    broken = tmp_path / "broken.onnx"  # exists (the launch accepts it), but the node cannot load
+    broken.write_bytes(b"not an onnx model" * 64)
+    proc = launch(installed, tmp_path, "segmentation.launch.py", f"model_path:={broken}",
+                  "namespace:=lf_b")
     code, log = finish(proc, tmp_path)
     assert code == 1, log
-    assert "invalid parameters: input_height" in log  # the node names the parameter
+    assert "corrupt" in log  # the node says why
     assert "/lf_b/segmentation_node exited with code 1" in log
+
+
+def test_launch_wires_transport_and_output_resolution_and_the_namespace_moves_the_image(
+        installed, ros_context, tmp_path, tiny_model):
+    from rcl_interfaces.srv import GetParameters
+
+    proc = launch(installed, tmp_path, "segmentation.launch.py", f"model_path:={tiny_model}",
+                  "namespace:=lf_c", "image_transport:=compressed", "output_resolution:=model")
+    try:
+        with SpinningNode("launch_probe") as spinner:
+            listened = "/lf_c/camera/image_raw/compressed"  # the relative default, moved
+            assert wait_for(lambda: spinner.node.get_subscriptions_info_by_topic(listened),
+                            60.0), (tmp_path / "launch.log").read_text()
+            client = spinner.node.create_client(GetParameters,
+                                                "/lf_c/segmentation_node/get_parameters")
+            assert client.wait_for_service(timeout_sec=30.0)
+            future = client.call_async(GetParameters.Request(
+                names=["image_transport", "output_resolution"]))
+            assert wait_for(future.done, 30.0)
+            values = [v.string_value for v in future.result().values]
+            assert values == ["compressed", "model"]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+    code, log = finish(proc, tmp_path)
+    assert code == 0, log
 
 
 @pytest.mark.parametrize(("file", "args", "expected"), [
@@ -125,6 +151,13 @@ def test_launch_stops_with_an_error_when_the_node_fails_at_start_up(installed, t
     ("segmentation.launch.py", ("dataset:=kitti",),
      f"Valid options are: {list(ARGUMENTS_BY_NAME['dataset'].choices)}"),
     ("segmentation.launch.py", ("model_path:=/no/such.onnx",), "'/no/such.onnx' does not exist"),
+    ("segmentation.launch.py", ("input_width:=abc", "input_height:=64"),
+     "input_width:=abc: input_width must be an integer within 0..8192 in steps of 32"),
+    ("segmentation.launch.py", ("backend:=cuda",),
+     "backend:=cuda: backend must be one of auto, onnxruntime, tensorrt, not 'cuda'"),
+    ("multi_camera.launch.py", ("backend:=cuda",), "backend must be one of"),
+    ("segmentation.launch.py", ("output_resolution:=full",),
+     "output_resolution must be one of input, model"),
 ])
 def test_launch_only_problems_stop_it_before_anything_starts(installed, tmp_path, file, args,
                                                             expected):

@@ -22,7 +22,7 @@ def readme_example() -> str:
     text = (ROOT / "README.md").read_text()
     section = text.split("## From Python", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
-    assert len(code.strip().splitlines()) == 5
+    assert len(code.strip().splitlines()) == 7
     return code
 
 
@@ -32,22 +32,22 @@ def street_image(height: int = 90, width: int = 130) -> np.ndarray:
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-@pytest.mark.parametrize("as_file", [False, True], ids=["array", "path"])
-def test_readme_example_runs_and_labels_are_at_the_input_size(tmp_path, as_file):
-    pixels = street_image()
-    image: object = pixels
-    if as_file:
-        image = str(tmp_path / "frame.png")
-        cv2.imwrite(image, pixels)
-    scope: dict = {"image": image}
-    exec(readme_example(), scope)
-    labels, color, overlay, seg = (scope[k] for k in ("labels", "color", "overlay", "seg"))
-    assert labels.shape == pixels.shape[:2] and labels.dtype == np.uint8
-    assert color.shape == overlay.shape == pixels.shape
+def test_readme_example_runs_as_written_and_labels_are_at_the_input_size(tmp_path):
+    scope: dict = {}
+    exec(compile(readme_example(), "README.md (From Python)", "exec"), scope)  # as written
+    image, labels, color, overlay, seg = (
+        scope[k] for k in ("image", "labels", "color", "overlay", "seg"))
+    assert labels.shape == image.shape[:2] and labels.dtype == np.uint8
+    assert color.shape == overlay.shape == image.shape
+    assert scope["result"].confidence.shape == image.shape[:2]
     assert len(seg.class_names) == len(seg.colors) == 11
+    pixels = street_image()  # a BGR array, or the same frame as a file path
+    cv2.imwrite(str(tmp_path / "frame.png"), pixels)
+    labels = seg(pixels).labels
+    np.testing.assert_array_equal(seg(str(tmp_path / "frame.png")).labels, labels)
     palette = np.asarray(seg.colors, dtype=np.uint8)[:, ::-1]  # BGR input: BGR colours
     known = labels != 255
-    np.testing.assert_array_equal(color[known], palette[labels[known]])
+    np.testing.assert_array_equal(seg(pixels).color[known], palette[labels[known]])
 
 
 def test_labels_equal_the_pipeline_the_node_runs(tiny_model):

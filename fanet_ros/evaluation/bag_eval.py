@@ -13,11 +13,19 @@ Library use (what the demo calls)::
 ``lossless`` sends a frame only after the previous one came back (the
 accuracy figure: nothing is dropped); ``realtime`` sends at the bag's
 recorded timing, as the camera would, and counts what the node drops.
+
+A bag without ground truth (a robot's own drive: no ``/camera/ground_truth``,
+or ``--ground-truth-topic ""``) gets the latency and throughput report, each
+class's share of the pixels over time and a flicker figure (pixels changing
+class between consecutive frames). ``--record-outputs [PATH]`` writes the
+node's label, colour, overlay and camera_info into a new bag beside the input
+(``<bag>_segmentation``), under the input's stamps, for rviz2 or Foxglove.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import sys
 import tempfile
 import time
@@ -27,9 +35,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rclpy.serialization import deserialize_message
+from sensor_msgs.msg import CameraInfo
 from tqdm import tqdm
 
+from fanet_ros.camera_info import camera_info_topic
 from fanet_ros.evaluation.bag_io import (
+    CAMERA_INFO_TYPE,
+    IMAGE_TYPE,
     BagError,
     BagReader,
     BagTopics,
@@ -38,6 +51,7 @@ from fanet_ros.evaluation.bag_io import (
 )
 from fanet_ros.evaluation.label_info import LabelInfoError, label_set_for, label_set_from_label_info
 from fanet_ros.evaluation.node_process import NodeProcess, NodeProcessError
+from fanet_ros.evaluation.output_bag import OutputBag, default_output_path, storage_of
 from fanet_ros.evaluation.replay import PlayedFrame, Replay, ReplayError
 from fanet_ros.evaluation.report import FrameCounts, Report, write_report
 from fanet_ros.evaluation.scoring import FrameScorer
@@ -64,9 +78,19 @@ class GroundTruth:
     labels: dict[Stamp, np.ndarray]
 
 
+def ground_truth_topic_of(reader: BagReader, requested: str | None) -> str:
+    """The ground-truth topic to read: ``requested``; by default (``None``) make_bag's
+    topic when the bag has it; ``""`` for none."""
+    if requested is None:
+        return _TOPICS.ground_truth if reader.has_topic(_TOPICS.ground_truth) else ""
+    return requested
+
+
 def load_ground_truth(reader: BagReader, image_topic: str, ground_truth_topic: str) -> GroundTruth:
-    """Read the labels and check each has an image with the same stamp."""
+    """Read the labels and check each has an image with the same stamp; ``""``: no labels."""
     reader.require_image_topic(image_topic, "image")
+    if not ground_truth_topic:
+        return GroundTruth([image.stamp for image in reader.images(image_topic)], {})
     reader.require_image_topic(ground_truth_topic, "ground-truth")
     labels: dict[Stamp, np.ndarray] = {}
     for label in reader.images(ground_truth_topic):
@@ -100,13 +124,42 @@ def load_ground_truth(reader: BagReader, image_topic: str, ground_truth_topic: s
     return GroundTruth(stamps, labels)
 
 
+class CameraInfos:
+    """The bag's camera infos beside the image topic; each image gets the one with its
+    stamp, else the latest before it (else the first)."""
+
+    def __init__(self, reader: BagReader, image_topic: str) -> None:
+        self.topic = camera_info_topic(image_topic)
+        raw = reader.serialized_by_stamp(self.topic) if (
+            reader.topics.get(self.topic) == CAMERA_INFO_TYPE
+        ) else {}
+        self._stamps = sorted(raw)
+        self._infos = [deserialize_message(raw[s], CameraInfo) for s in self._stamps]
+
+    def __bool__(self) -> bool:
+        return bool(self._infos)
+
+    def for_image(self, stamp: Stamp) -> CameraInfo | None:
+        if not self._infos:
+            return None
+        at = bisect.bisect_right(self._stamps, stamp)
+        return self._infos[max(0, at - 1)]
+
+
+def output_topics(label_topic: str, with_camera_info: bool) -> dict[str, str]:
+    """The node's outputs recorded by ``--record-outputs``: topic -> message type."""
+    base = label_topic.rsplit("/", 1)[0]
+    topics = {label_topic: IMAGE_TYPE, f"{base}/color": IMAGE_TYPE, f"{base}/overlay": IMAGE_TYPE}
+    return topics | ({f"{base}/camera_info": CAMERA_INFO_TYPE} if with_camera_info else {})
+
+
 def evaluate_bag(
     bag_path: str | Path,
     output_dir: str | Path | None = None,
     rate: str = "lossless",
     start_node_params: dict[str, Any] | None = None,
     image_topic: str = _TOPICS.image,
-    ground_truth_topic: str = _TOPICS.ground_truth,
+    ground_truth_topic: str | None = None,
     publish_topic: str | None = None,
     label_topic: str = DEFAULT_LABEL_TOPIC,
     label_info_topic: str | None = None,
@@ -116,8 +169,13 @@ def evaluate_bag(
     retries: int = 2,
     num_samples: int = 4,
     progress: bool = False,
+    record_outputs: str | Path | None = None,
 ) -> Report:
     """Replay ``bag_path`` through the node and score its labels; writes the report if asked.
+
+    ``ground_truth_topic``: ``None`` uses ``/camera/ground_truth`` when the bag has it,
+    ``""`` none (no accuracy figures). ``record_outputs``: write the node's outputs into
+    this new bag (``""``: ``<bag>_segmentation`` beside the input), in the input's storage.
 
     ``start_node_params``: start ``segmentation_node`` with these parameters
     (e.g. ``{"model_path": ...}``) for this run and stop it afterwards; ``None``
@@ -131,9 +189,18 @@ def evaluate_bag(
     label_info_topic = label_info_topic or label_topic.rsplit("/", 1)[0] + "/label_info"
     bag_path = Path(bag_path).expanduser()
     with BagReader(bag_path) as reader, ExitStack() as stack:
-        truth = load_ground_truth(reader, image_topic, ground_truth_topic)
+        truth = load_ground_truth(
+            reader, image_topic, ground_truth_topic_of(reader, ground_truth_topic)
+        )
         if not truth.image_stamps:
             raise BagError(f"bag '{bag_path}' has no messages on '{image_topic}'")
+        infos = CameraInfos(reader, image_topic)
+        outputs = None
+        if record_outputs is not None:
+            outputs = stack.enter_context(OutputBag(
+                Path(record_outputs) if str(record_outputs) else default_output_path(bag_path),
+                storage_of(bag_path), output_topics(label_topic, bool(infos)),
+            ))
         try:
             node, check = None, _noop
             if start_node_params is not None:
@@ -141,10 +208,13 @@ def evaluate_bag(
                 log = Path(log_dir) / "node.log"
                 node = stack.enter_context(NodeProcess(start_node_params, publish_topic, log))
                 check = node.check_running
-            replay = stack.enter_context(Replay(publish_topic, label_topic, label_info_topic))
-            replay.warm_up(next(reader.images(image_topic)), startup_timeout_s, check)
+            replay = stack.enter_context(
+                Replay(publish_topic, label_topic, label_info_topic, outputs)
+            )
+            first = next(reader.images(image_topic))
+            replay.warm_up(first, startup_timeout_s, check, infos.for_image(first.stamp))
             label_set = _label_set(replay.label_info, dataset, label_info_topic)
-            _play(reader, image_topic, truth, replay, label_set, rate,
+            _play(reader, image_topic, truth, infos, replay, label_set, rate,
                   frame_timeout_s, retries, num_samples, progress)
             report = _report(bag_path, rate, label_set, truth, replay, node, label_topic)
         except (ReplayError, NodeProcessError, LabelInfoError) as exc:
@@ -171,10 +241,13 @@ def _label_set(label_info: str | None, dataset: str, label_info_topic: str) -> L
 
 
 def _play(
-    reader: BagReader, image_topic: str, truth: GroundTruth, replay: Replay, label_set: LabelSet,
-    rate: str, frame_timeout_s: float, retries: int, num_samples: int, progress: bool,
+    reader: BagReader, image_topic: str, truth: GroundTruth, infos: CameraInfos, replay: Replay,
+    label_set: LabelSet, rate: str, frame_timeout_s: float, retries: int, num_samples: int,
+    progress: bool,
 ) -> None:
-    labelled = [i for i, s in enumerate(truth.image_stamps) if s in truth.labels]
+    labelled = [  # without ground truth, any frame may be shown
+        i for i, s in enumerate(truth.image_stamps) if s in truth.labels or not truth.labels
+    ]
     shown = {labelled[int(i)] for i in np.linspace(0, len(labelled) - 1, num_samples)} if (
         labelled and num_samples > 0
     ) else set()
@@ -188,6 +261,8 @@ def _play(
             image.stamp,
             truth.labels.get(image.stamp),
             np.array(image.pixels) if position in shown else None,
+            image.log_time_ns,
+            infos.for_image(image.stamp),
         )
         if rate == "realtime":
             first_log_ns = image.log_time_ns if first_log_ns is None else first_log_ns
@@ -205,6 +280,7 @@ def _play(
         else:
             replay.wait_for(index, frame_timeout_s)
     replay.drain(frame_timeout_s)
+    replay.wait_for_outputs(frame_timeout_s)
 
 
 def _report(
@@ -233,11 +309,15 @@ def _report(
         node_info: dict[str, Any] = {"command": " ".join(node.command), **node.parameters}
     else:
         node_info = {"label_topic": label_topic, "started_by_bag_eval": False}
+    outputs_bag: dict[str, Any] = {}
+    if replay.outputs is not None:
+        outputs_bag = {"path": str(replay.outputs.path), "storage": replay.outputs.storage,
+                       "messages": replay.outputs.counts()}
     return Report(
         source=str(bag_path),
         mode=rate,
         label_set=label_set,
-        scores=scorer.confusion.scores(label_set),
+        scores=scorer.confusion.scores(label_set) if truth.labels else None,
         counts=counts,
         latencies_ms=np.asarray(replay.latencies_ms, dtype=np.float64),
         duration_s=duration,
@@ -245,6 +325,8 @@ def _report(
         unmatched_stamps=unmatched,
         node=node_info,
         samples=list(scorer.samples),
+        temporal=replay.temporal,
+        outputs_bag=outputs_bag,
     )
 
 
@@ -267,7 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", choices=RATES, default="lossless",
                         help="lossless: wait for each label (accuracy); realtime: bag timing")
     parser.add_argument("--image-topic", default=_TOPICS.image, help="image topic in the bag")
-    parser.add_argument("--ground-truth-topic", default=_TOPICS.ground_truth)
+    parser.add_argument("--ground-truth-topic", help=f"default: {_TOPICS.ground_truth} when the "
+                        "bag has it; \"\" for none (latency, class share and flicker only)")
+    parser.add_argument("--record-outputs", nargs="?", const="", metavar="PATH",
+                        help="write the node's label, color, overlay and camera_info into a new "
+                        "bag (default PATH: <bag>_segmentation beside the input), same storage")
     parser.add_argument("--publish-topic", help="topic the node listens on (default: the "
                         "bag's image topic)")
     parser.add_argument("--label-topic", default=DEFAULT_LABEL_TOPIC)
@@ -307,19 +393,34 @@ def main(argv: list[str] | None = None) -> int:
             label_info_topic=args.label_info_topic, dataset=args.dataset,
             frame_timeout_s=args.frame_timeout, startup_timeout_s=args.startup_timeout,
             num_samples=args.samples, progress=not args.no_progress,
+            record_outputs=args.record_outputs,
         )
     except (BagError, EvaluationError) as exc:
         print(f"bag_eval: {exc}", file=sys.stderr)
         return 1
-    c, lat = report.counts, report.latency_summary_ms()
-    print(
-        f"mIoU {100 * report.mean_iou:.2f} %, pixel accuracy "
-        f"{100 * report.scores.pixel_accuracy:.2f} % over {c.matched} frames "
-        f"({c.unmatched} unmatched, {c.dropped} dropped); latency p50/p95/p99 "
-        + "/".join("n/a" if lat[k] is None else f"{lat[k]:.1f}" for k in ("p50", "p95", "p99"))
-        + f" ms; {report.throughput_fps:.1f} fps. Report: {Path(args.output_dir) / 'report.md'}"
-    )
+    print(summary_line(report) + f" Report: {Path(args.output_dir) / 'report.md'}")
+    if report.outputs_bag:
+        print(f"Outputs bag: {report.outputs_bag['path']}")
     return 0
+
+
+def summary_line(report: Report) -> str:
+    """One line: accuracy (or flicker, without ground truth), latency and throughput."""
+    c, lat = report.counts, report.latency_summary_ms()
+    if report.scores is not None:
+        head = (f"mIoU {100 * report.mean_iou:.2f} %, pixel accuracy "
+                f"{100 * report.scores.pixel_accuracy:.2f} % over {c.matched} frames "
+                f"({c.unmatched} unmatched, {c.dropped} dropped)")
+    else:
+        changed = report.temporal.stability_summary()["mean"] if report.temporal else None
+        flicker = "n/a" if changed is None else f"{100 * changed:.2f} %"
+        head = (f"no ground truth; {c.labels_received} of {c.images_sent} frames answered; "
+                f"pixels changing class between frames: {flicker}")
+    return (
+        f"{head}; latency p50/p95/p99 "
+        + "/".join("n/a" if lat[k] is None else f"{lat[k]:.1f}" for k in ("p50", "p95", "p99"))
+        + f" ms; {report.throughput_fps:.1f} fps."
+    )
 
 
 if __name__ == "__main__":

@@ -137,22 +137,31 @@ class BagReader:
 
     def images(self, topic: str) -> Iterator[BagImage]:
         """The images of ``topic`` in recording order."""
+        for log_time, _, msg in self._messages(topic):
+            try:
+                image = image_from_msg(msg)
+            except ImageConversionError as exc:
+                raise BagError(
+                    f"bag '{self.path}', topic '{topic}', stamp "
+                    f"{format_stamp(stamp_of(msg))}: {exc}"
+                ) from None
+            yield BagImage(
+                stamp_of(msg), log_time, image.pixels, image.encoding, msg.header.frame_id
+            )
+
+    def serialized_by_stamp(self, topic: str) -> dict[Stamp, bytes]:
+        """The CDR bytes of each message on ``topic`` (a type with a header) by header stamp."""
+        return {stamp_of(msg): bytes(raw) for _, raw, msg in self._messages(topic)}
+
+    def _messages(self, topic: str) -> Iterator[tuple[int, bytes, Any]]:
+        """(log time, CDR bytes, message) of ``topic`` in recording order."""
         connections = [c for c in self._reader.connections if c.topic == topic]
+        if not connections:
+            return
         try:
             for connection, log_time, raw in self._reader.messages(connections=connections):
                 msg = TYPESTORE.deserialize_cdr(raw, connection.msgtype)
-                try:
-                    image = image_from_msg(msg)
-                except ImageConversionError as exc:
-                    raise BagError(
-                        f"bag '{self.path}', topic '{topic}', stamp "
-                        f"{format_stamp(stamp_of(msg))}: {exc}"
-                    ) from None
-                yield BagImage(
-                    stamp_of(msg), log_time, image.pixels, image.encoding, msg.header.frame_id
-                )
-        except BagError:
-            raise
+                yield log_time, raw, msg
         except Exception as exc:  # rosbags, sqlite3 and mcap raise many types
             raise BagError(
                 f"bag '{self.path}' is corrupt: reading topic '{topic}' failed "

@@ -2,8 +2,11 @@
 
 Each image is restamped with the wall-clock time when it is published, so
 latency = label received - stamp, on one clock; the stamp maps back to the
-bag frame and its ground truth. Runs rclpy in its own context, so a caller
-that already uses rclpy is not disturbed.
+bag frame and its ground truth. A frame's camera_info goes out beside the
+image under the same stamp. Every label feeds the class-share and flicker
+timeline; with an :class:`OutputBag` the node's outputs are recorded under
+the bag frame's stamp. Runs rclpy in its own context, so a caller that
+already uses rclpy is not disturbed.
 """
 
 from __future__ import annotations
@@ -12,15 +15,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
 
+from fanet_ros.camera_info import camera_info_topic
 from fanet_ros.evaluation.bag_io import (
     BagImage,
     Stamp,
@@ -29,7 +35,9 @@ from fanet_ros.evaluation.bag_io import (
     stamp_of,
     stamp_to_ns,
 )
-from fanet_ros.evaluation.scoring import FrameScorer
+from fanet_ros.evaluation.output_bag import OutputBag
+from fanet_ros.evaluation.scoring import FrameSample, FrameScorer
+from fanet_ros.evaluation.temporal import TemporalStats
 from fanet_ros.image_conversion import fill_image_msg, image_from_msg
 from fanet_ros.qos_profiles import LATCHED_QOS
 
@@ -40,6 +48,8 @@ LABEL_QOS = QoSProfile(
 )
 """Reliable and deep, so that no label is lost on the evaluator's side."""
 WARMUP_PERIOD_S = 0.5
+MESSAGE_TYPES: dict[str, type] = {"sensor_msgs/msg/Image": Image,
+                                  "sensor_msgs/msg/CameraInfo": CameraInfo}
 
 
 class ReplayError(RuntimeError):
@@ -54,23 +64,40 @@ class PlayedFrame:
     ground_truth: np.ndarray | None
     image: np.ndarray | None
     """Kept only for frames shown in the report."""
+    log_time_ns: int = 0
+    """When the bag recorded the image (the outputs are recorded at the same time)."""
+    camera_info: Any = None
+    """The bag's ``sensor_msgs/CameraInfo`` for this image (rclpy), published beside it."""
 
 
 class Replay:
     """A publisher of images and a collector of labels; a context manager."""
 
-    def __init__(self, publish_topic: str, label_topic: str, label_info_topic: str) -> None:
+    def __init__(
+        self, publish_topic: str, label_topic: str, label_info_topic: str,
+        outputs: OutputBag | None = None,
+    ) -> None:
+        """``outputs``: record the node's outputs on these topics (``label_topic`` among
+        them) into this open bag."""
         self.context = rclpy.Context()
         rclpy.init(args=[], context=self.context)
         self.node = rclpy.create_node("bag_eval", context=self.context)
         self.publisher = self.node.create_publisher(Image, publish_topic, IMAGE_QOS)
+        self.info_publisher = self.node.create_publisher(
+            CameraInfo, camera_info_topic(publish_topic), IMAGE_QOS
+        )
         self.label_topic = label_topic
+        self.outputs = outputs
         self.scorer: FrameScorer | None = None
+        self.temporal: TemporalStats | None = None
         self.frames: list[PlayedFrame] = []
         self.sent: dict[Stamp, int] = {}
         self.answered: set[int] = set()
         self.warmup_stamps: set[Stamp] = set()
-        self.warmed_up = False
+        self.warm_topics: set[str] = set()
+        """Output topics that answered a warm-up frame."""
+        self.expected_topics = {label_topic}
+        """Output topics that must answer before the replay starts (and for every frame)."""
         self.label_info: str | None = None
         self.latencies_ms: list[float] = []
         self.unexpected = 0
@@ -79,6 +106,11 @@ class Replay:
         self._cond = threading.Condition()
         self.node.create_subscription(Image, label_topic, self._on_label, LABEL_QOS)
         self.node.create_subscription(String, label_info_topic, self._on_label_info, LATCHED_QOS)
+        for topic, msgtype in (outputs.topics if outputs else {}).items():
+            if topic != label_topic:
+                self.node.create_subscription(
+                    MESSAGE_TYPES[msgtype], topic, partial(self._on_output, topic), LABEL_QOS
+                )
         self._executor = SingleThreadedExecutor(context=self.context)
         self._executor.add_node(self.node)
         self._spinner = threading.Thread(target=self._executor.spin, daemon=True)
@@ -98,19 +130,33 @@ class Replay:
 
     # -- publishing -------------------------------------------------------------
 
-    def warm_up(self, image: BagImage, timeout_s: float, check: Callable[[], None]) -> None:
-        """Publish ``image`` until the node answers (model loaded, topics connected)."""
+    @property
+    def warmed_up(self) -> bool:
+        return self.expected_topics <= self.warm_topics
+
+    def warm_up(
+        self, image: BagImage, timeout_s: float, check: Callable[[], None],
+        camera_info: Any = None,
+    ) -> None:
+        """Publish ``image`` (and its ``camera_info``) until the node answers on every
+        expected topic (model loaded, topics connected)."""
+        if self.outputs is not None:
+            self.expected_topics = {
+                topic for topic, msgtype in self.outputs.topics.items()
+                if camera_info is not None or MESSAGE_TYPES[msgtype] is not CameraInfo
+            }
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             check()
             with self._cond:
-                self.warmup_stamps.add(self._publish(image))
+                self.warmup_stamps.add(self._publish(image, camera_info))
                 self._cond.wait_for(lambda: self.warmed_up, WARMUP_PERIOD_S)
                 if self.warmed_up:
                     self._cond.wait_for(lambda: self.label_info is not None, 2.0)
                     return
+        missing = ", ".join(f"'{t}'" for t in sorted(self.expected_topics - self.warm_topics))
         raise ReplayError(
-            f"no label on '{self.label_topic}' within {timeout_s:g} s of publishing on "
+            f"nothing on {missing} within {timeout_s:g} s of publishing on "
             f"'{self.publisher.topic_name}' (subscribers there: "
             f"{self.publisher.get_subscription_count()}); is the segmentation node running, "
             f"with its image topic remapped to '{self.publisher.topic_name}'?"
@@ -118,6 +164,7 @@ class Replay:
 
     def start(self, scorer: FrameScorer) -> None:
         self.scorer = scorer
+        self.temporal = TemporalStats(scorer.label_set.num_classes)
         self.first_sent_ns = time.time_ns()
 
     def send(self, image: BagImage, frame: PlayedFrame) -> int:
@@ -125,17 +172,20 @@ class Replay:
         with self._cond:
             self.frames.append(frame)
             index = len(self.frames) - 1
-            self.sent[self._publish(image)] = index
+            self.sent[self._publish(image, frame.camera_info)] = index
             return index
 
     def resend(self, image: BagImage, index: int) -> None:
         """Publish frame ``index`` again under a new stamp (lossless retry)."""
         with self._cond:
-            self.sent[self._publish(image)] = index
+            self.sent[self._publish(image, self.frames[index].camera_info)] = index
 
-    def _publish(self, image: BagImage) -> Stamp:
+    def _publish(self, image: BagImage, camera_info: Any = None) -> Stamp:
         stamp = stamp_from_ns(time.time_ns())
         header = Header(frame_id=image.frame_id, stamp=TimeMsg(sec=stamp[0], nanosec=stamp[1]))
+        if camera_info is not None:  # first, so the node has it when the image comes
+            camera_info.header = header
+            self.info_publisher.publish(camera_info)
         self.publisher.publish(fill_image_msg(Image(), image.pixels, image.encoding, header))
         return stamp
 
@@ -160,6 +210,24 @@ class Replay:
                 if len(self.answered) == before:
                     return
 
+    def wait_for_outputs(self, quiet_s: float) -> None:
+        """Wait until every answered frame is recorded on every expected output topic, or
+        nothing was recorded for ``quiet_s`` seconds."""
+        if self.outputs is None:
+            return
+        written = self.outputs.written
+
+        def recorded() -> int:
+            return sum(len(written[t]) for t in self.expected_topics)
+
+        with self._cond:
+            while any(not self.answered <= written[t] for t in self.expected_topics):
+                before = recorded()
+                self._cond.wait_for(lambda n=before: recorded() > n or self.error, quiet_s)
+                self.raise_error()
+                if recorded() == before:
+                    return
+
     def raise_error(self) -> None:
         if self.error:
             raise ReplayError(self.error)
@@ -177,9 +245,29 @@ class Replay:
         with self._cond:
             try:
                 self._take_label(msg, stamp, received_ns)
+                self._record(self.label_topic, msg, stamp)
             except Exception as exc:  # surfaced in the main thread, never lost here
                 self.error = str(exc)
             self._cond.notify_all()
+
+    def _on_output(self, topic: str, msg: Any) -> None:
+        stamp = stamp_of(msg)
+        with self._cond:
+            try:
+                if stamp in self.warmup_stamps:
+                    self.warm_topics.add(topic)
+                self._record(topic, msg, stamp)
+            except Exception as exc:  # surfaced in the main thread, never lost here
+                self.error = f"recording '{topic}': {type(exc).__name__}: {exc}"
+            self._cond.notify_all()
+
+    def _record(self, topic: str, msg: Any, stamp: Stamp) -> None:
+        """Write an output of a replayed frame into the outputs bag, under the bag's stamp."""
+        index = self.sent.get(stamp)
+        if self.outputs is None or index is None or self.scorer is None:
+            return
+        frame = self.frames[index]
+        self.outputs.write(topic, index, msg, frame.bag_stamp, frame.log_time_ns)
 
     def _take_label(self, msg: Image, stamp: Stamp, received_ns: int) -> None:
         if msg.encoding != "mono8":
@@ -188,7 +276,7 @@ class Replay:
                 "point the label topic at the node's ~/label"
             )
         if stamp in self.warmup_stamps:
-            self.warmed_up = True
+            self.warm_topics.add(self.label_topic)
             return
         index = self.sent.get(stamp)
         if index is None or self.scorer is None:
@@ -200,9 +288,15 @@ class Replay:
         self.last_received_ns = received_ns
         self.latencies_ms.append((received_ns - stamp_to_ns(stamp)) * 1e-6)
         frame = self.frames[index]
-        if frame.ground_truth is None:
-            return
         prediction = np.array(image_from_msg(msg).pixels[:, :, 0])
+        assert self.temporal is not None
+        self.temporal.add(index, stamp_to_ns(frame.bag_stamp), prediction)
+        if frame.ground_truth is None:
+            if frame.image is not None:
+                self.scorer.keep(
+                    FrameSample(format_stamp(frame.bag_stamp), frame.image, None, prediction)
+                )
+            return
         try:
             sample = None if frame.image is None else (format_stamp(frame.bag_stamp), frame.image)
             self.scorer.add(frame.ground_truth, prediction, sample)

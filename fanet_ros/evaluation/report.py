@@ -1,4 +1,8 @@
-"""An evaluation's figures and how they are written: report.json, report.md and PNGs."""
+"""An evaluation's figures and how they are written: report.json, report.md and PNGs.
+
+Without ground truth (a robot's own drive) the accuracy part is left out and the
+latency, throughput, class-share and flicker figures remain.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,15 @@ import numpy as np
 
 from fanet_ros.colorize import Colorizer
 from fanet_ros.evaluation.scoring import FrameSample
+from fanet_ros.evaluation.temporal import STABILITY_DEFINITION, TemporalStats
 from fanet_ros.labels import LabelSet
 from fanet_ros.metrics import SegmentationScores
 from fanet_ros.preprocessing import resize_image
 
 LATENCY_PERCENTILES = (50, 95, 99)
 REPORT_FILES = ("report.json", "report.md", "class_iou.png", "latency_histogram.png", "frames.png")
+"""What an evaluation with ground truth writes (plus timeline.png for a bag replay)."""
+TIMELINE_FILE = "timeline.png"
 
 
 @dataclass
@@ -50,7 +57,8 @@ class Report:
     mode: str
     """``lossless``, ``realtime`` or ``live``."""
     label_set: LabelSet
-    scores: SegmentationScores
+    scores: SegmentationScores | None
+    """``None`` when no frame had ground truth."""
     counts: FrameCounts
     latencies_ms: np.ndarray
     duration_s: float
@@ -60,10 +68,14 @@ class Report:
     node: dict[str, Any] = field(default_factory=dict)
     """How the node was run (parameters, or the label topic of a running node)."""
     samples: list[FrameSample] = field(default_factory=list)
+    temporal: TemporalStats | None = None
+    """Class share over time and flicker (bag replay)."""
+    outputs_bag: dict[str, Any] = field(default_factory=dict)
+    """Where the node's outputs were recorded and how many messages per topic."""
 
     @property
     def mean_iou(self) -> float:
-        return self.scores.mean_iou
+        return float("nan") if self.scores is None else self.scores.mean_iou
 
     @property
     def throughput_fps(self) -> float:
@@ -85,7 +97,8 @@ class Report:
             "source": self.source,
             "mode": self.mode,
             "dataset": self.label_set.name,
-            "scores": self.scores.to_dict(self.label_set.class_names),
+            "scores": None if self.scores is None
+            else self.scores.to_dict(self.label_set.class_names),
             "frames": vars(self.counts).copy(),
             "unmatched_stamps": self.unmatched_stamps,
             "latency_ms": self.latency_summary_ms(),
@@ -93,6 +106,8 @@ class Report:
             "throughput_fps": None if math.isnan(fps) else fps,
             "duration_s": self.duration_s,
             "node": self.node,
+            "temporal": None if self.temporal is None else self.temporal.to_dict(self.label_set),
+            "outputs_bag": self.outputs_bag or None,
         }
 
     def to_markdown(self) -> str:
@@ -101,15 +116,24 @@ class Report:
             f"# Segmentation evaluation: {self.source}",
             "",
             f"Mode: **{self.mode}**. Classes: {self.label_set.name} "
-            f"({self.label_set.num_classes}). mIoU: **{_pct(self.mean_iou)} %**, "
-            f"pixel accuracy {_pct(self.scores.pixel_accuracy)} %.",
+            f"({self.label_set.num_classes}). " + (
+                "No ground truth: latency, throughput, class share and flicker only."
+                if self.scores is None else
+                f"mIoU: **{_pct(self.mean_iou)} %**, "
+                f"pixel accuracy {_pct(self.scores.pixel_accuracy)} %."
+            ),
             "",
-            "## Accuracy",
-            "",
-            self.scores.format_table(self.label_set.class_names),
-            "",
-            "![per-class IoU](class_iou.png)",
-            "",
+        ]
+        if self.scores is not None:
+            lines += [
+                "## Accuracy",
+                "",
+                self.scores.format_table(self.label_set.class_names),
+                "",
+                "![per-class IoU](class_iou.png)",
+                "",
+            ]
+        lines += [
             "## Frames",
             "",
             "| frames | count |",
@@ -133,11 +157,21 @@ class Report:
             "",
             "![latency histogram](latency_histogram.png)",
             "",
-            "## Frames: input, ground truth, prediction, overlay",
-            "",
-            "![frames](frames.png)",
-            "",
         ]
+        if self.temporal is not None:
+            lines += _temporal_markdown(self.temporal, self.label_set)
+        truth = "" if self.scores is None else " ground truth,"
+        lines += [f"## Frames: input,{truth} prediction, overlay", "", "![frames](frames.png)", ""]
+        if self.outputs_bag:
+            lines += [
+                "## Outputs bag",
+                "",
+                f"The node's outputs, under the input's stamps: `{self.outputs_bag['path']}` "
+                f"({self.outputs_bag['storage']}).",
+                "",
+                *(f"- `{t}`: {n} messages" for t, n in self.outputs_bag["messages"].items()),
+                "",
+            ]
         if self.node:
             lines += ["## Node", "", *(f"- {k}: `{v}`" for k, v in self.node.items()), ""]
         return "\n".join(lines)
@@ -149,20 +183,30 @@ def write_report(report: Report, output_dir: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "report.md").write_text(report.to_markdown())
-    _plot_class_iou(report, out / "class_iou.png")
+    written = [out / "report.json", out / "report.md"]
+    if report.scores is not None:
+        _plot_class_iou(report, out / "class_iou.png")
+        written.append(out / "class_iou.png")
     _plot_latency(report, out / "latency_histogram.png")
     cv2.imwrite(str(out / "frames.png"), cv2.cvtColor(frame_grid(report), cv2.COLOR_RGB2BGR))
-    return [out / name for name in REPORT_FILES]
+    written += [out / "latency_histogram.png", out / "frames.png"]
+    if report.temporal is not None:
+        _plot_timeline(report.temporal, report.label_set, out / TIMELINE_FILE)
+        written.append(out / TIMELINE_FILE)
+    return written
 
 
 def frame_grid(report: Report, alpha: float = 0.5) -> np.ndarray:
-    """Rows of input | ground truth | prediction | overlay (RGB); ground truth's void is black."""
+    """Rows of input | ground truth | prediction | overlay (RGB); ground truth's void is black.
+
+    Frames without ground truth leave that tile out.
+    """
     colorize = Colorizer(report.label_set.colors)
     rows = []
     for sample in report.samples:
         h, w = sample.prediction.shape
         pred = colorize(sample.prediction)
-        tiles = [colorize(sample.ground_truth), pred]
+        tiles = [pred] if sample.ground_truth is None else [colorize(sample.ground_truth), pred]
         if sample.image is not None:
             image = resize_image(sample.image, h, w)
             tiles = [image, *tiles, cv2.addWeighted(image, 1.0 - alpha, pred, alpha, 0.0)]
@@ -174,9 +218,57 @@ def frame_grid(report: Report, alpha: float = 0.5) -> np.ndarray:
     return np.concatenate(rows, axis=0)
 
 
+def _temporal_markdown(temporal: TemporalStats, label_set: LabelSet) -> list[str]:
+    changed = temporal.stability_summary()
+    share = temporal.mean_share()
+    order = np.argsort(-share)
+    return [
+        "## Temporal stability and class share",
+        "",
+        f"Flicker: {STABILITY_DEFINITION}.",
+        "",
+        "| mean (%) | p50 (%) | p95 (%) | max (%) | pairs | pairs skipping frames |",
+        "|---:|---:|---:|---:|---:|---:|",
+        "| " + " | ".join(_pct(_nan(changed[k])) for k in ("mean", "p50", "p95", "max"))
+        + f" | {changed['pairs']} | {changed['pairs_skipping_frames']} |",
+        "",
+        "| class | share of pixels (%) |",
+        "|---|---:|",
+        *(f"| {label_set.class_names[i]} | {100.0 * share[i]:.2f} |" for i in order),
+        "",
+        f"![class share and flicker over time]({TIMELINE_FILE})",
+        "",
+    ]
+
+
+def _plot_timeline(temporal: TemporalStats, label_set: LabelSet, path: Path) -> None:
+    plt = _pyplot()
+    points = sorted(temporal.points, key=lambda p: p.index)
+    times = [p.time_s for p in points]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True,
+                                      gridspec_kw={"height_ratios": [2, 1]})
+    if points:
+        shares = np.array([p.share for p in points]).T * 100.0
+        colors = [tuple(v / 255.0 for v in c) for c in label_set.colors]
+        top.stackplot(times, shares, colors=colors, labels=label_set.class_names)
+        changed = [(p.time_s, 100.0 * p.changed) for p in points if p.changed is not None]
+        if changed:
+            bottom.plot(*zip(*changed), marker=".", linewidth=0.8)
+    top.set_ylim(0, 100)
+    top.set_ylabel("class share (%)")
+    top.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=6)
+    bottom.set_ylabel("pixels changed (%)")
+    bottom.set_xlabel("time in the bag (s)")
+    top.set_title("Class share and frame-to-frame label changes")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def _plot_class_iou(report: Report, path: Path) -> None:
     plt = _pyplot()
     names = report.label_set.class_names
+    assert report.scores is not None
     iou = np.nan_to_num(report.scores.class_iou, nan=0.0) * 100.0
     colors = [tuple(v / 255.0 for v in c) for c in report.label_set.colors]
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(names) + 1.5))
@@ -219,6 +311,10 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _nan(value: float | int | None) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def _pct(value: float) -> str:

@@ -19,8 +19,8 @@ class FrameSample:
     stamp: str
     image: np.ndarray | None
     """``[H, W, 3]`` uint8 RGB input, when the evaluator saw it."""
-    ground_truth: np.ndarray
-    """At the prediction's size."""
+    ground_truth: np.ndarray | None
+    """At the prediction's size; ``None`` for a frame without ground truth."""
     prediction: np.ndarray
 
 
@@ -47,4 +47,8 @@ class FrameScorer:
         self.confusion.update(gt, prediction)
         self.frames += 1
         if sample is not None:
-            self.samples.append(FrameSample(sample[0], sample[1], gt, prediction))
+            self.keep(FrameSample(sample[0], sample[1], gt, prediction))
+
+    def keep(self, sample: FrameSample) -> None:
+        """Keep ``sample`` for the report (the newest ``max_samples`` stay)."""
+        self.samples.append(sample)

@@ -11,12 +11,10 @@ import numpy as np
 
 from fanet_ros.label_upsampling import labels_from_logits
 from fanet_ros.model_metadata import ModelMetadata
+from fanet_ros.shipped_models import how_to_get_a_model
 
-HOW_TO_GET_A_MODEL = (
-    "Use a shipped model (leave model_path empty, or pick one with the launch "
-    "argument model:=fanet|fsffnet), or train and export your own with "
-    "`fanet-train` and `fanet-export` (see the README, section Training)."
-)
+HOW_TO_GET_A_MODEL = how_to_get_a_model()
+"""The models that ship (fanet_ros.shipped_models) and how to pick them, or how to make one."""
 
 
 class ModelLoadError(RuntimeError):
