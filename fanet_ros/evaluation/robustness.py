@@ -58,7 +58,7 @@ def robustness(segmenter: Segmenter, root: str, layout: str, split: str,
 def markdown_table(report: dict) -> str:
     """One row per degradation: mIoU, pixel accuracy and the thin classes' IoU."""
     thin = ("Pole", "SignSymbol", "Pedestrian", "Bicyclist")
-    rows = ["| frames | mIoU (%) | pixel acc. (%) | " + " | ".join(thin) + " |",
+    rows = ["| input | mIoU (%) | pixel acc. (%) | " + " | ".join(thin) + " |",
             "|---|---:|---:|" + "---:|" * len(thin)]
     for name, scores in report["results"].items():
         ious = [scores["class_iou"].get(c) for c in thin]
