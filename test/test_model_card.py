@@ -54,4 +54,5 @@ def test_card_names_the_schedule_the_recipe_and_the_robustness(tmp_path: Path) -
     assert "| 2 | 1.200 | - | 41.00 | 30 |" in text
     assert "## Robustness" in text and "| dark (gamma 2.2, gain 0.6) | 40.0 | 80.0 |" in text
     assert "--drives 0006R0" in text
+    assert "| held-out drive mIoU | **50.00 %** (101 frames of 0006R0" in text
     assert "## Held-out drive" in text

@@ -75,6 +75,17 @@ def chosen_by(state: dict) -> str:
     return "best held-out mIoU" if state.get("monitor") == "holdout_miou" else "best val mIoU"
 
 
+def held_out_row(report: dict | None) -> list[str]:
+    """The header table's held-out figure: the robustness report's clean frames."""
+    if not report or not report.get("drives"):
+        return []
+    clean = report["results"]["clean"]
+    return [f"| held-out drive mIoU | **{100 * clean['mean_iou']:.2f} %** "
+            f"({report['frames']} frames of {', '.join(report['drives'])}, a drive the "
+            f"scored weights never trained on; pixel accuracy "
+            f"{100 * clean['pixel_accuracy']:.2f} %) |"]
+
+
 def robustness_section(report: dict) -> list[str]:
     """The card's robustness table from a ``fanet-robustness --output`` report."""
     from fanet_ros.evaluation.robustness import markdown_table
@@ -121,6 +132,7 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         f"(fanet-evaluate, {metrics['input_size'][0]}x{metrics['input_size'][1]} input, "
         f"scored at the labels' resolution) |",
         f"| {split} pixel accuracy | {100 * metrics['pixel_accuracy']:.2f} % |",
+        *held_out_row(robustness),
         "",
         f"## {split.capitalize()} IoU per class",
         "",
