@@ -33,7 +33,7 @@ def test_tables_show_each_recipe_and_its_last_held_out_figures(tmp_path: Path, c
     text = docs.read_text()
     assert "old" not in text
     assert ("| `recipe_a` | fanet | `--augment legacy` | 40 / 40 | 28 | 40 | 49.0 | **34.1** "
-            "| 0.3 | - | - | - | - |") in text
+            "| 34.1 | 0.3 | - | - | - | - |") in text
     assert ("`--augment street --aux-loss-weight 0.4 --class-weighting sqrt-median-frequency`"
             in text)
     runs = text[text.index("campaign-runs:start"):]
