@@ -67,7 +67,15 @@ run_stage() {  # run_stage NAME
     rm -f campaign/RUNNING
   fi
   echo "[campaign] $name: finished"
-  if [[ "$name" == recipe_* ]]; then rm -f "$run_dir"/*.weights.h5 "$run_dir"/optimizer.npz; fi
+  if [[ "$name" == recipe_* ]]; then
+    # How the comparison's weights hold up on the held-out drive, degraded; then drop them.
+    if [ ! -f "$run_dir/robustness.json" ] && [ -f "$run_dir/best.weights.h5" ]; then
+      fanet-export "$run_dir" --output "$run_dir/model.onnx" --head logits
+      fanet-robustness "$run_dir/model.onnx" --dataset-root "$CAMVID" --split train \
+        --drives "$HOLDOUT" --output "$run_dir/robustness.json"
+    fi
+    rm -f "$run_dir"/*.weights.h5 "$run_dir"/optimizer.npz "$run_dir/model.onnx"
+  fi
 }
 
 for name in "${@:-${ORDER[@]}}"; do

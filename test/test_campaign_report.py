@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fanet_training import run_state
@@ -26,6 +27,9 @@ def test_tables_show_each_recipe_and_its_last_held_out_figures(tmp_path: Path, c
          [{"epoch": 5, "seconds": 24.0, "val_miou": 0.3, "holdout_miou": 0.25}])
     _run(campaign, "fanet_final", {"augment": "street", "epochs": 150}, [{"epoch": 3}])
     (campaign / "RUNNING").write_text("123 fanet_final")
+    degraded = {"results": {"clean": {"mean_iou": 0.34}, "dark": {"mean_iou": 0.30},
+                            "blur": {"mean_iou": 0.26}}}
+    (campaign / "recipe_a" / "robustness.json").write_text(json.dumps(degraded))
     docs = tmp_path / "training.md"
     docs.write_text("a\n<!-- campaign-recipes:start -->\nold\n<!-- campaign-recipes:end -->\n"
                     "<!-- campaign-runs:start -->\n<!-- campaign-runs:end -->\n")
@@ -33,7 +37,7 @@ def test_tables_show_each_recipe_and_its_last_held_out_figures(tmp_path: Path, c
     text = docs.read_text()
     assert "old" not in text
     assert ("| `recipe_a` | fanet | `--augment legacy` | 40 / 40 | 28 | 40 | 49.0 | **34.1** "
-            "| 34.1 | 0.3 | - | - | - | - |") in text
+            "| 34.1 | 28.0 | 0.3 | - | - | - | - |") in text
     assert ("`--augment street --aux-loss-weight 0.4 --class-weighting sqrt-median-frequency`"
             in text)
     runs = text[text.index("campaign-runs:start"):]

@@ -4,7 +4,9 @@ Reads ``campaign/*/config.json`` and ``state.json`` (written by ``fanet-train``)
 prints, or writes into the ``campaign-recipes`` and ``campaign-runs`` blocks of
 docs/training.md, one row per run: the recipe, epochs done, the last validation's val
 and held-out-drive mIoU, the held-out mIoU averaged over the last three validations
-(one validation moves by a point or two), and the thin classes' held-out IoU.
+(one validation moves by a point or two), the mean held-out mIoU over
+``fanet-robustness``'s degradations (dark, low contrast, blur, noise, JPEG) where the
+run folder has its ``robustness.json``, and the thin classes' held-out IoU.
 
 Example::
 
@@ -46,6 +48,14 @@ def mean_of_last(records: list[dict], key: str, count: int = 3) -> float | None:
     return statistics.fmean(values) if values else None
 
 
+def degraded_mean(robustness: dict | None) -> float | None:
+    """Mean held-out mIoU over the degradations of a ``fanet-robustness`` report."""
+    if not robustness:
+        return None
+    return statistics.fmean(r["mean_iou"] for name, r in robustness["results"].items()
+                            if name != "clean")
+
+
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
@@ -60,12 +70,14 @@ def run_row(run_dir: Path) -> tuple[str, list[str]] | None:
     records = scored_epochs(history)
     scored = records[-1] if records else {}
     seconds = [h["seconds"] for h in history if "seconds" in h]
+    robustness = (json.loads((run_dir / "robustness.json").read_text())
+                  if (run_dir / "robustness.json").is_file() else None)
     cells = [f"`{run_dir.name}`", config["model"], f"`{recipe(config)}`",
              f"{state['epoch']} / {config['epochs']}",
              f"{statistics.median(seconds):.0f}" if seconds else "-",
              str(scored.get("epoch", "-")),
              percent(scored.get("val_miou")), f"**{percent(scored.get('holdout_miou'))}**",
-             percent(mean_of_last(records, "holdout_miou")),
+             percent(mean_of_last(records, "holdout_miou")), percent(degraded_mean(robustness)),
              *(percent(scored.get(f"holdout_iou_{c}")) for c in THIN)]
     return run_dir.name, cells
 
@@ -74,7 +86,8 @@ def table(rows: list[list[str]]) -> str:
     if not rows:
         return "(no run yet)"
     header = ["run", "model", "recipe", "epochs", "s / epoch", "scored at", "val mIoU",
-              "held-out mIoU", "held-out, mean of last 3", *(f"held-out {c}" for c in THIN)]
+              "held-out mIoU", "held-out, mean of last 3", "held-out degraded",
+              *(f"held-out {c}" for c in THIN)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
