@@ -180,10 +180,18 @@ def parameters_markdown() -> str:
         else:
             constraint = ""
         dynamic = "" if spec.read_only else " (settable at run time)"
-        default = str(spec.default).lower() if isinstance(spec.default, bool) else spec.default
-        default = f"`{default}`" if default != "" else '`""`'
+        default = f"`{format_default(spec.default)}`"
         rows.append(f"| `{spec.name}` | {default} | {constraint} | {spec.description}{dynamic} |")
     return "\n".join(rows)
+
+
+def format_default(value: Any) -> str:
+    """A default as it is typed after ``-p name:=`` (and in a params file)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(str(item) for item in value) + "]"
+    return '""' if value == "" else str(value)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ from fanet_ros.node_parameters import (
     declare_parameters,
 )
 from fanet_ros.node_statistics import LatencyWindow, RateMeter
+from fanet_ros.node_usage import exit_if_help
 from fanet_ros.parameter_requests import guard_parameter_services
 from fanet_ros.qos_profiles import LATCHED_QOS
 from fanet_ros.runtime import ModelLoadError
@@ -88,6 +89,10 @@ FRAME_NOTES = ("stamped_ahead", "with_extra_data", "dropped_nonfinite_output", W
 BACKEND_OPTIONS = ("input_height", "input_width", "num_threads", "precision", "engine_cache_dir",
                    "workspace_mb", "int8_calibration_dir")
 """Node parameters handed to the model loader as they are."""
+
+
+HELP_EXAMPLE = "-p backend:=onnxruntime -p output_resolution:=model -r image:=/camera/image_raw"
+"""The command line ``--help`` shows."""
 
 
 class StartupError(RuntimeError):
@@ -472,7 +477,8 @@ class SegmentationNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point of ``ros2 run fanet_ros segmentation_node``."""
+    """Entry point of ``ros2 run fanet_ros segmentation_node``; ``--help`` prints the usage."""
+    exit_if_help(__doc__ or "", NODE_PARAMETERS, HELP_EXAMPLE, args)
     tuned = keep_image_buffers()  # the process is ours alone: see fanet_ros.malloc_tuning
     rclpy.init(args=args)
     logger = rclpy.logging.get_logger("segmentation_node")
