@@ -39,7 +39,7 @@ def _constraint(spec: ParameterSpec) -> str:
         return f"integer {low}..{high}" + (f", step {step}" if step > 1 else "")
     if spec.float_range is not None:
         return f"{spec.float_range[0]}..{spec.float_range[1]}"
-    return ""
+    return "list of names" if spec.names else ""
 
 
 def parameters_help(specs: Iterable[ParameterSpec]) -> str:
