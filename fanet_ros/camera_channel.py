@@ -212,7 +212,7 @@ class CameraChannel:
         text = f"{type(exc).__name__}: {exc}"
         self.counters.error(text, failure=True)
         self.node.get_logger().error(
-            f"frame from {self.image_sub.topic_name} failed in the worker (frames_failed): "
+            f"frame failed in the worker (frames_failed), from {self.image_sub.topic_name}: "
             f"{text}", throttle_duration_sec=WARN_THROTTLE_S,
         )
 
