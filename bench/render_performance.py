@@ -222,6 +222,16 @@ def render(results_dir: Path) -> str:
                   *targets(variant), "", machine_line(variant)]
     if node:
         parts += ["", "### What holds the node's targets back", "", NODE_TARGETS_NOTE]
+    cameras = load(results_dir, "multi_camera")
+    if cameras:
+        parts += ["", "## Two cameras: one node or two", "", f"`{cameras['command']}`", "",
+                  f"Two camera processes publish {cameras['camera_size']} bgr8 frames at "
+                  f"{cameras['rate_per_camera']:g} fps each (reliable) to one "
+                  "`segmentation_node` with `cameras:=[front, rear]` (one process, one model "
+                  "session; frames waiting together run as one batch), then, in the same run, "
+                  "to two nodes with one camera each. fps: each camera's labels received per "
+                  "second after the warm-up; RSS: summed over the node processes, sampled "
+                  "every 0.5 s.", "", cameras["markdown"], "", machine_line(cameras)]
     parts += ["", "## Reproduce", "", "```bash",
               "python bench/model_table.py          # exports random-weight models to "
               "~/.cache/fanet_ros_bench (FANET_BENCH_CACHE)",
@@ -235,6 +245,7 @@ def render(results_dir: Path) -> str:
               "python bench/message_buffers.py",
               "python bench/node_pipeline.py        # 3 rates x (10 s warm-up + 2 min); "
               "--duration, --rates, --model",
+              "python bench/multi_camera.py        # one node for two cameras vs two nodes",
               "python bench/render_performance.py   # rewrites this page", "```", "",
               "`pytest test/test_bench_smoke.py` runs each script at tiny sizes."]
     return "\n".join(parts) + "\n"

@@ -6,7 +6,7 @@ Decisions live in :mod:`fanet_ros.launch_arguments`; this module turns a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,31 +53,44 @@ def check_command_line(context: LaunchContext, declared: Iterable[str]) -> None:
         raise LaunchArgumentError(report(problems))
 
 
-def segmentation_actions(plan: SegmentationLaunch, config_dir: Path) -> list[Any]:
-    """The node (and rviz2) for ``plan``; the launch stops when the node fails."""
+def segmentation_actions(
+    plan: SegmentationLaunch | Sequence[SegmentationLaunch], config_dir: Path
+) -> list[Any]:
+    """The node (and rviz2) for ``plan``; the launch stops when the node fails.
+
+    Several plans (one per camera, each with its ``camera`` name, the same namespace and
+    parameters): one node serves them all (its ``cameras`` parameter), with the first
+    plan's parameters; rviz2 opens per plan that asks for it.
+    """
+    plans = [plan] if isinstance(plan, SegmentationLaunch) else list(plan)
+    first = plans[0]
+    parameters = dict(first.parameters)
+    if any(p.camera for p in plans):
+        parameters["cameras"] = [p.camera for p in plans]
     node = Node(
         package="fanet_ros",
         executable="segmentation_node",
         name=NODE_NAME,
-        namespace=plan.namespace,
-        parameters=[str(plan.params_file), plan.parameters],
-        remappings=[("image", plan.image_topic)],
+        namespace=first.namespace,
+        parameters=[str(first.params_file), parameters],
+        remappings=[p.image_remap for p in plans],
         output="screen",
         emulate_tty=True,
     )
     actions = [
-        *(SetEnvironmentVariable(name, value) for name, value in plan.environment.items()),
-        SetParameter(name="use_sim_time", value=plan.use_sim_time),
+        *(SetEnvironmentVariable(name, value) for name, value in first.environment.items()),
+        SetParameter(name="use_sim_time", value=first.use_sim_time),
         node,
         RegisterEventHandler(OnProcessExit(
             target_action=node,
-            on_exit=lambda event, context: _stop_on_error(plan.node_fqn, event, context),
+            on_exit=lambda event, context: _stop_on_error(first.node_fqn, event, context),
         )),
     ]
-    if plan.rviz:
-        rviz_config = write_rviz_config(config_dir / RVIZ_TEMPLATE, plan)
-        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2",
-                            namespace=plan.namespace, arguments=["-d", str(rviz_config)],
+    for shown in (p for p in plans if p.rviz):
+        rviz_config = write_rviz_config(config_dir / RVIZ_TEMPLATE, shown)
+        actions.append(Node(package="rviz2", executable="rviz2",
+                            name=f"rviz2_{shown.camera}" if shown.camera else "rviz2",
+                            namespace=shown.namespace, arguments=["-d", str(rviz_config)],
                             output="screen"))
     return [GroupAction(actions)]
 

@@ -129,14 +129,22 @@ class SegmentationLaunch:
     rviz: bool
     environment: dict[str, str]
     """Environment variables for the node and rviz2 (the DDS profile)."""
+    camera: str = ""
+    """The camera's name in a node serving several (its ``cameras`` parameter); ``""``: the
+    node's only camera."""
 
     @property
     def node_fqn(self) -> str:
         return f"{self.namespace.rstrip('/')}/{NODE_NAME}"
 
+    @property
+    def image_remap(self) -> tuple[str, str]:
+        """The node's image topic (``image``, ``<camera>/image``) -> :attr:`image_topic`."""
+        return (f"{self.camera}/image" if self.camera else "image", self.image_topic)
+
     def output_topic(self, name: str) -> str:
-        """The full name of the node's private topic ``~/<name>``."""
-        return f"{self.node_fqn}/{name}"
+        """The full name of the node's private topic ``~/<name>`` (``~/<camera>/<name>``)."""
+        return f"{self.node_fqn}/{self.camera + '/' if self.camera else ''}{name}"
 
     @property
     def input_topic(self) -> str:
@@ -181,11 +189,13 @@ def resolve_launch(
     outer_namespace: str | None = None,
     environ: Mapping[str, str] | None = None,
     rviz_available: bool | None = None,
+    camera: str = "",
 ) -> SegmentationLaunch:
     """Launch arguments (strings; missing ones take their defaults) -> what to start.
 
     Raises :class:`LaunchArgumentError` listing every problem launch alone can see.
-    ``rviz_available``: ``None`` looks rviz2 up in the ament index.
+    ``rviz_available``: ``None`` looks rviz2 up in the ament index. ``camera``: the camera's
+    name when one node serves several (:attr:`SegmentationLaunch.camera`).
     """
     args = {a.name: str(arguments.get(a.name, a.default)) for a in LAUNCH_ARGUMENTS}
     environ = os.environ if environ is None else environ
@@ -217,6 +227,7 @@ def resolve_launch(
         namespace=namespace,
         image_topic=args["image"], params_file=params_file, parameters=parameters,
         use_sim_time=args["use_sim_time"] == "true", rviz=rviz, environment=environment,
+        camera=camera,
     )
 
 

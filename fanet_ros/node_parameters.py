@@ -6,6 +6,7 @@ parameter has one name, default, description and constraint everywhere.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +30,13 @@ class ParameterSpec:
     int_range: tuple[int, int, int] | None = None
     """(from, to, step) as in rcl_interfaces/IntegerRange."""
     float_range: tuple[float, float] | None = None
+    names: bool = False
+    """A list of distinct names, each a ROS topic name token (declared as a string array)."""
 
     def check(self, value: Any) -> str | None:
         """The reason ``value`` is invalid, or ``None``."""
+        if self.names:
+            return name_list_problem(self.name, value)
         if self.choices and value not in self.choices:
             return f"{self.name} must be one of {', '.join(self.choices)}, not {value!r}"
         if self.int_range is not None:
@@ -46,6 +51,23 @@ class ParameterSpec:
             if not isinstance(value, (int, float)) or not low <= value <= high:
                 return f"{self.name} must be within {low}..{high}, not {value!r}"
         return None
+
+
+TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+"""A ROS name token: letters, digits and underscores, starting with a letter."""
+
+
+def name_list_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` is not a list of distinct name tokens, or ``None``."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        return f"{name} must be a list of names, e.g. [front, rear], not {value!r}"
+    bad = [v for v in value if not TOKEN.fullmatch(v)]
+    if bad:
+        return (f"{name}: {', '.join(map(repr, bad))} cannot be part of a topic name (letters, "
+                "digits and _, starting with a letter)")
+    if len(set(value)) != len(value):
+        return f"{name} names a camera twice: {list(value)}"
+    return None
 
 
 NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
@@ -73,6 +95,11 @@ NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
                   "camera's; a logits model's labels are computed there exactly, older "
                   "models' labels are resized nearest-neighbour) or model.",
                   choices=OUTPUT_RESOLUTIONS),
+    ParameterSpec("cameras", [], "Cameras served by this one node and model. Empty: one "
+                  "camera on image. [front, rear]: front/image and rear/image in (remap each), "
+                  "~/front/label, ~/rear/label, ... out, a /diagnostics status per camera; "
+                  "frames that arrive together run as one batch where the model allows.",
+                  names=True),
     ParameterSpec("image_transport", "raw", "raw: subscribe to image (sensor_msgs/Image); "
                   "compressed: to image/compressed (jpeg or png).", choices=IMAGE_TRANSPORTS),
     ParameterSpec("input_reliability", "auto", "Reliability of the image subscription. auto: "
@@ -132,6 +159,8 @@ def parameter_descriptor(spec: ParameterSpec) -> Any:
     )
     if spec.choices:
         descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
+    if spec.names:
+        descriptor.additional_constraints = "distinct names of letters, digits and _"
     if spec.int_range is not None:
         low, high, step = spec.int_range
         descriptor.integer_range = [IntegerRange(from_value=low, to_value=high, step=step)]
@@ -149,13 +178,17 @@ def declare_parameters(
     """Declare ``specs`` on an rclpy ``node`` with their descriptors; the values, and a
     problem per parameter that has the wrong type or value (every one, not the first)."""
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+    from rclpy.parameter import Parameter
 
     values: dict[str, Any] = {}
     problems = []
     for spec in specs:
         try:
             descriptor = parameter_descriptor(spec)
-            value = node.declare_parameter(spec.name, spec.default, descriptor).value
+            # an empty list has no element type: a names list is declared by type (unset: [])
+            default = Parameter.Type.STRING_ARRAY if spec.names else spec.default
+            value = node.declare_parameter(spec.name, default, descriptor).value
+            value = list(spec.default) if spec.names and value is None else value
         except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
             problems.append(f"{spec.name}: {exc}")
             continue
@@ -177,13 +210,23 @@ def parameters_markdown() -> str:
             constraint = f"{low}..{high}" + (f", step {step}" if step > 1 else "")
         elif spec.float_range:
             constraint = f"{spec.float_range[0]}..{spec.float_range[1]}"
+        elif spec.names:
+            constraint = "list of names"
         else:
             constraint = ""
         dynamic = "" if spec.read_only else " (settable at run time)"
-        default = str(spec.default).lower() if isinstance(spec.default, bool) else spec.default
-        default = f"`{default}`" if default != "" else '`""`'
+        default = f"`{format_default(spec.default)}`"
         rows.append(f"| `{spec.name}` | {default} | {constraint} | {spec.description}{dynamic} |")
     return "\n".join(rows)
+
+
+def format_default(value: Any) -> str:
+    """A default as it is typed after ``-p name:=`` (and in a params file)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(str(item) for item in value) + "]"
+    return '""' if value == "" else str(value)
 
 
 if __name__ == "__main__":

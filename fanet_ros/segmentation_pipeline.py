@@ -133,13 +133,16 @@ class SegmentationPipeline:
     def model_size(self) -> tuple[int, int]:
         return self.backend.input_height, self.backend.input_width
 
-    def preprocess(self, image: DecodedImage) -> tuple[np.ndarray, np.ndarray]:
-        """The model batch ``[1, h, w, 3]`` and the resized input (its own channel order)."""
+    def preprocess(
+        self, image: DecodedImage, out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The model batch ``[1, h, w, 3]`` and the resized input (its own channel order);
+        with ``out`` (one ``[h, w, 3]`` row of a larger batch) the frame is written there."""
         h, w = self.model_size
         resized = resize_image(image.pixels, h, w)
         conversion = _TO_RGB.get(image.encoding)
         rgb = resized if conversion is None else cv2.cvtColor(resized, conversion)
-        normalize(rgb, self.metadata.normalization, out=self._batch[0])
+        normalize(rgb, self.metadata.normalization, out=self._batch[0] if out is None else out)
         return self._batch, resized
 
     def infer_labels(self, batch: np.ndarray) -> np.ndarray:
@@ -179,6 +182,24 @@ class SegmentationPipeline:
         batch, resized = self.preprocess(image)
         t1 = time.perf_counter()
         output = self.backend.infer(batch)
+        self.times.add("preprocess", t1 - t0)
+        self.times.add("inference", time.perf_counter() - t1)
+        return self.postprocess(image, resized, output, want_labels, want_color, want_overlay,
+                                at_input_resolution, want_confidence)
+
+    def postprocess(
+        self,
+        image: DecodedImage,
+        resized: np.ndarray,
+        output: np.ndarray,
+        want_labels: bool = True,
+        want_color: bool = True,
+        want_overlay: bool = True,
+        at_input_resolution: bool = True,
+        want_confidence: bool = False,
+    ) -> FrameOutputs:
+        """The requested outputs from the backend's raw ``output`` for this one frame
+        (``[1, ...]``); timed as ``postprocess``. See :meth:`process`."""
         t2 = time.perf_counter()
         bad = nonfinite_values(output)
         if bad:
@@ -204,10 +225,7 @@ class SegmentationPipeline:
         if want_overlay:
             base = image.pixels if at_input_resolution else resized
             overlay = self._blend(base, image.encoding, color)
-        t3 = time.perf_counter()
-        self.times.add("preprocess", t1 - t0)
-        self.times.add("inference", t2 - t1)
-        self.times.add("postprocess", t3 - t2)
+        self.times.add("postprocess", time.perf_counter() - t2)
         return FrameOutputs(
             labels=labels if want_labels else None,
             color=color if want_color else None,

@@ -1,12 +1,14 @@
-"""Two cameras, two segmentation nodes: /front and /rear, each on its own GPU.
+"""Two cameras, front and rear: one segmentation node serving both, or one node per camera.
 
     ros2 launch fanet_ros multi_camera.launch.py \
-        front_image:=/front/camera/image_raw rear_image:=/rear/camera/image_raw \
-        front_gpu_device:=0 rear_gpu_device:=1
+        front_image:=/front/camera/image_raw rear_image:=/rear/camera/image_raw
 
-Each camera gets what segmentation.launch.py starts, under its own namespace: the
-outputs are /front/segmentation_node/overlay and /rear/segmentation_node/overlay.
-Both cameras are checked before either node starts.
+one_node:=true (default): one process and one model (one engine on a GPU, front_gpu_device)
+serve both cameras (parameter cameras: [front, rear]); the outputs are
+/segmentation_node/front/overlay and /segmentation_node/rear/overlay.
+one_node:=false: what segmentation.launch.py starts, per camera, under its own namespace
+and GPU: /front/segmentation_node/overlay and /rear/segmentation_node/overlay.
+Both cameras are checked before anything starts.
 """
 
 from pathlib import Path
@@ -17,21 +19,26 @@ from launch.launch_context import LaunchContext
 from launch.substitutions import LaunchConfiguration
 
 from fanet_ros.launch_actions import check_command_line, declare, segmentation_actions
-from fanet_ros.launch_arguments import ARGUMENTS_BY_NAME, LaunchArgument, resolve_launch
+from fanet_ros.launch_arguments import ARGUMENTS_BY_NAME, BOOLEANS, LaunchArgument, resolve_launch
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 CAMERAS = {"front": "0", "rear": "1"}
-"""Namespace -> default gpu_device."""
+"""Camera name -> default gpu_device (of its own node with one_node:=false)."""
 SHARED = ("model", "dataset", "model_path", "params_file", "backend", "precision",
           "use_sim_time", "dds_profile")
 """segmentation.launch.py arguments both cameras take."""
 ARGUMENTS = [ARGUMENTS_BY_NAME[name] for name in SHARED] + [
+    LaunchArgument("one_node", "true", "true: one node and one model serve both cameras (on "
+                   "front_gpu_device); false: a node per camera, each in the camera's namespace "
+                   "on its own GPU.", BOOLEANS),
+] + [
     argument for camera, gpu in CAMERAS.items() for argument in (
         LaunchArgument(f"{camera}_image", f"/{camera}/camera/image_raw",
                        f"Camera topic of the {camera} camera."),
-        LaunchArgument(f"{camera}_gpu_device", gpu, f"CUDA device of the {camera} camera's node."),
+        LaunchArgument(f"{camera}_gpu_device", gpu, f"CUDA device of the {camera} camera's node "
+                       "(one_node:=false; with one_node:=true the node uses front_gpu_device)."),
         LaunchArgument(f"{camera}_rviz", "false", f"Start an rviz2 window for the {camera} camera.",
-                       ("true", "false")),
+                       BOOLEANS),
     )
 ]
 
@@ -40,13 +47,19 @@ def start_cameras(context: LaunchContext) -> list:
     check_command_line(context, (a.name for a in ARGUMENTS))
     value = {a.name: LaunchConfiguration(a.name).perform(context) for a in ARGUMENTS}
     outer = context.launch_configurations.get("ros_namespace")
+    one_node = value["one_node"] == "true"
+    first = next(iter(CAMERAS))
     plans = [  # every camera is checked before anything starts
-        resolve_launch({**{name: value[name] for name in SHARED}, "namespace": camera,
+        resolve_launch({**{name: value[name] for name in SHARED},
+                        "namespace": "" if one_node else camera,
                         "image": value[f"{camera}_image"],
-                        "gpu_device": value[f"{camera}_gpu_device"],
-                        "rviz": value[f"{camera}_rviz"]}, CONFIG_DIR, outer)
+                        "gpu_device": value[f"{first if one_node else camera}_gpu_device"],
+                        "rviz": value[f"{camera}_rviz"]}, CONFIG_DIR, outer,
+                       camera=camera if one_node else "")
         for camera in CAMERAS
     ]
+    if one_node:
+        return segmentation_actions(plans, CONFIG_DIR)
     return [action for plan in plans for action in segmentation_actions(plan, CONFIG_DIR)]
 
 

@@ -65,3 +65,14 @@ def test_model_table_times_network_and_heads_apart(tmp_path):
     assert exact["agreement_with_camera_resize"] > 0.9999
     assert [r["frame_ms"] > 0 for r in data["pipeline"]] == [True, True]
     assert "peer_skipped" in data
+
+
+@pytest.mark.slow
+def test_multi_camera_compares_one_node_with_two(tmp_path):
+    run_bench("multi_camera.py", "--model", "fanet_synthetic", "--rate", "10",
+              "--camera-size", "120x160", "--warmup", "2", "--duration", "3",
+              "--results-dir", str(tmp_path))
+    runs = json.loads((tmp_path / "multi_camera.json").read_text())["runs"]
+    assert [r["processes"] for r in runs.values()] == [1, 2]
+    assert all(r["rss_mib_median"] > 0 and r["fps"]["front"] > 0 and r["fps"]["rear"] > 0
+               for r in runs.values())

@@ -186,5 +186,34 @@ def test_show_args_lists_only_the_arguments_a_file_takes(installed, tmp_path):
                          tmp_path)
     assert code == 0, multi
     assert "'front_image':" in multi and "'rear_gpu_device':" in multi
+    assert "'one_node':" in multi
     for overridden in ("namespace", "image", "gpu_device", "rviz"):
         assert f"'{overridden}':" not in multi, overridden
+
+
+@pytest.mark.parametrize("one_node", ["true", "false"])
+def test_multi_camera_launch_serves_both_cameras(installed, ros_context, tmp_path, tiny_model,
+                                                 one_node):
+    proc = launch(installed, tmp_path, "multi_camera.launch.py", f"model_path:={tiny_model}",
+                  "backend:=onnxruntime", f"one_node:={one_node}",
+                  "front_image:=/lf_m/front_cam", "rear_image:=/lf_m/rear_cam")
+    nodes = (["/segmentation_node"] if one_node == "true"
+             else ["/front/segmentation_node", "/rear/segmentation_node"])
+    outputs = ({"/segmentation_node/front/label", "/segmentation_node/rear/label"}
+               if one_node == "true" else {f"{n}/label" for n in nodes})
+    try:
+        with SpinningNode("launch_probe") as spinner:
+            assert wait_for(lambda: outputs <= published_topics(spinner)
+                            and all(spinner.node.get_subscriptions_info_by_topic(f"/lf_m/{c}")
+                                    for c in ("front_cam", "rear_cam")),
+                            60.0), (tmp_path / "launch.log").read_text()
+            def running() -> set[str]:
+                return {f"{ns.rstrip('/')}/{name}"
+                        for name, ns in spinner.node.get_node_names_and_namespaces()
+                        if name == "segmentation_node"}
+
+            assert wait_for(lambda: running() == set(nodes), 30.0), running()
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+    code, log = finish(proc, tmp_path)
+    assert code == 0, log

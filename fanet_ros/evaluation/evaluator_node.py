@@ -43,6 +43,7 @@ from fanet_ros.image_conversion import image_from_msg
 from fanet_ros.labels import LabelSet
 from fanet_ros.malloc_tuning import keep_image_buffers
 from fanet_ros.node_parameters import ParameterSpec, declare_parameters
+from fanet_ros.node_usage import exit_if_help
 from fanet_ros.parameter_requests import guard_parameter_services
 from fanet_ros.qos_profiles import LATCHED_QOS
 
@@ -232,7 +233,8 @@ class EvaluatorNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point of ``ros2 run fanet_ros evaluator_node``."""
+    """Entry point of ``ros2 run fanet_ros evaluator_node``; ``--help`` prints the usage."""
+    exit_if_help(__doc__ or "", EVALUATOR_PARAMETERS, "-p output_dir:=eval_live", args)
     keep_image_buffers()
     rclpy.init(args=args)
     try:

@@ -1,0 +1,357 @@
+"""One camera of the segmentation node: its input, its outputs and its health.
+
+The node serves one camera (``image`` in, ``~/label`` ... out) or several by name
+(``front/image`` in, ``~/front/label`` ... out); everything here is per camera: the
+subscription and its camera_info, the publishers, the newest-frame slot's counts, the rates,
+latencies and findings, and the camera's /diagnostics status. The model and the worker that
+runs it are the node's (fanet_ros.segmentation_node).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+
+from fanet_ros.batch_runner import FrameRequest
+from fanet_ros.camera_info import WITHHELD, CameraInfoRelay, camera_info_topic
+from fanet_ros.diagnostics_health import (
+    ERROR,
+    OK,
+    WARN,
+    FrameCounters,
+    Health,
+    HealthMonitor,
+    InputState,
+)
+from fanet_ros.frame_notes import FrameNotes
+from fanet_ros.frame_stamps import check_stamp, clock_skew_note, stamp_nanoseconds
+from fanet_ros.image_conversion import (
+    DecodedImage,
+    ImageConversionError,
+    ImageTooLargeError,
+    deserialize_image,
+    encapsulation_name,
+    fill_image_msg,
+    image_from_compressed_msg,
+    image_from_msg,
+    image_from_serialized,
+    is_plain_cdr,
+)
+from fanet_ros.input_qos import AdaptiveSubscription, policy_name
+from fanet_ros.node_statistics import LatencyWindow, RateMeter
+from fanet_ros.segmentation_pipeline import FrameOutputs, SegmentationPipeline
+from fanet_ros.throughput_watch import ThroughputWatch
+
+OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+"""Newest image only: a slow subscriber gets the latest mask, not a queue of 6 MB images
+(depth 5 cost +15 % RSS and 2.4x the p95 latency in bench/node_pipeline.py)."""
+WARN_THROTTLE_S = 5.0
+FRAME_NOTES = ("stamped_ahead", "with_extra_data", "dropped_nonfinite_output", WITHHELD)
+"""Findings counted per frame, each reported as ``frames_<kind>`` on /diagnostics."""
+OUTPUTS = ("label", "color", "overlay", "confidence")
+
+
+class StartupError(RuntimeError):
+    """Bad parameters: the node cannot start; the message says which and why."""
+
+
+Received = tuple[bytes, float, int]
+"""A serialized frame, its ``time.monotonic()`` and ROS-clock (ns) receipt times."""
+
+
+@dataclass
+class Frame:
+    """A decoded frame on its way through the model."""
+
+    header: Header
+    image: DecodedImage
+    request: FrameRequest
+    received: float
+    received_ns: int
+
+
+class CameraChannel:
+    """One camera's topics, counts and /diagnostics status on ``node``.
+
+    ``camera``: ``""`` for the node's single camera, else its name (a topic name token).
+    ``deliver`` hands each received frame to the node's worker.
+    """
+
+    def __init__(
+        self, node: Node, camera: str, pipeline: SegmentationPipeline, params: dict[str, Any],
+        deliver: Callable[[str, Received], None],
+    ) -> None:
+        self.node = node
+        self.camera = camera
+        self.pipeline = pipeline
+        self.params = params
+        self._deliver = deliver
+        prefix = f"{camera}/" if camera else ""
+        logger = node.get_logger()
+        overrides = QoSOverridingOptions.with_default_policies()
+        self.publishers = {
+            name: node.create_publisher(Image, f"~/{prefix}{name}", OUTPUT_QOS,
+                                        qos_overriding_options=overrides)
+            for name in OUTPUTS
+        }
+        self.frames_in = RateMeter()
+        self.frames_out = RateMeter()
+        self.counters = FrameCounters(pipeline.times.lock)
+        """Frame counts and the last error, under the stage timers' lock."""
+        self.health = HealthMonitor(params["input_timeout"])
+        self.throughput = ThroughputWatch()
+        self._health_reason = ""
+        self.published = dict.fromkeys(OUTPUTS, 0)
+        self.latency = LatencyWindow()
+        """Header stamp to publish."""
+        self.input_delay = LatencyWindow()
+        """Header stamp to receipt: the camera driver's and the transport's share."""
+        self.queue_wait = LatencyWindow()
+        """Receipt to the worker taking the frame."""
+        self.processing = LatencyWindow()
+        """Receipt to publish."""
+        self._max_pixels = round(params["max_decoded_megapixels"] * 1e6)
+        self.notes = FrameNotes(logger.warning, FRAME_NOTES, WARN_THROTTLE_S)
+        """Frames published or dropped with a finding (fanet_ros.frame_notes)."""
+        image_topic = f"{prefix}image"
+        if params["image_transport"] == "compressed":
+            topic = node.resolve_topic_name(image_topic) + "/compressed"
+            self._msg_type: type = CompressedImage
+        else:
+            topic, self._msg_type = image_topic, Image
+        # raw: the callback only stores the serialized frame; the worker reads the frames it
+        # processes (raw images as a view on those bytes), never the ones a newer frame replaces
+        try:
+            self.image_sub = AdaptiveSubscription(
+                node, self._msg_type, topic, self._on_image, params["input_reliability"],
+                log=logger.info, on_lost=lambda n: self.counters.add(lost=n),
+            )
+        except (ValueError, rclpy.exceptions.InvalidParameterTypeException) as exc:
+            raise StartupError(f"invalid parameters: {exc}") from None
+        # the camera model beside the image, as image_pipeline reads it (any publisher QoS)
+        info_topic = camera_info_topic(node.resolve_topic_name(image_topic))
+        self.camera_infos = CameraInfoRelay(info_topic, self.notes, logger.info)
+        self.camera_info_sub = node.create_subscription(
+            CameraInfo, info_topic, self.camera_infos.put, qos_profile_sensor_data,
+        )
+        self.camera_info_pub = node.create_publisher(
+            CameraInfo, f"~/{prefix}camera_info", OUTPUT_QOS, qos_overriding_options=overrides
+        )
+        self.status_name = f"{node.get_fully_qualified_name()}{'/' + camera if camera else ''}" \
+            ": segmentation"
+        """The /diagnostics status name: ``<node>: segmentation``, ``<node>/front: ...``."""
+
+    def describe(self) -> str:
+        """Input and outputs, for the start-up log line."""
+        outputs = ", ".join(self.publishers[name].topic_name for name in OUTPUTS[:3])
+        return (f"{self.image_sub.topic_name} ({policy_name(self.image_sub.reliability)}, "
+                f"input_reliability {self.params['input_reliability']}) -> {outputs}")
+
+    # -- frames ---------------------------------------------------------------
+
+    def _on_image(self, serialized: bytes) -> None:
+        self.frames_in.tick()
+        self.counters.add(received=1)
+        self._deliver(self.camera, (serialized, time.monotonic(),
+                                    self.node.get_clock().now().nanoseconds))
+
+    def prepare(self, serialized: bytes, received: float, received_ns: int) -> Frame | None:
+        """The frame decoded with the outputs wanted; ``None`` when nobody subscribes or the
+        frame cannot be read (counted and warned about)."""
+        self.queue_wait.add(time.monotonic() - received)
+        want = {name: pub.get_subscription_count() > 0 for name, pub in self.publishers.items()}
+        if not any(want.values()):
+            self.counters.add(skipped=1)
+            return None
+        self.counters.add(processed=1)
+        t0 = time.perf_counter()
+        try:
+            header, image = self._decode(serialized)
+            check_stamp(header.stamp)
+        except ImageConversionError as exc:
+            if isinstance(exc, ImageTooLargeError):
+                self.counters.add(too_large=1)
+            self.counters.error(str(exc), failure=False)
+            self.node.get_logger().warning(
+                f"dropped a frame from {self.image_sub.topic_name}: {exc}",
+                throttle_duration_sec=WARN_THROTTLE_S,
+            )
+            return None
+        self.pipeline.times.add("convert", time.perf_counter() - t0)
+        if image.extra_bytes:
+            self.notes.note("with_extra_data", (
+                f"frames on {self.image_sub.topic_name} carry {image.extra_bytes} bytes of "
+                f"data beyond step x height: read as {image.width}x{image.height} (check the "
+                "publisher's height and step)"))
+        request = FrameRequest(
+            self.pipeline, image, want_labels=want["label"], want_color=want["color"],
+            want_overlay=want["overlay"],
+            at_input_resolution=self.params["output_resolution"] == "input",
+            want_confidence=want["confidence"],
+        )
+        return Frame(header, image, request, received, received_ns)
+
+    def drop_nonfinite(self, exc: Exception, model_path: str) -> None:
+        """A broken model, not a broken worker: say so."""
+        self.counters.error(str(exc), failure=True)
+        self.notes.note("dropped_nonfinite_output", f"dropped a frame: {exc} (model "
+                        f"{model_path})")
+
+    def fail(self, exc: Exception) -> None:
+        """A frame of this camera failed in the worker (``frames_failed``)."""
+        text = f"{type(exc).__name__}: {exc}"
+        self.counters.error(text, failure=True)
+        self.node.get_logger().error(
+            f"frame failed in the worker (frames_failed), from {self.image_sub.topic_name}: "
+            f"{text}", throttle_duration_sec=WARN_THROTTLE_S,
+        )
+
+    def publish(self, frame: Frame, out: FrameOutputs) -> None:
+        """Publish ``frame``'s outputs (and camera_info) with its header; count and time."""
+        t1 = time.perf_counter()
+        header, image = frame.header, frame.image
+        for name, pixels, encoding in (
+            ("label", out.labels, "mono8"),
+            ("color", out.color, out.display_encoding),
+            ("overlay", out.overlay, out.display_encoding),
+            ("confidence", out.confidence, "mono8"),
+        ):
+            if pixels is not None:
+                self.publishers[name].publish(fill_image_msg(Image(), pixels, encoding, header))
+                with self.counters.lock:
+                    self.published[name] += 1
+        at_input = frame.request.at_input_resolution
+        output_size = (image.height, image.width) if at_input else self.pipeline.model_size
+        info = self.camera_infos.for_frame(header, (image.height, image.width), output_size)
+        if info is not None:
+            self.camera_info_pub.publish(info)
+        times = self.pipeline.times
+        with self.counters.lock:
+            times.add("publish", time.perf_counter() - t1)
+            times.frames += 1
+            self.counters.add(published=1)
+        self.frames_out.tick()
+        self.processing.add(time.monotonic() - frame.received)
+        stamp_ns = stamp_nanoseconds(header.stamp)
+        if stamp_ns > frame.received_ns:
+            self.notes.note("stamped_ahead", clock_skew_note(
+                (stamp_ns - frame.received_ns) * 1e-9, self.image_sub.topic_name))
+        elif stamp_ns > 0:
+            self.input_delay.add((frame.received_ns - stamp_ns) * 1e-9)
+            self.latency.add((self.node.get_clock().now().nanoseconds - stamp_ns) * 1e-9)
+
+    def _decode(self, serialized: bytes) -> tuple[Header, DecodedImage]:
+        """Header and pixels of a serialized frame; raw images are read without a copy."""
+        if self._msg_type is Image:
+            fast = image_from_serialized(serialized)
+            if fast is not None:
+                header = Header(frame_id=fast.frame_id)
+                header.stamp.sec, header.stamp.nanosec = fast.stamp_sec, fast.stamp_nanosec
+                return header, fast.image
+        msg = deserialize_image(serialized, self._msg_type)
+        try:
+            if isinstance(msg, CompressedImage):
+                return msg.header, image_from_compressed_msg(msg, self._max_pixels)
+            return msg.header, image_from_msg(msg)
+        except ImageConversionError as exc:
+            if is_plain_cdr(serialized):
+                raise
+            raise type(exc)(
+                f"{exc} (the message came with {encapsulation_name(serialized)}, not the "
+                "plain CDR ROS 2 publishers send: its fields may have been misread)"
+            ) from None
+
+    # -- diagnostics ----------------------------------------------------------
+
+    def status(self, now: float, dropped_stale: int, shared: dict[str, str]) -> DiagnosticStatus:
+        """This camera's /diagnostics status; ``shared``: the node's values (model, ...)."""
+        with self.counters.lock:
+            stage_ms, _ = self.pipeline.times.take()
+            counts = self.counters.counts()
+            failures = self.counters.consecutive_failures
+            last_received = self.counters.last_received
+            published = dict(self.published)
+        last_error = self.counters.take_last_error(now)
+        source = self.image_sub
+        health = self.health.assess(
+            now, counts, failures, last_received, last_error[0] if last_error else "",
+            InputState(source.topic_name, source.publishers, source.best_effort_publishers,
+                       source.publishers_since, policy_name(source.reliability)),
+        )
+        percentiles = {
+            prefix: window.take_percentiles_ms()
+            for prefix, window in (("latency", self.latency), ("input_delay", self.input_delay),
+                                   ("queue_wait", self.queue_wait),
+                                   ("processing", self.processing))
+        }
+        self.throughput.add(now, counts.received - counts.skipped, counts.published,
+                            percentiles["latency"].get(50), percentiles["input_delay"].get(50))
+        drift = self.throughput.assess(source.topic_name, source.publishers)
+        if drift is not None and health.level == OK and health.reason == "ok":
+            health = Health(WARN, drift.reason, drift.message)
+        values = {
+            **({"camera": self.camera} if self.camera else {}),
+            **shared,
+            "input_rate_hz": f"{self.frames_in.rate():.2f}",
+            "output_rate_hz": f"{self.frames_out.rate():.2f}",
+            "input_topic": source.topic_name,
+            "input_reliability": policy_name(source.reliability),
+            "input_publishers": str(source.publishers),
+            "input_publishers_best_effort": str(source.best_effort_publishers),
+            "frames_received": str(counts.received),
+            "frames_lost_in_transport": str(counts.lost),
+            "frames_published": str(counts.published),
+            "frames_dropped_stale": str(dropped_stale),
+            "frames_dropped_invalid": str(counts.invalid),
+            "frames_dropped_too_large": str(counts.too_large),
+            "frames_failed": str(counts.failed),
+            "frames_skipped_no_subscribers": str(counts.skipped),
+            **{f"published_{name}": str(count) for name, count in published.items()},
+            **self.notes.values(),
+            "camera_info": self.camera_infos.state,
+        }
+        for prefix, by_quantile in percentiles.items():
+            for q, ms in by_quantile.items():
+                values[f"{prefix}_p{q:g}_ms"] = f"{ms:.2f}"
+        for stage, ms in stage_ms.items():
+            values[f"stage_{stage}_ms"] = f"{ms:.3f}"
+        values["health"] = health.reason
+        if last_error:
+            values["last_error"] = last_error[0]
+            values["last_error_age_s"] = f"{last_error[1]:.1f}"
+        self._log_health(health)
+        return DiagnosticStatus(
+            level=bytes([health.level]),  # a byte field: an int would be mis-serialized
+            name=self.status_name,
+            message=health.message,
+            hardware_id=shared.get("device", ""),
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )
+
+    def _log_health(self, health: Health) -> None:
+        """Log a WARN or ERROR when it starts, and again every 30 s while it lasts."""
+        if health.level == OK or health.reason == "waiting":
+            self._health_reason = ""
+            return
+        started = health.reason != self._health_reason
+        self._health_reason = health.reason
+        # one call site per severity and throttling: rclpy refuses to mix them at one
+        logger = self.node.get_logger()
+        if health.level == ERROR and started:
+            logger.error(health.message)
+        elif health.level == ERROR:
+            logger.error(health.message, throttle_duration_sec=30.0)
+        elif started:
+            logger.warning(health.message)
+        else:
+            logger.warning(health.message, throttle_duration_sec=30.0)
