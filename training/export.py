@@ -1,8 +1,8 @@
 """``fanet-export``: trained Keras weights -> ONNX with fanet_ros metadata, checked against Keras.
 
-The model is rebuilt at the requested size (or with dynamic H/W), the weights
-loaded and converted with ``keras.Model.export(format="onnx")`` (tf2onnx). The
-head (``--head``) says where the graph ends:
+The model is rebuilt with dynamic H/W (any sides that are multiples of 32;
+``--fixed``: only the requested size), the weights loaded and converted with
+``keras.Model.export(format="onnx")`` (tf2onnx). The head (``--head``) says where the graph ends:
 
 * ``logits`` (default for models whose classifier is at stride 8): the
   classifier's float32 logits, NHWC ``[1, H/8, W/8, C]``; the node turns them
@@ -24,6 +24,7 @@ from an exported ``.onnx``; its val mIoU and speed are in docs/performance.md.
 Example::
 
     fanet-export runs/fanet_camvid --height 384 --width 512 --output fanet_camvid.onnx
+    fanet-export old_fixed_size.onnx --output fanet_camvid.onnx   # make it dynamic
     fanet-export fanet_camvid.onnx --quantize int8 --calibration-dir /data/camvid/train \
         --output fanet_camvid_int8.onnx
 """
@@ -44,6 +45,7 @@ from onnx import TensorProto, helper
 
 from fanet_ros.dataset_layouts import label_set_for_layout
 from fanet_ros.label_upsampling import LOGITS_STRIDE
+from fanet_ros.labels import LabelSet
 from fanet_ros.model_metadata import ModelMetadata, Normalization, attach_metadata
 from fanet_ros.onnx_labels import argmax_labels
 from fanet_training import run_state
@@ -332,19 +334,23 @@ def choose_head(model_name: str, stride: int, head: str | None) -> str:
 
 
 def export(weights: Path, model_name: str, layout: str, output: Path, height: int, width: int,
-           dynamic: bool = False, head: str | None = None, extra: dict | None = None,
+           dynamic: bool = True, head: str | None = None, extra: dict | None = None,
            dataset_name: str | None = None,
            normalization: Normalization | None = None,
-           save_weights: bool = False) -> ExportResult:
+           save_weights: bool = False, label_set: LabelSet | None = None) -> ExportResult:
     """Export, attach metadata, list/check ops and verify against Keras; raises on a mismatch.
 
+    ``dynamic`` (the default): the graph takes any height and width that are multiples of
+    32; ``height x width`` is the size the metadata names (trained and checked at). A fixed
+    graph holds that size's resize factors and pooling pads, valid at that size only.
     ``head=None`` picks :func:`choose_head`'s default for the model. ``save_weights`` also
     writes the Keras weights (no optimizer state) beside the ONNX file as
-    ``<name>.weights.h5``, where ``fanet-train --init-from`` finds them.
+    ``<name>.weights.h5``, where ``fanet-train --init-from`` finds them. ``label_set``
+    replaces the layout's classes (a re-export keeps its model's).
     """
     from fanet_training.models import build_model
 
-    label_set = label_set_for_layout(layout)
+    label_set = label_set or label_set_for_layout(layout)
     if dataset_name:
         label_set = dataclasses.replace(label_set, name=dataset_name)
     # The probabilities model at the export size: the labels reference, and its stride.
@@ -387,9 +393,6 @@ def logits_from_onnx(source: Path, output: Path, frames: int = 4, seed: int = 0)
     import onnxruntime as ort
 
     from fanet_ros.model_metadata import metadata_of_proto
-    from fanet_ros.preprocessing import normalize
-    from fanet_ros.runtime.base import labels_from_output
-    from fanet_ros.synthetic import generate_drive
 
     proto = onnx.load(str(source))
     old = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -413,23 +416,71 @@ def logits_from_onnx(source: Path, output: Path, frames: int = 4, seed: int = 0)
     output.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(output))
 
+    agreement = label_agreement(old, metadata.output, output, "logits", metadata, frames, seed)
+    ops = sorted({node.op_type for node in proto.graph.node})
+    return ExportResult(output, ops, float("nan"), agreement)
+
+
+def label_agreement(old, old_head: str, new_path: Path, new_head: str, metadata: ModelMetadata,
+                    frames: int = 4, seed: int = 0) -> float:
+    """Share of pixels where the ONNX Runtime session ``old`` and the model ``new_path`` give
+    the same labels, over ``frames`` random inputs and ``frames`` synthetic street scenes
+    (fanet_ros.synthetic) at the metadata's input size."""
+    import onnxruntime as ort
+
+    from fanet_ros.preprocessing import normalize
+    from fanet_ros.runtime.base import labels_from_output
+    from fanet_ros.synthetic import generate_drive
+
+    height, width = metadata.input_height, metadata.input_width
     rng = np.random.default_rng(seed)
     inputs = [rng.random((1, height, width, 3), dtype=np.float32) for _ in range(frames)]
     for rgb, _ in generate_drive(seed, frames, height=height, width=width):
         batch = np.empty((1, height, width, 3), np.float32)
         normalize(rgb, metadata.normalization, out=batch[0])
         inputs.append(batch)
-    new = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    new = ort.InferenceSession(str(new_path), providers=["CPUExecutionProvider"])
     agree = total = 0
     for batch in inputs:
         before = old.run(None, {old.get_inputs()[0].name: batch})[0]
         after = new.run(None, {new.get_inputs()[0].name: batch})[0]
-        labels_before = labels_from_output(before, metadata.output)
-        labels_after = labels_from_output(after, "logits", (height, width))
+        labels_before = labels_from_output(before, old_head, (height, width))
+        labels_after = labels_from_output(after, new_head, (height, width))
         agree += int(np.count_nonzero(labels_before == labels_after))
         total += labels_before.size
-    ops = sorted({node.op_type for node in proto.graph.node})
-    return ExportResult(output, ops, float("nan"), agree / total)
+    return agree / total
+
+
+def dynamic_from_onnx(source: Path, output: Path) -> ExportResult:
+    """Re-export a fixed-size ``fanet-export`` model with dynamic height and width.
+
+    The weights are read back from the ONNX file (fanet_training.onnx_weights) into the
+    Keras model, which is exported as usual (same head, classes, normalisation and
+    provenance); its labels are then compared with the old model's at the old size.
+    """
+    import onnxruntime as ort
+
+    from fanet_ros.model_metadata import metadata_of_proto
+    from fanet_training.models import build_model
+    from fanet_training.onnx_weights import load_weights_from_onnx
+
+    proto = onnx.load(str(source))
+    metadata = metadata_of_proto(proto, source)
+    if metadata.dynamic_size:
+        raise ValueError(f"{source} already takes any multiple-of-32 size")
+    height, width = metadata.input_height, metadata.input_width
+    model = build_model(metadata.model, metadata.num_classes, (height, width, 3))
+    load_weights_from_onnx(model, proto)
+    extra = {**metadata.extra, "reexported_from": f"{source.name} (fixed {height}x{width})"}
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "model.weights.h5"
+        model.save_weights(weights)
+        result = export(weights, metadata.model, "camvid", output, height, width, True,
+                        metadata.output, extra, metadata.dataset, metadata.normalization,
+                        label_set=metadata.label_set())
+    old = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    agreement = label_agreement(old, metadata.output, output, metadata.output, metadata)
+    return dataclasses.replace(result, label_agreement=min(agreement, result.label_agreement))
 
 
 def run_provenance(run_dir: Path) -> dict:
@@ -452,8 +503,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--layout", help="dataset layout / label set (default: the run's)")
     parser.add_argument("--height", type=int, help="input height, multiple of 32")
     parser.add_argument("--width", type=int, help="input width, multiple of 32")
-    parser.add_argument("--dynamic", action="store_true",
-                        help="dynamic H/W (height/width stay the default size in the metadata)")
+    parser.add_argument("--dynamic", action="store_true", default=True,
+                        help="dynamic H/W, the default: the model runs at any size whose sides "
+                             "are multiples of 32; height/width stay the default size in the "
+                             "metadata. For an .onnx source with a fixed size: re-export it so")
+    parser.add_argument("--fixed", dest="dynamic", action="store_false",
+                        help="fix H/W at --height x --width (the graph holds that size's resize "
+                             "factors and pooling pads and runs at that size only)")
     parser.add_argument("--head", choices=HEADS, default=None,
                         help="where the graph ends: stride-8 logits [1,H/8,W/8,C] (the node "
                              "upsamples labels exactly), probabilities [1,H,W,C] or uint8 "
@@ -566,7 +622,8 @@ def main_float(source: Path, args: argparse.Namespace) -> int:
 
 
 def convert_onnx(source: Path, args: argparse.Namespace) -> int:
-    """``fanet-export model.onnx --head logits``: cut an exported model to the logits head."""
+    """``fanet-export model.onnx``: cut an exported model to the logits head, or re-export a
+    fixed-size logits model with dynamic height and width."""
     if args.head not in (None, "logits"):
         print("fanet-export: error: an .onnx source can only be cut to --head logits; export "
               "other heads from the training run's weights", file=sys.stderr)
@@ -577,12 +634,16 @@ def convert_onnx(source: Path, args: argparse.Namespace) -> int:
     if args.quantize and _output_kind(source) == "logits":
         shutil.copyfile(source, args.output)  # already logits: quantised as it is
         return 0
+    metadata = _metadata(source)
+    resize = (args.dynamic and not args.quantize and metadata is not None
+              and metadata.output == "logits" and not metadata.dynamic_size)
     try:
-        result = logits_from_onnx(source, args.output)
+        result = (dynamic_from_onnx if resize else logits_from_onnx)(source, args.output)
     except ValueError as exc:
         print(f"fanet-export: error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {result.path} (cut from {source} to the logits head, opset kept)")
+    print(f"wrote {result.path} (" + (f"{source} re-exported with dynamic H/W, weights read "
+          "from it" if resize else f"cut from {source} to the logits head, opset kept") + ")")
     failed = report_ops(result, args.allow_unsupported_ops)
     ok = result.label_agreement >= LABEL_AGREEMENT
     print(f"new vs old model: labels identical on {100 * result.label_agreement:.4f}% of "
@@ -592,11 +653,17 @@ def convert_onnx(source: Path, args: argparse.Namespace) -> int:
 
 def _output_kind(path: Path) -> str | None:
     """The ``output`` its metadata declares, None without fanet_ros metadata."""
+    metadata = _metadata(path)
+    return None if metadata is None else metadata.output
+
+
+def _metadata(path: Path) -> ModelMetadata | None:
+    """The fanet_ros metadata of an ONNX file, None without it."""
     from fanet_ros.model_metadata import metadata_of_proto
 
     proto = onnx.load(str(path), load_external_data=False)
     try:
-        return metadata_of_proto(proto, path).output
+        return metadata_of_proto(proto, path)
     except ValueError:
         return None
 
