@@ -64,8 +64,44 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
+def input_size_text(meta) -> str:
+    """``384x512``, or for a dynamic model the default size and the rule."""
+    size = f"{meta.input_height}x{meta.input_width}"
+    if not meta.dynamic_size:
+        return size
+    return (f"{size} by default (any HxW whose sides are multiples of {meta.size_multiple}: "
+            "node parameters input_height / input_width)")
+
+
+RESOLUTION_BLOCK = "resolution_table"
+"""The card's generated block that ``bench/resolution_table.py --card`` rewrites."""
+
+
+def resolution_section(data: dict) -> str:
+    """The input resolution -> val mIoU and CPU ms table of a ``bench/resolution_table.py``
+    result (``bench/results/resolution_<model>.json``)."""
+    rows = [
+        f"| {row['input']}{' (default)' if row['input'] == data['native_size'] else ''} | "
+        f"{100 * row['val_miou']:.2f} | {row['inference_ms']:.1f} | {row['frame_ms']:.1f} |"
+        for row in data["sizes"]
+    ]
+    return "\n".join([
+        f"Val mIoU over {data['val_frames']} val frames ({data['frame_size']}, labels scored at "
+        "that resolution) and CPU milliseconds (ONNX Runtime, medians of "
+        f"{data['rounds']} x {data['runs']} runs per size in one run, sizes alternating; "
+        f"{data['machine']['cores']} cores of a shared {data['machine']['cpu']}). `inference`: the "
+        "ONNX Runtime run; `frame`: the whole `Segmenter` call (resize, inference, labels at "
+        f"{data['frame_size']}). Sides must be multiples of 32. `{data['command']}`",
+        "",
+        "| input (HxW) | val mIoU (%) | inference ms | frame ms |",
+        "|---|---:|---:|---:|",
+        *rows,
+    ])
+
+
 def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, hardware: str,
-                  data_note: str, export_command: str, notes: str = "") -> str:
+                  data_note: str, export_command: str, notes: str = "",
+                  resolution: dict | None = None) -> str:
     config = portable_folders(run_state.read_json(run_dir / run_state.CONFIG))
     state = run_state.read_json(run_dir / run_state.STATE)
     _, meta = load_session(onnx_path)
@@ -77,7 +113,7 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         f"# {title}",
         "",
         f"`{onnx_path.name}`: {meta.model} with {meta.num_classes} classes "
-        f"({', '.join(meta.class_names)}), input {meta.input_height}x{meta.input_width} "
+        f"({', '.join(meta.class_names)}), input {input_size_text(meta)} "
         f"RGB in [0, 1], output {meta.output}. sha256 `{digest[:16]}…`, "
         f"{onnx_path.stat().st_size / 1e6:.1f} MB.",
         "",
@@ -122,6 +158,9 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         "```",
         "",
     ]
+    if resolution is not None:
+        lines += ["## Input resolution", "", f"<!-- {RESOLUTION_BLOCK}:start -->",
+                  resolution_section(resolution), f"<!-- {RESOLUTION_BLOCK}:end -->", ""]
     if notes:
         lines += ["## Limitations", "", notes, ""]
     return "\n".join(lines)
@@ -139,11 +178,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-command", required=True)
     parser.add_argument("--hardware", default=this_machine())
     parser.add_argument("--notes", default="", help="limitations and intended use")
+    parser.add_argument("--resolution-table", type=Path,
+                        help="bench/resolution_table.py's result JSON: adds the input "
+                             "resolution -> val mIoU and CPU ms table")
     args = parser.parse_args(argv)
     metrics = json.loads(args.metrics.read_text())
+    resolution = (json.loads(args.resolution_table.read_text()) if args.resolution_table
+                  else None)
     args.output.write_text(card_markdown(args.run_dir, metrics, args.onnx, args.title,
                                          args.hardware, args.data_note, args.export_command,
-                                         args.notes))
+                                         args.notes, resolution))
     print(f"wrote {args.output}")
     return 0
 
