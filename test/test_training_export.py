@@ -89,7 +89,7 @@ def test_an_exported_labels_model_is_cut_to_logits_with_the_same_labels(
 ) -> None:
     labels_model = tmp_path / "labels.onnx"
     assert main([str(weights), "--model", "fanet", "--layout", "camvid", "--height", "64",
-                 "--width", "96", "--labels", "--output", str(labels_model)]) == 0
+                 "--width", "96", "--labels", "--fixed", "--output", str(labels_model)]) == 0
     cut = tmp_path / "cut.onnx"
     code = main([str(labels_model), "--head", "logits", "--output", str(cut)])
     printed = capsys.readouterr().out
@@ -109,3 +109,4 @@ def test_an_exported_labels_model_is_cut_to_logits_with_the_same_labels(
 def test_missing_weights_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code = main([str(tmp_path / "none.weights.h5"), "--output", str(tmp_path / "x.onnx")])
     assert code == 2 and "none.weights.h5" in capsys.readouterr().err
+
