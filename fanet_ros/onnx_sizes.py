@@ -17,6 +17,8 @@ just those nodes, so the graph keeps its ops and speed and runs at any allowed s
   ``Concat(Shape(x)[0:2], Shape(ref)[2:4])`` for a Concat.
 * Any other strided node must have TensorFlow's SAME pads at the export size; they
   become ``auto_pad=SAME_UPPER``, which is SAME at every size.
+* A Reshape that keeps its input's shape (tf2onnx's layout step of a 1x1 map) becomes
+  an Identity.
 * The graph input's height and width (and the output's) become symbolic; the stale
   intermediate shapes (``value_info``) are dropped.
 
@@ -30,7 +32,7 @@ from __future__ import annotations
 import math
 
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 SIZE_MULTIPLE = 32
 """Sides of the allowed input sizes are multiples of this (the models' total stride)."""
@@ -59,7 +61,6 @@ def make_size_agnostic(model: onnx.ModelProto, multiple: int = SIZE_MULTIPLE) ->
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
 
     def exact(tensor: str) -> bool:
         return _exact(shapes[tensor][2:4], image, multiple)
@@ -78,7 +79,8 @@ def make_size_agnostic(model: onnx.ModelProto, multiple: int = SIZE_MULTIPLE) ->
                 _same_upper(node, shapes[node.input[0]][2:4])
                 changes.append(f"{node.op_type} {node.name}: pads -> SAME_UPPER")
         elif node.op_type == "Reshape":
-            _check_reshape(node, constants)
+            _reshape_to_identity(node, shapes)
+            changes.append(f"Reshape {node.name}: -> Identity")
         elif node.op_type not in SIZE_FREE_OPS:
             raise ValueError(f"cannot tell whether {node.op_type} node '{node.name}' holds the "
                              "export size")
@@ -217,12 +219,17 @@ def _same_upper(node: onnx.NodeProto, sides: list[int]) -> None:
     node.attribute.extend([*kept, helper.make_attribute("auto_pad", "SAME_UPPER")])
 
 
-def _check_reshape(node: onnx.NodeProto, constants: dict) -> None:
-    """A Reshape to a constant shape is size-free when it names no spatial size (batch -1 or
-    0, channels, then 1s, as on a pooled 1x1 map); ValueError otherwise."""
-    shape = constants.get(node.input[1])
-    if shape is None or any(v not in (-1, 0, 1) for i, v in enumerate(shape) if i != 1):
+def _reshape_to_identity(node: onnx.NodeProto, shapes: dict) -> None:
+    """A Reshape is size-free only where it changes nothing (batch aside): tf2onnx
+    writes layout steps of 1x1 maps (a pooled branch, a 1x1 pyramid level) as such
+    Reshapes, which would fold a larger map into the batch at another size. It becomes an
+    Identity; ValueError for any other Reshape."""
+    before, after = shapes.get(node.input[0]), shapes.get(node.output[0])
+    if not before or not after or len(before) != len(after) or before[1:] != after[1:]:
         raise ValueError(f"Reshape '{node.name}' may hold the export size")
+    del node.input[1:]
+    del node.attribute[:]
+    node.op_type = "Identity"
 
 
 def _symbolic_sides(graph: onnx.GraphProto, image: tuple[int, int]) -> None:
