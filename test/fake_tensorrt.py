@@ -119,6 +119,7 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
     trt.builds = []  # (precision flags, calibration batches) of every build, for tests
     trt.networks = []  # (strongly typed, float types of the weights) of every build
     trt.timed = []  # kernels each build timed (those its timing cache lacked)
+    trt.profiles = []  # (min, opt, max) input shapes of every optimisation profile
 
     if major < 11:
         class IInt8EntropyCalibrator2:
@@ -190,6 +191,7 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
     class Profile:
         def set_shape(self, name, low, opt, high) -> None:
             self.shape = tuple(opt)
+            trt.profiles.append((tuple(low), tuple(opt), tuple(high)))
 
     class TimingCache:
         def __init__(self, kernels: set[str]) -> None:

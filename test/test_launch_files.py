@@ -217,3 +217,25 @@ def test_multi_camera_launch_serves_both_cameras(installed, ros_context, tmp_pat
         os.killpg(proc.pid, signal.SIGINT)
     code, log = finish(proc, tmp_path)
     assert code == 0, log
+
+
+@pytest.mark.parametrize(("model", "height", "width"), [
+    ("fanet", 256, 512), ("fanet", 288, 384), ("fanet", 480, 640), ("fanet", 224, 320)])
+def test_launch_runs_the_shipped_model_at_the_size_asked_for(installed, ros_context, tmp_path,
+                                                             model, height, width):
+    from ros_harness import DiagnosticsProbe
+
+    ns = f"lf_size{height}"
+    proc = launch(installed, tmp_path, "segmentation.launch.py", f"model:={model}",
+                  f"input_height:={height}", f"input_width:={width}", f"namespace:={ns}",
+                  "backend:=onnxruntime")
+    try:
+        with SpinningNode("launch_probe") as spinner:
+            diag = DiagnosticsProbe(spinner.node, f"/{ns}/segmentation_node: segmentation")
+            status = diag.status_after(lambda s: "model_input" in s, 60.0)
+            assert status.get("model_input") == f"{height}x{width}", (
+                (tmp_path / "launch.log").read_text())
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+    code, log = finish(proc, tmp_path)
+    assert code == 0, log

@@ -29,14 +29,15 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-def test_dynamic_probabilities_match_keras_and_load_in_the_node_runtime(
+def test_size_agnostic_probabilities_match_keras_and_load_in_the_node_runtime(
     weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     output = tmp_path / "fanet.onnx"
     code = main([str(weights), "--model", "fanet", "--layout", "camvid", "--height", "64",
-                 "--width", "96", "--dynamic", "--head", "probabilities", "--output", str(output)])
+                 "--width", "96", "--head", "probabilities", "--output", str(output)])
     printed = capsys.readouterr().out
     assert code == 0, printed
+    assert "size-agnostic graph" in printed
     assert "ops: " in printed and "TensorRT" in printed
     assert "max |probability difference|" in printed
     assert onnx.load(str(output)).opset_import[0].version >= 17
@@ -109,3 +110,23 @@ def test_an_exported_labels_model_is_cut_to_logits_with_the_same_labels(
 def test_missing_weights_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code = main([str(tmp_path / "none.weights.h5"), "--output", str(tmp_path / "x.onnx")])
     assert code == 2 and "none.weights.h5" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_fixed_onnx_is_made_size_agnostic_without_weights(
+    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    fixed = tmp_path / "fixed.onnx"
+    assert main([str(weights), "--model", "fanet", "--layout", "camvid", "--height", "64",
+                 "--width", "96", "--fixed", "--output", str(fixed)]) == 0
+    any_size = tmp_path / "any.onnx"
+    code = main([str(fixed), "--output", str(any_size)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "made size-agnostic" in printed and "labels identical on 100.0000%" in printed
+    old, new = OnnxRuntimeBackend(fixed), OnnxRuntimeBackend(any_size, input_size=(96, 160))
+    assert new.metadata.dynamic_size and not old.metadata.dynamic_size
+    image = np.random.default_rng(2).random((1, 64, 96, 3), dtype=np.float32)
+    np.testing.assert_allclose(OnnxRuntimeBackend(any_size).infer(image), old.infer(image),
+                               atol=1e-5)
+    assert new.infer(np.zeros((1, 96, 160, 3), np.float32)).shape == (1, 12, 20, 11)

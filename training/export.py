@@ -1,7 +1,13 @@
 """``fanet-export``: trained Keras weights -> ONNX with fanet_ros metadata, checked against Keras.
 
-The model is rebuilt at the requested size (or with dynamic H/W), the weights
-loaded and converted with ``keras.Model.export(format="onnx")`` (tf2onnx). The
+The model is rebuilt at the requested size, the weights loaded and converted with
+``keras.Model.export(format="onnx")`` (tf2onnx), which maps it to clean ops (dilated
+``Conv``, ``Resize``, ``MaxPool``). The graph is then made size-agnostic
+(:mod:`fanet_ros.onnx_sizes`: the few nodes that hold the size read it at run time), so
+it runs at any input whose sides are multiples of 32 at the fixed export's speed;
+``--fixed`` keeps the graph at the requested size only. A model that pass cannot handle
+is exported with tf2onnx's dynamic height and width instead (a larger, slower graph:
+tf2onnx rewrites dilated convolutions of unknown size into space-to-depth steps). The
 head (``--head``) says where the graph ends:
 
 * ``logits`` (default for models whose classifier is at stride 8): the
@@ -14,7 +20,8 @@ head (``--head``) says where the graph ends:
 
 ONNX Runtime is then run on the same input as Keras and the difference printed.
 An exported ``.onnx`` with a full-resolution head can also be cut to the logits
-head (``fanet-export old.onnx --head logits --output new.onnx``), checked
+head (``fanet-export old.onnx --head logits --output new.onnx``), and a fixed-size
+``.onnx`` is made size-agnostic by the same pass (no weights needed); both are checked
 against the old labels on random inputs and synthetic frames.
 
 ``--quantize int8 --calibration-dir DIR`` writes a static INT8 (QDQ) logits model
@@ -24,6 +31,7 @@ from an exported ``.onnx``; its val mIoU and speed are in docs/performance.md.
 Example::
 
     fanet-export runs/fanet_camvid --height 384 --width 512 --output fanet_camvid.onnx
+    fanet-export old_fixed_size.onnx --output fanet_camvid.onnx   # any multiple-of-32 size
     fanet-export fanet_camvid.onnx --quantize int8 --calibration-dir /data/camvid/train \
         --output fanet_camvid_int8.onnx
 """
@@ -46,6 +54,7 @@ from fanet_ros.dataset_layouts import label_set_for_layout
 from fanet_ros.label_upsampling import LOGITS_STRIDE
 from fanet_ros.model_metadata import ModelMetadata, Normalization, attach_metadata
 from fanet_ros.onnx_labels import argmax_labels
+from fanet_ros.onnx_sizes import make_size_agnostic
 from fanet_training import run_state
 from fanet_training.tensorrt_ops import check_for_tensorrt
 
@@ -54,6 +63,10 @@ HEADS = ("logits", "probabilities", "labels")
 TOLERANCE = {"probabilities": 1e-4, "logits": 1e-3}
 """Largest |ONNX Runtime - Keras| difference accepted per float head."""
 LABEL_AGREEMENT = 0.9999
+SIZE_MODES = {"size-agnostic": "any multiple-of-32 size (size-agnostic graph), default ",
+              "dynamic": "any multiple-of-32 size (tf2onnx dynamic H/W), default ",
+              "fixed": "fixed "}
+"""How ``fanet-export`` names each :attr:`ExportResult.size_mode` when it reports."""
 KERAS_OUTPUT = {"logits": "low_res_logits", "probabilities": "probabilities",
                 "labels": "probabilities"}
 
@@ -67,6 +80,11 @@ class ExportResult:
     label_agreement: float
     """Share of pixels whose labels at the input size agree with Keras' full-resolution ones."""
     head: str = "logits"
+    size_changes: tuple[str, ...] = ()
+    """What :func:`fanet_ros.onnx_sizes.make_size_agnostic` rewrote."""
+    size_mode: str = "fixed"
+    """``size-agnostic``, ``dynamic`` (tf2onnx's own, where the pass could not run) or
+    ``fixed``."""
 
 
 def append_argmax(model: onnx.ModelProto) -> None:
@@ -276,8 +294,9 @@ def _prune(graph: onnx.GraphProto) -> None:
     graph.value_info.extend(kept_info)
 
 
-def convert(model, path: Path, dynamic: bool) -> onnx.ModelProto:
-    """Keras model -> ONNX (opset 17) via ``keras.Model.export``."""
+def convert(model, path: Path, dynamic: bool = False) -> onnx.ModelProto:
+    """Keras model -> ONNX (opset 17) via ``keras.Model.export``; ``dynamic``: tf2onnx traces
+    unknown height and width."""
     import tensorflow as tf
 
     height, width = (None, None) if dynamic else model.input_shape[1:3]
@@ -332,15 +351,19 @@ def choose_head(model_name: str, stride: int, head: str | None) -> str:
 
 
 def export(weights: Path, model_name: str, layout: str, output: Path, height: int, width: int,
-           dynamic: bool = False, head: str | None = None, extra: dict | None = None,
+           any_size: bool = True, head: str | None = None, extra: dict | None = None,
            dataset_name: str | None = None,
            normalization: Normalization | None = None,
            save_weights: bool = False) -> ExportResult:
     """Export, attach metadata, list/check ops and verify against Keras; raises on a mismatch.
 
-    ``head=None`` picks :func:`choose_head`'s default for the model. ``save_weights`` also
-    writes the Keras weights (no optimizer state) beside the ONNX file as
-    ``<name>.weights.h5``, where ``fanet-train --init-from`` finds them.
+    ``any_size`` (the default): the graph takes any height and width that are multiples of
+    32 (:func:`size_agnostic_graph`); ``height x width`` is the size the metadata names
+    (trained and checked at). Otherwise the graph holds that size's resize factors and
+    pooling pads, valid at that size only. ``head=None`` picks :func:`choose_head`'s
+    default for the model. ``save_weights`` also writes the Keras weights (no optimizer
+    state) beside the ONNX file as ``<name>.weights.h5``, where ``fanet-train
+    --init-from`` finds them.
     """
     from fanet_training.models import build_model
 
@@ -350,20 +373,23 @@ def export(weights: Path, model_name: str, layout: str, output: Path, height: in
     # The probabilities model at the export size: the labels reference, and its stride.
     reference = build_model(model_name, label_set.num_classes, (height, width, 3))
     head = choose_head(model_name, logits_stride(reference), head)
-    if head == "probabilities" and not dynamic:
-        model = reference
-    else:
-        shape = (None, None, 3) if dynamic else (height, width, 3)
-        model = build_model(model_name, label_set.num_classes, shape, output=KERAS_OUTPUT[head])
-        model.load_weights(weights)
     reference.load_weights(weights)
+    model = reference
+    if head != "probabilities":
+        model = build_model(model_name, label_set.num_classes, (height, width, 3),
+                            output=KERAS_OUTPUT[head])
+        model.load_weights(weights)
     with tempfile.TemporaryDirectory() as tmp:
-        proto = convert(model, Path(tmp) / "model.onnx", dynamic)
+        proto = convert(model, Path(tmp) / "model.onnx")
+    changes, mode = (), "fixed"
+    if any_size:
+        proto, changes, mode = size_agnostic_graph(proto, model_name, label_set.num_classes,
+                                                   head, weights)
     if head == "labels":
         append_argmax(proto)
     metadata = ModelMetadata.for_label_set(
         label_set, model=model_name, input_height=height, input_width=width,
-        output=head, dynamic_size=dynamic, extra=extra or {},
+        output=head, dynamic_size=any_size, extra=extra or {},
         normalization=normalization or Normalization())
     attach_metadata(proto, metadata)
     onnx.checker.check_model(proto)
@@ -373,63 +399,109 @@ def export(weights: Path, model_name: str, layout: str, output: Path, height: in
     diff, agreement = check_against_keras(model, reference, output, height, width, head)
     if save_weights:
         reference.save_weights(output.with_name(output.stem + ".weights.h5"))
-    return ExportResult(output, ops, diff, agreement, head)
+    return ExportResult(output, ops, diff, agreement, head, tuple(changes), mode)
 
 
-def logits_from_onnx(source: Path, output: Path, frames: int = 4, seed: int = 0) -> ExportResult:
-    """Cut an exported full-resolution-head model to the logits head; check its labels.
+def size_agnostic_graph(proto: onnx.ModelProto, model_name: str, num_classes: int, head: str,
+                        weights: Path) -> tuple[onnx.ModelProto, list[str], str]:
+    """The fixed export ``proto`` made size-agnostic: ``(graph, changes, mode)``.
 
-    The labels the new model gives through :func:`fanet_ros.runtime.base.labels_from_output`
-    are compared with the old model's on ``frames`` random inputs and ``frames`` synthetic
-    street scenes (fanet_ros.synthetic) at the model's input size. ``output`` may be
-    ``source``.
+    Where :func:`fanet_ros.onnx_sizes.make_size_agnostic` cannot prove a node right at
+    every size (e.g. an adaptive pooling whose averaging matrices hold the size), the model
+    is converted again with tf2onnx's dynamic height and width (mode ``dynamic``).
+    """
+    from fanet_training.models import build_model
+
+    try:
+        return proto, make_size_agnostic(proto), "size-agnostic"
+    except ValueError as exc:
+        print(f"fanet-export: {exc}; exporting with tf2onnx's dynamic height and width")
+    model = build_model(model_name, num_classes, (None, None, 3), output=KERAS_OUTPUT[head])
+    model.load_weights(weights)
+    with tempfile.TemporaryDirectory() as tmp:
+        return convert(model, Path(tmp) / "model.onnx", dynamic=True), [], "dynamic"
+
+
+def convert_onnx_file(source: Path, output: Path, cut: bool, any_size: bool,
+                      frames: int = 4, seed: int = 0) -> ExportResult:
+    """An exported model cut to the logits head (``cut``) and/or made size-agnostic
+    (``any_size``, :func:`fanet_ros.onnx_sizes.make_size_agnostic`); labels checked.
+
+    Cutting ends the graph at the input of the classifier's full-resolution ``Resize``
+    (:func:`cut_to_logits`). The labels the new model gives through
+    :func:`fanet_ros.runtime.base.labels_from_output` are compared with the old model's on
+    ``frames`` random inputs and ``frames`` synthetic street scenes (fanet_ros.synthetic) at
+    the model's input size. ``output`` may be ``source``.
     """
     import onnxruntime as ort
 
     from fanet_ros.model_metadata import metadata_of_proto
-    from fanet_ros.preprocessing import normalize
-    from fanet_ros.runtime.base import labels_from_output
-    from fanet_ros.synthetic import generate_drive
 
     proto = onnx.load(str(source))
     old = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     metadata = metadata_of_proto(proto, source)
-    if metadata.output == "logits":
-        raise ValueError(f"{source} already outputs logits")
-    cut_to_logits(proto)
     height, width = metadata.input_height, metadata.input_width
-    probe = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    logits = probe.run(None, {probe.get_inputs()[0].name: np.zeros((1, height, width, 3),
-                                                                     np.float32)})[0]
-    if logits.shape[1] * LOGITS_STRIDE != height:
-        raise ValueError(f"{source}: its classifier is at stride {height // logits.shape[1]}, but "
-                         f"the logits head carries stride-{LOGITS_STRIDE} logits; keep the "
-                         f"{metadata.output} model")
-    new_metadata = dataclasses.replace(
-        metadata, output="logits",
-        extra={**metadata.extra, "converted_from": f"{source.name} ({metadata.output} head)"})
-    attach_metadata(proto, new_metadata)
+    extra = dict(metadata.extra)
+    if cut:
+        if metadata.output == "logits":
+            raise ValueError(f"{source} already outputs logits")
+        cut_to_logits(proto)
+        probe = ort.InferenceSession(proto.SerializeToString(),
+                                     providers=["CPUExecutionProvider"])
+        logits = probe.run(None, {probe.get_inputs()[0].name: np.zeros(
+            (1, height, width, 3), np.float32)})[0]
+        if logits.shape[1] * LOGITS_STRIDE != height:
+            raise ValueError(f"{source}: its classifier is at stride {height // logits.shape[1]}"
+                             f", but the logits head carries stride-{LOGITS_STRIDE} logits; keep "
+                             f"the {metadata.output} model")
+        extra["converted_from"] = f"{source.name} ({metadata.output} head)"
+    changes: list[str] = []
+    if any_size:
+        if metadata.dynamic_size:
+            raise ValueError(f"{source} already takes any multiple-of-32 size")
+        changes = make_size_agnostic(proto, metadata.size_multiple)
+        extra["size_agnostic_from"] = f"{source.name} (fixed {height}x{width})"
+    head = "logits" if cut else metadata.output
+    attach_metadata(proto, dataclasses.replace(
+        metadata, output=head, dynamic_size=metadata.dynamic_size or any_size, extra=extra))
     onnx.checker.check_model(proto)
     output.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(output))
 
+    agreement = label_agreement(old, metadata.output, output, head, metadata, frames, seed)
+    ops = sorted({node.op_type for node in proto.graph.node})
+    return ExportResult(output, ops, float("nan"), agreement, head, tuple(changes),
+                        "size-agnostic" if any_size else "fixed")
+
+
+def label_agreement(old, old_head: str, new_path: Path, new_head: str, metadata: ModelMetadata,
+                    frames: int = 4, seed: int = 0) -> float:
+    """Share of pixels where the ONNX Runtime session ``old`` and the model ``new_path`` give
+    the same labels, over ``frames`` random inputs and ``frames`` synthetic street scenes
+    (fanet_ros.synthetic) at the metadata's input size."""
+    import onnxruntime as ort
+
+    from fanet_ros.preprocessing import normalize
+    from fanet_ros.runtime.base import labels_from_output
+    from fanet_ros.synthetic import generate_drive
+
+    height, width = metadata.input_height, metadata.input_width
     rng = np.random.default_rng(seed)
     inputs = [rng.random((1, height, width, 3), dtype=np.float32) for _ in range(frames)]
     for rgb, _ in generate_drive(seed, frames, height=height, width=width):
         batch = np.empty((1, height, width, 3), np.float32)
         normalize(rgb, metadata.normalization, out=batch[0])
         inputs.append(batch)
-    new = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    new = ort.InferenceSession(str(new_path), providers=["CPUExecutionProvider"])
     agree = total = 0
     for batch in inputs:
         before = old.run(None, {old.get_inputs()[0].name: batch})[0]
         after = new.run(None, {new.get_inputs()[0].name: batch})[0]
-        labels_before = labels_from_output(before, metadata.output)
-        labels_after = labels_from_output(after, "logits", (height, width))
+        labels_before = labels_from_output(before, old_head, (height, width))
+        labels_after = labels_from_output(after, new_head, (height, width))
         agree += int(np.count_nonzero(labels_before == labels_after))
         total += labels_before.size
-    ops = sorted({node.op_type for node in proto.graph.node})
-    return ExportResult(output, ops, float("nan"), agree / total)
+    return agree / total
 
 
 def run_provenance(run_dir: Path) -> dict:
@@ -446,14 +518,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("source", type=Path,
                         help="a run folder of fanet-train (uses best.weights.h5 and config.json), "
                              "a .weights.h5 file (then give --model and --layout), or an exported "
-                             ".onnx with a probabilities or labels head to cut to --head logits")
+                             ".onnx: a fixed-size one is made size-agnostic, a probabilities or "
+                             "labels head is cut to the logits head (--head logits)")
     parser.add_argument("--output", type=Path, required=True, help="ONNX file to write")
     parser.add_argument("--model", help="model name (default: the run's)")
     parser.add_argument("--layout", help="dataset layout / label set (default: the run's)")
     parser.add_argument("--height", type=int, help="input height, multiple of 32")
     parser.add_argument("--width", type=int, help="input width, multiple of 32")
-    parser.add_argument("--dynamic", action="store_true",
-                        help="dynamic H/W (height/width stay the default size in the metadata)")
+    parser.add_argument("--any-size", "--dynamic", dest="any_size", action="store_true",
+                        default=True,
+                        help="the default: the graph runs at any size whose sides are multiples "
+                             "of 32 (a fixed export made size-agnostic, fanet_ros.onnx_sizes); "
+                             "height/width stay the default size in the metadata. An .onnx "
+                             "source with a fixed size is converted so")
+    parser.add_argument("--fixed", dest="any_size", action="store_false",
+                        help="fix H/W at --height x --width (the graph holds that size's resize "
+                             "factors and pooling pads and runs at that size only)")
     parser.add_argument("--head", choices=HEADS, default=None,
                         help="where the graph ends: stride-8 logits [1,H/8,W/8,C] (the node "
                              "upsamples labels exactly), probabilities [1,H,W,C] or uint8 "
@@ -539,7 +619,7 @@ def main_float(source: Path, args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        result = export(source, model_name, layout, args.output, height, width, args.dynamic,
+        result = export(source, model_name, layout, args.output, height, width, args.any_size,
                         args.head, extra, args.dataset_name,
                         Normalization.from_dict(config.get("normalization")),
                         args.save_weights)
@@ -548,8 +628,9 @@ def main_float(source: Path, args: argparse.Namespace) -> int:
         return 2
     args.head = result.head
     print(f"wrote {result.path} ({model_name}, {layout}, "
-          f"{'dynamic H/W, default ' if args.dynamic else ''}{height}x{width}, "
-          f"output {args.head}, opset {OPSET})")
+          f"{SIZE_MODES[result.size_mode]}{height}x{width}, output {args.head}, opset {OPSET})")
+    for change in result.size_changes:
+        print(f"  {change}")
     failed = report_ops(result, args.allow_unsupported_ops)
     if args.head in TOLERANCE:
         limit = TOLERANCE[args.head]
@@ -566,23 +647,37 @@ def main_float(source: Path, args: argparse.Namespace) -> int:
 
 
 def convert_onnx(source: Path, args: argparse.Namespace) -> int:
-    """``fanet-export model.onnx --head logits``: cut an exported model to the logits head."""
-    if args.head not in (None, "logits"):
-        print("fanet-export: error: an .onnx source can only be cut to --head logits; export "
-              "other heads from the training run's weights", file=sys.stderr)
-        return 2
+    """``fanet-export model.onnx``: cut an exported model to the logits head and/or make a
+    fixed-size model size-agnostic (no weights needed)."""
     if not source.is_file():
         print(f"fanet-export: error: no ONNX file '{source}'", file=sys.stderr)
         return 2
-    if args.quantize and _output_kind(source) == "logits":
+    metadata = _metadata(source)
+    kind = metadata.output if metadata else None
+    if args.head not in (None, "logits", kind):
+        print("fanet-export: error: an .onnx source can only be cut to --head logits; export "
+              "other heads from the training run's weights", file=sys.stderr)
+        return 2
+    if args.quantize and kind == "logits":
         shutil.copyfile(source, args.output)  # already logits: quantised as it is
         return 0
+    cut = kind != "logits" and args.head in (None, "logits")
+    any_size = (args.any_size and not args.quantize and metadata is not None
+                and not metadata.dynamic_size)
+    if metadata is not None and not (cut or any_size):
+        print(f"fanet-export: error: {source} already outputs {kind} at any multiple-of-32 size "
+              "(or --fixed was given): nothing to convert", file=sys.stderr)
+        return 2
     try:
-        result = logits_from_onnx(source, args.output)
+        result = convert_onnx_file(source, args.output, cut, any_size)
     except ValueError as exc:
         print(f"fanet-export: error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {result.path} (cut from {source} to the logits head, opset kept)")
+    done = ["cut to the logits head" if cut else "",
+            f"made size-agnostic ({len(result.size_changes)} nodes rewritten)" if any_size else ""]
+    print(f"wrote {result.path} ({source}: {', '.join(d for d in done if d)}; opset kept)")
+    for change in result.size_changes:
+        print(f"  {change}")
     failed = report_ops(result, args.allow_unsupported_ops)
     ok = result.label_agreement >= LABEL_AGREEMENT
     print(f"new vs old model: labels identical on {100 * result.label_agreement:.4f}% of "
@@ -592,11 +687,17 @@ def convert_onnx(source: Path, args: argparse.Namespace) -> int:
 
 def _output_kind(path: Path) -> str | None:
     """The ``output`` its metadata declares, None without fanet_ros metadata."""
+    metadata = _metadata(path)
+    return None if metadata is None else metadata.output
+
+
+def _metadata(path: Path) -> ModelMetadata | None:
+    """The fanet_ros metadata of an ONNX file, None without it."""
     from fanet_ros.model_metadata import metadata_of_proto
 
     proto = onnx.load(str(path), load_external_data=False)
     try:
-        return metadata_of_proto(proto, path).output
+        return metadata_of_proto(proto, path)
     except ValueError:
         return None
 

@@ -100,9 +100,45 @@ def robustness_section(report: dict) -> list[str]:
             "", markdown_table(report), ""]
 
 
+def input_size_text(meta) -> str:
+    """``384x512``, or for a dynamic model the default size and the rule."""
+    size = f"{meta.input_height}x{meta.input_width}"
+    if not meta.dynamic_size:
+        return size
+    return (f"{size} by default (any HxW whose sides are multiples of {meta.size_multiple}: "
+            "node parameters input_height / input_width)")
+
+
+RESOLUTION_BLOCK = "resolution_table"
+"""The card's generated block that ``bench/resolution_table.py --card`` rewrites."""
+
+
+def resolution_section(data: dict) -> str:
+    """The input resolution -> val mIoU and CPU ms table of a ``bench/resolution_table.py``
+    result (``bench/results/resolution_<model>.json``)."""
+    rows = [
+        f"| {row['input']}{' (default)' if row['input'] == data['native_size'] else ''} | "
+        f"{100 * row['val_miou']:.2f} | {row['inference_ms']:.1f} | {row['frame_ms']:.1f} |"
+        for row in data["sizes"]
+    ]
+    return "\n".join([
+        f"Val mIoU over {data['val_frames']} val frames ({data['frame_size']}, labels scored at "
+        "that resolution) and CPU milliseconds (ONNX Runtime, medians of "
+        f"{data['rounds']} x {data['runs']} runs per size in one run, sizes alternating; "
+        f"{data['machine']['cores']} cores of a shared {data['machine']['cpu']}). `inference`: the "
+        "ONNX Runtime run; `frame`: the whole `Segmenter` call (resize, inference, labels at "
+        f"{data['frame_size']}). Sides must be multiples of 32. `{data['command']}`",
+        "",
+        "| input (HxW) | val mIoU (%) | inference ms | frame ms |",
+        "|---|---:|---:|---:|",
+        *rows,
+    ])
+
+
 def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, hardware: str,
                   data_note: str, export_command: str, notes: str = "",
-                  robustness: dict | None = None, extra_sections: str = "") -> str:
+                  robustness: dict | None = None, extra_sections: str = "",
+                  resolution: dict | None = None) -> str:
     config = portable_folders(run_state.read_json(run_dir / run_state.CONFIG))
     state = run_state.read_json(run_dir / run_state.STATE)
     _, meta = load_session(onnx_path)
@@ -114,7 +150,7 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         f"# {title}",
         "",
         f"`{onnx_path.name}`: {meta.model} with {meta.num_classes} classes "
-        f"({', '.join(meta.class_names)}), input {meta.input_height}x{meta.input_width} "
+        f"({', '.join(meta.class_names)}), input {input_size_text(meta)} "
         f"RGB in [0, 1], output {meta.output}. sha256 `{digest[:16]}…`, "
         f"{onnx_path.stat().st_size / 1e6:.1f} MB.",
         "",
@@ -161,6 +197,9 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         "```",
         "",
     ]
+    if resolution is not None:
+        lines += ["## Input resolution", "", f"<!-- {RESOLUTION_BLOCK}:start -->",
+                  resolution_section(resolution), f"<!-- {RESOLUTION_BLOCK}:end -->", ""]
     if robustness:
         lines += robustness_section(robustness)
     if extra_sections:
@@ -184,17 +223,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notes", default="", help="limitations and intended use")
     parser.add_argument("--robustness", type=Path, help="fanet-robustness --output report")
     parser.add_argument("--extra-sections", type=Path,
-                        help="Markdown file appended before the limitations (e.g. a held-out "
-                             "drive run or a resolution table written by a command)")
+                        help="Markdown file appended before the limitations (sections that "
+                             "a command wrote)")
+    parser.add_argument("--resolution-table", type=Path,
+                        help="bench/resolution_table.py's result JSON: adds the input "
+                             "resolution -> val mIoU and CPU ms table")
     args = parser.parse_args(argv)
     metrics = json.loads(args.metrics.read_text())
+    resolution = (json.loads(args.resolution_table.read_text()) if args.resolution_table
+                  else None)
     args.output.write_text(card_markdown(args.run_dir, metrics, args.onnx, args.title,
                                          args.hardware, args.data_note, args.export_command,
                                          args.notes,
                                          json.loads(args.robustness.read_text())
                                          if args.robustness else None,
                                          args.extra_sections.read_text()
-                                         if args.extra_sections else ""))
+                                         if args.extra_sections else "", resolution))
     print(f"wrote {args.output}")
     return 0
 

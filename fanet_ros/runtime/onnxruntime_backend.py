@@ -111,16 +111,27 @@ def resolve_input_size(
         raise ModelLoadError(
             f"model '{model_path}' was exported for a fixed input of {graph_size[0]}x"
             f"{graph_size[1]} (HxW) and cannot run at {height}x{width}. Leave "
-            "input_height/input_width at 0, or export the model at that size "
-            "(`fanet-export --height H --width W`, or --dynamic)."
+            "input_height/input_width at 0, or re-export it with dynamic height and width "
+            f"(`fanet-export {model_path.name} --output NEW.onnx`; dynamic is the default)."
         )
-    multiple = metadata.size_multiple
-    if height <= 0 or width <= 0 or height % multiple or width % multiple:
-        raise ModelLoadError(
-            f"input size {height}x{width} is not allowed for '{model_path}': both sides "
-            f"must be positive multiples of {multiple}"
-        )
+    check_size_rule(height, width, metadata.size_multiple, model_path)
     return height, width
+
+
+def check_size_rule(height: int, width: int, multiple: int, model_path: Path) -> None:
+    """Raise :class:`ModelLoadError` unless both sides are positive multiples of ``multiple``
+    (the model's total downsampling), naming the rule and the nearest allowed size."""
+    if height > 0 and width > 0 and not height % multiple and not width % multiple:
+        return
+
+    def nearest(side: int) -> int:
+        return max(multiple, round(side / multiple) * multiple)
+
+    raise ModelLoadError(
+        f"input size {height}x{width} (HxW) is not allowed for '{model_path}': both sides "
+        f"must be positive multiples of {multiple} (the model downsamples by {multiple}); "
+        f"the nearest allowed size is {nearest(height)}x{nearest(width)}"
+    )
 
 
 class OnnxRuntimeBackend(InferenceBackend):

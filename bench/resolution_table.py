@@ -1,0 +1,122 @@
+"""Input resolution -> CamVid val mIoU and CPU milliseconds, for one model, in one run.
+
+Each size runs the model through :class:`fanet_ros.segmenter.Segmenter` on ONNX Runtime
+(CPU), as the node does: the val frames (360x480) are resized to the model's input,
+the labels come back at the annotations' resolution and are scored with
+:mod:`fanet_ros.metrics`. Times are medians: ``inference`` is the ONNX Runtime run
+alone, ``frame`` the whole ``Segmenter`` call (preprocessing, inference, labels at
+360x480). Sizes alternate within each round, so a change of load on a shared CPU
+hits all of them. Writes ``bench/results/resolution_<model>.json``, prints the
+Markdown table and, with ``--card``, puts it into the model card.
+
+    python bench/resolution_table.py --camvid ../shared/data/camvid --model fanet_camvid --card
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import format_size, parse_size, write_results  # noqa: E402
+
+from fanet_ros.dataset_layouts import find_samples, read_image, read_label  # noqa: E402
+from fanet_ros.markdown_blocks import update_file_block  # noqa: E402
+from fanet_ros.metrics import ConfusionMatrix  # noqa: E402
+from fanet_ros.segmenter import Segmenter  # noqa: E402
+from fanet_ros.shipped_models import resolve_model  # noqa: E402
+from fanet_training.model_card import RESOLUTION_BLOCK, resolution_section  # noqa: E402
+
+SIZES = ("256x352", "288x384", "384x512", "480x640")
+
+
+def val_miou(segmenter: Segmenter, samples: list) -> float:
+    """Mean IoU over ``samples``, labels at the annotations' resolution."""
+    matrix = ConfusionMatrix(segmenter.metadata.num_classes, segmenter.metadata.ignore_label)
+    for sample in samples:
+        truth = read_label(sample.label_path, "camvid")
+        matrix.update(truth, segmenter(read_image(sample.image_path), "rgb8").labels)
+    return matrix.scores().mean_iou
+
+
+def timings(segmenters: dict[str, Segmenter], frame: np.ndarray, rounds: int,
+            runs: int) -> dict[str, dict[str, float]]:
+    """Median inference and whole-frame ms per size; sizes alternate in every round."""
+    samples: dict[str, dict[str, list[float]]] = {
+        size: {"inference": [], "frame": []} for size in segmenters}
+    batches = {size: np.zeros((1, *parse_size(size), 3), np.float32) for size in segmenters}
+    for _ in range(rounds):
+        for size, segmenter in segmenters.items():
+            segmenter(frame, "rgb8")  # one discarded run: caches and buffers warm
+            for _ in range(runs):
+                start = time.perf_counter()
+                segmenter.backend.infer(batches[size])
+                middle = time.perf_counter()
+                segmenter(frame, "rgb8")
+                end = time.perf_counter()
+                samples[size]["inference"].append(1000 * (middle - start))
+                samples[size]["frame"].append(1000 * (end - middle))
+    return {size: {kind: statistics.median(values) for kind, values in kinds.items()}
+            for size, kinds in samples.items()}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--camvid", type=Path, required=True, help="CamVid root (val split)")
+    parser.add_argument("--model", default="fanet_camvid", help="shipped name or .onnx path")
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), help="HxW, multiples of 32")
+    parser.add_argument("--val-frames", type=int, default=0, help="0: the whole val split")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per size and round")
+    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads, 0: default")
+    parser.add_argument("--card", action="store_true",
+                        help="write the table into the model card (<model>.md beside the .onnx)")
+    args = parser.parse_args(argv)
+
+    model_path = resolve_model(args.model)
+    samples = find_samples(args.camvid, "camvid", "val")[: args.val_frames or None]
+    segmenters = {}
+    for text in args.sizes:
+        height, width = parse_size(text)
+        segmenters[format_size((height, width))] = Segmenter(
+            model_path, backend="onnxruntime", device=-1, input_height=height,
+            input_width=width, num_threads=args.threads)
+    metadata = next(iter(segmenters.values())).metadata
+    miou = {size: val_miou(segmenter, samples) for size, segmenter in segmenters.items()}
+    frame = read_image(samples[0].image_path)
+    times = timings(segmenters, frame, args.rounds, args.runs)
+    data = {
+        "model": model_path.name,
+        "native_size": format_size((metadata.input_height, metadata.input_width)),
+        "val_frames": len(samples),
+        "frame_size": format_size(frame.shape[:2]),
+        "onnxruntime_threads": args.threads,
+        "rounds": args.rounds, "runs": args.runs,
+        "command": "python bench/resolution_table.py " + " ".join(
+            a if not Path(a).is_absolute() else Path(a).name for a in (argv or sys.argv[1:])),
+        "sizes": [{"input": size, "val_miou": miou[size], **{f"{kind}_ms": value
+                   for kind, value in times[size].items()}} for size in segmenters],
+    }
+    path = write_results(f"resolution_{model_path.stem}", data)
+    section = resolution_section(json.loads(path.read_text()))  # with the machine's facts
+    print(section)
+    print(f"\nwrote {path}")
+    if args.card:
+        card = model_path.with_suffix(".md")
+        update_file_block(card, RESOLUTION_BLOCK, section)
+        print(f"updated {card}")
+    for segmenter in segmenters.values():
+        segmenter.close()
+    return data
+
+
+if __name__ == "__main__":
+    main()
