@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,17 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def labels_export(weights: Path, tmp_path_factory: pytest.TempPathFactory
+                  ) -> tuple[Path, int, str]:
+    """The labels variant, exported once (its file, exit code and printout) for two tests."""
+    output = tmp_path_factory.mktemp("labels") / "fanet_labels.onnx"
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        code = main([str(weights), "--model", "fanet", "--layout", "camvid", "--height", "64",
+                     "--width", "96", "--labels", "--output", str(output)])
+    return output, code, printed.getvalue()
+
+
 @pytest.mark.slow
 def test_size_agnostic_probabilities_match_keras_and_load_in_the_node_runtime(
     weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture
@@ -50,12 +63,8 @@ def test_size_agnostic_probabilities_match_keras_and_load_in_the_node_runtime(
 
 
 @pytest.mark.slow
-def test_labels_variant_outputs_uint8_labels(weights: Path, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture) -> None:
-    output = tmp_path / "fanet_labels.onnx"
-    code = main([str(weights), "--model", "fanet", "--layout", "camvid", "--height", "64",
-                 "--width", "96", "--labels", "--output", str(output)])
-    printed = capsys.readouterr().out
+def test_labels_variant_outputs_uint8_labels(labels_export: tuple[Path, int, str]) -> None:
+    output, code, printed = labels_export
     assert code == 0, printed
     assert "identical on 100" in printed and "TOO FEW" not in printed
     backend = OnnxRuntimeBackend(output)
@@ -86,11 +95,10 @@ def test_default_logits_head_matches_keras_and_labels_equal_the_full_resolution_
 
 @pytest.mark.slow
 def test_an_exported_labels_model_is_cut_to_logits_with_the_same_labels(
-    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    labels_export: tuple[Path, int, str], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    labels_model = tmp_path / "labels.onnx"
-    assert main([str(weights), "--model", "fanet", "--layout", "camvid", "--height", "64",
-                 "--width", "96", "--labels", "--output", str(labels_model)]) == 0
+    labels_model, code, printed = labels_export
+    assert code == 0, printed
     cut = tmp_path / "cut.onnx"
     code = main([str(labels_model), "--head", "logits", "--output", str(cut)])
     printed = capsys.readouterr().out
@@ -98,7 +106,7 @@ def test_an_exported_labels_model_is_cut_to_logits_with_the_same_labels(
     assert "labels identical on 100.0000% of pixels" in printed
     old, new = OnnxRuntimeBackend(labels_model), OnnxRuntimeBackend(cut)
     assert new.metadata.output == "logits" and new.metadata.class_names == CAMVID.class_names
-    assert "labels.onnx" in new.metadata.extra["converted_from"]
+    assert labels_model.name in new.metadata.extra["converted_from"]
     image = np.random.default_rng(1).random((1, 64, 96, 3), dtype=np.float32)
     np.testing.assert_array_equal(labels_from_output(new.infer(image), "logits"),
                                   old.infer(image)[0])
