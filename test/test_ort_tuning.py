@@ -127,7 +127,8 @@ def test_fold_on_the_shipped_model_matches_its_output():
     """The tf2onnx graph of FANet: each BatchNorm is a Mul + Add after a Conv; all fold."""
     model = onnx.load(str(shipped_model_path()))
     convs = ops(model).count("Conv")
-    height, width = (d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[1:3])
+    meta = metadata_of_proto(model, "shipped")  # the graph takes any size; its default
+    height, width = meta.input_height, meta.input_width
     batch = np.random.default_rng(0).standard_normal((1, height, width, 3)).astype(np.float32)
     before = run(model, batch)
     removed = fold_conv_affine(model)
