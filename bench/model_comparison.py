@@ -150,7 +150,10 @@ def train_command(args: argparse.Namespace, name: str) -> list[str]:
             "--batch-size", str(args.batch_size), "--epochs", str(args.train_budget_epochs),
             "--optimizer", "adam", "--learning-rate", str(args.learning_rate),
             "--warmup-epochs", "0.5", "--bn-momentum", "0.9", "--val-every",
-            str(args.train_budget_epochs), "--seed", "0", "--cache", "--verbose", "2"]
+            str(args.train_budget_epochs), "--seed", "0", "--cache", "--verbose", "2",
+            # the recorded budget's recipe, the same for models with and without branches
+            # for deep supervision
+            "--augment", "legacy", "--aux-loss-weight", "0", "--class-weighting", "none"]
 
 
 def budget_row(args: argparse.Namespace, name: str) -> dict[str, Any]:

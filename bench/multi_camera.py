@@ -56,11 +56,13 @@ def run_setup(node: Any, commands: list[tuple[list[str], dict[str, str]]],
     from sensor_msgs.msg import Image
 
     counts = dict.fromkeys(CAMERAS, 0)
+    seen: set[str] = set()
     counting = threading.Event()
     lock = threading.Lock()
 
     def count(camera: str) -> Any:
         def on_label(_: Image) -> None:
+            seen.add(camera)
             if counting.is_set():
                 with lock:
                     counts[camera] += 1
@@ -82,8 +84,13 @@ def run_setup(node: Any, commands: list[tuple[list[str], dict[str, str]]],
         cameras = [subprocess.Popen(
             [sys.executable, str(BENCH / "camera_publisher.py"), "--rate", str(args.rate),
              "--height", str(height), "--width", str(width), "--topic", camera_topic(c),
-             "--duration", str(args.warmup + args.duration + 2)],
+             "--duration", str(args.warmup + args.duration + 120)],  # stopped below
             stdout=subprocess.DEVNULL) for c in CAMERAS]
+        deadline = time.monotonic() + 120  # camera processes start and are discovered
+        while seen != set(CAMERAS):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in nodes):
+                raise RuntimeError(f"no label yet from {sorted(set(CAMERAS) - seen)}")
+            time.sleep(0.1)
         time.sleep(args.warmup)
         counting.set()
         start = time.monotonic()

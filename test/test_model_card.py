@@ -49,7 +49,7 @@ def test_card_names_the_schedule_the_recipe_and_the_robustness(tmp_path: Path) -
     assert "the last epoch of a fixed schedule" in text
     assert "--augment street" in text and "--aux-loss-weight 0.4" in text
     assert "--train-splits train,val" in text and "--select last" in text
-    assert "--holdout" not in text and "--class-weighting" not in text  # defaults left out
+    assert "--holdout" not in text and "--class-weighting none" in text  # recipe spelt out
     assert "/somewhere" not in text and "--dataset-root /data/camvid" in text
     assert "| 2 | 1.200 | - | 41.00 | 30 |" in text
     assert "## Robustness" in text and "| dark (gamma 2.2, gain 0.6) | 40.0 | 80.0 |" in text

@@ -38,7 +38,8 @@ def _config(root: Path, run_dir: Path, **overrides) -> TrainConfig:
     options = dict(model="tiny_test", dataset_root=str(root), layout="folder",
                    run_dir=str(run_dir), height=64, width=64, batch_size=4, epochs=8,
                    optimizer="adam", learning_rate=0.02, end_learning_rate=1e-3,
-                   warmup_epochs=0.0, workers=0, augment="legacy")
+                   warmup_epochs=0.0, workers=0, augment="legacy", aux_loss_weight=0.0,
+                   class_weighting="none")
     options.update(overrides)
     return TrainConfig(**options)
 

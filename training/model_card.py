@@ -30,9 +30,9 @@ TRAIN_OPTIONS = (
     "crop_height", "crop_width", "class_weighting", "val_every", "init_from", "augment",
     "aux_loss_weight", "train_splits", "holdout", "select",
 )
-DEFAULTS = {"class_weighting": "none", "aux_loss_weight": 0.0, "train_splits": "train",
-            "holdout": "", "select": "best"}
-"""Options left out of the reproduce command when they have fanet-train's default."""
+DEFAULTS = {"train_splits": "train", "holdout": "", "select": "best"}
+"""Options left out of the reproduce command when they have these values (what a plain
+training run does); the recipe's options are always written out."""
 
 
 def portable_folders(config: dict) -> dict:

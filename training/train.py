@@ -12,7 +12,7 @@ import argparse
 import importlib.util
 import math
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -69,16 +69,18 @@ class TrainConfig:
     normalization: dict = field(default_factory=lambda: asdict(Normalization()))
     """Pixels -> model input (``fanet_ros.model_metadata.Normalization``); recorded in
     config.json, from where fanet-export writes it into the model's metadata."""
-    class_weighting: str = "none"
-    """``median-frequency``: weight each pixel's loss by its class (SegNet's balancing)."""
+    class_weighting: str = "sqrt-median-frequency"
+    """Weight each pixel's loss by its class: ``median-frequency`` (SegNet's balancing),
+    its square root (default: the campaign's choice, docs/training.md), or ``none``."""
     val_every: int = 1
     """Validate every N epochs (and after the last)."""
     init_from: str | None = None
     """Start from these weights (shipped model name, run folder or weights file)."""
     augment: str = "street"
     """Training augmentation preset (``fanet_training.augment.PRESETS``)."""
-    aux_loss_weight: float = 0.0
-    """Deep supervision: weight of each auxiliary head's loss (0 = no auxiliary heads)."""
+    aux_loss_weight: float | None = None
+    """Deep supervision: weight of each auxiliary head's loss (0 = no auxiliary heads);
+    ``None``: :data:`DEFAULT_AUX_LOSS_WEIGHT` where the model registers branches for it."""
     train_splits: str = "train"
     """Comma-separated splits to train on (``train,val`` for the final CamVid model)."""
     holdout: str = ""
@@ -86,6 +88,21 @@ class TrainConfig:
     ``holdout`` at each validation: a measure of streets the model has not seen."""
     select: str = "best"
     """Weights to ship: ``best`` (best held-out mIoU, else best val mIoU) or ``last`` epoch."""
+
+
+DEFAULT_AUX_LOSS_WEIGHT = 0.4
+"""Deep supervision's weight in the campaign's recipe (docs/training.md)."""
+
+
+def with_defaults_resolved(config: TrainConfig) -> TrainConfig:
+    """``config`` with the model-dependent defaults filled in (what config.json records)."""
+    if config.aux_loss_weight is not None:
+        if config.aux_loss_weight and not AUX_TAPS.get(config.model):
+            raise ValueError(f"--aux-loss-weight: model {config.model!r} registers no branches "
+                             "for deep supervision; use 0")
+        return config
+    weight = DEFAULT_AUX_LOSS_WEIGHT if AUX_TAPS.get(config.model) else 0.0
+    return replace(config, aux_loss_weight=weight)
 
 
 def tensorboard_available() -> bool:
@@ -206,6 +223,7 @@ def class_weights_for(config: TrainConfig, train_data: SegmentationDataset,
 
 def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int = 1) -> dict:
     """Train (or resume) and return the run state (epoch, best val mIoU, history)."""
+    config = with_defaults_resolved(config)
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path = run_dir / run_state.STATE
@@ -271,6 +289,7 @@ def initialise(model: keras.Model, name_or_path: str) -> None:
 
 def find_learning_rate(config: TrainConfig, steps: int, verbose: int = 1) -> float | None:
     """LR range test: exponential sweep 1e-5 -> 1, writes ``lr_find.json`` in the run folder."""
+    config = with_defaults_resolved(config)
     use_mixed_precision(config.mixed_precision)
     train_data, _ = datasets(config, 1)
     test = LearningRateRangeTest(1e-5, 1.0, steps)
@@ -327,9 +346,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="train on random HxW crops at the scale of --height x --width "
                              "(x32; cheaper steps, same object sizes); validation stays full size")
     parser.add_argument("--crop-width", type=int, metavar="W")
-    parser.add_argument("--class-weighting", choices=CLASS_WEIGHTING, default="none",
-                        help="median-frequency: weight rare classes up (SegNet's balancing), "
-                             "computed from the training labels")
+    parser.add_argument("--class-weighting", choices=CLASS_WEIGHTING,
+                        default="sqrt-median-frequency",
+                        help="weight rare classes up, from the training labels: "
+                             "median-frequency (SegNet's balancing), its square root "
+                             "(default, milder), or none")
     parser.add_argument("--val-every", type=int, default=1, metavar="N",
                         help="validate every N epochs and after the last (best weights are "
                              "picked among validated epochs)")
@@ -340,9 +361,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--augment", choices=sorted(PRESETS), default="street",
                         help="street: scale 0.5-2x, h-flips, wide photometric changes (blur, "
                              "noise, JPEG, gamma, colour temperature); legacy: the first models'")
-    parser.add_argument("--aux-loss-weight", type=float, default=0.0, metavar="W",
+    parser.add_argument("--aux-loss-weight", type=float, metavar="W",
                         help="deep supervision: auxiliary heads on the lower-resolution "
-                             "branches, each loss weighted W (training only; not exported)")
+                             "branches, each loss weighted W (training only; not exported); "
+                             f"default {DEFAULT_AUX_LOSS_WEIGHT} for models that register them "
+                             "(fanet, fsffnet), else 0")
     parser.add_argument("--train-splits", default="train", metavar="S[,S]",
                         help="splits to train on, e.g. train,val for a final model")
     parser.add_argument("--holdout", default="", metavar="DRIVE[,DRIVE]",
