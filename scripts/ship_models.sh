@@ -19,9 +19,15 @@ case "${1:-}" in
     fanet-evaluate runs/fanet_synthetic --dataset-root "$SYNTH" --output-dir runs/fanet_synthetic/eval
     fanet-export runs/fanet_synthetic --output fanet_ros/models/fanet_synthetic.onnx \
       --dataset-name synthetic --head logits
+    # the resolution table on the same generated streets rendered at 480x640
+    [ -d "$SYNTH-480x640/val" ] || python -m fanet_ros.synthetic --out "$SYNTH-480x640" \
+      --train 0 --val 64 --height 480 --width 640 --seed 7
+    python bench/resolution_table.py --camvid "$SYNTH-480x640" --model fanet_synthetic \
+      --sizes 192x256 256x352 384x512 480x640
     python -m fanet_training.model_card runs/fanet_synthetic \
       --metrics runs/fanet_synthetic/eval/metrics.json \
       --onnx fanet_ros/models/fanet_synthetic.onnx --output fanet_ros/models/fanet_synthetic.md \
+      --resolution-table bench/results/resolution_fanet_synthetic.json \
       --title "FANet trained on synthetic street scenes (demo model)" \
       --data-note "320 train / 64 val scenes from \`python -m fanet_ros.synthetic --out DIR --train 320 --val 64 --height 192 --width 256 --seed 7\` (generated, no licence restrictions); CamVid's 11 classes" \
       --export-command "fanet-export runs/fanet_synthetic --output fanet_ros/models/fanet_synthetic.onnx --dataset-name synthetic --head logits" \
@@ -41,11 +47,13 @@ case "${1:-}" in
       fanet-export "$schedule" --output "$schedule/heldout.onnx" --head logits
       fanet-robustness "$schedule/heldout.onnx" --dataset-root "$CAMVID" --split train \
         --drives 0006R0 --output "$final/robustness.json"
+      python bench/resolution_table.py --camvid "$CAMVID" --model "${model}_camvid"
       python -m fanet_training.model_card "$final" --metrics "$final/eval/metrics.json" \
         --onnx "fanet_ros/models/${model}_camvid.onnx" \
         --output "fanet_ros/models/${model}_camvid.md" \
         --title "$title trained on CamVid" --data-note "$CAMVID_DATA_NOTE" \
         --robustness "$final/robustness.json" \
+        --resolution-table "bench/results/resolution_${model}_camvid.json" \
         --export-command "fanet-export $final --output fanet_ros/models/${model}_camvid.onnx --head logits --save-weights" \
         --notes "Val is trained on (the standard CamVid protocol trains on train+val): its figure shows fitting, not generalisation. The held-out figures (robustness table, campaign table in docs/training.md) come from the same recipe and schedule trained without drive 0006R0 ($schedule), scored on that drive. Resume or rerun the training with bash scripts/campaign.sh."
     done
