@@ -119,3 +119,21 @@ def start_frame_counter(topic: str, seconds: float, reliability: str) -> subproc
         [sys.executable, str(script), topic, str(seconds), reliability],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
+
+
+def wait_for_service_replies(client: Any, timeout: float = 30.0, attempt: float = 3.0) -> None:
+    """Wait until ``client`` gets replies, not only until its service is discovered.
+
+    ``wait_for_service`` sees the server's request reader; the reply travels the other
+    way, and a reply sent before the server has matched the client's reply reader is
+    lost (a call then never completes). An empty request (harmless for the parameter
+    services) is sent until one is answered.
+    """
+    assert client.wait_for_service(timeout_sec=timeout), f"no {client.srv_name} service"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        future = client.call_async(client.srv_type.Request())
+        if wait_for(future.done, attempt):
+            return
+        client.remove_pending_request(future)
+    raise AssertionError(f"{client.srv_name} never replied within {timeout} s")

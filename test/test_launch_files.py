@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("launch_ros", reason="launch_ros is not installed (docs/launch.md)")
 pytest.importorskip("ros2launch", reason="ros2launch is not installed (docs/launch.md)")
 
-from ros_harness import SpinningNode, wait_for  # noqa: E402
+from ros_harness import SpinningNode, wait_for, wait_for_service_replies  # noqa: E402
 
 from fanet_ros.launch_arguments import ARGUMENTS_BY_NAME  # noqa: E402
 
@@ -130,7 +130,7 @@ def test_launch_wires_transport_and_output_resolution_and_the_namespace_moves_th
                             60.0), (tmp_path / "launch.log").read_text()
             client = spinner.node.create_client(GetParameters,
                                                 "/lf_c/segmentation_node/get_parameters")
-            assert client.wait_for_service(timeout_sec=30.0)
+            wait_for_service_replies(client, 30.0)
             future = client.call_async(GetParameters.Request(
                 names=["image_transport", "output_resolution"]))
             assert wait_for(future.done, 30.0)

@@ -16,7 +16,13 @@ from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.serialization import serialize_message
-from ros_harness import SpinningNode, start_node_process, stop_process, wait_for
+from ros_harness import (
+    SpinningNode,
+    start_node_process,
+    stop_process,
+    wait_for,
+    wait_for_service_replies,
+)
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
@@ -374,7 +380,8 @@ def test_class_info_is_latched_and_read_only(node_input_res, reference):
 
         get = spinner.node.create_client(GetParameters, "/a/segmentation_node/get_parameters")
         setp = spinner.node.create_client(SetParameters, "/a/segmentation_node/set_parameters")
-        assert get.wait_for_service(TIMEOUT) and setp.wait_for_service(TIMEOUT)
+        wait_for_service_replies(get, TIMEOUT)
+        wait_for_service_replies(setp, TIMEOUT)
         future = get.call_async(GetParameters.Request(names=["class_names", "class_colors"]))
         assert wait_for(future.done, TIMEOUT)
         names, colors = future.result().values

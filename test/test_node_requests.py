@@ -16,7 +16,14 @@ from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from ros_harness import DiagnosticsProbe, SpinningNode, start_node_process, stop_process, wait_for
+from ros_harness import (
+    DiagnosticsProbe,
+    SpinningNode,
+    start_node_process,
+    stop_process,
+    wait_for,
+    wait_for_service_replies,
+)
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -77,7 +84,7 @@ def test_malformed_parameter_requests_are_refused_and_the_node_keeps_serving(
                                    (SetParametersAtomically, "set_parameters_atomically"))
             }
             for client in clients.values():
-                assert client.wait_for_service(TIMEOUT), log.read_text()
+                wait_for_service_replies(client, TIMEOUT)
 
             refused = 0
             for param in MALFORMED:
