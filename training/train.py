@@ -140,19 +140,18 @@ def compile_model(config: TrainConfig, num_classes: int, optimizer,
     """
     size = (config.crop_height or config.height, config.crop_width or config.width, 3)
     model = build_model(config.model, num_classes, size, output="logits")
-    if config.bn_momentum is not None:
-        set_batchnorm_momentum(model, config.bn_momentum)
+    trained = (with_auxiliary_heads(model, config.model, num_classes)
+               if config.aux_loss_weight else model)
+    if config.bn_momentum is not None:  # the shipped model's layers are among these
+        set_batchnorm_momentum(trained, config.bn_momentum)
     loss = SegmentationCrossEntropy(ohem_threshold=config.ohem, from_logits=True,
                                     class_weights=class_weights)
-    if not config.aux_loss_weight:
+    if trained is model:
         model.compile(optimizer=optimizer, loss=loss)
-        return model, model
-    trained = with_auxiliary_heads(model, config.model, num_classes)
-    if config.bn_momentum is not None:
-        set_batchnorm_momentum(trained, config.bn_momentum)
-    heads = len(trained.outputs)
-    trained.compile(optimizer=optimizer, loss=[loss] * heads,
-                    loss_weights=[1.0] + [config.aux_loss_weight] * (heads - 1))
+    else:
+        heads = len(trained.outputs)
+        trained.compile(optimizer=optimizer, loss=[loss] * heads,
+                        loss_weights=[1.0] + [config.aux_loss_weight] * (heads - 1))
     return trained, model
 
 
