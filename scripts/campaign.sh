@@ -14,37 +14,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 cd "${CAMPAIGN_ROOT:-$ROOT}"
-CAMVID="${CAMVID_ROOT:-../shared/data/camvid}"
-HOLDOUT=0006R0  # CamVid drive left out of training for every recipe decision
-
-# Recipe comparisons: same seed, epochs, crops, optimizer; 266 train frames (train minus
-# 0006R0), scored on val (drive 0016E5, also in train) and the held-out drive 0006R0.
-# Finished comparisons keep their config, state and log; their weights are removed.
-COMMON=(--dataset-root "$CAMVID" --layout camvid --height 384 --width 512
-        --crop-height 288 --crop-width 384 --batch-size 8 --optimizer adam
-        --learning-rate 0.002 --warmup-epochs 1 --bn-momentum 0.9 --seed 0 --cache --verbose 2)
-RECIPE=(--model fanet --epochs 40 --end-learning-rate 0.0001 --val-every 5
-        --holdout "$HOLDOUT")
-# The recipe the comparisons chose (docs/training.md#campaign-issue-22).
-CHOSEN="--augment street --aux-loss-weight 0.4 --class-weighting sqrt-median-frequency"
-# Long runs: 150 epochs of train+val. *_schedule leaves 0006R0 out to show the schedule's
-# held-out curve; *_final trains on every frame and ships its last epoch.
-LONG="--epochs 150 --end-learning-rate 0.00001 --train-splits train,val --select last $CHOSEN"
-declare -A STAGES=(
-  [recipe_a]="${RECIPE[*]} --augment legacy"
-  [recipe_b]="${RECIPE[*]} --augment street"
-  [recipe_c]="${RECIPE[*]} --augment street --aux-loss-weight 0.4"
-  [recipe_d]="${RECIPE[*]} --augment street --aux-loss-weight 0.4 --class-weighting sqrt-median-frequency"
-  [recipe_e]="${RECIPE[*]} --augment street --aux-loss-weight 0.4 --ohem 0.7"
-  [fanet_schedule]="--model fanet $LONG --holdout $HOLDOUT --val-every 10"
-  [fanet_final]="--model fanet $LONG"
-  [fsffnet_schedule]="--model fsffnet $LONG --holdout $HOLDOUT --val-every 10"
-  [fsffnet_final]="--model fsffnet $LONG"
-)
-# recipe_e (OHEM) is defined but not run: held-out mIoU tied between b, c and d, and the
-# CPU hours went to the long runs (run it by name to add it to the table).
-ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule fanet_final fsffnet_schedule
-       fsffnet_final)
+# shellcheck source=campaign_stages.sh
+source "$ROOT/scripts/campaign_stages.sh"
 
 finished() {  # finished RUN_DIR: its state has reached the epochs its config asks for
   python - "$1" <<'PY'
