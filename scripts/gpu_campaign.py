@@ -9,10 +9,11 @@ data from the pack, mixed precision off so a run can resume on a CPU) trains sid
 with the others, one ``PACK/run.py`` each, into ``WORK/<stage>``. Every ``--snapshot-every``
 seconds and at the end, ``OUT`` gets what is needed to go on elsewhere, sized for a transfer
 limit (``--max-files`` files of at most ``--part-mib``, ``--max-mib`` in all):
-``logs.tar.gz`` (every log and state.json), then per stage in the order given a tar split
-into ``<stage>.tar.NN`` parts: a finished run's ``best.weights.h5`` and state, an unfinished
-run's checkpoint and optimizer (resumable with ``scripts/campaign.sh`` once unpacked into
-``campaign/<stage>``). A stage that does not fit is left out and says so. At the deadline the
+``logs.tar.gz`` (every log and state.json), then per stage a tar split into
+``<stage>.tar.NN`` parts: a finished run's ``best.weights.h5`` and state, an unfinished run's
+checkpoint and optimizer (resumable with ``scripts/campaign.sh`` once unpacked into
+``campaign/<stage>``). Finished runs go first, then the runs with the most epochs (what would
+cost most to redo); a stage that does not fit is left out and says so. At the deadline the
 runs are interrupted (a run loses at most the epoch in progress). Standard library only.
 """
 
@@ -107,13 +108,16 @@ def snapshot(work: Path, out: Path, stages: list[str], args: argparse.Namespace)
     """Rewrite OUT within the limits; returns one status line per stage."""
     part = args.part_mib * MIB
     files = {"logs.tar.gz": logs_tar(work)}
-    lines = []
+    lines, packed_stages = [], []
     for stage in stages:
         packed = stage_tar(run_dir(work, stage))
         if packed is None:
             lines.append(f"{stage}: no finished epoch yet")
-            continue
-        data, epoch, epochs = packed
+        else:
+            packed_stages.append((stage, *packed))
+    # Finished runs first (small), then the most epochs: what would cost most to redo.
+    packed_stages.sort(key=lambda item: (item[2] < item[3], -item[2]))
+    for stage, data, epoch, epochs in packed_stages:
         parts = {f"{stage}.tar.{i // part:02d}": data[i:i + part]
                  for i in range(0, len(data), part)}
         used = sum(len(v) for v in files.values())

@@ -1,0 +1,69 @@
+"""scripts/gpu_campaign.py: what a GPU session brings back fits the transfer limit and
+keeps the runs that would cost most to redo."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+MIB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def gpu_campaign():
+    spec = importlib.util.spec_from_file_location("gpu_campaign",
+                                                  REPO / "scripts" / "gpu_campaign.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(work: Path, stage: str, model: str, epoch: int, mib: float) -> None:
+    run = work / stage / "runs" / model
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"epochs": 150, "model": model}))
+    (run / "state.json").write_text(json.dumps({"epoch": epoch}))
+    (run / "class_weights.json").write_text("{}")
+    (run / "checkpoint.weights.h5").write_bytes(b"c" * int(mib * 0.6 * MIB))
+    (run / "optimizer.npz").write_bytes(b"o" * int(mib * 0.4 * MIB))
+    (run / "best.weights.h5").write_bytes(b"b" * MIB)
+    (work / stage / "logs").mkdir()
+    (work / stage / "logs" / f"{model}.log").write_text(f"epoch {epoch}\n")
+
+
+def test_stage_args_come_from_the_campaign_stages(gpu_campaign):
+    args = gpu_campaign.stage_args("fsffnet_schedule")
+    assert gpu_campaign.flag(args, "--model") == "fsffnet"
+    assert gpu_campaign.flag(args, "--holdout") == "0006R0"
+    assert gpu_campaign.flag(args, "--epochs") == "150"
+
+
+def test_snapshot_keeps_the_most_advanced_runs_within_the_limit(gpu_campaign, tmp_path):
+    work, out = tmp_path / "work", tmp_path / "out"
+    _run(work, "fsffnet_final", "fsffnet", 6, 24)
+    _run(work, "fanet_final", "fanet", 84, 22)
+    _run(work, "fanet_schedule", "fanet", 150, 22)  # finished: best weights only
+    limits = argparse.Namespace(part_mib=15, max_files=8, max_mib=40)
+    lines = gpu_campaign.snapshot(work, out, ["fsffnet_final", "fanet_final",
+                                              "fanet_schedule"], limits)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["fanet_final.tar.00", "fanet_final.tar.01", "fanet_schedule.tar.00",
+                     "logs.tar.gz"]
+    assert sum(p.stat().st_size for p in out.iterdir()) <= 40 * MIB
+    assert all(p.stat().st_size <= 15 * MIB for p in out.iterdir())
+    assert any("fsffnet_final: epoch 6/150, LEFT OUT" in line for line in lines)
+    parts = b"".join((out / n).read_bytes() for n in names if n.startswith("fanet_final"))
+    (tmp_path / "fanet_final.tar").write_bytes(parts)
+    with tarfile.open(tmp_path / "fanet_final.tar") as tar:
+        assert sorted(tar.getnames()) == ["checkpoint.weights.h5", "class_weights.json",
+                                          "config.json", "optimizer.npz", "state.json"]
+    with tarfile.open(out / "fanet_schedule.tar.00") as tar:
+        assert "best.weights.h5" in tar.getnames() and "optimizer.npz" not in tar.getnames()
+    with tarfile.open(out / "logs.tar.gz") as tar:
+        assert "fsffnet_final/logs/fsffnet.log" in tar.getnames()
