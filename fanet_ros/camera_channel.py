@@ -46,11 +46,12 @@ from fanet_ros.image_conversion import (
     image_from_msg,
     image_from_serialized,
     is_plain_cdr,
+    serialized_stamp_ns,
 )
 from fanet_ros.input_qos import AdaptiveSubscription, policy_name
 from fanet_ros.node_statistics import LatencyWindow, RateMeter
 from fanet_ros.segmentation_pipeline import FrameOutputs, SegmentationPipeline
-from fanet_ros.throughput_watch import ThroughputWatch
+from fanet_ros.throughput_watch import ArrivalWindow, ThroughputWatch
 
 OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 """Newest image only: a slow subscriber gets the latest mask, not a queue of 6 MB images
@@ -116,6 +117,9 @@ class CameraChannel:
         """Header stamp to publish."""
         self.input_delay = LatencyWindow()
         """Header stamp to receipt: the camera driver's and the transport's share."""
+        self.arrivals = ArrivalWindow()
+        """Every received frame (processed or not): its stamp-to-receipt delay and whether it
+        came in a burst."""
         self.queue_wait = LatencyWindow()
         """Receipt to the worker taking the frame."""
         self.processing = LatencyWindow()
@@ -162,8 +166,11 @@ class CameraChannel:
     def _on_image(self, serialized: bytes) -> None:
         self.frames_in.tick()
         self.counters.add(received=1)
-        self._deliver(self.camera, (serialized, time.monotonic(),
-                                    self.node.get_clock().now().nanoseconds))
+        received, received_ns = time.monotonic(), self.node.get_clock().now().nanoseconds
+        stamp_ns = serialized_stamp_ns(serialized)
+        self.arrivals.add(received, (received_ns - stamp_ns) * 1e-9 if stamp_ns and stamp_ns > 0
+                          else None)
+        self._deliver(self.camera, (serialized, received, received_ns))
 
     def prepare(self, serialized: bytes, received: float, received_ns: int) -> Frame | None:
         """The frame decoded with the outputs wanted; ``None`` when nobody subscribes or the
@@ -294,8 +301,11 @@ class CameraChannel:
                                    ("queue_wait", self.queue_wait),
                                    ("processing", self.processing))
         }
+        arrival_delay_ms, bursty = self.arrivals.take()
         self.throughput.add(now, counts.received - counts.skipped, counts.published,
-                            percentiles["latency"].get(50), percentiles["input_delay"].get(50))
+                            percentiles["latency"].get(50),
+                            arrival_delay_ms if arrival_delay_ms is not None
+                            else percentiles["input_delay"].get(50), bursty)
         drift = self.throughput.assess(source.topic_name, source.publishers)
         if drift is not None and health.level == OK and health.reason == "ok":
             health = Health(WARN, drift.reason, drift.message)
@@ -323,6 +333,10 @@ class CameraChannel:
         for prefix, by_quantile in percentiles.items():
             for q, ms in by_quantile.items():
                 values[f"{prefix}_p{q:g}_ms"] = f"{ms:.2f}"
+        if arrival_delay_ms is not None:
+            values["arrival_delay_p50_ms"] = f"{arrival_delay_ms:.2f}"
+        if bursty is not None:
+            values["input_burst_percent"] = f"{100 * bursty:.1f}"
         for stage, ms in stage_ms.items():
             values[f"stage_{stage}_ms"] = f"{ms:.3f}"
         values["health"] = health.reason

@@ -161,6 +161,17 @@ def image_from_serialized(serialized: bytes) -> SerializedImage | None:
                            pixels_view(pixels, encoding, height, width, step))
 
 
+def serialized_stamp_ns(serialized: bytes) -> int | None:
+    """The header stamp (ns) of a serialized message whose first field is a
+    ``std_msgs/Header`` (Image, CompressedImage), read from its first 12 bytes; ``None`` for
+    an encapsulation other than plain CDR or a message too short to hold one."""
+    order = {b"\x00\x01": "<", b"\x00\x00": ">"}.get(bytes(serialized[:2]))
+    if order is None or len(serialized) < 12:
+        return None
+    sec, nanosec = struct.unpack_from(f"{order}iI", serialized, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
 def deserialize_image(serialized: bytes, msg_type: type) -> Any:
     """``deserialize_message`` whose failures are :class:`ImageConversionError` naming the
     encapsulation (a corrupt or foreign-encoded frame is a bad input, not a node failure)."""

@@ -21,6 +21,7 @@ second and third checks report.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import dataclass
 
@@ -38,6 +39,14 @@ LATENCY_MARGIN_MS = 30.0
 above"."""
 MIN_RATE_HZ = 2.0
 """Rates under this are too few frames to judge."""
+BURST_GAP_FRACTION = 0.25
+"""A frame that arrives within this fraction of the mean period after the one before it
+arrives in a burst."""
+BURSTY_SHARE = 0.2
+"""With at least this share of frames arriving in bursts, output behind input is the input's
+timing: the newest-frame slot keeps one frame of each burst."""
+MAX_ARRIVALS = 10_000
+"""Arrivals kept between two diagnostics ticks (a bound for very slow ticks)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,8 @@ class Bucket:
     """Median stamp-to-publish latency of the diagnostics ticks in the bucket."""
     input_delay_ms: float | None
     """Median stamp-to-receipt delay: the camera's and the transport's share."""
+    bursty: float | None = None
+    """Median share of frames that arrived in bursts (:class:`ArrivalWindow`)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,40 @@ def _median(values: list[float]) -> float | None:
     return ordered[len(ordered) // 2]
 
 
+class ArrivalWindow:
+    """Every received frame's arrival, between two diagnostics ticks: how regular the input
+    is and its stamp-to-receipt delay (the processed frames' ``input_delay`` misses the
+    frames a burst makes stale). Thread-safe: the subscription adds, the tick takes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._times: list[float] = []
+        self._delays: list[float] = []
+
+    def add(self, arrival_s: float, delay_s: float | None) -> None:
+        """A frame arrived at monotonic ``arrival_s``, ``delay_s`` after its stamp
+        (``None``: no usable stamp)."""
+        with self._lock:
+            if len(self._times) < MAX_ARRIVALS:
+                self._times.append(arrival_s)
+                if delay_s is not None and delay_s >= 0.0:
+                    self._delays.append(delay_s)
+
+    def take(self) -> tuple[float | None, float | None]:
+        """``(median delay in ms, share of frames that arrived in bursts)`` since the last
+        call; ``None`` for what too few frames cannot tell."""
+        with self._lock:
+            times, delays = self._times, self._delays
+            self._times, self._delays = [], []
+        median = _median(delays)
+        if len(times) < 5:
+            return (None if median is None else 1000.0 * median), None
+        gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+        mean_gap = (times[-1] - times[0]) / len(gaps)
+        share = sum(gap < BURST_GAP_FRACTION * mean_gap for gap in gaps) / len(gaps)
+        return (None if median is None else 1000.0 * median), share
+
+
 class ThroughputWatch:
     """Feed it each diagnostics tick; :meth:`assess` says when throughput drifted."""
 
@@ -73,11 +118,13 @@ class ThroughputWatch:
         """(time, frames taken, frames published) when the open bucket began."""
         self._latencies: list[float] = []
         self._delays: list[float] = []
+        self._bursty: list[float] = []
 
     def add(self, now: float, taken: int, published: int, latency_ms: float | None,
-            input_delay_ms: float | None) -> None:
-        """One tick: totals of frames taken (received, not skipped) and published, and the
-        tick's median latency and input delay (``None`` when no frame was published)."""
+            input_delay_ms: float | None, bursty: float | None = None) -> None:
+        """One tick: totals of frames taken (received, not skipped) and published, the
+        tick's median latency and input delay (``None`` when no frame was published), and
+        the share of its frames that arrived in bursts (``None``: too few to tell)."""
         if self._start is None:
             self._start = (now, taken, published)
             return
@@ -85,17 +132,20 @@ class ThroughputWatch:
             self._latencies.append(latency_ms)
         if input_delay_ms is not None:
             self._delays.append(input_delay_ms)
+        if bursty is not None:
+            self._bursty.append(bursty)
         since, taken0, published0 = self._start
         if now - since < self.bucket_s:
             return
         span = now - since
         bucket = Bucket((taken - taken0) / span, (published - published0) / span,
-                        _median(self._latencies), _median(self._delays))
+                        _median(self._latencies), _median(self._delays),
+                        _median(self._bursty))
         self.buckets.append((now, bucket))
         while self.buckets and now - self.buckets[0][0] > self.memory_s:
             self.buckets.popleft()
         self._start = (now, taken, published)
-        self._latencies, self._delays = [], []
+        self._latencies, self._delays, self._bursty = [], [], []
 
     def assess(self, topic: str, publishers: int) -> Drift | None:
         """A drift of the newest bucket from the best of the others, or ``None``."""
@@ -105,13 +155,16 @@ class ThroughputWatch:
         now = self.buckets[-1][1]
         if now.input_hz < MIN_RATE_HZ:
             return None  # stopped or nearly: the silence checks speak for that
+        earlier = flowing[:-1]
+        bursts = self._bursts(now, earlier, topic)
         if now.output_hz < RATE_FRACTION * now.input_hz:
+            if bursts:
+                return bursts
             return Drift("output_behind_input", (
                 f"output {now.output_hz:.1f} Hz of {now.input_hz:.1f} Hz taken from {topic}: "
                 "the model and outputs take longer than the frames come (frames_dropped_stale "
                 "counts the rest): fewer outputs, a smaller input size or a faster backend"
             ))
-        earlier = flowing[:-1]
         best_out = max(b.output_hz for b in earlier)
         best_in = max(b.input_hz for b in earlier)
         if now.output_hz < RATE_FRACTION * best_out:
@@ -120,6 +173,8 @@ class ThroughputWatch:
                          f"while {publishers} publisher(s) stay: the camera or its connection "
                          "slowed (reliable large frames backing up in DDS; a fresh camera "
                          "connection restores the rate)")
+            elif bursts:
+                return bursts
             else:
                 cause = "the input did not: the node itself slowed (CPU contention?)"
             return Drift("output_rate_dropped", (
@@ -144,3 +199,21 @@ class ThroughputWatch:
                 f"{self.memory_s / 60:.0f} min; most of the rise is {cause}"
             ))
         return None
+
+    def _bursts(self, now: Bucket, earlier: list[Bucket], topic: str) -> Drift | None:
+        """``input_bursty`` when the newest bucket's frames arrive in bursts."""
+        if now.bursty is None or now.bursty < BURSTY_SHARE:
+            return None
+        delays = [b.input_delay_ms for b in earlier if b.input_delay_ms is not None]
+        delay = (f"; stamp to receipt {now.input_delay_ms:.0f} ms, {min(delays):.0f} ms at best"
+                 if delays and now.input_delay_ms is not None else "")
+        return Drift("input_bursty", (
+            f"output {now.output_hz:.1f} Hz of {now.input_hz:.1f} Hz from {topic}: "
+            f"{100 * now.bursty:.0f} % of the frames arrive in bursts{delay}. Frames are held "
+            "back before they reach the node and come together; the node keeps the newest of "
+            "each burst (frames_dropped_stale). Likely the camera's publisher or the "
+            "transport: with frames over 512 KiB on Fast DDS's default shared memory, start "
+            "the camera driver and the node with config/fastdds_large_images.xml "
+            "(dds_profile:=large_images); a fresh camera connection restores the rate for a "
+            "while"
+        ))

@@ -98,6 +98,22 @@ def test_serialized_images_are_read_without_deserializing_and_agree():
     assert image_from_serialized(b"\x00\x00\x00\x00big-endian") is None  # caller deserializes
 
 
+def test_the_stamp_of_any_serialized_frame_is_read_from_its_first_bytes():
+    from rclpy.serialization import serialize_message
+
+    from fanet_ros.image_conversion import serialized_stamp_ns
+
+    msg = CompressedImage(format="jpeg", data=b"\xff\xd8")
+    msg.header.stamp.sec, msg.header.stamp.nanosec = 1_700_000_000, 250
+    assert serialized_stamp_ns(serialize_message(msg)) == 1_700_000_000 * 10**9 + 250
+    msg.header.stamp.sec = -5
+    assert serialized_stamp_ns(serialize_message(msg)) == -5 * 10**9 + 250
+    big_endian = b"\x00\x00\x00\x00" + (7).to_bytes(4, "big") + (9).to_bytes(4, "big")
+    assert serialized_stamp_ns(big_endian) == 7 * 10**9 + 9
+    assert serialized_stamp_ns(b"\x00\x01\x00\x00\x01") is None  # too short
+    assert serialized_stamp_ns(b"\x00\x07" + bytes(10)) is None  # XCDR2: not read
+
+
 def test_message_arrays_are_published_without_a_copy_and_others_are_copied():
     shared = message_array((4, 6, 3))
     shared[:] = 9

@@ -197,3 +197,33 @@ def test_frames_whose_model_output_is_nan_are_dropped_and_counted(nan_node):
         assert proc.poll() is None
     text = log.read_text()
     assert "dropped a frame: the model's output holds" in text and "Traceback" not in text
+
+
+def test_frames_that_arrive_in_bursts_are_measured_as_such(checked_node):
+    """The soak's slowdown: a camera connection that releases frames in pairs. /diagnostics
+    sees it on every frame received (input_burst_percent, arrival_delay_p50_ms), also on
+    those the newest-frame slot then drops as stale."""
+    with SpinningNode() as spinner:
+        client = Client(spinner, "/ic", ("label",))
+        client.wait_connected(1)
+        client.send_and_wait(image_msg(camera_image(1), "rgb8", time.time_ns()))
+
+        def bursts_while_sending(pairs: bool, seconds: float = 2.0) -> list[float]:
+            """input_burst_percent of each /diagnostics status while frames were sent."""
+            first = len(client.diagnostics)
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                for _ in range(2 if pairs else 1):
+                    client.image_pub.publish(image_msg(camera_image(2), "rgb8", time.time_ns()))
+                time.sleep(0.06 if pairs else 0.03)
+            time.sleep(0.5)
+            statuses = [{kv.key: kv.value for kv in status.values}
+                        for array in list(client.diagnostics)[first:]
+                        for status in array.status if status.name == client.status_name]
+            assert any("arrival_delay_p50_ms" in s for s in statuses), statuses
+            return [float(s["input_burst_percent"]) for s in statuses
+                    if "input_burst_percent" in s]
+
+        steady, paired = bursts_while_sending(pairs=False), bursts_while_sending(pairs=True)
+        assert steady and min(steady) <= 20, steady
+        assert paired and max(paired) >= 30, paired
