@@ -39,14 +39,16 @@ def test_a_result_is_data_with_its_command_machine_and_commit(path: Path) -> Non
     for text in strings(data):  # no rendered tables or paragraphs, no machine's folders
         assert "|---" not in text and "\n" not in text, text[:80]
         assert not any(f"{folder}/" in text for folder in FOLDERS), text[:80]
-    assert data["command"].startswith(f"python -m bench.{data['benchmark']}")
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+", data["machine"]["time"])
-    assert {"cpu", "cores", "load_average_1_5_15"} <= data["machine"].keys()
-    git = data["git"]
-    assert re.fullmatch(r"[0-9a-f]{7,}", git.get("commit") or git.get("recorded_in", ""))
     assert isinstance(data["units"], dict) and data["units"]
-    if "recorded_in" in git:  # an earlier run, converted: it says so, with its command
-        assert data["provenance"]["ran_as"] in data["provenance"]["note"]
+    # one run per file, or (bench.soak) runs appended to one file, each with its facts
+    for run in [data] if "command" in data else data["runs"]:
+        assert run["command"].startswith(f"python -m bench.{data['benchmark']}")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+", run["machine"]["time"])
+        assert {"cpu", "cores", "load_average_1_5_15"} <= run["machine"].keys()
+        git = run["git"]
+        assert re.fullmatch(r"[0-9a-f]{7,}", git.get("commit") or git.get("recorded_in", ""))
+        if "recorded_in" in git:  # an earlier run, converted: it says so, with its command
+            assert run["provenance"]["ran_as"] in run["provenance"]["note"]
 
 
 def test_the_docs_generated_blocks_match_bench_results() -> None:
