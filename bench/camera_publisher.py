@@ -4,7 +4,7 @@ Runs as its own process (as a camera driver would), so its serialisation
 cost is not charged to the benchmark's subscriber. Stamps each frame with
 the publish time; stops after ``--duration`` seconds.
 
-    python bench/camera_publisher.py --rate 30 --height 1024 --width 2048 --duration 60
+    python -m bench.camera_publisher --rate 30 --height 1024 --width 2048 --duration 60
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts: timing, tables, results files, machine facts."""
+"""Helpers shared by the benchmark scripts: timing, sizes, results files, machine facts."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,7 +15,9 @@ from typing import Any
 
 from fanet_ros.host import cpu_model
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
 CACHE_DIR = Path(os.environ.get("FANET_BENCH_CACHE", Path.home() / ".cache" / "fanet_ros_bench"))
 """Exported models and other artifacts the benchmarks make (never the repository)."""
 
@@ -40,19 +44,43 @@ def format_size(size: Sequence[int]) -> str:
     return f"{size[0]}x{size[1]}"
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub Markdown table; floats get 2 decimals, ``None`` shows as a dash."""
+def module_command(module: str, argv: Sequence[str] | None = None) -> str:
+    """The command that reruns this benchmark: ``python -m bench.NAME`` and its arguments
+    (``argv``, default this process's) but ``--results-dir``. No machine's folders end up in
+    the results: an absolute path inside the repository becomes relative to its root (where
+    the command runs), any other is cut to its last part."""
+    args, shown = list(sys.argv[1:] if argv is None else argv), []
+    for i, arg in enumerate(args):
+        if arg.startswith("--results-dir") or (i and args[i - 1] == "--results-dir"):
+            continue
+        shown.append(portable_path(arg) if arg.startswith("/") else arg)
+    return " ".join(["python -m", module, *shown])
 
-    def cell(value: Any) -> str:
-        if value is None:
-            return "-"
-        if isinstance(value, float):
-            return f"{value:.2f}"
-        return str(value)
 
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+def portable_path(path: str) -> str:
+    """``path`` relative to the repository root when it lies inside it, else its name."""
+    resolved = Path(path).resolve()
+    return (resolved.relative_to(REPO).as_posix() if resolved.is_relative_to(REPO)
+            else resolved.name)
+
+
+def subprocess_module(module: str, *args: str) -> list[str]:
+    """The command line that runs the bench module ``module`` (``bench.x``) in a child
+    process; start it with ``cwd=REPO`` (:data:`REPO`), as the benchmarks run from the root."""
+    return [sys.executable, "-m", module, *args]
+
+
+def git_ref() -> dict[str, Any] | None:
+    """The commit the benchmark runs at and whether the working tree differs from it
+    (``None`` outside a git checkout)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, check=True,
+                                capture_output=True, text=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                cwd=REPO, check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {"commit": commit, "dirty": bool(status.strip())}
 
 
 def machine_info() -> dict[str, Any]:
@@ -66,11 +94,18 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def write_results(name: str, data: dict[str, Any], results_dir: Path | None = None) -> Path:
-    """Write ``data`` plus machine facts to ``results_dir/name.json`` (default
-    :data:`RESULTS_DIR`); return the path."""
+def write_results(name: str, data: dict[str, Any], results_dir: Path | None = None,
+                  units: dict[str, str] | None = None) -> Path:
+    """Write ``data`` to ``results_dir/name.json`` (default :data:`RESULTS_DIR`) with the
+    facts every result carries: ``benchmark`` (the module), ``command`` (``data``'s, which
+    reruns it), ``git`` (:func:`git_ref`), ``machine`` (:func:`machine_info`, its ``time``
+    is the date) and ``units`` (what the numbers' names mean). Returns the path. Results
+    are data only: the renderer (``python -m bench.render_performance``) formats them."""
     results_dir = results_dir or RESULTS_DIR
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine_info(), **data}, indent=2) + "\n")
+    head = {"benchmark": data.get("benchmark", name), "command": data.get("command"),
+            "git": git_ref(), "machine": machine_info(), "units": units or {}}
+    body = {k: v for k, v in data.items() if k not in head}
+    path.write_text(json.dumps({**head, **body}, indent=2) + "\n")
     return path

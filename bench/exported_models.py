@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import CACHE_DIR
+from bench.common import CACHE_DIR
 
 
 def exported_model(

@@ -5,23 +5,26 @@ Writes a small synthetic CamVid-layout dataset (``fanet_ros.synthetic``), then r
 ``--init-from`` (default: the shipped ``fanet_camvid``), once from scratch. Prints
 val mIoU after each epoch for both and writes ``bench/results/fine_tune.json``.
 
-    python bench/fine_tune.py
-    python bench/fine_tune.py --init-from fanet_camvid --train 96 --val 32 --epochs 2
+    python -m bench.fine_tune
+    python -m bench.fine_tune --init-from fanet_camvid --train 96 --val 32 --epochs 2
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import json
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import markdown_table, write_results  # noqa: E402
+from bench.common import module_command, write_results
+from bench.render_performance import fine_tune as render
+from fanet_ros.synthetic.dataset import write_dataset
+from fanet_training.train import TrainConfig, train
 
-from fanet_ros.synthetic.dataset import write_dataset  # noqa: E402
-from fanet_training.train import TrainConfig, train  # noqa: E402
+UNITS = {"val_miou": "fraction of 1, per epoch", "seconds": "s, wall clock of the run",
+         "learning_rate": "peak learning rate",
+         "height, width, train, val": "pixels, pixels, scenes, scenes"}
 
 
 def run(root: Path, run_dir: Path, args: argparse.Namespace, init_from: str | None) -> dict:
@@ -47,22 +50,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--results-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root = write_dataset(Path(tmp) / "data", args.train, args.val, args.height, args.width,
                              seed=7)
         results = {"init_from": run(root, Path(tmp) / "init", args, args.init_from),
                    "scratch": run(root, Path(tmp) / "scratch", args, None)}
-    rows = [[f"--init-from {args.init_from}" if name == "init_from" else "from scratch",
-             *(None if v is None else 100 * v for v in r["val_miou"]), r["seconds"]]
-            for name, r in results.items()]
-    header = ["start", *(f"val mIoU % after epoch {e + 1}" for e in range(args.epochs)), "s"]
-    table = markdown_table(header, rows)
-    print(table)
-    path = write_results("fine_tune", {"command": " ".join(["python", "bench/fine_tune.py",
-                                                            *(argv or sys.argv[1:])]),
-                                       "table": table, "results": results,
-                                       "settings": vars(args)})
+    data = {"benchmark": "fine_tune", "command": module_command("bench.fine_tune", argv),
+            "results": results,
+            "settings": {k: v for k, v in vars(args).items() if k != "results_dir"}}
+    path = write_results("fine_tune", data, args.results_dir, UNITS)
+    print(render(json.loads(path.read_text())))
     print(f"wrote {path}")
     return 0
 

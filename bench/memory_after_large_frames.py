@@ -7,11 +7,12 @@ and, after each phase, prints the node's RSS and where it is: Python/NumPy objec
 (tracemalloc), the pipeline's reused buffers, glibc's heap (mallinfo2) and resident
 mappings by kind (/proc/PID/smaps). The last phase calls ``malloc_trim(0)`` in the node.
 
-    python bench/memory_after_large_frames.py                  # 640x480, then 6 x 4096x4096
-    python bench/memory_after_large_frames.py --outputs label --large 4096x4096 --count 6
-    python bench/memory_after_large_frames.py --plain          # the node command, RSS only
-    python bench/memory_after_large_frames.py --profile        # node with the large-images
-                                                               # profile (DYNAMIC histories)
+    python -m bench.memory_after_large_frames               # 480x640, then 6 x 4096x4096
+    python -m bench.memory_after_large_frames --outputs label --large 4096x4096 --count 6
+    python -m bench.memory_after_large_frames --plain       # the node command, RSS only
+    python -m bench.memory_after_large_frames --profile     # node with the large-images
+                                                            # profile (DYNAMIC histories)
+    python -m bench.memory_after_large_frames --save [--profile]   # bench/results/*.json
 """
 
 from __future__ import annotations
@@ -26,16 +27,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.common import REPO, module_command, parse_size, subprocess_module, write_results
+from bench.render_performance import markdown_table
 from fanet_ros.ros_env import use_local_ros_domain
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import markdown_table, parse_size, write_results  # noqa: E402
-
+MODULE = "bench.memory_after_large_frames"
+UNITS = {"rss, python_objects, pipeline_buffers, resident_*, malloc_*": "MiB",
+         "large": "pixels, height x width", "count": "large frames"}
 NAMESPACE = "/memory_bench"
 OUTPUTS = ("label", "color", "overlay", "confidence")
 MIB = 1024 * 1024
 FRAME_TIMEOUT_S = 120.0
-PROFILE = Path(__file__).resolve().parent.parent / "config" / "fastdds_large_images.xml"
+PROFILE = REPO / "config" / "fastdds_large_images.xml"
 
 
 # -- the node's side ----------------------------------------------------------------
@@ -171,13 +174,13 @@ class NodeChild:
         command = node_command({"model_path": model}, {"image": f"{NAMESPACE}/image"},
                                NAMESPACE)
         if not plain:
-            command = [sys.executable, __file__, "--child", __file__, *command[3:]]
+            command = subprocess_module(MODULE, "--child", MODULE, *command[3:])
         self.plain = plain
         env = dict(os.environ)
         if profile:  # the node's process only: the camera is not ours
             env.update(dict.fromkeys(profile_variables(env), str(PROFILE)), **{QOS_FROM_XML: "1"})
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True, env=env)
+                                        text=True, env=env, cwd=REPO)
         if not plain:
             self._reply()
 
@@ -275,6 +278,7 @@ def main() -> int:
                         help="start the node with config/fastdds_large_images.xml and "
                              "RMW_FASTRTPS_USE_QOS_FROM_XML=1")
     parser.add_argument("--save", action="store_true", help="write bench/results/*.json")
+    parser.add_argument("--results-dir", type=Path, default=None)
     args = parser.parse_args()
     use_local_ros_domain()
     reports = measure(args)
@@ -286,9 +290,11 @@ def main() -> int:
     if args.save:
         name = ("memory_after_large_frames" + ("_profile" if args.profile else "")
                 + ("_plain" if args.plain else ""))
-        print(write_results(name, {"outputs": list(args.outputs), "profile": args.profile,
+        print(write_results(name, {"benchmark": "memory_after_large_frames",
+                                   "command": module_command(MODULE),
+                                   "outputs": list(args.outputs), "profile": args.profile,
                                    "large": list(args.large), "count": args.count,
-                                   "reports": reports}))
+                                   "reports": reports}, args.results_dir, UNITS))
     return 0
 
 

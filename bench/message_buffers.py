@@ -5,7 +5,7 @@ one camera-sized ``sensor_msgs/Image`` (each allocates and frees buffers the
 size of the image, as publishing and taking do), in two fresh processes: one
 with glibc's defaults, one after ``fanet_ros.malloc_tuning.keep_image_buffers()``.
 
-    python bench/message_buffers.py --camera-size 1024x2048 --iterations 30
+    python -m bench.message_buffers --camera-size 1024x2048 --iterations 30
 """
 
 from __future__ import annotations
@@ -13,15 +13,21 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from bench.common import (
+    REPO,
+    median_ms,
+    module_command,
+    parse_size,
+    subprocess_module,
+    write_results,
+)
+from bench.render_performance import message_buffers as render
 from fanet_ros.ros_env import use_local_ros_domain
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import markdown_table, median_ms, parse_size, write_results  # noqa: E402
-
+UNITS = {"*_ms": "milliseconds (median)", "camera_size": "pixels, height x width"}
 MODES = {"glibc defaults": "plain", "keep_image_buffers()": "tuned"}
 
 
@@ -50,19 +56,12 @@ def run(height: int, width: int, iterations: int) -> dict[str, dict[str, float]]
     results = {}
     for label, mode in MODES.items():
         out = subprocess.run(
-            [sys.executable, __file__, "--child", mode, "--camera-size", f"{height}x{width}",
-             "--iterations", str(iterations)],
-            capture_output=True, text=True, check=True,
+            subprocess_module("bench.message_buffers", "--child", mode, "--camera-size",
+                              f"{height}x{width}", "--iterations", str(iterations)),
+            capture_output=True, text=True, check=True, cwd=REPO,
         )
         results[label] = json.loads(out.stdout.strip().splitlines()[-1])
     return results
-
-
-def report(results: dict[str, dict[str, float]], height: int, width: int) -> str:
-    rows = [[label, r["serialize_ms"], r["deserialize_ms"]] for label, r in results.items()]
-    return (f"One bgr8 {height}x{width} sensor_msgs/Image ({height * width * 3 / 1e6:.1f} MB) "
-            "through rclpy's (de)serialisation, median ms\n\n"
-            + markdown_table(["malloc", "serialize", "deserialize"], rows))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -77,12 +76,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(json.dumps(measure(args.child, height, width, args.iterations)))
         return {}
     results = run(height, width, args.iterations)
-    table = report(results, height, width)
-    print(table)
-    command = " ".join(["python bench/message_buffers.py", *(argv or sys.argv[1:])])
-    data = {"camera_size": [height, width], "iterations": args.iterations, "modes": results,
-            "markdown": table, "command": command}
-    print(f"wrote {write_results('message_buffers', data, args.results_dir)}")
+    data = {"benchmark": "message_buffers",
+            "command": module_command("bench.message_buffers", argv),
+            "camera_size": [height, width], "iterations": args.iterations, "modes": results}
+    path = write_results("message_buffers", data, args.results_dir, UNITS)
+    print(render(json.loads(path.read_text())))
+    print(f"wrote {path}")
     return data
 
 

@@ -16,8 +16,8 @@ every model with the same settings into ``--runs-dir`` (keep it outside the repo
 existing run there resumes, so a budget can be raised later), then ``fanet-evaluate`` on
 the val split, scored at the annotations' 360x480. Without it the mIoU column says so.
 
-    nice -n 10 python bench/model_comparison.py
-    nice -n 10 python bench/model_comparison.py --camvid /data/camvid --train-budget-epochs 2 \\
+    nice -n 10 python -m bench.model_comparison
+    nice -n 10 python -m bench.model_comparison --camvid /data/camvid --train-budget-epochs 2 \\
         --train-size 192x256 --runs-dir /tmp/fanet_budget_runs
 """
 
@@ -33,20 +33,28 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from bench.common import (
     CACHE_DIR,
     format_size,
     machine_info,
-    markdown_table,
     median_ms,
+    module_command,
     parse_size,
     write_results,
 )
-from macs import count_macs  # noqa: E402
-from model_table import resize_argmax_head, session  # noqa: E402
+from bench.macs import count_macs
+from bench.model_table import resize_argmax_head, session
+from bench.render_performance import model_comparison as render
+from fanet_ros.label_upsampling import LOGITS_STRIDE, LogitsUpsampler
 
-from fanet_ros.label_upsampling import LOGITS_STRIDE, LogitsUpsampler  # noqa: E402
+UNITS = {"*_ms": "milliseconds (median)",
+         "gmacs_*": "10^9 multiply-accumulates (convolutions and dense layers)",
+         "parameters": "deployed parameters at parameter_classes classes",
+         "stride": "input pixels per logits pixel", "miou": "fraction of 1",
+         "train_minutes": "minutes of the training epochs (wall clock)",
+         "load_average_at_start": "1-, 5- and 15-minute load averages"}
+WARMUP_EPOCHS = 0.5
+BN_MOMENTUM = 0.9
 
 PUBLISHED = {
     "fanet": ("65.9 % val mIoU (test 64.1 %), 1024x2048",
@@ -63,7 +71,6 @@ PUBLISHED = {
 """Published Cityscapes figure of each model and where it is printed."""
 CITYSCAPES_CLASSES = 19
 MAC_SIZES = ((512, 1024), (1024, 2048))
-NOT_TRAINED = "not trained (budget not run)"
 
 
 def size_row(name: str) -> dict[str, Any]:
@@ -149,7 +156,7 @@ def train_command(args: argparse.Namespace, name: str) -> list[str]:
             "--run-dir", str(run_dir(args, name)), "--height", str(height), "--width", str(width),
             "--batch-size", str(args.batch_size), "--epochs", str(args.train_budget_epochs),
             "--optimizer", "adam", "--learning-rate", str(args.learning_rate),
-            "--warmup-epochs", "0.5", "--bn-momentum", "0.9", "--val-every",
+            "--warmup-epochs", str(WARMUP_EPOCHS), "--bn-momentum", str(BN_MOMENTUM), "--val-every",
             str(args.train_budget_epochs), "--seed", "0", "--cache", "--verbose", "2",
             # the recorded budget's recipe, the same for models with and without branches
             # for deep supervision
@@ -178,43 +185,13 @@ def budget_row(args: argparse.Namespace, name: str) -> dict[str, Any]:
             "train_minutes": seconds / 60.0, "run_dir": folder.name}
 
 
-def budget_text(args: argparse.Namespace) -> str:
-    height, width = args.train_size
-    return (f"{args.train_budget_epochs} epochs of CamVid train at {height}x{width}, "
-            f"whole frames with fanet-train's augmentation, batch {args.batch_size}, Adam, peak "
-            f"LR {args.learning_rate} (0.5 warm-up epochs, poly decay), BatchNorm momentum 0.9, "
-            "no pretrained weights; val mIoU by fanet-evaluate at the annotations' 360x480")
-
-
-def report(data: dict[str, Any]) -> str:
-    sizes = [format_size(s) for s in MAC_SIZES]
-    rows = []
-    for r in data["models"]:
-        miou = r.get("budget", {}).get("miou")
-        rows.append([
-            r["model"], f"{r['parameters'] / 1e6:.3f} M", r["stride"],
-            *(f"{r[f'gmacs_{s}']:.2f}" for s in sizes),
-            r["network_ms"], r["resize_argmax_ms"], r["refine_ms"],
-            f"{100 * miou:.1f} % ({r['budget']['train_minutes']:.0f} min)" if miou is not None
-            else r.get("budget", {}).get("note", NOT_TRAINED),
-            r["published"], r["source"]])
-    table = markdown_table(
-        ["model", "parameters (19 classes)", "logits stride", *(f"GMACs {s}" for s in sizes),
-         f"network ms ({data['size']})", "head ms: Resize + ArgMax",
-         "head ms: exact refinement (stride 8)", "CamVid val mIoU (budget; training time)",
-         "published Cityscapes figure", "source"], rows)
-    notes = [f"ONNX Runtime {data['onnxruntime']} on the CPU, {data['cores']} cores, median of "
-             f"{data['iterations']} runs, load average at the start "
-             f"{data['load_average_at_start'][0]}; network with random weights, "
-             f"{data['classes']} classes (CamVid); the models take turns run by run; the "
-             "heads run on those logits, and the exact refinement's time grows with the "
-             "share of pixels on class boundaries, which random weights do not set as a "
-             "trained model would.",
-             "Training budget: " + (data["budget"] or NOT_TRAINED) + "."]
-    if data["budget"]:
-        notes.append("Training time: wall clock of the epochs on this CPU, which other jobs "
-                     "shared during some runs; compare the mIoU, not the minutes.")
-    return table + "\n\n" + "\n".join(f"- {n}" for n in notes)
+def budget(args: argparse.Namespace) -> dict[str, Any]:
+    """The training budget every model gets (what :func:`train_command` passes)."""
+    return {"epochs": args.train_budget_epochs, "train_size": format_size(args.train_size),
+            "batch_size": args.batch_size, "optimizer": "adam",
+            "learning_rate": args.learning_rate, "warmup_epochs": WARMUP_EPOCHS,
+            "schedule": "poly", "bn_momentum": BN_MOMENTUM, "pretrained": False,
+            "augment": "legacy", "scored_at": "360x480"}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -246,11 +223,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     info = machine_info()
     data: dict[str, Any] = {
         "benchmark": "model_comparison",
-        "command": " ".join(["python bench/model_comparison.py", *(argv or sys.argv[1:])]),
-        "cores": info["cores"], "load_average_at_start": info["load_average_1_5_15"],
+        "command": module_command("bench.model_comparison", argv),
+        "load_average_at_start": info["load_average_1_5_15"],
         "onnxruntime": onnxruntime.__version__,
         "size": format_size(args.size), "iterations": args.iterations, "classes": classes,
-        "budget": budget_text(args) if args.train_budget_epochs else None, "models": [],
+        "weights": "random", "parameter_classes": CITYSCAPES_CLASSES,
+        "budget": budget(args) if args.train_budget_epochs else None, "models": [],
     }
     names = args.models or sorted(MODELS)
     latencies = latency_rows(names, args.size, classes, args.iterations)
@@ -261,9 +239,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.train_budget_epochs:
             row["budget"] = budget_row(args, name)
         data["models"].append(row)
-    data["markdown"] = report(data)
-    print(data["markdown"])
-    print(f"wrote {write_results(args.name, data, args.results_dir)}")
+    path = write_results(args.name, data, args.results_dir, UNITS)
+    print(render(json.loads(path.read_text())))
+    print(f"wrote {path}")
     return data
 
 

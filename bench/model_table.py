@@ -17,7 +17,7 @@ Four tables, all on ONNX Runtime (CPU) in one run:
 4. CamVid val mIoU of the shipped model per head (``--camvid``), and the ~/confidence
    error against the exact full-resolution softmax.
 
-    nice -n 10 python bench/model_table.py --camvid /data/camvid --peer-onnx fast_scnn.onnx
+    nice -n 10 python -m bench.model_table --camvid /data/camvid --peer-onnx fast_scnn.onnx
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,45 +37,46 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from bench.common import (
     CACHE_DIR,
     format_size,
     machine_info,
-    markdown_table,
     median_ms,
+    module_command,
     parse_size,
     write_results,
 )
-from exported_models import exported_model  # noqa: E402
-from macs import count_macs, onnx_macs  # noqa: E402
+from bench.exported_models import exported_model
+from bench.macs import count_macs, onnx_macs
+from bench.render_performance import model_table as render
+from fanet_ros.image_conversion import DecodedImage
+from fanet_ros.label_upsampling import ClassArgmax, LogitsUpsampler
+from fanet_ros.model_metadata import attach_metadata, metadata_of_proto
+from fanet_ros.onnx_labels import argmax_labels
+from fanet_ros.preprocessing import resize_labels
+from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend, session_options
+from fanet_ros.segmentation_pipeline import SegmentationPipeline
+from fanet_ros.shipped_models import shipped_model_path
 
-from fanet_ros.image_conversion import DecodedImage  # noqa: E402
-from fanet_ros.label_upsampling import ClassArgmax, LogitsUpsampler  # noqa: E402
-from fanet_ros.model_metadata import attach_metadata, metadata_of_proto  # noqa: E402
-from fanet_ros.onnx_labels import argmax_labels  # noqa: E402
-from fanet_ros.preprocessing import resize_labels  # noqa: E402
-from fanet_ros.runtime.onnxruntime_backend import (  # noqa: E402
-    OnnxRuntimeBackend,
-    session_options,
-)
-from fanet_ros.segmentation_pipeline import SegmentationPipeline  # noqa: E402
-from fanet_ros.shipped_models import shipped_model_path  # noqa: E402
-
+UNITS = {"*_ms, ms, frame_ms, preprocess, inference, postprocess": "milliseconds (median)",
+         "gmacs": "10^9 multiply-accumulates (convolutions and dense layers)",
+         "gmac_per_s": "10^9 multiply-accumulates per second", "ghz": "GHz (cpu MHz in "
+         "/proc/cpuinfo)", "share_of_peak, boundary_share, agreement_with_camera_resize, "
+         "identical_at_model_resolution, miou": "fraction of 1",
+         "confidence_error_levels": "levels of 255",
+         "load_average_at_start": "1-, 5- and 15-minute load averages"}
 FMA_UNITS = 2
 FP32_LANES = 8  # AVX2: 256-bit registers
 
 
-def cpu_peak_gmacs(cores: int) -> tuple[float, str]:
-    """Peak fp32 GMAC/s (one FMA = one MAC) and the assumption behind it."""
+def cpu_peak(cores: int) -> dict[str, Any]:
+    """Peak fp32 multiply-accumulates per second (one FMA = one MAC), and what it assumes:
+    the clock is the largest ``cpu MHz`` in /proc/cpuinfo (no boost)."""
     text = Path("/proc/cpuinfo").read_text()
     clocks = [float(m) for m in re.findall(r"cpu MHz\s*:\s*([\d.]+)", text)]
     ghz = max(clocks) / 1000.0 if clocks else float("nan")
-    peak = cores * FMA_UNITS * FP32_LANES * ghz
-    note = (f"peak = {cores} cores x {FMA_UNITS} FMA units x {FP32_LANES} fp32 lanes (AVX2) x "
-            f"{ghz:.2f} GHz (cpu MHz in /proc/cpuinfo, no boost assumed) = {peak:.1f} GMAC/s "
-            f"({2 * peak:.1f} GFLOP/s)")
-    return peak, note
+    return {"cores": cores, "fma_units": FMA_UNITS, "fp32_lanes": FP32_LANES, "isa": "AVX2",
+            "ghz": ghz, "gmac_per_s": cores * FMA_UNITS * FP32_LANES * ghz}
 
 
 def session(path_or_bytes: str | bytes, threads: int = 0) -> ort.InferenceSession:
@@ -190,7 +191,7 @@ def network_rows(args: argparse.Namespace, peak: float) -> list[dict[str, Any]]:
     for name in args.models or sorted(MODELS):
         try:
             exported = exported_model(name, args.size, "camvid", head="logits")
-        except ValueError as exc:  # classifier not at stride 8: bench/model_comparison.py
+        except ValueError as exc:  # classifier not at stride 8: bench.model_comparison
             print(f"network {name}: skipped ({exc})", flush=True)
             continue
         model = build_model(name, classes, (*args.size, 3), output="low_res_logits")
@@ -371,6 +372,7 @@ def camvid_rows(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "frames": len(samples[: args.val_frames or None]),
         "model_size": format_size(size),
+        "scored_at": format_size(full),
         "identical_at_model_resolution": identical / total,
         "heads": [{"head": n, "miou": matrices[n].scores().mean_iou} for n in names],
         "confidence_error_levels": {"mean": float(errors.mean()),
@@ -387,64 +389,6 @@ def _confidence_error(upsampler: LogitsUpsampler, found: Any, logits: np.ndarray
     exp = np.exp(scores - scores.max(-1, keepdims=True))
     exact = np.rint(255.0 / exp.sum(-1))
     return np.abs(upsampler.confidence(found).astype(np.float64) - exact).ravel()
-
-
-def report(data: dict[str, Any]) -> str:
-    parts = [f"Network at {data['size']} (ONNX Runtime CPU, median of {data['iterations']}; "
-             f"{data['peak_note']})", markdown_table(
-        ["model", "parameters", "GMACs", "output", "ms", "GMAC/s", "share of peak"],
-        [[r["model"], f"{r['parameters']:,}", r["gmacs"], r["output"], r["ms"],
-          r["gmac_per_s"], f"{100 * r['share_of_peak']:.1f}%"] for r in data["network"]])]
-    if data.get("peer_skipped"):
-        parts.append(f"Peer row skipped: {data['peer_skipped']}")
-    heads = data["heads"]
-    parts += [f"Labels head of {heads['model']} for a {heads['camera']} camera, {heads['frames']} "
-              f"frames; boundary pixels (computed from interpolated logits): "
-              f"{100 * heads['boundary_share']:.1f}%", markdown_table(
-                  ["head", "ms", "labels equal to Resize + ArgMax at camera resolution"],
-                  [[v["head"], v["ms"], f"{100 * v['agreement_with_camera_resize']:.4f}%"]
-                   for v in heads["variants"]])]
-    rows = data["pipeline"]
-    base = rows[0]["frame_ms"]
-    parts += [f"The node's pipeline, labels at {heads['camera']} (model {data['size']}), "
-              "median ms per frame", markdown_table(
-                  ["pipeline", "preprocess", "inference", "postprocess", "frame", "speed-up"],
-                  [[r["pipeline"], r.get("preprocess"), r.get("inference"),
-                    r.get("postprocess"), r["frame_ms"], f"{base / r['frame_ms']:.2f}x"]
-                   for r in rows])]
-    default = next(r for r in rows if "(node default)" in r["pipeline"])
-    fanet, inference = default["frame_ms"], default.get("inference")
-    checks = [f"- The node's pipeline with the logits head: {base / fanet:.2f}x the old --labels "
-              f"model's frame rate (target >= 2x: {'met' if base / fanet >= 2 else 'not met'})."]
-    fanet_net = next((r for r in data["network"] if r["model"] == "fanet"), None)
-    if fanet_net and inference:
-        floor = 1000.0 * fanet_net["gmacs"] / data["peak_gmac_per_s"]
-        checks.append(f"- Bound: with preprocessing and the head free, the network's inference "
-                      f"alone ({inference:.1f} ms) allows {base / inference:.2f}x; FANet's "
-                      f"{fanet_net['gmacs']:.2f} GMACs at 100% of the peak would take "
-                      f"{floor:.1f} ms, {floor / inference:.2f} of that.")
-    peer = [r["frame_ms"] for r in rows if r["pipeline"].startswith("peer:")]
-    if peer:
-        checks.append(f"- FANet's whole pipeline against the peer's: {peer[0] / fanet:.2f}x "
-                      f"faster (target >= 2x: {'met' if peer[0] / fanet >= 2 else 'not met'}).")
-    load = data.get("load_average_at_start")
-    if load:
-        checks.append(f"- Load average at the start {load[0]} on {data.get('cores', 2)} cores "
-                      "(other jobs may share this CPU): compare ratios within this run only.")
-    parts.append("\n".join(checks))
-    camvid = data.get("camvid")
-    if camvid:
-        err = camvid["confidence_error_levels"]
-        parts += [f"CamVid val ({camvid['frames']} frames), shipped model at "
-                  f"{camvid['model_size']}, scored at the annotations' 360x480; labels of the "
-                  f"exact refinement and of Resize + ArgMax at {camvid['model_size']} identical "
-                  f"on {100 * camvid['identical_at_model_resolution']:.4f}% of pixels",
-                  markdown_table(["head", "val mIoU"],
-                                 [[h["head"], f"{100 * h['miou']:.2f}%"]
-                                  for h in camvid["heads"]]),
-                  f"~/confidence against the exact full-resolution softmax (255 levels): mean "
-                  f"{err['mean']:.2f}, p99 {err['p99']:.0f}, max {err['max']}"]
-    return "\n\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -464,15 +408,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.size, args.camera = parse_size(args.size), parse_size(args.camera)
 
     info = machine_info()
-    peak, note = cpu_peak_gmacs(info["cores"])
+    peak = cpu_peak(info["cores"])
     frames = camera_frames(args, args.frames)
     data: dict[str, Any] = {
         "benchmark": "model_table",
-        "command": " ".join(["python bench/model_table.py", *(argv or sys.argv[1:])]),
-        "size": format_size(args.size), "iterations": args.iterations,
-        "peak_gmac_per_s": peak, "peak_note": note,
+        "command": module_command("bench.model_table", argv),
+        "size": format_size(args.size), "iterations": args.iterations, "peak": peak,
         "load_average_at_start": info["load_average_1_5_15"],
-        "network": network_rows(args, peak),
+        "network": network_rows(args, peak["gmac_per_s"]),
         "heads": head_rows(args, frames),
         "pipeline": pipeline_rows(args, frames),
     }
@@ -480,9 +423,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         data["peer_skipped"] = _peer_reason()
     if args.camvid:
         data["camvid"] = camvid_rows(args)
-    data["markdown"] = report(data)
-    print(data["markdown"])
-    print(f"wrote {write_results(args.name, data, args.results_dir)}")
+    path = write_results(args.name, data, args.results_dir, UNITS)
+    print(render(json.loads(path.read_text())))
+    print(f"wrote {path}")
     return data
 
 

@@ -3,30 +3,39 @@
 Each setup runs in turn under the same load: two camera processes (bench/camera_publisher.py)
 publish at ``--rate`` each; this process subscribes to both cameras' label outputs and
 counts them after ``--warmup`` seconds, and samples the nodes' resident memory (RSS, summed
-over the node processes). Writes bench/results/multi_camera.json and prints a Markdown table.
+over the node processes). Writes bench/results/multi_camera.json and prints its table.
 
-    python bench/multi_camera.py --rate 15 --camera-size 480x640 --duration 20
+    python -m bench.multi_camera --rate 15 --camera-size 480x640 --duration 20
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS_DIR, format_size, markdown_table, parse_size, write_results
-
+from bench.common import (
+    REPO,
+    RESULTS_DIR,
+    format_size,
+    module_command,
+    parse_size,
+    subprocess_module,
+    write_results,
+)
+from bench.render_performance import multi_camera as render
 from fanet_ros.evaluation.node_process import node_command
 from fanet_ros.process_memory import rss_bytes
 from fanet_ros.ros_env import use_local_ros_domain
 from fanet_ros.shipped_models import resolve_model
 
-BENCH = Path(__file__).resolve().parent
+UNITS = {"rss_mib_*": "MiB, summed over the node processes", "fps, fps_total": "label frames "
+         "per second", "rate_per_camera": "frames per second", "duration_s, warmup_s": "seconds"}
 NS = "/bench_cameras"
 CAMERAS = ("front", "rear")
 MIB = 1024 * 1024
@@ -82,10 +91,11 @@ def run_setup(node: Any, commands: list[tuple[list[str], dict[str, str]]],
             time.sleep(0.2)
         height, width = args.camera_size
         cameras = [subprocess.Popen(
-            [sys.executable, str(BENCH / "camera_publisher.py"), "--rate", str(args.rate),
-             "--height", str(height), "--width", str(width), "--topic", camera_topic(c),
-             "--duration", str(args.warmup + args.duration + 120)],  # stopped below
-            stdout=subprocess.DEVNULL) for c in CAMERAS]
+            subprocess_module("bench.camera_publisher", "--rate", str(args.rate),
+                              "--height", str(height), "--width", str(width),
+                              "--topic", camera_topic(c),
+                              "--duration", str(args.warmup + args.duration + 120)),  # stopped
+            stdout=subprocess.DEVNULL, cwd=REPO) for c in CAMERAS]
         deadline = time.monotonic() + 120  # camera processes start and are discovered
         while seen != set(CAMERAS):
             if time.monotonic() > deadline or any(p.poll() is not None for p in nodes):
@@ -145,22 +155,13 @@ def main() -> None:
     finally:
         executor.shutdown()
         rclpy.try_shutdown()
-    rows = [(name, r["processes"], r["rss_mib_median"], r["rss_mib_peak"], r["fps"]["front"],
-             r["fps"]["rear"], r["fps_total"]) for name, r in runs.items()]
-    one, two = runs.values()
-    rows.append(("ratio one node / two nodes", "", one["rss_mib_median"] / two["rss_mib_median"],
-                 one["rss_mib_peak"] / two["rss_mib_peak"], None, None,
-                 one["fps_total"] / two["fps_total"]))
-    table = markdown_table(("setup", "node processes", "RSS MiB (median)", "RSS MiB (peak)",
-                            "front fps", "rear fps", "total fps"), rows)
-    command = (f"python bench/multi_camera.py --model {args.model} --rate {args.rate:g} "
-               f"--camera-size {format_size(args.camera_size)} --duration {args.duration:g}")
-    write_results("multi_camera", {"command": command, "rate_per_camera": args.rate,
-                                   "camera_size": format_size(args.camera_size),
-                                   "model": args.model, "runs": runs, "markdown": table},
-                  args.results_dir)
-    print(f"{command}\n\n{table}")
-
+    data = {"benchmark": "multi_camera", "command": module_command("bench.multi_camera"),
+            "rate_per_camera": args.rate, "camera_size": format_size(args.camera_size),
+            "model": args.model, "warmup_s": args.warmup, "duration_s": args.duration,
+            "num_threads": args.num_threads, "runs": runs}
+    path = write_results("multi_camera", data, args.results_dir, UNITS)
+    print(render(json.loads(path.read_text())))
+    print(f"wrote {path}")
 
 if __name__ == "__main__":
     main()

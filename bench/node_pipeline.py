@@ -8,17 +8,17 @@ non-inference share of a frame, stamp-to-receipt latency at this subscriber
 (p50/p95/p99, first vs last 30 s), output rate, dropped frames and the node's
 RSS at the start and end.
 
-    python bench/node_pipeline.py                      # FANet 512x1024, 10/30/60 Hz, 2 min each
-    python bench/node_pipeline.py --rates 30 --duration 20 --model model.onnx
+    python -m bench.node_pipeline                      # FANet 512x1024, 10/30/60 Hz, 2 min each
+    python -m bench.node_pipeline --rates 30 --duration 20 --model model.onnx
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +26,17 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import (
+    CACHE_DIR,
+    REPO,
+    machine_info,
+    module_command,
+    parse_size,
+    subprocess_module,
+    write_results,
+)
+from bench.render_performance import OUTPUT_KINDS
+from bench.render_performance import node_pipeline as render
 from fanet_ros.evaluation.node_process import node_command
 from fanet_ros.image_conversion import image_from_serialized
 from fanet_ros.launch_arguments import DDS_PROFILE_VARIABLES, profile_variables
@@ -33,9 +44,6 @@ from fanet_ros.malloc_tuning import OPT_OUT as MALLOC_OPT_OUT
 from fanet_ros.malloc_tuning import keep_image_buffers
 from fanet_ros.ros_env import use_local_ros_domain
 from fanet_ros.shipped_models import shipped_model_path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CACHE_DIR, machine_info, markdown_table, parse_size, write_results  # noqa: E402
 
 NODE_NAME = "segmentation_node"
 STAGES = ("convert", "preprocess", "inference", "postprocess", "publish")
@@ -46,16 +54,13 @@ CAMERA_MAX_S = 3600.0
 """The camera runs until stopped; this only bounds an orphaned one."""
 ENVIRONMENT = ("RMW_IMPLEMENTATION", "FASTDDS_BUILTIN_TRANSPORTS")
 """Variables that change how images travel between processes; recorded with the results."""
-OUTPUT_KINDS = {
-    "logits": "stride-8 logits (labels by the node's exact refinement)",
-    "labels": "uint8 labels (arg-max in the model)",
-    "probabilities": "probabilities",
-}
-"""``--output`` choices and how the results name them."""
 DEFAULT_TRANSPORT = "default"
-REPO = Path(__file__).resolve().parent.parent
 LARGE_IMAGES_PROFILE = REPO / "config" / "fastdds_large_images.xml"
-CAMERA = Path(__file__).resolve().parent / "camera_publisher.py"
+SUBSCRIBED = [*OUTPUTS, "/diagnostics"]
+UNITS = {"*_ms, stage_ms": "milliseconds", "*_hz": "hertz", "*_s": "seconds",
+         "rss_mb_*": "MiB (VmRSS)", "non_inference_share_of_inference, *_over_frame_processing, "
+         "rss_growth": "fraction of 1", "frames_*, outputs_received": "frames",
+         "load_average_at_start": "1-, 5- and 15-minute load averages"}
 
 
 def rss_mb(pid: int) -> float | None:
@@ -277,10 +282,11 @@ def run_rate(
         recorder.reset()
         wait_until(lambda: recorder.diagnostics, 60.0, "the node's first /diagnostics", node_alive)
         camera = subprocess.Popen(
-            [sys.executable, str(CAMERA), "--rate", str(rate), "--height", str(height),
-             "--width", str(width), "--duration", str(CAMERA_MAX_S),
-             "--reliability", args.input_reliability],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+            subprocess_module("bench.camera_publisher", "--rate", str(rate),
+                              "--height", str(height), "--width", str(width),
+                              "--duration", str(CAMERA_MAX_S),
+                              "--reliability", args.input_reliability),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO,
         )
         recorder.reset()
         wait_until(lambda: len(recorder.received["overlay"]) >= WARMUP_FRAMES, 120.0,
@@ -308,60 +314,6 @@ def run_rate(
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-
-
-def report(runs: list[dict[str, Any]], model_desc: str) -> str:
-    """Markdown tables: stage times and latency / rate / memory per camera rate and transport."""
-    stage_rows = [
-        [f"{r['rate_hz']:g}", r["transport"], *(r["stage_ms"].get(s) for s in STAGES),
-         r["frame_processing_ms"], _percent(r["non_inference_share_of_inference"])]
-        for r in runs
-    ]
-    run_rows = [
-        [f"{r['rate_hz']:g}", r["transport"], r["output_rate_hz"], r["latency_ms"]["p50"],
-         r["latency_ms"]["p95"], r["latency_ms"]["p99"], r["p95_over_frame_processing"],
-         r["node_p95_over_frame_processing"],
-         f"{r['latency_first_ms']['p95'] or 0:.0f} / {r['latency_last_ms']['p95'] or 0:.0f}",
-         r["frames_dropped_stale"], r["rss_mb_start"], r["rss_mb_end"],
-         None if r["rss_growth"] is None else f"{100 * r['rss_growth']:+.1f}%"]
-        for r in runs
-    ]
-    breakdown_rows = [
-        [f"{r['rate_hz']:g}", r["transport"],
-         *(_pair(r["node_breakdown_ms_median_of_periods"], w) for w in NODE_WINDOWS),
-         f"{r['latency_ms']['p50'] or 0:.0f} / {r['latency_ms']['p95'] or 0:.0f}"]
-        for r in runs
-    ]
-    return "\n\n".join([
-        f"Node pipeline, {model_desc}: mean stage times (ms, from /diagnostics)",
-        markdown_table(
-            ["camera Hz", "transport", *STAGES, "frame", "non-inference / inference"], stage_rows
-        ),
-        "Latency (camera stamp to overlay receipt at a subscriber, and to the node's publish), "
-        "rate, drops and memory",
-        markdown_table(
-            ["camera Hz", "transport", "output Hz", "p50 ms", "p95 ms", "p99 ms", "p95 / frame",
-             "node p95 / frame", "p95 first / last window ms", "dropped stale",
-             "RSS start MiB", "RSS end MiB", "RSS growth"],
-            run_rows,
-        ),
-        "Where the latency goes, p50 / p95 ms (the node's windows, median of its periods; "
-        "the rest of the end-to-end latency is the outputs' transport to the subscriber)",
-        markdown_table(
-            ["camera Hz", "transport", "stamp to receipt", "receipt to worker",
-             "receipt to publish", "stamp to publish", "end to end"],
-            breakdown_rows,
-        ),
-    ])
-
-
-def _percent(share: float | None) -> str | None:
-    return None if share is None else f"{100 * share:.1f}%"
-
-
-def _pair(breakdown: dict[str, float], window: str) -> str:
-    p50, p95 = breakdown.get(f"{window}_p50"), breakdown.get(f"{window}_p95")
-    return "n/a" if p50 is None or p95 is None else f"{p50:.0f} / {p95:.0f}"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -408,25 +360,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     shipped = shipped_model_path(args.model_name)
     if args.model is not None:
-        model, model_desc = args.model, f"{args.model.name}"
+        model, described = args.model, {"file": args.model.name, "weights": None}
     elif args.output == "logits" and shipped.is_file():
-        from model_table import at_input_size
+        from bench.model_table import at_input_size
 
         model = at_input_size(shipped, parse_size(args.model_size), "logits")
-        model_desc = (f"{shipped.name} (trained weights) with its input set to "
-                      f"{args.model_size}, {OUTPUT_KINDS[args.output]} output")
+        described = {"file": shipped.name, "weights": "trained", "input_size": args.model_size,
+                     "output": args.output}
     else:
-        from exported_models import exported_model
+        from bench.exported_models import exported_model
 
         model = exported_model(args.model_name, parse_size(args.model_size), head=args.output)
-        model_desc = (f"{args.model_name} {args.model_size} (random weights, "
-                      f"{OUTPUT_KINDS[args.output]} output)")
-    model_desc += (f", ONNX Runtime CPU, camera bgr8 {args.camera_size} "
-                   f"({args.input_reliability}), outputs at {args.output_resolution} resolution")
-    if args.malloc == "defaults":
-        model_desc += ", glibc malloc defaults in the node and the subscriber"
-    if args.num_threads:
-        model_desc += f", num_threads:={args.num_threads}"
+        described = {"name": args.model_name, "weights": "random",
+                     "input_size": args.model_size, "output": args.output}
     load_at_start = machine_info()["load_average_1_5_15"]
     log_dir = CACHE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -457,22 +403,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
-    table = report(runs, model_desc)
-    print(table)
+    height, width = parse_size(args.camera_size)
     data = {
         "benchmark": "node_pipeline",
-        "command": " ".join(["python bench/node_pipeline.py", *(argv or sys.argv[1:])]),
-        "model": model_desc,
+        "command": module_command("bench.node_pipeline", argv),
+        "model": described,
+        "backend": "ONNX Runtime CPU",
+        "camera": {"encoding": "bgr8", "size": f"{height}x{width}",
+                   "reliability": args.input_reliability},
+        "output_resolution": args.output_resolution,
+        "malloc": args.malloc,
+        "num_threads": args.num_threads,
         "load_average_at_start": load_at_start,
         "environment": {k: os.environ[k] for k in ENVIRONMENT if k in os.environ},
-        "subscribers": "label, color, overlay and /diagnostics",
+        "subscribers": SUBSCRIBED,
         "runs": runs,
-        "markdown": table,
     }
-    path = write_results(args.name, data, args.results_dir)
+    path = write_results(args.name, data, args.results_dir, UNITS)
+    print(render(json.loads(path.read_text())))
     print(f"wrote {path}")
     return data
-
 
 if __name__ == "__main__":
     main()

@@ -22,15 +22,14 @@ last in each round, so its ratio shows the noise and any bias of the order. With
 (model resolution 384x512, labels at the annotations' resolution by the node's
 exact refinement).
 
-    nice -n 10 python bench/ort_tuning.py --camvid /data/camvid
+    nice -n 10 python -m bench.ort_tuning --camvid /data/camvid
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -41,20 +40,24 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from bench.common import (
     CACHE_DIR,
     format_size,
     machine_info,
-    markdown_table,
+    module_command,
     parse_size,
     write_results,
 )
-from model_table import at_input_size  # noqa: E402
+from bench.model_table import at_input_size
+from bench.render_performance import ort_tuning as render
+from fanet_ros.runtime.onnxruntime_backend import session_options
+from fanet_ros.shipped_models import shipped_model_path
 
-from fanet_ros.runtime.onnxruntime_backend import session_options  # noqa: E402
-from fanet_ros.shipped_models import shipped_model_path  # noqa: E402
-
+UNITS = {"*_ms": "milliseconds (median)",
+         "ratio_to_default": "median over rounds of (time / the default's time)",
+         "same_within": "a ratio within 1 +- this reads as no difference",
+         "miou, labels_equal_to_float": "fraction of 1",
+         "load_average_at_start": "1-, 5- and 15-minute load averages"}
 SETTLE_S = 0.2
 """Pause after each variant's runs: threads that spin after a run (allow_spinning) stop
 before the next variant is timed."""
@@ -192,39 +195,6 @@ def val_miou(models: dict[str, Path], camvid: Path, frames: int) -> list[dict[st
             for name in pipelines]
 
 
-def verdict(ratio: float) -> str:
-    if ratio < 1 - SAME_WITHIN:
-        return f"pays ({1 / ratio:.2f}x as fast)"
-    if ratio > 1 + SAME_WITHIN:
-        return f"costs ({ratio:.2f}x the time)"
-    return f"no difference (within {100 * SAME_WITHIN:.0f}%)"
-
-
-def report(data: dict[str, Any]) -> str:
-    rows = [[r["variant"], r["median_ms"], f"{r['ratio_to_default']:.3f}",
-             verdict(r["ratio_to_default"]) if i else "reference", r["session_load_ms"],
-             r["nodes_after_optimisation"]]
-            for i, r in enumerate(data["timing"])]
-    parts = [
-        f"ONNX Runtime {data['onnxruntime']} CPU, shipped FANet CamVid model (logits head) at "
-        f"{data['size']}, {data['rounds']} rounds x {data['runs']} runs per variant, variants "
-        f"alternating; load average at the start {data['load_average_at_start'][0]} on "
-        f"{data['cores']} cores",
-        markdown_table(["variant", "median ms", "time / default (median of rounds)", "verdict",
-                        "session load ms", "nodes after optimisation"], rows),
-    ]
-    if data.get("camvid"):
-        names = {"float": "float (as shipped)", "folded": "BatchNorm folded",
-                 "int8": "INT8 QDQ (BatchNorm folded first)"}
-        rows = [[names[r["model"]], r["input"], f"{100 * r['miou']:.2f}%",
-                 f"{100 * r['labels_equal_to_float']:.4f}%"] for r in data["camvid"]]
-        parts += [f"CamVid val ({data['camvid'][0]['frames']} frames), labels at the annotations' "
-                  f"360x480 by the exact refinement; INT8 calibrated on "
-                  f"{data['calibration_frames']} images of {data['calibration_dir_name']}/",
-                  markdown_table(["model", "input", "val mIoU", "labels equal to float"], rows)]
-    return "\n\n".join(parts)
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None,
@@ -248,18 +218,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             CACHE_DIR / "ort_tuning")
     data: dict[str, Any] = {
         "benchmark": "ort_tuning",
-        "command": " ".join(["python bench/ort_tuning.py", *(argv or sys.argv[1:])]),
-        "onnxruntime": ort.__version__, "size": format_size(size), "cores": os.cpu_count(),
-        "rounds": args.rounds, "runs": args.runs, "load_average_at_start": load_at_start,
+        "command": module_command("bench.ort_tuning", argv),
+        "onnxruntime": ort.__version__,
+        "model": {"file": source.name, "shipped": args.model is None, "output": "logits"},
+        "size": format_size(size), "rounds": args.rounds, "runs": args.runs,
+        "same_within": SAME_WITHIN, "load_average_at_start": load_at_start,
         "calibration_frames": args.calibration_frames if calibration else None,
         "calibration_dir_name": calibration.name if calibration else None,
         "timing": time_variants(models, size, args.rounds, args.runs),
     }
     if args.camvid:
         data["camvid"] = val_miou(models, args.camvid, args.val_frames)
-    data["markdown"] = report(data)
-    print(data["markdown"])
-    print(f"wrote {write_results(args.name, data, args.results_dir)}")
+        data["camvid_scored_at"] = "360x480"  # the annotations' resolution
+    path = write_results(args.name, data, args.results_dir, UNITS)
+    print(render(json.loads(path.read_text())))
+    print(f"wrote {path}")
     return data
 
 

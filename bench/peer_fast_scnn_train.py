@@ -1,6 +1,7 @@
-"""Peer row of ``bench/train_throughput.py``: Fast-SCNN (PyTorch, eager) training steps.
+"""Peer row of ``bench.train_throughput``: Fast-SCNN (PyTorch, eager) training steps.
 
-Runs under any interpreter that has torch (``--peer-python``); prints one JSON line
+Runs by its path under any interpreter that has torch (``--peer-python``; neither this
+repository nor its packages need to be importable there); prints one JSON line
 ``{"images_per_s": ..., "torch": ...}``. Batches are random images in memory (the
 loader is not part of the peer's figure), SGD momentum 0.9, cross-entropy ignoring 255.
 """
@@ -8,11 +9,21 @@ loader is not part of the peer's figure), SGD momentum 0.9, cross-entropy ignori
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import sys
 import time
 from pathlib import Path
+
+
+def load_fast_scnn(peer_root: Path) -> type:
+    """``FastSCNN`` from ``models/fast_scnn.py`` under ``peer_root``, loaded from its file."""
+    spec = importlib.util.spec_from_file_location("peer_fast_scnn",
+                                                  peer_root / "models" / "fast_scnn.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FastSCNN
 
 
 def main() -> int:
@@ -33,11 +44,10 @@ def main() -> int:
     if not (Path(args.peer_root) / "models" / "fast_scnn.py").is_file():
         print(f"no models/fast_scnn.py under '{args.peer_root}'", file=sys.stderr)
         return 2
-    sys.path.insert(0, str(Path(args.peer_root).resolve()))
-    from models.fast_scnn import FastSCNN
+    fast_scnn = load_fast_scnn(Path(args.peer_root).resolve())
 
     torch.manual_seed(0)
-    model = FastSCNN(args.classes).train()
+    model = fast_scnn(args.classes).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=255)
     images = torch.rand(args.batch_size, 3, args.height, args.width)

@@ -6,19 +6,21 @@ labels, colour every input pixel, fresh arrays per frame) and (b)
 ``SegmentationPipeline`` as it is now, and times arg-max alternatives. No ROS,
 no model: the stages after inference do not depend on the scores' values.
 
-    python bench/pipeline_stages.py --camera-size 1024x2048 --model-size 512x1024 --classes 11
+    python -m bench.pipeline_stages --camera-size 1024x2048 --model-size 512x1024 --classes 11
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import json
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from bench.common import median_ms, module_command, parse_size, write_results
+from bench.render_performance import pipeline_stages as render
 from fanet_ros.colorize import Colorizer
 from fanet_ros.image_conversion import DecodedImage
 from fanet_ros.labels import CAMVID
@@ -27,8 +29,9 @@ from fanet_ros.preprocessing import resize_labels
 from fanet_ros.runtime.base import InferenceBackend
 from fanet_ros.segmentation_pipeline import ClassArgmax, SegmentationPipeline
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import markdown_table, median_ms, parse_size, write_results  # noqa: E402
+UNITS = {"*_ms": "milliseconds (median)", "speedup": "before / after",
+         "camera_size, model_size": "pixels, height x width",
+         "thread_spinning_ms": "milliseconds per frame (median) by stage"}
 
 
 class FixedOutputBackend(InferenceBackend):
@@ -171,35 +174,6 @@ def run(camera: tuple[int, int], model: tuple[int, int], classes: int, iteration
     }
 
 
-def report(result: dict[str, Any]) -> str:
-    camera = "x".join(map(str, result["camera_size"]))
-    model = "x".join(map(str, result["model_size"]))
-    title = (f"Postprocessing one frame (camera {camera} bgr8, model {model}x{result['classes']} "
-             f"scores; labels + colour + overlay at camera resolution), median of "
-             f"{result['iterations']}")
-    stages = markdown_table(
-        ["step", "ms"],
-        [["preprocess (resize, BGR->RGB, normalise)", result["preprocess_ms"]],
-         ["postprocess, first version", result["postprocess_before_ms"]],
-         ["postprocess, now", result["postprocess_after_ms"]],
-         ["speed-up", f"{result['speedup']:.1f}x"]],
-    )
-    argmax = markdown_table(["arg-max over classes", "ms"], list(result["argmax_ms"].items()))
-    parts = [title, stages, argmax]
-    if result.get("colour_ms"):
-        parts += [f"Colours of {camera} labels", markdown_table(
-            ["colour lookup", "ms"], list(result["colour_ms"].items()))]
-    spin = result.get("thread_spinning_ms")
-    if spin:
-        parts += [
-            f"{result['model']}, whole pipeline, ONNX Runtime idle threads spinning or not "
-            "(`session.intra_op.allow_spinning`; median ms per frame)",
-            markdown_table(["ONNX Runtime threads", "preprocess", "inference", "postprocess"],
-                           [[key, *values.values()] for key, values in spin.items()]),
-        ]
-    return "\n\n".join(parts)
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--camera-size", default="1024x2048")
@@ -215,16 +189,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     camera, model = parse_size(args.camera_size), parse_size(args.model_size)
     result = run(camera, model, args.classes, args.iterations)
     if args.model_name:
-        from exported_models import exported_model
+        from bench.exported_models import exported_model
 
         path = exported_model(args.model_name, model)
-        result["model"] = f"{args.model_name} {args.model_size}"
+        result["spinning_model"] = {"name": args.model_name, "size": args.model_size,
+                                    "weights": "random"}
         result["thread_spinning_ms"] = spinning_comparison(path, camera, args.frames)
-    table = report(result)
-    print(table)
-    result["markdown"] = table
-    result["command"] = " ".join(["python bench/pipeline_stages.py", *(argv or sys.argv[1:])])
-    print(f"wrote {write_results(args.name, result, args.results_dir)}")
+    result = {"benchmark": "pipeline_stages",
+              "command": module_command("bench.pipeline_stages", argv), **result}
+    written = write_results(args.name, result, args.results_dir, UNITS)
+    print(render(json.loads(written.read_text())))
+    print(f"wrote {written}")
     return result
 
 

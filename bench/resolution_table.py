@@ -9,7 +9,7 @@ alone, ``frame`` the whole ``Segmenter`` call (preprocessing, inference, labels 
 hits all of them. Writes ``bench/results/resolution_<model>.json``, prints the
 Markdown table and, with ``--card``, puts it into the model card.
 
-    python bench/resolution_table.py --camvid ../shared/data/camvid --model fanet_camvid --card
+    python -m bench.resolution_table --camvid ../shared/data/camvid --model fanet_camvid --card
 """
 
 from __future__ import annotations
@@ -17,23 +17,22 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import format_size, parse_size, write_results  # noqa: E402
+from bench.common import format_size, module_command, parse_size, write_results
+from fanet_ros.dataset_layouts import find_samples, read_image, read_label
+from fanet_ros.markdown_blocks import update_file_block
+from fanet_ros.metrics import ConfusionMatrix
+from fanet_ros.segmenter import Segmenter
+from fanet_ros.shipped_models import resolve_model
+from fanet_training.model_card import RESOLUTION_BLOCK, resolution_section
 
-from fanet_ros.dataset_layouts import find_samples, read_image, read_label  # noqa: E402
-from fanet_ros.markdown_blocks import update_file_block  # noqa: E402
-from fanet_ros.metrics import ConfusionMatrix  # noqa: E402
-from fanet_ros.segmenter import Segmenter  # noqa: E402
-from fanet_ros.shipped_models import resolve_model  # noqa: E402
-from fanet_training.model_card import RESOLUTION_BLOCK, resolution_section  # noqa: E402
-
+UNITS = {"*_ms": "milliseconds (median)", "val_miou": "fraction of 1",
+         "native_size, input, frame_size": "pixels, height x width"}
 SIZES = ("256x352", "288x384", "384x512", "480x640")
 
 
@@ -94,18 +93,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     frame = read_image(samples[0].image_path)
     times = timings(segmenters, frame, args.rounds, args.runs)
     data = {
+        "benchmark": "resolution_table",
+        "command": module_command("bench.resolution_table", argv),
         "model": model_path.name,
         "native_size": format_size((metadata.input_height, metadata.input_width)),
         "val_frames": len(samples),
         "frame_size": format_size(frame.shape[:2]),
         "onnxruntime_threads": args.threads,
         "rounds": args.rounds, "runs": args.runs,
-        "command": "python bench/resolution_table.py " + " ".join(
-            a if not Path(a).is_absolute() else Path(a).name for a in (argv or sys.argv[1:])),
         "sizes": [{"input": size, "val_miou": miou[size], **{f"{kind}_ms": value
                    for kind, value in times[size].items()}} for size in segmenters],
     }
-    path = write_results(f"resolution_{model_path.stem}", data)
+    path = write_results(f"resolution_{model_path.stem}", data, units=UNITS)
     section = resolution_section(json.loads(path.read_text()))  # with the machine's facts
     print(section)
     print(f"\nwrote {path}")

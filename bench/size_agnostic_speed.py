@@ -4,15 +4,17 @@ The shipped model (working tree) is timed with the same model from git revisions
 (``--ref NAME=REV``, default ``fixed=main``, the fixed-size export the size-agnostic one is
 made from). All sessions take turns run by run, so a change of load on a shared CPU hits
 them alike; min and median per variant and their ratios to the first ref are written to
-``bench/results/size_agnostic_speed.json``.
+``bench/results/size_agnostic_speed.json``. Each revision is recorded as the commit it
+names when the benchmark runs (``main`` moves on), in the results and in their command.
 
-    python bench/size_agnostic_speed.py --model fanet_camvid --size 384x512 \\
+    python -m bench.size_agnostic_speed --model fanet_camvid --size 384x512 \\
         --ref fixed=main --ref tf2onnx_dynamic=d3b7b92 --runs 80
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -23,12 +25,13 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import markdown_table, parse_size, write_results  # noqa: E402
+from bench.common import REPO as ROOT
+from bench.common import module_command, parse_size, write_results
+from bench.render_performance import size_agnostic_speed as render
+from fanet_ros.shipped_models import resolve_model
 
-from fanet_ros.shipped_models import resolve_model  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+UNITS = {"*_ms": "milliseconds", "*_ratio": "time / the first variant's time",
+         "max_abs_diff_to_*": "largest absolute difference of the model's outputs"}
 
 
 def model_at(revision: str, path: Path) -> bytes:
@@ -36,6 +39,12 @@ def model_at(revision: str, path: Path) -> bytes:
     relative = path.resolve().relative_to(ROOT).as_posix()
     return subprocess.run(["git", "show", f"{revision}:{relative}"], cwd=ROOT, check=True,
                           capture_output=True).stdout
+
+
+def commit_of(revision: str) -> str:
+    """The short commit that ``revision`` (a branch, tag or commit) names now."""
+    return subprocess.run(["git", "rev-parse", "--short", f"{revision}^{{commit}}"], cwd=ROOT,
+                          check=True, capture_output=True, text=True).stdout.strip()
 
 
 def session(model: bytes | str, threads: int) -> ort.InferenceSession:
@@ -61,6 +70,17 @@ def interleaved_ms(sessions: dict[str, ort.InferenceSession], batch: np.ndarray,
     return times
 
 
+def without_refs(args: list[str]) -> list[str]:
+    """``args`` without their ``--ref NAME=REV`` options (recorded as commits instead)."""
+    kept, skip = [], False
+    for arg in args:
+        if skip or arg == "--ref" or arg.startswith("--ref="):
+            skip = arg == "--ref"
+            continue
+        kept.append(arg)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,10 +91,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--runs", type=int, default=80, help="timed runs per variant")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads, 0: default")
+    parser.add_argument("--results-dir", type=Path, default=None)
     args = parser.parse_args(argv)
 
     path = resolve_model(args.model)
-    refs = dict(ref.split("=", 1) for ref in args.ref or ["fixed=main"])
+    refs = {name: commit_of(rev) for name, rev in
+            (ref.split("=", 1) for ref in args.ref or ["fixed=main"])}
     sessions = {name: session(model_at(rev, path), args.threads) for name, rev in refs.items()}
     sessions["shipped"] = session(str(path), args.threads)
     height, width = parse_size(args.size)
@@ -92,17 +114,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "median_ratio": statistics.median(values) / statistics.median(times[base]),
             "max_abs_diff_to_" + base: float(np.abs(outputs[name] - outputs[base]).max()),
         })
-    table = markdown_table(["variant", "revision", "min ms", "median ms", "min ratio",
-                            "median ratio"],
-                           [[r["variant"], r["revision"], r["min_ms"], r["median_ms"],
-                             r["min_ratio"], r["median_ratio"]] for r in rows])
-    data = {"model": path.name, "size": args.size, "runs": args.runs,
+    refs_as_commits = [a for name, commit in refs.items() for a in ("--ref", f"{name}={commit}")]
+    data = {"benchmark": "size_agnostic_speed",
+            "command": module_command("bench.size_agnostic_speed", [
+                *without_refs(sys.argv[1:] if argv is None else argv), *refs_as_commits]),
+            "model": path.name, "size": args.size, "runs": args.runs,
             "onnxruntime_threads": args.threads, "onnxruntime": ort.__version__,
-            "command": "python bench/size_agnostic_speed.py " + " ".join(
-                argv if argv is not None else sys.argv[1:]),
-            "timing": rows, "markdown": table}
-    print(table)
-    print(f"\nwrote {write_results('size_agnostic_speed', data)}")
+            "timing": rows}
+    written = write_results("size_agnostic_speed", data, args.results_dir, UNITS)
+    print(render(json.loads(written.read_text())))
+    print(f"\nwrote {written}")
     return data
 
 

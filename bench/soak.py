@@ -5,7 +5,8 @@ topic sees (rate, share of frames arriving in bursts, stamp-to-receipt delay).
     python -m bench.soak --duration 330 --transport default
     python -m bench.soak --duration 330 --transport large_images
 
-Each run appends to ``bench/results/soak.json`` (data: one row per window). With Fast DDS's
+Each run appends to ``bench/results/soak.json`` (data: one row per window, and per run its
+command, commit and machine). With Fast DDS's
 default transports and a 640x480 bgr8 camera at 30 Hz the camera's deliveries turn bursty
 after about four minutes; with ``config/fastdds_large_images.xml`` in every process they do not.
 """
@@ -16,21 +17,30 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.node_pipeline import CAMERA, Recorder, transport_environment
+from bench.common import (
+    REPO,
+    RESULTS_DIR,
+    git_ref,
+    machine_info,
+    module_command,
+    subprocess_module,
+)
+from bench.node_pipeline import Recorder, transport_environment
 from fanet_ros.evaluation.node_process import node_command
 from fanet_ros.image_conversion import serialized_stamp_ns
 from fanet_ros.ros_env import use_local_ros_domain
 from fanet_ros.throughput_watch import BURST_GAP_FRACTION
 
-REPO = Path(__file__).resolve().parent.parent
 PROFILE = REPO / "config" / "fastdds_large_images.xml"
-RESULTS = REPO / "bench" / "results" / "soak.json"
+RESULTS = RESULTS_DIR / "soak.json"
+UNITS = {"t_s": "seconds since the camera started (end of the window)", "*_hz": "hertz",
+         "*_ms": "milliseconds", "node_cpu_percent": "percent of one core",
+         "burst_share": "fraction of 1 of the camera's arrival gaps"}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -104,9 +114,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     while not recorder.diagnostics and time.monotonic() < deadline:
         time.sleep(0.2)
     camera = subprocess.Popen(
-        [sys.executable, str(CAMERA), "--rate", str(args.rate), "--height", str(height),
-         "--width", str(width), "--duration", str(args.duration)], env=os.environ.copy(),
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        subprocess_module("bench.camera_publisher", "--rate", str(args.rate),
+                          "--height", str(height), "--width", str(width),
+                          "--duration", str(args.duration)), env=os.environ.copy(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=REPO)
     recorder.reset()
     rows, t0, cpu0 = [], time.monotonic(), cpu_seconds(node.pid)
     try:
@@ -138,13 +149,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         stop.set()
         spinner.join()
         rclpy.shutdown()
-    run = {"command": "python -m bench.soak " + " ".join(argv if argv is not None
-                                                          else sys.argv[1:]),
-           "date": time.strftime("%Y-%m-%d"), "transport": args.transport,
-           "camera": f"{args.rate:g} Hz {width}x{height} bgr8 reliable (bench/camera_publisher.py)",
-           "cpu_count": os.cpu_count(), "rows": rows}
+    run = {"command": module_command("bench.soak", argv), "git": git_ref(),
+           "machine": machine_info(), "transport": args.transport,
+           "camera": {"rate_hz": args.rate, "size": f"{height}x{width}", "encoding": "bgr8",
+                      "reliability": "reliable", "publisher": "bench.camera_publisher"},
+           "rows": rows}
     runs = json.loads(args.output.read_text())["runs"] if args.output.is_file() else []
-    args.output.write_text(json.dumps({"runs": runs + [run]}, indent=1) + "\n")
+    args.output.write_text(json.dumps({"benchmark": "soak", "units": UNITS,
+                                       "runs": runs + [run]}, indent=1) + "\n")
     return run
 
 

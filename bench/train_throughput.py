@@ -9,7 +9,7 @@ threads) over ``--steps`` steps after one epoch of warm-up (tracing):
 - ``fanet-train``: today's loop (``fanet_training.train.train``) on whole frames, and
   with ``--crop`` (the shipped run's crops), validation through the compiled predict;
 - ``peer``: Fast-SCNN (PyTorch, eager, SGD + cross-entropy) on the same batch size and
-  size, run by ``bench/peer_fast_scnn_train.py`` under ``--peer-python`` when that
+  size, run by ``bench/peer_fast_scnn_train.py`` (by its path) under ``--peer-python`` when that
   interpreter has torch; skipped with the reason otherwise.
 
 Variants (the peer too) alternate over ``--rounds`` so a drifting machine load hits each
@@ -17,7 +17,7 @@ alike; figures are medians. ``fanet-train`` validates after both short epochs: t
 includes tracing the predict function, the second is the steady cost that repeats.
 Validation share = steady validation / ``--val-every`` / (one full epoch + that).
 
-    python bench/train_throughput.py --dataset-root ../shared/data/camvid --layout camvid
+    python -m bench.train_throughput --dataset-root ../shared/data/camvid --layout camvid
 """
 
 from __future__ import annotations
@@ -34,16 +34,20 @@ from typing import Any
 
 import keras
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import markdown_table, write_results  # noqa: E402
+from bench.common import BENCH_DIR, module_command, write_results
+from bench.render_performance import train_throughput as render
+from fanet_ros.metrics import ConfusionMatrix
+from fanet_training.data import DataConfig, SegmentationDataset
+from fanet_training.losses import SegmentationCrossEntropy
+from fanet_training.models import build_model
+from fanet_training.train import TrainConfig, train
 
-from fanet_ros.metrics import ConfusionMatrix  # noqa: E402
-from fanet_training.data import DataConfig, SegmentationDataset  # noqa: E402
-from fanet_training.losses import SegmentationCrossEntropy  # noqa: E402
-from fanet_training.models import build_model  # noqa: E402
-from fanet_training.train import TrainConfig, train  # noqa: E402
-
-PEER_SCRIPT = Path(__file__).resolve().parent / "peer_fast_scnn_train.py"
+PEER_SCRIPT = BENCH_DIR / "peer_fast_scnn_train.py"
+"""Run by its path under ``--peer-python`` (an interpreter with torch, maybe without this
+repository's packages): it imports nothing from them."""
+UNITS = {"images_per_s": "training images per second", "*_s": "seconds",
+         "validation_share": "fraction of 1 of the time", "validation_every": "epochs",
+         "epoch_steps": "steps per training epoch"}
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -146,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="interpreter with torch for the Fast-SCNN peer row")
     parser.add_argument("--peer-root", default="../shared/third_party/fast_scnn_pytorch")
     parser.add_argument("--name", default="train_throughput")
+    parser.add_argument("--results-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     crop = tuple(int(v) for v in args.crop.lower().split("x"))
     data = DataConfig(args.dataset_root, args.layout, args.height, args.width, args.batch_size,
@@ -169,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {round_index + 1}: {name}: {samples[name][-1]}", flush=True)
         peers.append(peer_row(args))
         print(f"round {round_index + 1}: peer: {peers[-1]}", flush=True)
-    rows, results = [], {}
+    results = {}
     for name, runs in samples.items():
         step = statistics.median(r["step_s"] for r in runs)
         val = statistics.median(r["val_s"] for r in runs)
@@ -181,31 +186,24 @@ def main(argv: list[str] | None = None) -> int:
         if "first_val_s" in runs[0]:
             results[name]["first_validation_s"] = statistics.median(
                 r["first_val_s"] for r in runs)
-        rows.append([name, args.batch_size / step, epoch, val, every,
-                     100 * results[name]["validation_share"]])
-    before = next(iter(results.values()))["images_per_s"]
-    for row, result in zip(rows, results.values()):
-        row.append(f"{result['images_per_s'] / before:.2f}x")
     measured = [p for p in peers if "images_per_s" in p]
     peer = ({**measured[0], "images_per_s": statistics.median(p["images_per_s"] for p in measured)}
             if measured else peers[0])
-    results["peer"] = peer
     if "images_per_s" in peer:
-        rows.append([f"peer: Fast-SCNN (PyTorch {peer['torch']}, eager, in-memory batches), "
-                     f"{args.height}x{args.width}", peer["images_per_s"],
-                     epoch_steps * args.batch_size / peer["images_per_s"], None, None, None,
-                     f"{peer['images_per_s'] / before:.2f}x"])
-    table = markdown_table(["loop", "train img/s", "epoch s (train)", "validation s",
-                            "validated every N epochs", "validation % of time", "vs before"],
-                           rows)
-    print(table)
+        peer["epoch_s"] = epoch_steps * args.batch_size / peer["images_per_s"]
+    results["peer"] = peer
     if "skipped" in peer:
         print(f"peer row skipped: {peer['skipped']}")
-    shown = ["PYTHON_WITH_TORCH" if a == args.peer_python else a for a in (argv or sys.argv[1:])]
-    path = write_results(args.name, {"command": " ".join(["python", "bench/train_throughput.py",
-                                                          *shown]),
-                                     "table": table, "results": results,
-                                     "settings": {k: v for k, v in vars(args).items()}})
+    shown = ["PYTHON_WITH_TORCH" if a == args.peer_python else a
+             for a in (sys.argv[1:] if argv is None else argv)]
+    settings = {k: Path(v).name if isinstance(v, str) and v.startswith("/") else v
+                for k, v in vars(args).items() if k != "results_dir"}  # no machine's folders
+    settings["peer_python"] = "PYTHON_WITH_TORCH"
+    record = {"benchmark": "train_throughput",
+              "command": module_command("bench.train_throughput", shown),
+              "epoch_steps": epoch_steps, "results": results, "settings": settings}
+    path = write_results(args.name, record, args.results_dir, UNITS)
+    print(render(json.loads(path.read_text())))
     print(f"wrote {path}")
     return 0
 

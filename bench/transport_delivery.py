@@ -5,30 +5,41 @@ discovery costs nothing); a plain subscriber in another process counts what
 arrives. Each row changes one thing:
 the camera's reliability, the subscription's, and which side runs
 config/fastdds_large_images.xml. It decides what segmentation_node and its
-launch file should default to (README, "Cameras and QoS").
+launch file should default to (docs/node.md, "Large camera images and Fast DDS", where the
+renderer puts its table).
 
-    python bench/transport_delivery.py                   # 640x480 and 1024x2048, 20 frames
-    python bench/transport_delivery.py --sizes 480x640 --frames 10
+    python -m bench.transport_delivery                   # 480x640 and 1024x2048, 20 frames
+    python -m bench.transport_delivery --sizes 480x640 --frames 10
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from camera_publisher import make_frames
-from common import RESULTS_DIR, format_size, markdown_table, parse_size, write_results
-
+from bench.camera_publisher import make_frames
+from bench.common import (
+    REPO,
+    RESULTS_DIR,
+    format_size,
+    module_command,
+    parse_size,
+    subprocess_module,
+    write_results,
+)
+from bench.render_performance import transport_delivery as render
 from fanet_ros.launch_arguments import DDS_PROFILE_VARIABLES, profile_variables
 from fanet_ros.ros_env import use_local_ros_domain
 
-BENCH = Path(__file__).resolve().parent
-PROFILE = BENCH.parent / "config" / "fastdds_large_images.xml"
+MODULE = "bench.transport_delivery"
+PROFILE = REPO / "config" / "fastdds_large_images.xml"
+UNITS = {"rate_hz": "frames per second", "frames, received": "frames",
+         "bytes": "bytes per frame", "camera": "pixels, height x width"}
 CASES = (
     # (camera QoS, subscription QoS, profile for the camera, profile for the subscriber, what)
     ("reliable", "best_effort", False, False, "reliable camera, best-effort subscription"),
@@ -102,22 +113,22 @@ def run_case(size: tuple[int, int], frames: int, rate: float, case: tuple) -> in
     camera_qos, sub_qos, camera_profile, sub_profile, _ = case
     topic = "/bench/transport_delivery"
     counter = subprocess.Popen(
-        [sys.executable, __file__, "--count", topic, sub_qos], env=environment(sub_profile),
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        subprocess_module(MODULE, "--count", topic, sub_qos), env=environment(sub_profile),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
     )
     assert counter.stdout.readline().strip() == "subscribed"
     subprocess.run(
-        [sys.executable, __file__, "--publish", topic, camera_qos, str(size[0]), str(size[1]),
-         str(frames), str(rate)],
+        subprocess_module(MODULE, "--publish", topic, camera_qos, str(size[0]), str(size[1]),
+                          str(frames), str(rate)),
         env=environment(camera_profile), check=True, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, cwd=REPO,
     )
     time.sleep(1.0)
     counter.send_signal(signal.SIGINT)
     return int(counter.communicate(timeout=30)[0].split()[-1])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", type=parse_size,
                         default=[(480, 640), (1024, 2048)], help="HxW camera sizes")
@@ -126,7 +137,7 @@ def main() -> None:
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--count", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--publish", nargs=6, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.count:
         count_frames(*args.count)
         return
@@ -140,18 +151,19 @@ def main() -> None:
     for size in args.sizes:
         for case in CASES:
             received = run_case(size, args.frames, args.rate, case)
-            row = [format_size(size), f"{3 * size[0] * size[1]:,}", case[4],
-                   f"{received} of {args.frames}"]
-            print(" | ".join(row), flush=True)
-            rows.append(row)
-    table = markdown_table(["camera", "bytes", "case", "frames received"], rows)
-    print(table)
-    write_results("transport_delivery", {
-        "frames": args.frames, "rate_hz": args.rate,
-        "rmw": os.environ.get("RMW_IMPLEMENTATION", "default (Fast DDS)"),
-        "rows": rows, "markdown": table,
-    }, args.results_dir)
-
+            camera_qos, sub_qos, camera_profile, sub_profile, what = case
+            rows.append({"camera": format_size(size), "bytes": 3 * size[0] * size[1],
+                         "case": what, "camera_reliability": camera_qos,
+                         "subscription_reliability": sub_qos,
+                         "profile_on_camera": camera_profile,
+                         "profile_on_subscriber": sub_profile, "received": received})
+            print(f"{format_size(size)}: {what}: {received} of {args.frames}", flush=True)
+    data = {"benchmark": "transport_delivery", "command": module_command(MODULE, argv),
+            "frames": args.frames, "rate_hz": args.rate,
+            "rmw": os.environ.get("RMW_IMPLEMENTATION", "default (Fast DDS)"), "rows": rows}
+    path = write_results("transport_delivery", data, args.results_dir, UNITS)
+    print(render(json.loads(path.read_text())))
+    print(f"wrote {path}")
 
 if __name__ == "__main__":
     main()

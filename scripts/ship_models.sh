@@ -22,7 +22,7 @@ case "${1:-}" in
     # the resolution table on the same generated streets rendered at 480x640
     [ -d "$SYNTH-480x640/val" ] || python -m fanet_ros.synthetic --out "$SYNTH-480x640" \
       --train 0 --val 64 --height 480 --width 640 --seed 7
-    python bench/resolution_table.py --camvid "$SYNTH-480x640" --model fanet_synthetic \
+    python -m bench.resolution_table --camvid "$SYNTH-480x640" --model fanet_synthetic \
       --sizes 192x256 256x352 384x512 480x640
     python -m fanet_training.model_card runs/fanet_synthetic \
       --metrics runs/fanet_synthetic/eval/metrics.json \
@@ -47,7 +47,7 @@ case "${1:-}" in
       fanet-export "$schedule" --output "$schedule/heldout.onnx" --head logits
       fanet-robustness "$schedule/heldout.onnx" --dataset-root "$CAMVID" --split train \
         --drives 0006R0 --output "$final/robustness.json"
-      python bench/resolution_table.py --camvid "$CAMVID" --model "${model}_camvid"
+      python -m bench.resolution_table --camvid "$CAMVID" --model "${model}_camvid"
       python -m fanet_training.model_card "$final" --metrics "$final/eval/metrics.json" \
         --onnx "fanet_ros/models/${model}_camvid.onnx" \
         --output "fanet_ros/models/${model}_camvid.md" \
@@ -60,3 +60,5 @@ case "${1:-}" in
     ;;
   *) echo "usage: $0 synthetic|camvid" >&2; exit 2 ;;
 esac
+# The README's models table (and the other generated blocks) from the new cards and results.
+python -m bench.render_performance

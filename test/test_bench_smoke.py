@@ -11,29 +11,34 @@ from pathlib import Path
 import pytest
 from tiny_model import build_tiny_model
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from bench.render_performance import pipeline_stages
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_bench(script: str, *args: str, env: dict[str, str] | None = None) -> None:
+def run_bench(name: str, *args: str, env: dict[str, str] | None = None,
+              timeout: float = 240) -> None:
+    """``python -m bench.NAME ARGS`` from the repository root, as the docs run it."""
     result = subprocess.run(
-        [sys.executable, str(BENCH / script), *args],
-        capture_output=True, text=True, timeout=240, env={**os.environ, **(env or {})},
+        [sys.executable, "-m", f"bench.{name}", *args], cwd=ROOT,
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
-def test_pipeline_stages_and_rendered_page(tmp_path):
-    run_bench("pipeline_stages.py", "--camera-size", "64x128", "--model-size", "32x64",
+def test_pipeline_stages_and_its_rendered_block(tmp_path):
+    run_bench("pipeline_stages", "--camera-size", "64x128", "--model-size", "32x64",
               "--iterations", "2", "--results-dir", str(tmp_path))
     stages = json.loads((tmp_path / "pipeline_stages.json").read_text())
-    assert stages["postprocess_after_ms"] > 0 and "| speed-up |" in stages["markdown"]
-    page = tmp_path / "performance.md"
-    run_bench("render_performance.py", "--results-dir", str(tmp_path), "--output", str(page))
-    assert "postprocess, now" in page.read_text()
+    assert stages["postprocess_after_ms"] > 0 and "markdown" not in stages
+    assert stages["command"].startswith("python -m bench.pipeline_stages --camera-size 64x128")
+    assert stages["git"] is None or len(stages["git"]["commit"]) >= 7
+    block = pipeline_stages(stages)
+    assert "postprocess, now" in block and "| speed-up |" in block
 
 
 def test_message_buffers_times_both_malloc_settings(tmp_path):
-    run_bench("message_buffers.py", "--camera-size", "64x128", "--iterations", "2",
+    run_bench("message_buffers", "--camera-size", "64x128", "--iterations", "2",
               "--results-dir", str(tmp_path))
     modes = json.loads((tmp_path / "message_buffers.json").read_text())["modes"]
     assert set(modes) == {"glibc defaults", "keep_image_buffers()"}
@@ -43,7 +48,7 @@ def test_message_buffers_times_both_malloc_settings(tmp_path):
 @pytest.mark.slow
 def test_node_pipeline_reports_stages_latency_and_memory(tmp_path):
     model = build_tiny_model(tmp_path / "tiny.onnx", 32, 64, dynamic=False)
-    run_bench("node_pipeline.py", "--model", str(model), "--camera-size", "64x128",
+    run_bench("node_pipeline", "--model", str(model), "--camera-size", "64x128",
               "--rates", "20", "--warmup", "2", "--duration", "3",
               "--results-dir", str(tmp_path), env={"FANET_BENCH_CACHE": str(tmp_path)})
     run = json.loads((tmp_path / "node_pipeline.json").read_text())["runs"][0]
@@ -53,7 +58,7 @@ def test_node_pipeline_reports_stages_latency_and_memory(tmp_path):
 
 @pytest.mark.slow
 def test_model_table_times_network_and_heads_apart(tmp_path):
-    run_bench("model_table.py", "--models", "fanet", "--size", "128x256", "--camera", "256x512",
+    run_bench("model_table", "--models", "fanet", "--size", "128x256", "--camera", "256x512",
               "--iterations", "1", "--frames", "1", "--results-dir", str(tmp_path),
               env={"FANET_BENCH_CACHE": str(tmp_path / "cache")})
     data = json.loads((tmp_path / "model_table.json").read_text())
@@ -69,7 +74,7 @@ def test_model_table_times_network_and_heads_apart(tmp_path):
 
 @pytest.mark.slow
 def test_multi_camera_compares_one_node_with_two(tmp_path):
-    run_bench("multi_camera.py", "--model", "fanet_synthetic", "--rate", "10",
+    run_bench("multi_camera", "--model", "fanet_synthetic", "--rate", "10",
               "--camera-size", "120x160", "--warmup", "2", "--duration", "3",
               "--results-dir", str(tmp_path))
     runs = json.loads((tmp_path / "multi_camera.json").read_text())["runs"]

@@ -13,6 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from test_bench_smoke import run_bench
 
+from bench.render_performance import ort_tuning
 from fanet_ros.labels import CAMVID
 from fanet_ros.model_metadata import ModelMetadata, attach_metadata, metadata_of_proto
 from fanet_ros.runtime.base import check_output_against_metadata, labels_from_output
@@ -204,7 +205,7 @@ def test_export_cli_quantizes_an_exported_model(tmp_path, calibration_dir, capsy
 
 @pytest.mark.slow
 def test_ort_tuning_bench_times_every_variant(tmp_path, calibration_dir):
-    run_bench("ort_tuning.py", "--model", str(conv_bn_model(tmp_path / "m.onnx")),
+    run_bench("ort_tuning", "--model", str(conv_bn_model(tmp_path / "m.onnx")),
               "--size", f"{HEIGHT}x{WIDTH}", "--rounds", "2", "--runs", "1",
               "--calibration-dir", str(calibration_dir), "--calibration-frames", "3",
               "--results-dir", str(tmp_path), env={"FANET_BENCH_CACHE": str(tmp_path / "cache")})
@@ -212,7 +213,5 @@ def test_ort_tuning_bench_times_every_variant(tmp_path, calibration_dir):
     rows = {row["variant"]: row for row in data["timing"]}
     assert len(rows) == 12 and rows[data["timing"][0]["variant"]]["ratio_to_default"] == 1.0
     assert all(row["median_ms"] > 0 for row in rows.values())
-    assert "INT8 QDQ" in rows and "| verdict |" in data["markdown"]
-    page = tmp_path / "performance.md"
-    run_bench("render_performance.py", "--results-dir", str(tmp_path), "--output", str(page))
-    assert "## ONNX Runtime settings" in page.read_text()
+    assert "INT8 QDQ" in rows and data["model"]["file"] == "m.onnx"
+    assert "| verdict |" in ort_tuning(data)

@@ -35,12 +35,19 @@ def test_readme_is_an_entry_point_with_its_generated_blocks():
 
 
 def test_performance_block_is_the_rendered_summary():
-    import sys
+    from bench.render_performance import load_results, readme_performance
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from render_performance import RESULTS_DIR, readme_section
+    assert block((ROOT / "README.md").read_text(), "performance") == \
+        readme_performance(load_results())
 
-    assert block((ROOT / "README.md").read_text(), "performance") == readme_section(RESULTS_DIR)
+
+def test_models_block_is_generated_from_the_shipped_cards():
+    from bench.render_performance import readme_models
+
+    models = block((ROOT / "README.md").read_text(), "models")
+    assert models == readme_models(ROOT)
+    for card in sorted((ROOT / "fanet_ros" / "models").glob("*.md")):
+        assert f"`{card.stem}.onnx`" in models and f"(fanet_ros/models/{card.name})" in models
 
 
 def test_commands_are_documented_under_both_names():

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from fanet_ros.host import cpu_model
 from fanet_ros.runtime.onnxruntime_backend import load_session
-from fanet_training import run_state
 
 TRAIN_OPTIONS = (
     "model", "dataset_root", "layout", "height", "width", "batch_size", "epochs", "optimizer",
@@ -110,11 +109,12 @@ def input_size_text(meta) -> str:
 
 
 RESOLUTION_BLOCK = "resolution_table"
-"""The card's generated block that ``bench/resolution_table.py --card`` rewrites."""
+"""The card's generated block that ``python -m bench.resolution_table --card`` and
+``python -m bench.render_performance`` rewrite."""
 
 
 def resolution_section(data: dict) -> str:
-    """The input resolution -> val mIoU and CPU ms table of a ``bench/resolution_table.py``
+    """The input resolution -> val mIoU and CPU ms table of a ``bench.resolution_table``
     result (``bench/results/resolution_<model>.json``)."""
     rows = [
         f"| {row['input']}{' (default)' if row['input'] == data['native_size'] else ''} | "
@@ -135,10 +135,67 @@ def resolution_section(data: dict) -> str:
     ])
 
 
+def card_facts(card: Path) -> dict[str, str]:
+    """What :func:`card_markdown` put at the top of a card: its ``title`` and the rows of
+    its header table (``data``, ``epochs``, ``hardware``, ``val mIoU``, ...)."""
+    lines = card.read_text().splitlines()
+    facts = {"title": lines[0].removeprefix("# ").strip()}
+    start = lines.index("| | |") + 2
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        key, value = (cell.strip() for cell in line.strip("|").split("|", 1))
+        facts[key] = value
+    return facts
+
+
+def _figure(value: str) -> str:
+    """The bold figure of a card row (``**57.99 %** (fanet-evaluate ...)`` -> ``57.99 %``)."""
+    return value.split("**")[1] if value.count("**") >= 2 else value
+
+
+def shipped_models_table(models_dir: Path, link_prefix: str = "") -> str:
+    """The README's table of the shipped models, from each ONNX file's metadata and its
+    card (``<name>.md`` beside it); ``link_prefix``: the cards' folder as the README
+    links it."""
+    import onnx
+
+    from fanet_ros.model_metadata import metadata_of_proto
+
+    rows = []
+    for path in sorted(models_dir.glob("*.onnx")):
+        card = path.with_suffix(".md")
+        if not card.is_file():
+            continue
+        facts = card_facts(card)
+        meta = metadata_of_proto(onnx.load(str(path), load_external_data=False), path)
+        role = facts["title"].rsplit("(", 1)[1].rstrip(")") if facts["title"].endswith(")") \
+            else ""
+        size = f"{meta.input_height}x{meta.input_width}" + (
+            f", any multiple of {meta.size_multiple}" if meta.dynamic_size else "")
+        epochs = facts.get("epochs", "-").split(" of ")[0]
+        held_out = facts.get("held-out drive mIoU")
+        rows.append([f"`{path.name}`" + (f" ({role})" if role else ""),
+                     f"{meta.model}, {meta.dataset}, {meta.num_classes} classes", size,
+                     f"{epochs} epochs, {facts.get('hardware', '-')}",
+                     _figure(facts.get("val mIoU", "-")),
+                     *([_figure(held_out)] if held_out else []),
+                     f"[{card.name}]({link_prefix}{card.name})"])
+    held_out = any(len(row) == 7 for row in rows)
+    header = ["file", "model, dataset", "input", "trained", "val mIoU",
+              *(["held-out drive mIoU"] if held_out else []), "card"]
+    if held_out:
+        rows = [row if len(row) == 7 else [*row[:5], "-", row[5]] for row in rows]
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                      *("| " + " | ".join(row) + " |" for row in rows)])
+
+
 def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, hardware: str,
                   data_note: str, export_command: str, notes: str = "",
                   robustness: dict | None = None, extra_sections: str = "",
                   resolution: dict | None = None) -> str:
+    from fanet_training import run_state  # imports Keras: only where a card is written
+
     config = portable_folders(run_state.read_json(run_dir / run_state.CONFIG))
     state = run_state.read_json(run_dir / run_state.STATE)
     _, meta = load_session(onnx_path)
@@ -226,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="Markdown file appended before the limitations (sections that "
                              "a command wrote)")
     parser.add_argument("--resolution-table", type=Path,
-                        help="bench/resolution_table.py's result JSON: adds the input "
+                        help="bench.resolution_table's result JSON: adds the input "
                              "resolution -> val mIoU and CPU ms table")
     args = parser.parse_args(argv)
     metrics = json.loads(args.metrics.read_text())
