@@ -80,8 +80,12 @@ def machine_line(data: dict[str, Any]) -> str:
     """The machine, its load, the date and the code the figures come from."""
     m = data["machine"]
     start = data.get("load_average_at_start")
-    load = f"load average at start {start[0]}, at end {m['load_average_1_5_15'][0]}" if start \
-        else f"load average {m['load_average_1_5_15'][0]}"
+    if m["load_average_1_5_15"] is None:
+        load = "load average not recorded"
+    elif start:
+        load = f"load average at start {start[0]}, at end {m['load_average_1_5_15'][0]}"
+    else:
+        load = f"load average {m['load_average_1_5_15'][0]}"
     git = data.get("git") or {}
     if git.get("recorded_in"):
         code = f"; recorded in commit {git['recorded_in']}"
@@ -480,6 +484,29 @@ def transport_delivery(data: dict[str, Any]) -> str:
         markdown_table(header, rows), machine_line(data)])
 
 
+def soak(data: dict[str, Any]) -> str:
+    """The soak's windows, one column group per transport run."""
+    runs = data["runs"]
+    rows_by_t: dict[int, list[Any]] = {}
+    for index, run in enumerate(runs):
+        for row in run["rows"]:
+            cells = rows_by_t.setdefault(row["t_s"], [row["t_s"]] + ["-"] * (4 * len(runs)))
+            cells[1 + 4 * index:5 + 4 * index] = [
+                f"{row['output_hz']:.1f}", percent(row["burst_share"], 0),
+                f"{row['delay_p50_ms']:.0f}", f"`{row['health']}`"]
+    header = ["s"] + [f"{run['transport']}: {label}" for run in runs
+                      for label in ("output Hz", "bursts", "camera delay ms", "health")]
+    camera = runs[0]["camera"]
+    return "\n\n".join([
+        f"{camera['rate_hz']:g} Hz {camera['size']} {camera['encoding']} "
+        f"{camera['reliability']} camera ({camera['publisher']}), every output subscribed; "
+        "per 15 s window: the node's output rate, the share of the camera's frames arriving "
+        "in bursts and their median stamp-to-receipt delay (an independent subscriber), the "
+        "node's health",
+        markdown_table(header, [rows_by_t[t] for t in sorted(rows_by_t)]),
+        *(f"{command_line(run)}: {machine_line(run)}" for run in runs)])
+
+
 def memory_after_large_frames(results: Results) -> str:
     """The node's RSS (MiB) per phase, without the shipped profile and with it."""
     runs = [results[n] for n in ("memory_after_large_frames", "memory_after_large_frames_profile")]
@@ -591,6 +618,8 @@ def blocks(results: Results, root: Path = REPO) -> dict[Path, dict[str, str]]:
     node: dict[str, str] = {}
     if "transport_delivery" in results:
         node["transport_delivery"] = transport_delivery(results["transport_delivery"])
+    if "soak" in results:
+        node["soak"] = soak(results["soak"])
     if {"memory_after_large_frames", "memory_after_large_frames_profile"} <= results.keys():
         node["memory_after_large_frames"] = memory_after_large_frames(results)
     readme = {"performance": readme_performance(results), "models": readme_models(root)}
