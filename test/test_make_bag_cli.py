@@ -18,7 +18,10 @@ from fanet_ros.evaluation import make_bag
 from fanet_ros.evaluation.scratch_folder import LOCK_NAME, MARK
 
 SLOW_WRITER = """
-import sys, time
+import signal, sys, time
+# Ctrl-C as in a terminal, whatever this suite inherited (a job started with `cmd &` in a
+# script ignores SIGINT, and Python then installs no KeyboardInterrupt handler)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from fanet_ros.evaluation import make_bag
 dataset_frames = make_bag.frames_from_dataset
 
