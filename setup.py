@@ -2,7 +2,7 @@
 
 colcon: `colcon build --packages-select fanet_ros` then `ros2 run fanet_ros segmentation_node`.
 pip:    `pip install .[ros]` pulls the ROS 2 Kilted wheels from PyPI; commands are `fanet-*`.
-The folder training/ installs as the package ``fanet_training`` (no ROS needed).
+The package ``fanet_training`` (training, export) needs no ROS.
 """
 
 from glob import glob
@@ -65,15 +65,11 @@ class RosDevelop(develop):
         super().finalize_options()
         self.exclude_scripts = True
 
-training_packages = ["fanet_training"] + [
-    f"fanet_training.{p}" for p in find_packages("training")
-]
-
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(include=["fanet_ros", "fanet_ros.*"]) + training_packages,
-    package_dir={"fanet_training": "training"},
+    packages=find_packages(include=["fanet_ros", "fanet_ros.*",
+                                    "fanet_training", "fanet_training.*"]),
     package_data={"fanet_ros": ["models/*.onnx", "models/*.md", "models/*.json",
                               "models/*.weights.h5"]},
     data_files=[
