@@ -33,9 +33,9 @@ TRAINING = [
 EVALUATION = ["rosbags>=0.10", "matplotlib>=3.7", "tqdm"]
 
 COMMANDS = {
-    "segmentation_node": "fanet_ros.segmentation_node",
+    "segmentation_node": "fanet_ros.node.segmentation_node",
     "evaluator_node": "fanet_ros.evaluation.evaluator_node",
-    "demo": "fanet_ros.demo",
+    "demo": "fanet_ros.evaluation.demo",
     "make_bag": "fanet_ros.evaluation.make_bag",
     "bag_eval": "fanet_ros.evaluation.bag_eval",
     "robustness": "fanet_ros.evaluation.robustness",
@@ -111,7 +111,7 @@ setup(
         ] + [
             "fanet-train = fanet_training.train:main",
             "fanet-evaluate = fanet_training.evaluate:main",
-            "fanet-export = fanet_training.export:main",
+            "fanet-export = fanet_training.export_cli:main",
         ],
     },
 )

@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.common import REPO, module_command, parse_size, subprocess_module, write_results
 from bench.render_performance import markdown_table
-from fanet_ros.ros_env import use_local_ros_domain
+from fanet_ros.tooling.ros_env import use_local_ros_domain
 
 MODULE = "bench.memory_after_large_frames"
 UNITS = {"rss, python_objects, pipeline_buffers, resident_*, malloc_*": "MiB",
@@ -49,14 +49,14 @@ def run_child(argv: list[str]) -> int:
     import tracemalloc
 
     tracemalloc.start()
-    from fanet_ros.malloc_tuning import keep_image_buffers
+    from fanet_ros.node.malloc_tuning import keep_image_buffers
 
     keep_image_buffers()
     import rclpy
 
-    from fanet_ros.callback_guard import GuardedExecutor
-    from fanet_ros.process_memory import malloc_trim
-    from fanet_ros.segmentation_node import SegmentationNode
+    from fanet_ros.node.callback_guard import GuardedExecutor
+    from fanet_ros.node.segmentation_node import SegmentationNode
+    from fanet_ros.tooling.process_memory import malloc_trim
 
     rclpy.init(args=argv)
     node = SegmentationNode()
@@ -82,7 +82,7 @@ def node_report(node: Any, phase: str) -> dict[str, Any]:
     """The node process's memory now, in MiB."""
     import tracemalloc
 
-    from fanet_ros.process_memory import heap_use, resident_by_kind, rss_bytes
+    from fanet_ros.tooling.process_memory import heap_use, resident_by_kind, rss_bytes
 
     heap = heap_use()
     traced, _ = tracemalloc.get_traced_memory()
@@ -169,7 +169,7 @@ class NodeChild:
 
     def __init__(self, model: str, plain: bool, profile: bool) -> None:
         from fanet_ros.evaluation.node_process import node_command
-        from fanet_ros.launch_arguments import QOS_FROM_XML, profile_variables
+        from fanet_ros.launching.launch_arguments import QOS_FROM_XML, profile_variables
 
         command = node_command({"model_path": model}, {"image": f"{NAMESPACE}/image"},
                                NAMESPACE)
@@ -194,7 +194,7 @@ class NodeChild:
 
     def report(self, phase: str, trim: bool = False) -> dict[str, Any]:
         if self.plain:
-            from fanet_ros.process_memory import resident_by_kind, rss_bytes
+            from fanet_ros.tooling.process_memory import resident_by_kind, rss_bytes
 
             kinds = resident_by_kind(self.process.pid)
             return {"phase": phase, "rss": rss_bytes(self.process.pid) / MIB,
@@ -273,7 +273,8 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=6, help="large frames")
     parser.add_argument("--settle", type=float, default=1.0, help="seconds before each report")
     parser.add_argument("--plain", action="store_true",
-                        help="run `python -m fanet_ros.segmentation_node` (RSS and smaps only)")
+                        help="run `python -m fanet_ros.node.segmentation_node` "
+                             "(RSS and smaps only)")
     parser.add_argument("--profile", action="store_true",
                         help="start the node with config/fastdds_large_images.xml and "
                              "RMW_FASTRTPS_USE_QOS_FROM_XML=1")

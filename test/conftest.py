@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fanet_ros.ros_env import use_local_ros_domain  # noqa: E402
+from fanet_ros.tooling.ros_env import use_local_ros_domain  # noqa: E402
 
 ROS_DOMAIN_ID = use_local_ros_domain()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-from fanet_ros.ros_env import use_local_ros_domain
+from fanet_ros.tooling.ros_env import use_local_ros_domain
 
 use_local_ros_domain()
 

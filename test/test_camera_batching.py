@@ -7,10 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from fanet_ros.batch_runner import BatchRunner, FrameRequest, batch_capacity
-from fanet_ros.frame_slot import RoundRobinSlots
 from fanet_ros.image_conversion import DecodedImage
-from fanet_ros.node_parameters import PARAMETERS_BY_NAME, validate_parameters
+from fanet_ros.node.batch_runner import BatchRunner, FrameRequest, batch_capacity
+from fanet_ros.node.frame_slot import RoundRobinSlots
+from fanet_ros.node.node_parameters import PARAMETERS_BY_NAME, validate_parameters
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from fanet_ros.segmentation_pipeline import SegmentationPipeline
 from fanet_ros.shipped_models import resolve_model

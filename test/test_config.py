@@ -10,8 +10,8 @@ import rclpy
 import yaml
 from rclpy.parameter import Parameter
 
-from fanet_ros.launch_arguments import PARAMS_FILE as PARAMS_FILE_NAME
-from fanet_ros.launch_arguments import (
+from fanet_ros.launching.launch_arguments import PARAMS_FILE as PARAMS_FILE_NAME
+from fanet_ros.launching.launch_arguments import (
     RVIZ_TEMPLATE,
     SegmentationLaunch,
     image_displays,
@@ -20,8 +20,8 @@ from fanet_ros.launch_arguments import (
     rviz_display_topics,
     write_rviz_config,
 )
-from fanet_ros.node_parameters import PARAMETERS_BY_NAME, validate_parameters
-from fanet_ros.segmentation_node import SegmentationNode
+from fanet_ros.node.node_parameters import PARAMETERS_BY_NAME, validate_parameters
+from fanet_ros.node.segmentation_node import SegmentationNode
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 PARAMS_FILE = CONFIG_DIR / PARAMS_FILE_NAME

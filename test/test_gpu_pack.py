@@ -81,8 +81,8 @@ def test_pack_is_small_and_holds_wheels_code_and_data(pack: Path, dataset: Path)
     code = {p.relative_to(pack / "code").as_posix() for p in (pack / "code").rglob("*.py")}
     assert {"fanet_training/train.py", "fanet_training/models/fsffnet.py",
             "fanet_ros/dataset_layouts.py", "fanet_ros/labels.py"} <= code
-    assert not any(name.startswith(("fanet_ros/runtime", "fanet_ros/tensorrt"))
-                   or name == "fanet_ros/segmentation_node.py" for name in code)
+    assert not any(name.startswith(("fanet_ros/runtime", "fanet_ros/tensorrt", "fanet_ros/node/",
+                                    "fanet_ros/launching/")) for name in code)
     assert os.access(pack / "run.sh", os.X_OK) and os.access(pack / "run.py", os.X_OK)
     assert info["dataset"]["layout"] == "folder"
     for split in ("train", "val"):

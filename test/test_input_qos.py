@@ -9,8 +9,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_harness import wait_for
 from sensor_msgs.msg import Image
 
-from fanet_ros.input_qos import reliability_for
-from fanet_ros.segmentation_node import SegmentationNode, StartupError
+from fanet_ros.node.input_qos import reliability_for
+from fanet_ros.node.segmentation_node import SegmentationNode, StartupError
 
 RELIABLE, BEST_EFFORT = ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT
 

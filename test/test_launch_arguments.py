@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import fanet_ros.launch_arguments as la
+import fanet_ros.launching.launch_arguments as la
 from fanet_ros import shipped_models
-from fanet_ros.launch_arguments import (
+from fanet_ros.launching.launch_arguments import (
     LAUNCH_ARGUMENTS,
     LaunchArgumentError,
     command_line_names,
@@ -17,7 +17,7 @@ from fanet_ros.launch_arguments import (
     resolve_launch,
     unknown_arguments,
 )
-from fanet_ros.node_parameters import PARAMETERS_BY_NAME, validate_parameters
+from fanet_ros.node.node_parameters import PARAMETERS_BY_NAME, validate_parameters
 from fanet_ros.shipped_models import shipped_model_names, shipped_model_path, shipped_pairs
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,7 +22,7 @@ pytest.importorskip("ros2launch", reason="ros2launch is not installed (docs/laun
 
 from ros_harness import SpinningNode, wait_for, wait_for_service_replies  # noqa: E402
 
-from fanet_ros.launch_arguments import ARGUMENTS_BY_NAME  # noqa: E402
+from fanet_ros.launching.launch_arguments import ARGUMENTS_BY_NAME  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_LAUNCH = """
@@ -162,7 +162,7 @@ def test_launch_wires_transport_and_output_resolution_and_the_namespace_moves_th
 def test_launch_only_problems_stop_it_before_anything_starts(installed, tmp_path, file, args,
                                                             expected):
     if "rviz:=true" in " ".join(args):
-        from fanet_ros.launch_arguments import rviz_installed
+        from fanet_ros.launching.launch_arguments import rviz_installed
 
         if rviz_installed():
             pytest.skip("rviz2 is installed here")
@@ -175,7 +175,7 @@ def test_launch_only_problems_stop_it_before_anything_starts(installed, tmp_path
 
 
 def test_show_args_lists_only_the_arguments_a_file_takes(installed, tmp_path):
-    from fanet_ros.launch_arguments import LAUNCH_ARGUMENTS
+    from fanet_ros.launching.launch_arguments import LAUNCH_ARGUMENTS
 
     code, single = finish(launch(installed, tmp_path, "segmentation.launch.py", "--show-args"),
                           tmp_path)

@@ -27,7 +27,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from fanet_ros.image_conversion import fill_image_msg, image_from_msg
-from fanet_ros.launch_arguments import QOS_FROM_XML, profile_variables
+from fanet_ros.launching.launch_arguments import QOS_FROM_XML, profile_variables
 from fanet_ros.preprocessing import resize_labels
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from fanet_ros.segmentation_pipeline import SegmentationPipeline

@@ -21,8 +21,8 @@ from ros_harness import SpinningNode, start_node_process, stop_process, wait_for
 from sensor_msgs.msg import Image
 
 from fanet_ros.image_conversion import fill_image_msg, image_from_serialized
-from fanet_ros.launch_arguments import QOS_FROM_XML, profile_variables
-from fanet_ros.process_memory import MIB, rss_bytes
+from fanet_ros.launching.launch_arguments import QOS_FROM_XML, profile_variables
+from fanet_ros.tooling.process_memory import MIB, rss_bytes
 
 PROFILE = Path(__file__).resolve().parent.parent / "config" / "fastdds_large_images.xml"
 OUTPUTS = ("label", "color", "overlay", "confidence")

@@ -27,8 +27,8 @@ from ros_harness import (
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from fanet_ros.callback_guard import CallbackFailures, GuardedExecutor
 from fanet_ros.image_conversion import fill_image_msg
+from fanet_ros.node.callback_guard import CallbackFailures, GuardedExecutor
 
 TIMEOUT = 20.0
 RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fanet_ros.node_parameters import parameters_markdown
+from fanet_ros.node.node_parameters import parameters_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,10 +9,10 @@ import onnx
 import pytest
 from tiny_model import build_tiny_model
 
-from fanet_ros.frame_slot import LatestFrameSlot
 from fanet_ros.image_conversion import DecodedImage
 from fanet_ros.labels import CITYSCAPES
 from fanet_ros.model_metadata import METADATA_KEY, ModelMetadata
+from fanet_ros.node.frame_slot import LatestFrameSlot
 from fanet_ros.runtime import BackendConfig, ModelLoadError, create_backend
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from fanet_ros.segmentation_pipeline import SegmentationPipeline

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fanet_ros.runtime.select import BACKENDS, PRECISIONS
+from fanet_ros.runtime.config import BACKENDS, PRECISIONS
 
 INPUT_RELIABILITIES = ("auto", "reliable", "best_effort")
 

@@ -3,7 +3,7 @@
 The launch layer declares arguments, picks the model file, and starts the node
 (and rviz2). Before anything starts it refuses, listing every problem at once:
 unknown arguments, parameter values the node would refuse (checked against the
-node's own table, fanet_ros.node_parameters, for the arguments and the params
+node's own table, fanet_ros.node.node_parameters, for the arguments and the params
 file), a model or params file that does not exist, rviz2 asked for but missing,
 and a DDS profile that would undo the user's settings.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from fanet_ros.node_parameters import PARAMETERS_BY_NAME, combination_problems
+from fanet_ros.node.node_parameters import PARAMETERS_BY_NAME, combination_problems
 from fanet_ros.runtime.base import HOW_TO_GET_A_MODEL
 from fanet_ros.shipped_models import (
     DEFAULT_DATASET,
