@@ -24,6 +24,8 @@ from fanet_ros.runtime.base import HOW_TO_GET_A_MODEL
 from fanet_ros.shipped_models import (
     DEFAULT_DATASET,
     DEFAULT_MODEL,
+    ModelLoadError,
+    resolve_model,
     shipped_model_names,
     shipped_model_path,
     shipped_pairs,
@@ -273,20 +275,22 @@ def params_file_values(path: Path, namespace: str) -> tuple[dict[str, Any], list
 
 
 def choose_model_path(model_path: str, model: str, dataset: str) -> tuple[str, str | None]:
-    """The model file to load (``model_path``, else the shipped one) and why it cannot be."""
-    if model_path:
-        path = Path(model_path).expanduser()
-        if path.is_file():
-            return str(path), None
-        return str(path), f"model_path '{path}' does not exist. {HOW_TO_GET_A_MODEL}"
-    path = shipped_model_path(model, dataset)
+    """The model file to load and why it cannot be: ``model_path`` (a file, or a shipped name
+    such as ``fanet_camvid``, as the node reads it), else the shipped ``{model}_{dataset}``.
+    Both go through the one resolver, :func:`fanet_ros.shipped_models.resolve_model`."""
+    try:
+        path = resolve_model(model_path or f"{model}_{dataset}")
+    except ModelLoadError as exc:
+        if model_path:
+            return model_path, str(exc)
+        return str(shipped_model_path(model, dataset)), (
+            f"no shipped model for model:={model} dataset:={dataset}; shipped: "
+            f"{', '.join(shipped_model_names()) or 'none'}. Pass model_path:=<your.onnx> for "
+            "another (train and export one with `fanet-train` and `fanet-export`)."
+        )
     if path.is_file():
         return str(path), None
-    return str(path), (
-        f"no shipped model for model:={model} dataset:={dataset}; shipped: "
-        f"{', '.join(shipped_model_names()) or 'none'}. Pass model_path:=<your.onnx> for "
-        "another (train and export one with `fanet-train` and `fanet-export`)."
-    )
+    return str(path), f"model_path '{path}' does not exist. {HOW_TO_GET_A_MODEL}"
 
 
 def dds_environment(
