@@ -23,6 +23,7 @@ from fanet_ros.launching.launch_arguments import (
 )
 from fanet_ros.node.node_parameters import PARAMETERS_BY_NAME
 from fanet_ros.node.segmentation_node import SegmentationNode
+from fanet_ros.node.topics import TOPICS
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 PARAMS_FILE = CONFIG_DIR / PARAMS_FILE_NAME
@@ -172,5 +173,13 @@ def test_rviz_shows_topics_the_namespaced_node_really_uses(ros_context, tiny_mod
         assert subscribed[shown["Camera"]] == ["sensor_msgs/msg/Image"]
         assert shown["Camera"] == "/front/camera/image_raw"
         assert node.get_parameter("gpu_device").value == 1
+        # the topic table of README and docs/node.md (fanet_ros.node.topics) is what it publishes
+        table = {topic.name.replace("~", "/front/segmentation_node"):
+                 [topic.type.replace("/", "/msg/")] for topic in TOPICS if topic.published}
+        ros_own = {"/rosout", "/parameter_events"}
+        assert wait_for(lambda: {k: v for k, v in graph()[0].items() if k not in ros_own}
+                        == table), graph()[0]
+        image = next(topic for topic in TOPICS if topic.name == "image")
+        assert subscribed[shown["Camera"]] == [image.type.replace("/", "/msg/")]
     finally:
         node.destroy_node()
