@@ -29,6 +29,7 @@ from typing import Any
 
 from bench.common import REPO, module_command, parse_size, subprocess_module, write_results
 from bench.render_performance import markdown_table
+from fanet_ros.evaluation.output_stamps import OutputStamps
 from fanet_ros.tooling.ros_env import use_local_ros_domain
 
 MODULE = "bench.memory_after_large_frames"
@@ -102,40 +103,6 @@ def node_report(node: Any, phase: str) -> dict[str, Any]:
 # -- the camera's side --------------------------------------------------------------
 
 
-class Outputs:
-    """Which stamps each subscribed output has delivered (raw: only the stamp is read)."""
-
-    def __init__(self, node: Any, names: tuple[str, ...]) -> None:
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
-
-        self.names = names
-        self.seen: dict[str, set[int]] = {name: set() for name in names}
-        self.changed = threading.Condition()
-        qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-        self.subscriptions = [
-            node.create_subscription(Image, f"{NAMESPACE}/segmentation_node/{name}",
-                                     self._record(name), qos, raw=True)
-            for name in names
-        ]
-
-    def _record(self, name: str):
-        from fanet_ros.image_conversion import image_from_serialized
-
-        def record(serialized: bytes) -> None:
-            image = image_from_serialized(serialized)
-            with self.changed:
-                self.seen[name].add(image.stamp_sec)
-                self.changed.notify_all()
-
-        return record
-
-    def wait(self, stamp: int, timeout: float) -> bool:
-        with self.changed:
-            return self.changed.wait_for(
-                lambda: all(stamp in seen for seen in self.seen.values()), timeout)
-
-
 def frame(size: tuple[int, int], stamp: int) -> Any:
     import numpy as np
     from sensor_msgs.msg import Image
@@ -148,7 +115,7 @@ def frame(size: tuple[int, int], stamp: int) -> Any:
     return fill_image_msg(msg, pixels, "rgb8", msg.header)
 
 
-def send_phase(publisher: Any, outputs: Outputs, size: tuple[int, int], count: int,
+def send_phase(publisher: Any, outputs: OutputStamps, size: tuple[int, int], count: int,
                first_stamp: int) -> int:
     """Publish ``count`` frames of ``size``, each once the previous one came out."""
     stamp = first_stamp
@@ -230,7 +197,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     node = rclpy.create_node("memory_bench_camera")
     publisher = node.create_publisher(
         Image, f"{NAMESPACE}/image", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
-    outputs = Outputs(node, args.outputs)
+    outputs = OutputStamps(node, NAMESPACE, args.outputs)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()

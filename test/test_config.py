@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import pytest
-import rclpy
 import yaml
 from rclpy.parameter import Parameter
 
@@ -33,14 +32,6 @@ def file_values(path: Path) -> dict:
     return yaml.safe_load(path.read_text())["/**"]["ros__parameters"]
 
 
-@pytest.fixture(scope="module")
-def ros_context():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    context.try_shutdown()
-
-
 def wait_for(predicate, timeout: float = 5.0):
     deadline = time.monotonic() + timeout
     while not (result := predicate()) and time.monotonic() < deadline:
@@ -61,9 +52,9 @@ def test_one_params_file_holds_every_node_default():
     assert parameter_problems({}, {}, values) == []  # what the launch checks a file for
 
 
-def test_params_file_loads_into_the_node(ros_context, tiny_model):
+def test_params_file_loads_into_the_node(own_ros_context, tiny_model):
     node = SegmentationNode(
-        context=ros_context,
+        context=own_ros_context,
         cli_args=["--ros-args", "--params-file", str(PARAMS_FILE), "-p",
                   f"model_path:={tiny_model}"],
     )
@@ -78,14 +69,14 @@ def test_params_file_loads_into_the_node(ros_context, tiny_model):
         node.destroy_node()
 
 
-def test_params_file_values_reach_the_node(tmp_path, ros_context, tiny_model):
+def test_params_file_values_reach_the_node(tmp_path, own_ros_context, tiny_model):
     """The shipped file holds the node defaults; an edited copy shows the file really applies."""
     document = yaml.safe_load(PARAMS_FILE.read_text())
     document["/**"]["ros__parameters"] |= {"overlay_alpha": 0.25, "num_threads": 1}
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(document))
     node = SegmentationNode(
-        context=ros_context,
+        context=own_ros_context,
         cli_args=["--ros-args", "--params-file", str(edited), "-p", f"model_path:={tiny_model}"],
     )
     try:
@@ -150,13 +141,13 @@ def start_as_launched(plan: SegmentationLaunch, context) -> SegmentationNode:
     )
 
 
-def test_rviz_shows_topics_the_namespaced_node_really_uses(ros_context, tiny_model):
+def test_rviz_shows_topics_the_namespaced_node_really_uses(own_ros_context, tiny_model):
     plan = resolve_launch(
         {"model_path": str(tiny_model), "namespace": "front", "image": "camera/image_raw",
          "gpu_device": "1"},
         CONFIG_DIR,
     )
-    node = start_as_launched(plan, ros_context)
+    node = start_as_launched(plan, own_ros_context)
     try:
         def graph() -> tuple[dict, dict]:
             pubs = node.get_publisher_names_and_types_by_node("segmentation_node", "/front")

@@ -81,15 +81,6 @@ def published_topics(spinner: SpinningNode) -> set[str]:
     return {name for name, _ in spinner.node.get_topic_names_and_types()}
 
 
-@pytest.fixture
-def ros_context():
-    import rclpy
-
-    rclpy.init()
-    yield
-    rclpy.shutdown()
-
-
 def test_launch_starts_the_node_and_ctrl_c_stops_it_cleanly(installed, ros_context, tmp_path,
                                                            tiny_model):
     proc = launch(installed, tmp_path, "segmentation.launch.py", f"model_path:={tiny_model}",

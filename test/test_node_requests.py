@@ -10,8 +10,6 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-import pytest
-import rclpy
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from rclpy.node import Node
@@ -19,8 +17,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import (
     DiagnosticsProbe,
     SpinningNode,
-    start_node_process,
-    stop_process,
+    running_node,
     wait_for,
     wait_for_service_replies,
 )
@@ -41,13 +38,6 @@ MALFORMED = [
                                              double_value=0.2))]
 
 
-@pytest.fixture(scope="module")
-def ros_context():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
-
-
 def _frame(stamp_s: int) -> Image:
     msg = Image()
     msg.header.stamp.sec = stamp_s
@@ -66,11 +56,8 @@ def test_malformed_parameter_requests_are_refused_and_the_node_keeps_serving(
 ):
     log = tmp_path / "node.log"
     ns = "/requests"
-    proc = start_node_process(
-        {"model_path": str(tiny_model), "diagnostics_period": 0.2},
-        remaps={"image": f"{ns}/camera/image"}, namespace=ns, log_path=log,
-    )
-    try:
+    with running_node({"model_path": str(tiny_model), "diagnostics_period": 0.2}, log,
+                      remaps={"image": f"{ns}/camera/image"}, namespace=ns) as (proc, _):
         with SpinningNode() as spinner:
             node = spinner.node
             diag = DiagnosticsProbe(node, f"{ns}/segmentation_node: segmentation")
@@ -125,8 +112,6 @@ def test_malformed_parameter_requests_are_refused_and_the_node_keeps_serving(
             assert proc.poll() is None
         text = log.read_text()
         assert "Traceback" not in text and "refused" in text, text
-    finally:
-        assert stop_process(proc) == 0, log.read_text()
 
 
 def test_guarded_executor_counts_a_failing_callback_and_keeps_spinning(ros_context):

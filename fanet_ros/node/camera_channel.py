@@ -51,6 +51,7 @@ from fanet_ros.node.frame_stamps import check_stamp, clock_skew_note, stamp_nano
 from fanet_ros.node.input_qos import AdaptiveSubscription, policy_name
 from fanet_ros.node.node_statistics import LatencyWindow, RateMeter
 from fanet_ros.node.throughput_watch import ArrivalWindow, ThroughputWatch
+from fanet_ros.node.topics import IMAGE_OUTPUTS
 from fanet_ros.segmentation_pipeline import FrameOutputs, SegmentationPipeline
 
 OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
@@ -59,7 +60,7 @@ OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 WARN_THROTTLE_S = 5.0
 FRAME_NOTES = ("stamped_ahead", "with_extra_data", "dropped_nonfinite_output", WITHHELD)
 """Findings counted per frame, each reported as ``frames_<kind>`` on /diagnostics."""
-OUTPUTS = ("label", "color", "overlay", "confidence")
+OUTPUTS = IMAGE_OUTPUTS
 
 
 class StartupError(RuntimeError):

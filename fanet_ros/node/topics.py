@@ -56,6 +56,12 @@ TOPICS: tuple[Topic, ...] = (
 )
 
 
+IMAGE_OUTPUTS = tuple(topic.name.removeprefix("~/") for topic in TOPICS
+                      if topic.published and topic.type == "sensor_msgs/Image")
+"""``label``, ``color``, ``overlay``, ``confidence``: the image outputs, in the table's order
+(what the node creates a publisher for, per camera)."""
+
+
 def topics_markdown() -> str:
     """The topics as a Markdown table."""
     rows = ["| topic | type | QoS | what |", "|---|---|---|---|"]
