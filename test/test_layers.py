@@ -108,6 +108,37 @@ def test_no_module_imports_a_higher_layer():
     assert not upward, "imports run upward:\n" + "\n".join(upward)
 
 
+ROS = ("rclpy", "launch", "launch_ros", "sensor_msgs", "std_msgs", "diagnostic_msgs",
+       "rcl_interfaces", "builtin_interfaces", "ament_index_python")
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """Top-level names of what ``path`` imports when it is imported (not inside functions)."""
+    found, pending = set(), list(ast.parse(path.read_text(), str(path)).body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+        pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def test_the_layers_up_to_the_pipeline_import_no_ros():
+    """``from fanet_ros import Segmenter``, the backends and training load without ROS (a
+    function may import it when called: image_conversion's message helpers do)."""
+    ceiling = [name for name, _ in LAYERS].index("pipeline")
+    with_ros = [f"{module} imports {sorted(set(ROS) & module_level_imports(path))}"
+                for module, path in sorted(module_files().items())
+                if (module.startswith("fanet_ros") and layer_of(module) <= ceiling
+                    or module.startswith("fanet_training"))
+                and set(ROS) & module_level_imports(path)]
+    assert not with_ros, "\n".join(with_ros)
+
+
 def test_no_import_circle():
     graph = import_graph()
     circles, index, low, stack, on_stack = [], {}, {}, [], set()
