@@ -159,11 +159,12 @@ class DiagnosticsProbe:
 
 def start_frame_counter(topic: str, seconds: float, reliability: str) -> subprocess.Popen:
     """A plain rclpy subscriber in its own process (default DDS settings) that prints how many
-    ``sensor_msgs/Image`` frames reached it: what the transport delivers to anyone."""
+    ``sensor_msgs/Image`` frames reached it: what the transport delivers to anyone. It counts
+    for ``seconds`` at most; closing its stdin (``communicate()``) stops it sooner."""
     script = Path(__file__).with_name("frame_counter.py")
     return subprocess.Popen(
         [sys.executable, str(script), topic, str(seconds), reliability],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
 
 

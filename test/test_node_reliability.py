@@ -90,7 +90,7 @@ def test_reliable_cameras_deliver_every_frame_then_best_effort_at_least_the_tran
         assert diag.status_after(lambda s: s["input_publishers"] == "0")
 
         # the same camera, best effort: the node follows; the transport decides what arrives
-        reference = start_frame_counter(topic, 14.0, "best_effort")
+        reference = start_frame_counter(topic, 30.0, "best_effort")  # until told to stop
         assert reference.stdout.readline().strip() == "subscribed"
         camera = spinner.node.create_publisher(Image, topic, qos_profile_sensor_data)
         assert wait_for(lambda: camera.get_subscription_count() == 2, TIMEOUT)
@@ -103,6 +103,7 @@ def test_reliable_cameras_deliver_every_frame_then_best_effort_at_least_the_tran
         time.sleep(0.5)
         small = int(diag.latest["frames_received"]) - start
         sent = publish_camera_stream(camera, LARGE)
+        time.sleep(1.0)  # frames still in flight reach both readers
         ref_small, ref_large = map(int, reference.communicate(timeout=30)[0].split())
         received = int(diag.latest["frames_received"]) - start - small
         print(f"best effort: small {small} of {small_sent} (plain subscriber {ref_small}), "

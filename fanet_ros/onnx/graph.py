@@ -7,6 +7,7 @@ import onnx
 
 
 def initializer(graph: onnx.GraphProto, name: str) -> np.ndarray | None:
+    """The value of the constant ``name``; None when no initializer has that name."""
     for tensor in graph.initializer:
         if tensor.name == name:
             return onnx.numpy_helper.to_array(tensor)
