@@ -2,7 +2,7 @@
 
 colcon: `colcon build --packages-select fanet_ros` then `ros2 run fanet_ros segmentation_node`.
 pip:    `pip install .[ros]` pulls the ROS 2 Kilted wheels from PyPI; commands are `fanet-*`.
-The folder training/ installs as the package ``fanet_training`` (no ROS needed).
+The package ``fanet_training`` (training, export) needs no ROS.
 """
 
 from glob import glob
@@ -33,9 +33,9 @@ TRAINING = [
 EVALUATION = ["rosbags>=0.10", "matplotlib>=3.7", "tqdm"]
 
 COMMANDS = {
-    "segmentation_node": "fanet_ros.segmentation_node",
+    "segmentation_node": "fanet_ros.node.segmentation_node",
     "evaluator_node": "fanet_ros.evaluation.evaluator_node",
-    "demo": "fanet_ros.demo",
+    "demo": "fanet_ros.evaluation.demo",
     "make_bag": "fanet_ros.evaluation.make_bag",
     "bag_eval": "fanet_ros.evaluation.bag_eval",
     "robustness": "fanet_ros.evaluation.robustness",
@@ -65,15 +65,11 @@ class RosDevelop(develop):
         super().finalize_options()
         self.exclude_scripts = True
 
-training_packages = ["fanet_training"] + [
-    f"fanet_training.{p}" for p in find_packages("training")
-]
-
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(include=["fanet_ros", "fanet_ros.*"]) + training_packages,
-    package_dir={"fanet_training": "training"},
+    packages=find_packages(include=["fanet_ros", "fanet_ros.*",
+                                    "fanet_training", "fanet_training.*"]),
     package_data={"fanet_ros": ["models/*.onnx", "models/*.md", "models/*.json",
                               "models/*.weights.h5"]},
     data_files=[
@@ -115,7 +111,7 @@ setup(
         ] + [
             "fanet-train = fanet_training.train:main",
             "fanet-evaluate = fanet_training.evaluate:main",
-            "fanet-export = fanet_training.export:main",
+            "fanet-export = fanet_training.export_cli:main",
         ],
     },
 )

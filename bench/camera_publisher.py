@@ -15,8 +15,8 @@ import time
 
 import cv2
 
-from fanet_ros.ros_env import use_local_ros_domain
 from fanet_ros.synthetic import generate_drive
+from fanet_ros.tooling.ros_env import use_local_ros_domain
 
 FRAMES = 8
 """Distinct frames cycled through."""

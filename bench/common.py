@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fanet_ros.host import cpu_model
+from fanet_ros.tooling.host import cpu_model
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent

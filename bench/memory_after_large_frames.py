@@ -29,7 +29,8 @@ from typing import Any
 
 from bench.common import REPO, module_command, parse_size, subprocess_module, write_results
 from bench.render_performance import markdown_table
-from fanet_ros.ros_env import use_local_ros_domain
+from fanet_ros.evaluation.output_stamps import OutputStamps
+from fanet_ros.tooling.ros_env import use_local_ros_domain
 
 MODULE = "bench.memory_after_large_frames"
 UNITS = {"rss, python_objects, pipeline_buffers, resident_*, malloc_*": "MiB",
@@ -49,14 +50,14 @@ def run_child(argv: list[str]) -> int:
     import tracemalloc
 
     tracemalloc.start()
-    from fanet_ros.malloc_tuning import keep_image_buffers
+    from fanet_ros.node.malloc_tuning import keep_image_buffers
 
     keep_image_buffers()
     import rclpy
 
-    from fanet_ros.callback_guard import GuardedExecutor
-    from fanet_ros.process_memory import malloc_trim
-    from fanet_ros.segmentation_node import SegmentationNode
+    from fanet_ros.node.callback_guard import GuardedExecutor
+    from fanet_ros.node.segmentation_node import SegmentationNode
+    from fanet_ros.tooling.process_memory import malloc_trim
 
     rclpy.init(args=argv)
     node = SegmentationNode()
@@ -82,7 +83,7 @@ def node_report(node: Any, phase: str) -> dict[str, Any]:
     """The node process's memory now, in MiB."""
     import tracemalloc
 
-    from fanet_ros.process_memory import heap_use, resident_by_kind, rss_bytes
+    from fanet_ros.tooling.process_memory import heap_use, resident_by_kind, rss_bytes
 
     heap = heap_use()
     traced, _ = tracemalloc.get_traced_memory()
@@ -102,40 +103,6 @@ def node_report(node: Any, phase: str) -> dict[str, Any]:
 # -- the camera's side --------------------------------------------------------------
 
 
-class Outputs:
-    """Which stamps each subscribed output has delivered (raw: only the stamp is read)."""
-
-    def __init__(self, node: Any, names: tuple[str, ...]) -> None:
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
-
-        self.names = names
-        self.seen: dict[str, set[int]] = {name: set() for name in names}
-        self.changed = threading.Condition()
-        qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-        self.subscriptions = [
-            node.create_subscription(Image, f"{NAMESPACE}/segmentation_node/{name}",
-                                     self._record(name), qos, raw=True)
-            for name in names
-        ]
-
-    def _record(self, name: str):
-        from fanet_ros.image_conversion import image_from_serialized
-
-        def record(serialized: bytes) -> None:
-            image = image_from_serialized(serialized)
-            with self.changed:
-                self.seen[name].add(image.stamp_sec)
-                self.changed.notify_all()
-
-        return record
-
-    def wait(self, stamp: int, timeout: float) -> bool:
-        with self.changed:
-            return self.changed.wait_for(
-                lambda: all(stamp in seen for seen in self.seen.values()), timeout)
-
-
 def frame(size: tuple[int, int], stamp: int) -> Any:
     import numpy as np
     from sensor_msgs.msg import Image
@@ -148,7 +115,7 @@ def frame(size: tuple[int, int], stamp: int) -> Any:
     return fill_image_msg(msg, pixels, "rgb8", msg.header)
 
 
-def send_phase(publisher: Any, outputs: Outputs, size: tuple[int, int], count: int,
+def send_phase(publisher: Any, outputs: OutputStamps, size: tuple[int, int], count: int,
                first_stamp: int) -> int:
     """Publish ``count`` frames of ``size``, each once the previous one came out."""
     stamp = first_stamp
@@ -169,7 +136,7 @@ class NodeChild:
 
     def __init__(self, model: str, plain: bool, profile: bool) -> None:
         from fanet_ros.evaluation.node_process import node_command
-        from fanet_ros.launch_arguments import QOS_FROM_XML, profile_variables
+        from fanet_ros.launching.launch_arguments import QOS_FROM_XML, profile_variables
 
         command = node_command({"model_path": model}, {"image": f"{NAMESPACE}/image"},
                                NAMESPACE)
@@ -194,7 +161,7 @@ class NodeChild:
 
     def report(self, phase: str, trim: bool = False) -> dict[str, Any]:
         if self.plain:
-            from fanet_ros.process_memory import resident_by_kind, rss_bytes
+            from fanet_ros.tooling.process_memory import resident_by_kind, rss_bytes
 
             kinds = resident_by_kind(self.process.pid)
             return {"phase": phase, "rss": rss_bytes(self.process.pid) / MIB,
@@ -230,7 +197,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     node = rclpy.create_node("memory_bench_camera")
     publisher = node.create_publisher(
         Image, f"{NAMESPACE}/image", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
-    outputs = Outputs(node, args.outputs)
+    outputs = OutputStamps(node, NAMESPACE, args.outputs)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
@@ -273,7 +240,8 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=6, help="large frames")
     parser.add_argument("--settle", type=float, default=1.0, help="seconds before each report")
     parser.add_argument("--plain", action="store_true",
-                        help="run `python -m fanet_ros.segmentation_node` (RSS and smaps only)")
+                        help="run `python -m fanet_ros.node.segmentation_node` "
+                             "(RSS and smaps only)")
     parser.add_argument("--profile", action="store_true",
                         help="start the node with config/fastdds_large_images.xml and "
                              "RMW_FASTRTPS_USE_QOS_FROM_XML=1")

@@ -3,7 +3,7 @@
 Times ``rclpy.serialization.serialize_message`` and ``deserialize_message`` of
 one camera-sized ``sensor_msgs/Image`` (each allocates and frees buffers the
 size of the image, as publishing and taking do), in two fresh processes: one
-with glibc's defaults, one after ``fanet_ros.malloc_tuning.keep_image_buffers()``.
+with glibc's defaults, one after ``fanet_ros.node.malloc_tuning.keep_image_buffers()``.
 
     python -m bench.message_buffers --camera-size 1024x2048 --iterations 30
 """
@@ -25,7 +25,7 @@ from bench.common import (
     write_results,
 )
 from bench.render_performance import message_buffers as render
-from fanet_ros.ros_env import use_local_ros_domain
+from fanet_ros.tooling.ros_env import use_local_ros_domain
 
 UNITS = {"*_ms": "milliseconds (median)", "camera_size": "pixels, height x width"}
 MODES = {"glibc defaults": "plain", "keep_image_buffers()": "tuned"}
@@ -35,7 +35,7 @@ def measure(mode: str, height: int, width: int, iterations: int) -> dict[str, fl
     """Median ms of serialize / deserialize in this process (``mode``: plain or tuned)."""
     use_local_ros_domain()  # no participant is created, but rclpy is imported
     if mode == "tuned":
-        from fanet_ros.malloc_tuning import keep_image_buffers
+        from fanet_ros.node.malloc_tuning import keep_image_buffers
 
         if not keep_image_buffers():
             raise SystemExit("no glibc mallopt on this system")

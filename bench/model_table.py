@@ -52,7 +52,7 @@ from bench.render_performance import model_table as render
 from fanet_ros.image_conversion import DecodedImage
 from fanet_ros.label_upsampling import ClassArgmax, LogitsUpsampler
 from fanet_ros.model_metadata import attach_metadata, metadata_of_proto
-from fanet_ros.onnx_labels import argmax_labels
+from fanet_ros.onnx.heads import argmax_labels
 from fanet_ros.preprocessing import resize_labels
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend, session_options
 from fanet_ros.segmentation_pipeline import SegmentationPipeline

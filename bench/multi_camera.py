@@ -30,9 +30,9 @@ from bench.common import (
 )
 from bench.render_performance import multi_camera as render
 from fanet_ros.evaluation.node_process import node_command
-from fanet_ros.process_memory import rss_bytes
-from fanet_ros.ros_env import use_local_ros_domain
 from fanet_ros.shipped_models import resolve_model
+from fanet_ros.tooling.process_memory import rss_bytes
+from fanet_ros.tooling.ros_env import use_local_ros_domain
 
 UNITS = {"rss_mib_*": "MiB, summed over the node processes", "fps, fps_total": "label frames "
          "per second", "rate_per_camera": "frames per second", "duration_s, warmup_s": "seconds"}

@@ -1,6 +1,6 @@
 """Node pipeline benchmark: camera process -> segmentation_node process -> this subscriber.
 
-For each camera rate, starts a fresh node (``python -m fanet_ros.segmentation_node``)
+For each camera rate, starts a fresh node (``python -m fanet_ros.node.segmentation_node``)
 and a camera publisher process, subscribes to ``label``, ``color`` and
 ``overlay`` (so every output is computed) and to ``/diagnostics``, and after a
 warm-up measures for ``--duration`` seconds: the node's per-stage times, the
@@ -39,11 +39,11 @@ from bench.render_performance import OUTPUT_KINDS
 from bench.render_performance import node_pipeline as render
 from fanet_ros.evaluation.node_process import node_command
 from fanet_ros.image_conversion import image_from_serialized
-from fanet_ros.launch_arguments import DDS_PROFILE_VARIABLES, profile_variables
-from fanet_ros.malloc_tuning import OPT_OUT as MALLOC_OPT_OUT
-from fanet_ros.malloc_tuning import keep_image_buffers
-from fanet_ros.ros_env import use_local_ros_domain
+from fanet_ros.launching.launch_arguments import DDS_PROFILE_VARIABLES, profile_variables
+from fanet_ros.node.malloc_tuning import OPT_OUT as MALLOC_OPT_OUT
+from fanet_ros.node.malloc_tuning import keep_image_buffers
 from fanet_ros.shipped_models import shipped_model_path
+from fanet_ros.tooling.ros_env import use_local_ros_domain
 
 NODE_NAME = "segmentation_node"
 STAGES = ("convert", "preprocess", "inference", "postprocess", "publish")

@@ -8,7 +8,7 @@ as the reference, one setting changed per variant:
 * intra-op threads: 1 and 2 (the node: 0 = ONNX Runtime's default);
 * ``session.intra_op.allow_spinning`` on (the node: off);
 * the graph with each convolution's BatchNorm scale/shift folded into it
-  (fanet_training.export.fold_conv_affine), at the node's level and with
+  (fanet_ros.onnx.folding.fold_conv_affine), at the node's level and with
   optimisation disabled (where ONNX Runtime does not fold them itself);
 * static INT8 (QDQ) quantisation (fanet_training.quantize), calibrated on
   ``--calibration-dir`` images through the node's preprocessing, with and
@@ -94,7 +94,7 @@ VARIANTS = (
 def prepare_models(source: Path, calibration_dir: Path | None, calibration_frames: int,
                    work_dir: Path) -> dict[str, Path]:
     """The float model, its folded copy and (with calibration images) its INT8 copy."""
-    from fanet_training.export import fold_conv_affine
+    from fanet_ros.onnx.folding import fold_conv_affine
 
     work_dir.mkdir(parents=True, exist_ok=True)
     models = {"float": source}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import REPO, RESULTS_DIR
-from fanet_ros.markdown_blocks import replace_block
+from fanet_ros.tooling.markdown_blocks import replace_block
 
 Results = dict[str, dict[str, Any]]
 """Result name (file stem) -> its data."""

@@ -25,10 +25,10 @@ import numpy as np
 
 from bench.common import format_size, module_command, parse_size, write_results
 from fanet_ros.dataset_layouts import find_samples, read_image, read_label
-from fanet_ros.markdown_blocks import update_file_block
 from fanet_ros.metrics import ConfusionMatrix
 from fanet_ros.segmenter import Segmenter
 from fanet_ros.shipped_models import resolve_model
+from fanet_ros.tooling.markdown_blocks import update_file_block
 from fanet_training.model_card import RESOLUTION_BLOCK, resolution_section
 
 UNITS = {"*_ms": "milliseconds (median)", "val_miou": "fraction of 1",

@@ -33,8 +33,8 @@ from bench.common import (
 from bench.node_pipeline import Recorder, transport_environment
 from fanet_ros.evaluation.node_process import node_command
 from fanet_ros.image_conversion import serialized_stamp_ns
-from fanet_ros.ros_env import use_local_ros_domain
-from fanet_ros.throughput_watch import BURST_GAP_FRACTION
+from fanet_ros.node.throughput_watch import BURST_GAP_FRACTION
+from fanet_ros.tooling.ros_env import use_local_ros_domain
 
 PROFILE = REPO / "config" / "fastdds_large_images.xml"
 RESULTS = RESULTS_DIR / "soak.json"

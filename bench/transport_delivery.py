@@ -33,8 +33,8 @@ from bench.common import (
     write_results,
 )
 from bench.render_performance import transport_delivery as render
-from fanet_ros.launch_arguments import DDS_PROFILE_VARIABLES, profile_variables
-from fanet_ros.ros_env import use_local_ros_domain
+from fanet_ros.launching.launch_arguments import DDS_PROFILE_VARIABLES, profile_variables
+from fanet_ros.tooling.ros_env import use_local_ros_domain
 
 MODULE = "bench.transport_delivery"
 PROFILE = REPO / "config" / "fastdds_large_images.xml"

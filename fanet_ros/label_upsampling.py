@@ -21,7 +21,7 @@ import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from fanet_ros.onnx_labels import argmax_labels
+from fanet_ros.onnx.heads import argmax_labels
 
 LOGITS_STRIDE = 8
 """Input pixels per logit of a ``logits`` model: its output is ``[1, H/8, W/8, C]``."""

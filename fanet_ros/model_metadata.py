@@ -24,7 +24,7 @@ OutputKind = Literal["logits", "probabilities", "labels"]
 REQUIRED_KEYS = ("model", "dataset", "class_names", "colors", "input_height", "input_width")
 """Keys the ``fanet_ros`` metadata entry must have (the others have defaults)."""
 HOW_TO_FIX_METADATA = (
-    "re-export the model with `fanet-export` (training/export.py), which writes this entry"
+    "re-export the model with `fanet-export` (fanet_training/export.py), which writes this entry"
 )
 
 
@@ -197,7 +197,7 @@ def metadata_from_props(props: dict[str, str], source: str | Path) -> ModelMetad
     if METADATA_KEY not in props:
         raise ValueError(
             f"{source}: the ONNX model has no '{METADATA_KEY}' metadata; export it "
-            "with `fanet-export` (training/export.py) so that it records its classes, "
+            "with `fanet-export` (fanet_training/export.py) so that it records its classes, "
             "input size and normalisation"
         )
     try:

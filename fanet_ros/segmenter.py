@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from fanet_ros.image_conversion import CHANNELS, DecodedImage
-from fanet_ros.runtime.select import BackendConfig, create_backend
+from fanet_ros.runtime.config import BackendConfig
+from fanet_ros.runtime.select import create_backend
 from fanet_ros.segmentation_pipeline import SegmentationPipeline, blend, display_encoding
 from fanet_ros.shipped_models import resolve_model
 

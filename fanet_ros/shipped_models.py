@@ -1,4 +1,6 @@
-"""Models shipped inside the package (``fanet_ros/models/*.onnx``) and their names."""
+"""Models shipped inside the package (``fanet_ros/models/*.onnx``), their names, and the one
+resolver from a model argument to a file (:func:`resolve_model`: the node, ``Segmenter`` and
+the launch files all go through it)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,10 @@ from pathlib import Path
 
 DEFAULT_MODEL = "fanet"
 DEFAULT_DATASET = "camvid"
+
+
+class ModelLoadError(RuntimeError):
+    """A model (or engine) could not be loaded; the message names the file and the fix."""
 
 
 def models_dir() -> Path:
@@ -59,8 +65,6 @@ def resolve_model(model: str | Path | None) -> Path:
     shipped = shipped_model_path(*str(model).split("_", 1)) if "_" in str(model) else None
     if shipped is not None and shipped.is_file():
         return shipped
-    from fanet_ros.runtime.base import ModelLoadError
-
     raise ModelLoadError(
         f"model {str(model)!r} is neither a file nor a shipped model; shipped: "
         f"{', '.join(shipped_model_names()) or 'none'}"

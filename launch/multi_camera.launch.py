@@ -18,8 +18,13 @@ from launch.actions import OpaqueFunction
 from launch.launch_context import LaunchContext
 from launch.substitutions import LaunchConfiguration
 
-from fanet_ros.launch_actions import check_command_line, declare, segmentation_actions
-from fanet_ros.launch_arguments import ARGUMENTS_BY_NAME, BOOLEANS, LaunchArgument, resolve_launch
+from fanet_ros.launching.launch_actions import check_command_line, declare, segmentation_actions
+from fanet_ros.launching.launch_arguments import (
+    ARGUMENTS_BY_NAME,
+    BOOLEANS,
+    LaunchArgument,
+    resolve_launch,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 CAMERAS = {"front": "0", "rear": "1"}

@@ -3,7 +3,7 @@
     ros2 launch fanet_ros segmentation.launch.py image:=/camera/image_raw namespace:=front
     ros2 launch fanet_ros segmentation.launch.py --show-args
 
-Choices and checks: fanet_ros.launch_arguments; parameter values are checked by the node.
+Choices and checks: fanet_ros.launching.launch_arguments; parameter values are checked by the node.
 """
 
 from pathlib import Path
@@ -13,8 +13,8 @@ from launch.actions import OpaqueFunction
 from launch.launch_context import LaunchContext
 from launch.substitutions import LaunchConfiguration
 
-from fanet_ros.launch_actions import check_command_line, declare, segmentation_actions
-from fanet_ros.launch_arguments import LAUNCH_ARGUMENTS, resolve_launch
+from fanet_ros.launching.launch_actions import check_command_line, declare, segmentation_actions
+from fanet_ros.launching.launch_arguments import LAUNCH_ARGUMENTS, resolve_launch
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 """share/fanet_ros/config when installed, config/ in a source checkout."""

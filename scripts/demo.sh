@@ -4,4 +4,4 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 cd "$ROOT"
-python -m fanet_ros.demo "$@"
+python -m fanet_ros.evaluation.demo "$@"

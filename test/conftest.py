@@ -9,9 +9,30 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fanet_ros.ros_env import use_local_ros_domain  # noqa: E402
+from fanet_ros.tooling.ros_env import use_local_ros_domain  # noqa: E402
 
 ROS_DOMAIN_ID = use_local_ros_domain()
+
+
+@pytest.fixture(scope="module")
+def ros_context():
+    """rclpy's default context, for one test module."""
+    import rclpy
+
+    rclpy.init()
+    yield
+    rclpy.shutdown()
+
+
+@pytest.fixture(scope="module")
+def own_ros_context():
+    """A context of the module's own (nodes made in this process take it as ``context=``)."""
+    import rclpy
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    context.try_shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -391,16 +391,17 @@ def _cuda():
     return sys.modules["cuda.bindings.runtime"]
 
 
-TENSORRT_MODULES = ("backend", "builder", "calibrator", "logger")
+TENSORRT_MODULES = ("fanet_ros.runtime.tensorrt_backend", "fanet_ros.tensorrt.builder",
+                    "fanet_ros.tensorrt.calibrator", "fanet_ros.tensorrt.logger")
 """fanet_ros modules that import tensorrt at the top: imported afresh under each fake."""
 
 
 def forget_tensorrt_modules() -> None:
     """Drop fanet_ros modules bound to a fake ``tensorrt`` and the cached logger."""
-    from fanet_ros.tensorrt.engines import trt_logger
+    from fanet_ros.tensorrt.engine_spec import trt_logger
 
     for name in TENSORRT_MODULES:
-        sys.modules.pop(f"fanet_ros.tensorrt.{name}", None)
+        sys.modules.pop(name, None)
     trt_logger.cache_clear()
 
 

@@ -1,15 +1,17 @@
 """Count the sensor_msgs/Image frames that reach a plain subscriber: TOPIC SECONDS RELIABILITY.
 
-Prints ``subscribed`` once the subscription exists, then, when SECONDS have passed, the
-count of frames under 512 KiB serialized and the count of larger ones.
+Prints ``subscribed`` once the subscription exists, then, when SECONDS have passed or its
+stdin closes (whichever comes first), the count of frames under 512 KiB serialized and the
+count of larger ones.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
-from fanet_ros.ros_env import use_local_ros_domain
+from fanet_ros.tooling.ros_env import use_local_ros_domain
 
 use_local_ros_domain()
 
@@ -31,8 +33,10 @@ def main() -> None:
     node.create_subscription(Image, topic, on_frame,
                              QoSProfile(depth=5, reliability=policy[reliability]), raw=True)
     print("subscribed", flush=True)
+    closed = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), closed.set()), daemon=True).start()
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not closed.is_set():
         rclpy.spin_once(node, timeout_sec=0.05)
     print(*counts, flush=True)
     node.destroy_node()

@@ -7,9 +7,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -32,6 +33,51 @@ def start_node_process(
     return subprocess.Popen(
         args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
     )
+
+
+READY = "listening on"
+"""What segmentation_node logs once its subscriptions and publishers exist."""
+
+
+class RunningNode(NamedTuple):
+    proc: subprocess.Popen
+    log: Path
+
+
+@contextmanager
+def running_node(
+    params: dict[str, Any],
+    log_path: Path,
+    remaps: dict[str, str] | None = None,
+    namespace: str = "",
+    env: dict[str, str] | None = None,
+    ready_timeout: float = 60.0,
+) -> Iterator[RunningNode]:
+    """``segmentation_node`` in its own process, waited for: the body runs once the node has
+    logged :data:`READY` (a node that exits or never gets there fails with its log); then it
+    is stopped with SIGINT and must exit 0."""
+    proc = start_node_process(params, remaps, namespace, log_path, env)
+    try:
+        ready = wait_for(lambda: proc.poll() is not None or READY in log_path.read_text(),
+                         ready_timeout, interval=0.1)
+        assert ready and proc.poll() is None, f"the node did not start:\n{log_path.read_text()}"
+        yield RunningNode(proc, log_path)
+    except BaseException:
+        stop_process(proc)
+        raise
+    code = stop_process(proc)
+    assert code == 0, log_path.read_text()
+
+
+def camera_node(log_dir: Path, model: Path, namespace: str, **params: Any
+                ) -> Iterator[RunningNode]:
+    """The usual node of a test module, for ``yield from`` in a fixture: ``model`` in
+    ``namespace``, its camera remapped to ``{namespace}/camera/image``, /diagnostics every
+    0.2 s; ``params`` add to those (or replace them)."""
+    with running_node({"model_path": str(model), "diagnostics_period": 0.2, **params},
+                      log_dir / "node.log", remaps={"image": f"{namespace}/camera/image"},
+                      namespace=namespace) as node:
+        yield node
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int:
@@ -113,11 +159,12 @@ class DiagnosticsProbe:
 
 def start_frame_counter(topic: str, seconds: float, reliability: str) -> subprocess.Popen:
     """A plain rclpy subscriber in its own process (default DDS settings) that prints how many
-    ``sensor_msgs/Image`` frames reached it: what the transport delivers to anyone."""
+    ``sensor_msgs/Image`` frames reached it: what the transport delivers to anyone. It counts
+    for ``seconds`` at most; closing its stdin (``communicate()``) stops it sooner."""
     script = Path(__file__).with_name("frame_counter.py")
     return subprocess.Popen(
         [sys.executable, str(script), topic, str(seconds), reliability],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
 
 

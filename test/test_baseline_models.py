@@ -22,7 +22,7 @@ from fanet_ros.segmentation_pipeline import SegmentationPipeline
 from fanet_ros.synthetic import generate_drive
 from fanet_training import train as train_module
 from fanet_training.export import choose_head
-from fanet_training.export import main as export_main
+from fanet_training.export_cli import main as export_main
 from fanet_training.train import TrainConfig, train
 
 HEAD = {"fast_scnn": "logits", "contextnet": "logits", "espnet": "probabilities"}

@@ -49,7 +49,7 @@ def test_message_buffers_times_both_malloc_settings(tmp_path):
 def test_node_pipeline_reports_stages_latency_and_memory(tmp_path):
     model = build_tiny_model(tmp_path / "tiny.onnx", 32, 64, dynamic=False)
     run_bench("node_pipeline", "--model", str(model), "--camera-size", "64x128",
-              "--rates", "20", "--warmup", "2", "--duration", "3",
+              "--rates", "20", "--warmup", "1", "--duration", "1.5",
               "--results-dir", str(tmp_path), env={"FANET_BENCH_CACHE": str(tmp_path)})
     run = json.loads((tmp_path / "node_pipeline.json").read_text())["runs"][0]
     assert run["outputs_received"]["overlay"] > 0 and run["latency_ms"]["p95"] > 0
@@ -75,7 +75,7 @@ def test_model_table_times_network_and_heads_apart(tmp_path):
 @pytest.mark.slow
 def test_multi_camera_compares_one_node_with_two(tmp_path):
     run_bench("multi_camera", "--model", "fanet_synthetic", "--rate", "10",
-              "--camera-size", "120x160", "--warmup", "2", "--duration", "3",
+              "--camera-size", "120x160", "--warmup", "1", "--duration", "1.5",
               "--results-dir", str(tmp_path))
     runs = json.loads((tmp_path / "multi_camera.json").read_text())["runs"]
     assert [r["processes"] for r in runs.values()] == [1, 2]

@@ -6,22 +6,23 @@ import time
 from pathlib import Path
 
 import pytest
-import rclpy
 import yaml
 from rclpy.parameter import Parameter
 
-from fanet_ros.launch_arguments import PARAMS_FILE as PARAMS_FILE_NAME
-from fanet_ros.launch_arguments import (
+from fanet_ros.launching.launch_arguments import PARAMS_FILE as PARAMS_FILE_NAME
+from fanet_ros.launching.launch_arguments import (
     RVIZ_TEMPLATE,
     SegmentationLaunch,
     image_displays,
     namespaced_rviz_config,
+    parameter_problems,
     resolve_launch,
     rviz_display_topics,
     write_rviz_config,
 )
-from fanet_ros.node_parameters import PARAMETERS_BY_NAME, validate_parameters
-from fanet_ros.segmentation_node import SegmentationNode
+from fanet_ros.node.node_parameters import PARAMETERS_BY_NAME
+from fanet_ros.node.segmentation_node import SegmentationNode
+from fanet_ros.node.topics import TOPICS
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 PARAMS_FILE = CONFIG_DIR / PARAMS_FILE_NAME
@@ -29,14 +30,6 @@ PARAMS_FILE = CONFIG_DIR / PARAMS_FILE_NAME
 
 def file_values(path: Path) -> dict:
     return yaml.safe_load(path.read_text())["/**"]["ros__parameters"]
-
-
-@pytest.fixture(scope="module")
-def ros_context():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    context.try_shutdown()
 
 
 def wait_for(predicate, timeout: float = 5.0):
@@ -56,12 +49,12 @@ def test_one_params_file_holds_every_node_default():
     assert values == {name: spec.default for name, spec in PARAMETERS_BY_NAME.items()}
     for name, value in values.items():
         assert type(value) is type(PARAMETERS_BY_NAME[name].default), name
-    assert validate_parameters(values) == []
+    assert parameter_problems({}, {}, values) == []  # what the launch checks a file for
 
 
-def test_params_file_loads_into_the_node(ros_context, tiny_model):
+def test_params_file_loads_into_the_node(own_ros_context, tiny_model):
     node = SegmentationNode(
-        context=ros_context,
+        context=own_ros_context,
         cli_args=["--ros-args", "--params-file", str(PARAMS_FILE), "-p",
                   f"model_path:={tiny_model}"],
     )
@@ -76,14 +69,14 @@ def test_params_file_loads_into_the_node(ros_context, tiny_model):
         node.destroy_node()
 
 
-def test_params_file_values_reach_the_node(tmp_path, ros_context, tiny_model):
+def test_params_file_values_reach_the_node(tmp_path, own_ros_context, tiny_model):
     """The shipped file holds the node defaults; an edited copy shows the file really applies."""
     document = yaml.safe_load(PARAMS_FILE.read_text())
     document["/**"]["ros__parameters"] |= {"overlay_alpha": 0.25, "num_threads": 1}
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(document))
     node = SegmentationNode(
-        context=ros_context,
+        context=own_ros_context,
         cli_args=["--ros-args", "--params-file", str(edited), "-p", f"model_path:={tiny_model}"],
     )
     try:
@@ -148,13 +141,13 @@ def start_as_launched(plan: SegmentationLaunch, context) -> SegmentationNode:
     )
 
 
-def test_rviz_shows_topics_the_namespaced_node_really_uses(ros_context, tiny_model):
+def test_rviz_shows_topics_the_namespaced_node_really_uses(own_ros_context, tiny_model):
     plan = resolve_launch(
         {"model_path": str(tiny_model), "namespace": "front", "image": "camera/image_raw",
          "gpu_device": "1"},
         CONFIG_DIR,
     )
-    node = start_as_launched(plan, ros_context)
+    node = start_as_launched(plan, own_ros_context)
     try:
         def graph() -> tuple[dict, dict]:
             pubs = node.get_publisher_names_and_types_by_node("segmentation_node", "/front")
@@ -171,5 +164,13 @@ def test_rviz_shows_topics_the_namespaced_node_really_uses(ros_context, tiny_mod
         assert subscribed[shown["Camera"]] == ["sensor_msgs/msg/Image"]
         assert shown["Camera"] == "/front/camera/image_raw"
         assert node.get_parameter("gpu_device").value == 1
+        # the topic table of README and docs/node.md (fanet_ros.node.topics) is what it publishes
+        table = {topic.name.replace("~", "/front/segmentation_node"):
+                 [topic.type.replace("/", "/msg/")] for topic in TOPICS if topic.published}
+        ros_own = {"/rosout", "/parameter_events"}
+        assert wait_for(lambda: {k: v for k, v in graph()[0].items() if k not in ros_own}
+                        == table), graph()[0]
+        image = next(topic for topic in TOPICS if topic.name == "image")
+        assert subscribed[shown["Camera"]] == [image.type.replace("/", "/msg/")]
     finally:
         node.destroy_node()

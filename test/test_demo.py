@@ -12,7 +12,8 @@ FRAMES = 6
 def test_demo_runs_end_to_end_and_scores_the_shipped_model(tmp_path):
     out = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "fanet_ros.demo", "--frames", str(FRAMES), "--output-dir", str(out)],
+        [sys.executable, "-m", "fanet_ros.evaluation.demo", "--frames", str(FRAMES),
+         "--output-dir", str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fanet_ros.diagnostics_health import (
+from fanet_ros.node.diagnostics_health import (
     ERROR,
     FAILURES_FOR_ERROR,
     LAST_ERROR_CLEAR_S,

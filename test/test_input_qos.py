@@ -9,8 +9,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_harness import wait_for
 from sensor_msgs.msg import Image
 
-from fanet_ros.input_qos import reliability_for
-from fanet_ros.segmentation_node import SegmentationNode, StartupError
+from fanet_ros.node.input_qos import reliability_for
+from fanet_ros.node.segmentation_node import SegmentationNode, StartupError
 
 RELIABLE, BEST_EFFORT = ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT
 
@@ -19,14 +19,6 @@ def test_reliable_only_when_every_publisher_is():
     assert reliability_for([RELIABLE, RELIABLE]) == RELIABLE
     assert reliability_for([RELIABLE, BEST_EFFORT]) == BEST_EFFORT
     assert reliability_for([]) is None  # nobody there: keep what it has
-
-
-@pytest.fixture(scope="module")
-def ros_context():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    context.try_shutdown()
 
 
 def _node(context, tiny_model, *params: str) -> SegmentationNode:
@@ -50,14 +42,14 @@ def _settles(node: SegmentationNode, policy: ReliabilityPolicy, publishers: int)
     return wait_for(check, 5.0, interval=0.1)
 
 
-def test_the_subscription_follows_publishers_that_come_and_go(ros_context, tiny_model):
-    node = _node(ros_context, tiny_model)
+def test_the_subscription_follows_publishers_that_come_and_go(own_ros_context, tiny_model):
+    node = _node(own_ros_context, tiny_model)
     try:
         assert node.image_sub.reliability == BEST_EFFORT  # nobody yet: matches any camera
-        camera = _camera(ros_context, RELIABLE)
+        camera = _camera(own_ros_context, RELIABLE)
         assert _settles(node, RELIABLE, 1)
         assert node.image_sub.subscription.qos_profile.reliability == RELIABLE
-        other = _camera(ros_context, BEST_EFFORT)
+        other = _camera(own_ros_context, BEST_EFFORT)
         assert _settles(node, BEST_EFFORT, 2)
         assert node.image_sub.best_effort_publishers == 1
         other.destroy_node()
@@ -73,9 +65,9 @@ def test_the_subscription_follows_publishers_that_come_and_go(ros_context, tiny_
     ["input_reliability:=best_effort",
      "qos_overrides./q/image.subscription.reliability:=best_effort"],
 )
-def test_a_parameter_fixes_the_reliability(ros_context, tiny_model, param):
-    node = _node(ros_context, tiny_model, param)
-    camera = _camera(ros_context, RELIABLE)
+def test_a_parameter_fixes_the_reliability(own_ros_context, tiny_model, param):
+    node = _node(own_ros_context, tiny_model, param)
+    camera = _camera(own_ros_context, RELIABLE)
     try:
         assert _settles(node, BEST_EFFORT, 1)
     finally:
@@ -83,9 +75,9 @@ def test_a_parameter_fixes_the_reliability(ros_context, tiny_model, param):
         node.destroy_node()
 
 
-def test_contradicting_reliability_parameters_stop_start_up(ros_context, tiny_model):
+def test_contradicting_reliability_parameters_stop_start_up(own_ros_context, tiny_model):
     with pytest.raises(StartupError, match="input_reliability:=reliable contradicts .*set only"):
-        _node(ros_context, tiny_model, "input_reliability:=reliable",
+        _node(own_ros_context, tiny_model, "input_reliability:=reliable",
               "qos_overrides./q/image.subscription.reliability:=best_effort")
     with pytest.raises(StartupError, match="must be reliable, best_effort or system_default"):
-        _node(ros_context, tiny_model, "qos_overrides./q/image.subscription.reliability:=fast")
+        _node(own_ros_context, tiny_model, "qos_overrides./q/image.subscription.reliability:=fast")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import fanet_ros.launch_arguments as la
+import fanet_ros.launching.launch_arguments as la
 from fanet_ros import shipped_models
-from fanet_ros.launch_arguments import (
+from fanet_ros.launching.launch_arguments import (
     LAUNCH_ARGUMENTS,
     LaunchArgumentError,
     command_line_names,
@@ -17,7 +17,7 @@ from fanet_ros.launch_arguments import (
     resolve_launch,
     unknown_arguments,
 )
-from fanet_ros.node_parameters import PARAMETERS_BY_NAME, validate_parameters
+from fanet_ros.node.node_parameters import PARAMETERS_BY_NAME, combination_problems
 from fanet_ros.shipped_models import shipped_model_names, shipped_model_path, shipped_pairs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +28,12 @@ def resolve(tiny_model: Path, **arguments: str) -> la.SegmentationLaunch:
     """resolve_launch with the tiny model standing in for the shipped one."""
     arguments.setdefault("model_path", str(tiny_model))
     return resolve_launch(arguments, CONFIG_DIR, environ={}, rviz_available=False)
+
+
+def node_problems(values: dict) -> list[str]:
+    """What segmentation_node refuses these values for (its checks at start-up)."""
+    return [reason for name, value in values.items()
+            if (reason := PARAMETERS_BY_NAME[name].check(value))] + combination_problems(values)
 
 
 def problems_of(tiny_model: Path, **arguments: str) -> str:
@@ -82,6 +88,16 @@ def test_shipped_pair_picks_its_model_file():
     assert plan.parameters["model_path"] == str(shipped_model_path("fanet", "synthetic"))
 
 
+def test_model_path_is_resolved_as_the_node_resolves_it():
+    """One resolver (shipped_models.resolve_model): a shipped name as model_path is that file,
+    a name that is neither a file nor shipped is refused with the node's words."""
+    plan = resolve_launch({"model_path": "fanet_camvid"}, CONFIG_DIR, environ={},
+                          rviz_available=False)
+    assert plan.parameters["model_path"] == str(shipped_models.resolve_model("fanet_camvid"))
+    with pytest.raises(LaunchArgumentError, match="'nothing' is neither a file nor a shipped"):
+        resolve_launch({"model_path": "nothing"}, CONFIG_DIR, environ={}, rviz_available=False)
+
+
 def test_arguments_that_are_set_become_node_parameters(tiny_model):
     plan = resolve(tiny_model, input_width="96", input_height="64", gpu_device="3",
                    backend="onnxruntime", precision="fp32", output_resolution="model",
@@ -111,7 +127,7 @@ def test_values_the_node_would_refuse_stop_the_launch(tiny_model, arguments, exp
     """Checked against the node's own table: the same words as the node's own refusal."""
     assert expected in problems_of(tiny_model, **arguments)
     values = {name: la.parameter_value(name, text) for name, text in arguments.items()}
-    assert any(expected.split(": ", 1)[-1] in p for p in validate_parameters(values))
+    assert any(expected.split(": ", 1)[-1] in p for p in node_problems(values))
 
 
 def test_params_file_values_are_checked_with_the_arguments(tiny_model, tmp_path):
@@ -128,9 +144,9 @@ def test_params_file_values_are_checked_with_the_arguments(tiny_model, tmp_path)
 
 
 def test_int8_with_onnxruntime_is_refused_by_the_node_rules():
-    problems = validate_parameters({"backend": "onnxruntime", "precision": "int8"})
+    problems = combination_problems({"backend": "onnxruntime", "precision": "int8"})
     assert any("precision int8 is a TensorRT engine precision" in p for p in problems)
-    assert validate_parameters({"backend": "auto", "precision": "int8"}) == []
+    assert combination_problems({"backend": "auto", "precision": "int8"}) == []
 
 
 def test_model_errors_name_the_models_that_ship(tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ class MallInfo2(ctypes.Structure):
 libc = ctypes.CDLL(None)
 libc.mallinfo2.restype = MallInfo2
 if sys.argv[1] == "tuned":
-    from fanet_ros.malloc_tuning import keep_image_buffers
+    from fanet_ros.node.malloc_tuning import keep_image_buffers
     assert keep_image_buffers()
 mapped = libc.mallinfo2().hblks
 frame = bytearray(1024 * 2048 * 3)  # one 2 MP bgr8 image
@@ -45,7 +45,7 @@ def test_an_image_sized_block_is_mapped_by_default_and_from_the_heap_once_tuned(
 ])
 def test_a_process_started_with_malloc_settings_keeps_them(name, value):
     run = subprocess.run(
-        [sys.executable, "-c", "from fanet_ros.malloc_tuning import keep_image_buffers as k, "
+        [sys.executable, "-c", "from fanet_ros.node.malloc_tuning import keep_image_buffers as k, "
          "user_malloc_settings as u; print(k(), u())"],
         capture_output=True, text=True, check=True, env={**os.environ, name: value},
     )

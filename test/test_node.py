@@ -10,7 +10,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.parameter import Parameter
@@ -18,8 +17,9 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from rclpy.serialization import serialize_message
 from ros_harness import (
     SpinningNode,
+    camera_node,
+    running_node,
     start_node_process,
-    stop_process,
     wait_for,
     wait_for_service_replies,
 )
@@ -27,7 +27,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from fanet_ros.image_conversion import fill_image_msg, image_from_msg
-from fanet_ros.launch_arguments import QOS_FROM_XML, profile_variables
+from fanet_ros.launching.launch_arguments import QOS_FROM_XML, profile_variables
 from fanet_ros.preprocessing import resize_labels
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from fanet_ros.segmentation_pipeline import SegmentationPipeline
@@ -107,38 +107,20 @@ class Client:
 
 
 @pytest.fixture(scope="module")
-def ros_context():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
-
-
-def node_fixture(tmp_path_factory, tiny_model: Path, ns: str, **params):
-    log = tmp_path_factory.mktemp("node") / "node.log"
-    proc = start_node_process(
-        {"model_path": str(tiny_model), "diagnostics_period": 0.2, **params},
-        remaps={"image": f"{ns}/camera/image"},
-        namespace=ns,
-        log_path=log,
-    )
-    yield proc
-    code = stop_process(proc)
-    assert code == 0, log.read_text()
-
-
-@pytest.fixture(scope="module")
 def node_input_res(ros_context, tmp_path_factory, tiny_model):
-    yield from node_fixture(tmp_path_factory, tiny_model, "/a")
+    yield from camera_node(tmp_path_factory.mktemp("node"), tiny_model, "/a")
 
 
 @pytest.fixture(scope="module")
 def node_model_res(ros_context, tmp_path_factory, tiny_model):
-    yield from node_fixture(tmp_path_factory, tiny_model, "/b", output_resolution="model")
+    yield from camera_node(tmp_path_factory.mktemp("node"), tiny_model, "/b",
+                           output_resolution="model")
 
 
 @pytest.fixture(scope="module")
 def node_compressed(ros_context, tmp_path_factory, tiny_model):
-    yield from node_fixture(tmp_path_factory, tiny_model, "/c", image_transport="compressed")
+    yield from camera_node(tmp_path_factory.mktemp("node"), tiny_model, "/c",
+                           image_transport="compressed")
 
 
 @pytest.fixture(scope="module")
@@ -308,7 +290,7 @@ def test_bad_frames_are_dropped_counted_and_the_node_keeps_running(node_input_re
         assert "XCDR2 little-endian" in after["last_error"]
         out = client.send_and_wait(image_msg(camera_image(51), "rgb8", 6_000_000_000))
         assert out.encoding == "mono8"
-    assert node_input_res.poll() is None
+    assert node_input_res.proc.poll() is None
 
 
 def test_compressed_input_and_corrupt_compressed_frames(node_compressed):
@@ -333,7 +315,7 @@ def test_compressed_input_and_corrupt_compressed_frames(node_compressed):
         client.compressed_pub.publish(corrupt)
         status = client.status_after(lambda s: int(s["frames_dropped_invalid"]) >= 1)
         assert "corrupt" in status["last_error"]
-    assert node_compressed.poll() is None
+    assert node_compressed.proc.poll() is None
 
 
 def _rss_mib(pid: int) -> float:
@@ -354,7 +336,7 @@ def test_compressed_frame_over_the_decoded_size_limit_is_dropped_before_decoding
         assert wait_for(lambda: client.compressed_pub.get_subscription_count() > 0, TIMEOUT)
         time.sleep(0.5)
         before = client.status_after(lambda s: "frames_dropped_too_large" in s)
-        rss_before = _rss_mib(node_compressed.pid)
+        rss_before = _rss_mib(node_compressed.proc.pid)
         client.compressed_pub.publish(CompressedImage(format="png", data=png.tobytes()))
         after = client.status_after(lambda s: int(s["frames_dropped_too_large"])
                                     > int(before["frames_dropped_too_large"]))
@@ -362,8 +344,8 @@ def test_compressed_frame_over_the_decoded_size_limit_is_dropped_before_decoding
         error = after["last_error"]
         assert "8000x8000" in error and "max_decoded_megapixels" in error
         assert int(after["frames_dropped_invalid"]) > int(before["frames_dropped_invalid"])
-        assert _rss_mib(node_compressed.pid) - rss_before < 32  # decoding would add 64 MiB
-    assert node_compressed.poll() is None
+        assert _rss_mib(node_compressed.proc.pid) - rss_before < 32  # decoding would add 64 MiB
+    assert node_compressed.proc.poll() is None
 
 
 def test_class_info_is_latched_and_read_only(node_input_res, reference):
@@ -439,23 +421,18 @@ def test_node_serves_camera_sized_images_under_the_large_images_dds_profile(
     """
     profile = Path(__file__).resolve().parent.parent / "config" / "fastdds_large_images.xml"
     log = tmp_path / "node.log"
-    proc = start_node_process(
+    with running_node(
         {"model_path": str(tiny_model),
          "qos_overrides./p/camera/image.subscription.reliability": "reliable"},
-        remaps={"image": "/p/camera/image"}, namespace="/p",
-        log_path=log, env={**dict.fromkeys(profile_variables(os.environ), str(profile)),
-                           QOS_FROM_XML: "1"},
-    )
-    try:
-        with SpinningNode() as spinner:
-            client = Client(spinner, "/p", ("overlay",))
-            reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-            client.image_pub = spinner.node.create_publisher(Image, "/p/camera/image", reliable)
-            client.wait_connected(1)
-            pixels = np.random.default_rng(0).integers(0, 255, (1024, 2048, 3), dtype=np.uint8)
-            msg = image_msg(pixels, "bgr8", stamp_ns=9_000_000_000)
-            out = client.send_and_wait(msg, "overlay")
-            assert (out.height, out.width, len(out.data)) == (1024, 2048, pixels.nbytes)
-    finally:
-        assert stop_process(proc) == 0, log.read_text()
+        log, remaps={"image": "/p/camera/image"}, namespace="/p",
+        env={**dict.fromkeys(profile_variables(os.environ), str(profile)), QOS_FROM_XML: "1"},
+    ), SpinningNode() as spinner:
+        client = Client(spinner, "/p", ("overlay",))
+        reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+        client.image_pub = spinner.node.create_publisher(Image, "/p/camera/image", reliable)
+        client.wait_connected(1)
+        pixels = np.random.default_rng(0).integers(0, 255, (1024, 2048, 3), dtype=np.uint8)
+        msg = image_msg(pixels, "bgr8", stamp_ns=9_000_000_000)
+        out = client.send_and_wait(msg, "overlay")
+        assert (out.height, out.width, len(out.data)) == (1024, 2048, pixels.nbytes)
     assert "XMLPARSER" not in log.read_text() and "Error" not in log.read_text()

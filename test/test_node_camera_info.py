@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from ros_harness import SpinningNode, wait_for
+from ros_harness import SpinningNode, camera_node, wait_for
 from sensor_msgs.msg import CameraInfo
 from test_node import (
     CAMERA_H,
@@ -14,21 +14,20 @@ from test_node import (
     Client,
     camera_image,
     image_msg,
-    node_fixture,
-    ros_context,  # noqa: F401 - fixture
 )
 
 MODEL_H, MODEL_W = 64, 96  # the tiny model's exported size
 
 
 @pytest.fixture(scope="module")
-def node_model_size(ros_context, tmp_path_factory, tiny_model):  # noqa: F811
-    yield from node_fixture(tmp_path_factory, tiny_model, "/ci", output_resolution="model")
+def node_model_size(ros_context, tmp_path_factory, tiny_model):
+    yield from camera_node(tmp_path_factory.mktemp("node"), tiny_model, "/ci",
+                           output_resolution="model")
 
 
 @pytest.fixture(scope="module")
-def node_input_size(ros_context, tmp_path_factory, tiny_model):  # noqa: F811
-    yield from node_fixture(tmp_path_factory, tiny_model, "/cj")
+def node_input_size(ros_context, tmp_path_factory, tiny_model):
+    yield from camera_node(tmp_path_factory.mktemp("node"), tiny_model, "/cj")
 
 
 def camera_info(stamp_ns: int, fx: float) -> CameraInfo:

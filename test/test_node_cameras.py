@@ -13,9 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_harness import DiagnosticsProbe, SpinningNode, start_node_process, stop_process, wait_for
+from ros_harness import DiagnosticsProbe, SpinningNode, running_node, wait_for
 from sensor_msgs.msg import CameraInfo, Image
 from test_node import camera_image, image_msg
 
@@ -33,19 +32,14 @@ MODEL = "fanet_synthetic"
 
 
 @pytest.fixture(scope="module")
-def two_camera_node(tmp_path_factory) -> Iterator[None]:
-    rclpy.init()
-    log = tmp_path_factory.mktemp("cameras") / "node.log"
-    proc = start_node_process(
+def two_camera_node(ros_context, tmp_path_factory) -> Iterator[None]:
+    with running_node(
         {"model_path": str(resolve_model(MODEL)), "cameras": "[front, rear]",
          "diagnostics_period": 0.2, "input_timeout": 1.0, "num_threads": 1},
-        remaps={f"{camera}/image": topic for camera, topic in CAMERAS.items()},
-        namespace=NS, log_path=log,
-    )
-    yield
-    code = stop_process(proc)
-    rclpy.shutdown()
-    assert code == 0, log.read_text()
+        tmp_path_factory.mktemp("cameras") / "node.log",
+        remaps={f"{camera}/image": topic for camera, topic in CAMERAS.items()}, namespace=NS,
+    ):
+        yield
 
 
 class Camera:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from fanet_ros.evaluation.evaluator_node import EVALUATOR_PARAMETERS
-from fanet_ros.node_parameters import NODE_PARAMETERS, ParameterSpec, format_default
-from fanet_ros.node_usage import help_requested
+from fanet_ros.node.node_parameters import NODE_PARAMETERS, ParameterSpec, format_default
+from fanet_ros.node.node_usage import help_requested
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -25,7 +25,7 @@ COMMANDS = [
                  id="ros-segmentation_node"),
     pytest.param([sys.executable, str(ROOT / "ros_executables/evaluator_node")], EVALUATOR,
                  id="ros-evaluator_node"),
-    pytest.param([sys.executable, "-m", "fanet_ros.segmentation_node"], SEGMENTATION,
+    pytest.param([sys.executable, "-m", "fanet_ros.node.segmentation_node"], SEGMENTATION,
                  id="python-m-segmentation_node"),
     pytest.param([sys.executable, "-m", "fanet_ros.evaluation.evaluator_node"], EVALUATOR,
                  id="python-m-evaluator_node"),
@@ -53,7 +53,7 @@ def test_help_prints_every_parameter_and_exits_0_without_a_node(
 
 
 def test_short_flag_is_help_too():
-    done = subprocess.run([sys.executable, "-m", "fanet_ros.segmentation_node", "-h"],
+    done = subprocess.run([sys.executable, "-m", "fanet_ros.node.segmentation_node", "-h"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("usage: ")
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import pytest
-from ros_harness import SpinningNode, start_node_process, stop_process, wait_for
+from ros_harness import SpinningNode, camera_node, wait_for
 from sensor_msgs.msg import CameraInfo
 from test_model_refusals import nan_on_content
 from test_node import (
@@ -19,33 +18,22 @@ from test_node import (
     Client,
     camera_image,
     image_msg,
-    ros_context,  # noqa: F401 - fixture
 )
 from test_node_camera_info import camera_info
 
 MODEL_H, MODEL_W = 64, 96
 
 
-def _node(tmp_path_factory, model: Path, ns: str, **params):
-    log = tmp_path_factory.mktemp("node") / "node.log"
-    proc = start_node_process(
-        {"model_path": str(model), "diagnostics_period": 0.2, **params},
-        remaps={"image": f"{ns}/camera/image"}, namespace=ns, log_path=log,
-    )
-    yield proc, log
-    code = stop_process(proc)
-    assert code == 0, log.read_text()
+@pytest.fixture(scope="module")
+def checked_node(ros_context, tmp_path_factory, tiny_model):
+    yield from camera_node(tmp_path_factory.mktemp("node"), tiny_model, "/ic",
+                           output_resolution="model")
 
 
 @pytest.fixture(scope="module")
-def checked_node(ros_context, tmp_path_factory, tiny_model):  # noqa: F811
-    yield from _node(tmp_path_factory, tiny_model, "/ic", output_resolution="model")
-
-
-@pytest.fixture(scope="module")
-def nan_node(ros_context, tmp_path_factory, tiny_model):  # noqa: F811
+def nan_node(ros_context, tmp_path_factory, tiny_model):
     model = nan_on_content(tiny_model, tmp_path_factory.mktemp("nan") / "nan_on_content.onnx")
-    yield from _node(tmp_path_factory, model, "/nf")
+    yield from camera_node(tmp_path_factory.mktemp("node"), model, "/nf")
 
 
 def _count(status: dict[str, str], key: str) -> int:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import time
 
-import pytest
-import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_harness import DiagnosticsProbe, SpinningNode, start_node_process, stop_process, wait_for
+from ros_harness import DiagnosticsProbe, SpinningNode, running_node, wait_for
 from sensor_msgs.msg import Image
 from test_node_reliability import camera_frame
 
@@ -18,42 +16,30 @@ FRAMES, RATE = 20, 20.0
 """640x480 bgr8 frames (921,600 bytes: more than Fast DDS carries best effort by default)."""
 
 
-@pytest.fixture(scope="module")
-def ros_context():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
-
-
 def test_a_reliable_camera_starting_late_delivers_its_first_frames(
     ros_context, tmp_path, tiny_model
 ):
     ns = "/late"
     log = tmp_path / "node.log"
-    proc = start_node_process(
-        {"model_path": str(tiny_model), "diagnostics_period": 0.2},
-        remaps={"image": f"{ns}/camera/image"}, namespace=ns, log_path=log,
-    )
-    try:
-        with SpinningNode() as spinner:
-            diag = DiagnosticsProbe(spinner.node, f"{ns}/segmentation_node: segmentation")
-            assert diag.status_after(lambda s: s["input_reliability"] == "best_effort",
-                                     TIMEOUT), log.read_text()
-            camera = spinner.node.create_publisher(
-                Image, f"{ns}/camera/image",
-                QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
-            frames = [camera_frame(480, 640, 1_000_000_000 * (i + 1)) for i in range(FRAMES)]
-            # a camera streams as soon as someone listens
-            assert wait_for(lambda: camera.get_subscription_count() >= 1, TIMEOUT)
-            for frame in frames:
-                camera.publish(frame)
-                time.sleep(1.0 / RATE)
-            status = diag.status_after(lambda s: s["input_reliability"] == "reliable", TIMEOUT)
-            assert status, diag.latest
-            time.sleep(1.0)
-            received = int(diag.latest["frames_received"])
-            lost = int(diag.latest["frames_lost_in_transport"])
-            print(f"late reliable camera: {received} of {FRAMES} received, {lost} lost")
-            assert received >= FRAMES - 2, (received, lost, log.read_text())
-    finally:
-        assert stop_process(proc) == 0, log.read_text()
+    with running_node({"model_path": str(tiny_model), "diagnostics_period": 0.2}, log,
+                      remaps={"image": f"{ns}/camera/image"}, namespace=ns
+                      ), SpinningNode() as spinner:
+        diag = DiagnosticsProbe(spinner.node, f"{ns}/segmentation_node: segmentation")
+        assert diag.status_after(lambda s: s["input_reliability"] == "best_effort",
+                                 TIMEOUT), log.read_text()
+        camera = spinner.node.create_publisher(
+            Image, f"{ns}/camera/image",
+            QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
+        frames = [camera_frame(480, 640, 1_000_000_000 * (i + 1)) for i in range(FRAMES)]
+        # a camera streams as soon as someone listens
+        assert wait_for(lambda: camera.get_subscription_count() >= 1, TIMEOUT)
+        for frame in frames:
+            camera.publish(frame)
+            time.sleep(1.0 / RATE)
+        status = diag.status_after(lambda s: s["input_reliability"] == "reliable", TIMEOUT)
+        assert status, diag.latest
+        time.sleep(1.0)
+        received = int(diag.latest["frames_received"])
+        lost = int(diag.latest["frames_lost_in_transport"])
+        print(f"late reliable camera: {received} of {FRAMES} received, {lost} lost")
+        assert received >= FRAMES - 2, (received, lost, log.read_text())

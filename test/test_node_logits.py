@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import rclpy
-from ros_harness import SpinningNode, start_node_process, stop_process
+from ros_harness import SpinningNode, camera_node
 from test_node import CAMERA_H, CAMERA_W, Client, camera_image, image_msg
 from tiny_model import build_tiny_model
 
@@ -22,17 +21,8 @@ def logits_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def node(logits_model, tmp_path_factory):
-    rclpy.init()
-    log = tmp_path_factory.mktemp("node") / "node.log"
-    proc = start_node_process(
-        {"model_path": str(logits_model), "diagnostics_period": 0.2},
-        remaps={"image": f"{NS}/camera/image"}, namespace=NS, log_path=log,
-    )
-    yield proc
-    code = stop_process(proc)
-    rclpy.shutdown()
-    assert code == 0, log.read_text()
+def node(ros_context, logits_model, tmp_path_factory):
+    yield from camera_node(tmp_path_factory.mktemp("node"), logits_model, NS)
 
 
 def test_confidence_and_labels_at_camera_resolution(node, logits_model):

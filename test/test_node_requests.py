@@ -10,8 +10,6 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-import pytest
-import rclpy
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from rclpy.node import Node
@@ -19,16 +17,15 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import (
     DiagnosticsProbe,
     SpinningNode,
-    start_node_process,
-    stop_process,
+    running_node,
     wait_for,
     wait_for_service_replies,
 )
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from fanet_ros.callback_guard import CallbackFailures, GuardedExecutor
 from fanet_ros.image_conversion import fill_image_msg
+from fanet_ros.node.callback_guard import CallbackFailures, GuardedExecutor
 
 TIMEOUT = 20.0
 RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
@@ -39,13 +36,6 @@ MALFORMED = [
     for bad in (10, 77, 255)
 ] + [Parameter(name="", value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
                                              double_value=0.2))]
-
-
-@pytest.fixture(scope="module")
-def ros_context():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
 
 
 def _frame(stamp_s: int) -> Image:
@@ -66,11 +56,8 @@ def test_malformed_parameter_requests_are_refused_and_the_node_keeps_serving(
 ):
     log = tmp_path / "node.log"
     ns = "/requests"
-    proc = start_node_process(
-        {"model_path": str(tiny_model), "diagnostics_period": 0.2},
-        remaps={"image": f"{ns}/camera/image"}, namespace=ns, log_path=log,
-    )
-    try:
+    with running_node({"model_path": str(tiny_model), "diagnostics_period": 0.2}, log,
+                      remaps={"image": f"{ns}/camera/image"}, namespace=ns) as (proc, _):
         with SpinningNode() as spinner:
             node = spinner.node
             diag = DiagnosticsProbe(node, f"{ns}/segmentation_node: segmentation")
@@ -125,8 +112,6 @@ def test_malformed_parameter_requests_are_refused_and_the_node_keeps_serving(
             assert proc.poll() is None
         text = log.read_text()
         assert "Traceback" not in text and "refused" in text, text
-    finally:
-        assert stop_process(proc) == 0, log.read_text()
 
 
 def test_guarded_executor_counts_a_failing_callback_and_keeps_spinning(ros_context):

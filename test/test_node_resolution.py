@@ -4,24 +4,22 @@ at, chosen by parameter, and answers at the camera's size."""
 from __future__ import annotations
 
 import pytest
-from ros_harness import SpinningNode
+from ros_harness import SpinningNode, camera_node
 from test_node import (
     CAMERA_H,
     CAMERA_W,
     Client,
     camera_image,
     image_msg,
-    node_fixture,
-    ros_context,  # noqa: F401 - fixture
 )
 
 from fanet_ros.shipped_models import resolve_model
 
 
 @pytest.fixture(scope="module")
-def node_256x320(ros_context, tmp_path_factory):  # noqa: F811
-    yield from node_fixture(tmp_path_factory, resolve_model("fanet_camvid"), "/rs",
-                            backend="onnxruntime", input_height=256, input_width=320)
+def node_256x320(ros_context, tmp_path_factory):
+    yield from camera_node(tmp_path_factory.mktemp("node"), resolve_model("fanet_camvid"), "/rs",
+                           backend="onnxruntime", input_height=256, input_width=320)
 
 
 def test_node_runs_the_shipped_model_at_the_requested_size(node_256x320):

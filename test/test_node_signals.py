@@ -100,7 +100,7 @@ def _signal_during_start_up(tmp_path: Path, launcher: str, model: Path, delay: f
     with log.open("w") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
     try:
-        # SIGTERM is caught once fanet_ros.startup_signals is installed (Python does not)
+        # SIGTERM is caught once fanet_ros.node.startup_signals is installed (Python does not)
         assert wait_for(lambda: _catches(proc.pid, signal.SIGTERM) or proc.poll() is not None,
                         60.0, interval=0.005), "no start-up handler"
         time.sleep(delay)

@@ -1,4 +1,4 @@
-"""fanet_ros.onnx_sizes: a fixed-size export made size-agnostic gives the fixed export's
+"""fanet_ros.onnx.sizes: a fixed-size export made size-agnostic gives the fixed export's
 outputs at its own size and Keras' outputs at another size, for FANet and FSFFNet."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from fanet_ros.onnx_sizes import make_size_agnostic
+from fanet_ros.onnx.sizes import make_size_agnostic
 
 NATIVE = (64, 96)
 OTHER = (96, 160)

@@ -16,6 +16,7 @@ from test_bench_smoke import run_bench
 from bench.render_performance import ort_tuning
 from fanet_ros.labels import CAMVID
 from fanet_ros.model_metadata import ModelMetadata, attach_metadata, metadata_of_proto
+from fanet_ros.onnx.folding import fold_conv_affine
 from fanet_ros.runtime.base import check_output_against_metadata, labels_from_output
 from fanet_ros.runtime.onnxruntime_backend import (
     OPTIMIZATION_LEVELS,
@@ -25,8 +26,7 @@ from fanet_ros.runtime.onnxruntime_backend import (
 )
 from fanet_ros.shipped_models import shipped_model_path
 from fanet_ros.synthetic import generate_drive
-from fanet_training.export import fold_conv_affine
-from fanet_training.export import main as export_main
+from fanet_training.export_cli import main as export_main
 from fanet_training.quantize import quantize_int8
 
 HEIGHT, WIDTH = 64, 96

@@ -97,7 +97,7 @@ def test_wheel_installs_node_training_share_files_and_scripts(wheel):
         assert f"{data}/data/{share}" in names, share
     assert any(n.startswith(f"{data}/data/share/fanet_ros/launch/") for n in names)
     assert any(n.startswith(f"{data}/data/share/fanet_ros/config/") for n in names)
-    assert "fanet_ros/segmentation_node.py" in names
+    assert "fanet_ros/node/segmentation_node.py" in names
     assert "fanet_training/__init__.py" in names
     entry_points = wheel.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     scripts = {line.split(" = ")[0] for line in entry_points.splitlines() if " = " in line}

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fanet_ros.node_parameters import parameters_markdown
+from fanet_ros.node.node_parameters import parameters_markdown
+from fanet_ros.node.topics import topics_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_parameter_table_matches_the_declared_parameters():
     assert parameters_markdown() in (ROOT / "README.md").read_text()
+
+
+def test_topic_tables_are_the_generated_one():
+    """One table (fanet_ros.node.topics), shown in the README and docs/node.md."""
+    for page in ("README.md", "docs/node.md"):
+        assert topics_markdown() in (ROOT / page).read_text(), page
 
 
 def test_ci_runs_the_readme_test_command():

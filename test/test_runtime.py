@@ -9,10 +9,10 @@ import onnx
 import pytest
 from tiny_model import build_tiny_model
 
-from fanet_ros.frame_slot import LatestFrameSlot
 from fanet_ros.image_conversion import DecodedImage
 from fanet_ros.labels import CITYSCAPES
 from fanet_ros.model_metadata import METADATA_KEY, ModelMetadata
+from fanet_ros.node.frame_slot import RoundRobinSlots
 from fanet_ros.runtime import BackendConfig, ModelLoadError, create_backend
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from fanet_ros.segmentation_pipeline import SegmentationPipeline
@@ -90,17 +90,18 @@ def test_invalid_metadata_is_rejected():
     assert meta.label_set().categories == CITYSCAPES.categories
 
 
-def test_latest_frame_slot_keeps_only_the_newest():
-    slot: LatestFrameSlot[int] = LatestFrameSlot()
-    assert slot.put(1) is False
-    assert slot.put(2) is True and slot.put(3) is True
-    assert slot.replaced == 2 and slot.take(0) == 3 and slot.take(0.01) is None
+def test_a_camera_slot_keeps_only_the_newest():
+    slot: RoundRobinSlots[str, int] = RoundRobinSlots(["camera"])
+    assert slot.put("camera", 1) is False
+    assert slot.put("camera", 2) is True and slot.put("camera", 3) is True
+    assert slot.replaced == {"camera": 2}
+    assert slot.take(0) == [("camera", 3)] and slot.take(0.01) == []
     got = []
     waiter = threading.Thread(target=lambda: got.append(slot.take(5)))
     waiter.start()
-    slot.put(4)
+    slot.put("camera", 4)
     waiter.join(2)
-    assert got == [4]
+    assert got == [[("camera", 4)]]
 
 
 def test_colorizer_maps_every_id_in_both_channel_orders():

@@ -37,7 +37,7 @@ def test_input_shape_rejected_by_the_engine_is_an_error_and_frees_everything(
     fake_gpu, tiny_model, tmp_path
 ):
     _, cuda = fake_gpu()
-    from fanet_ros.tensorrt.backend import TensorRTBackend
+    from fanet_ros.runtime.tensorrt_backend import TensorRTBackend
     from fanet_ros.tensorrt.engines import open_engine
 
     spec, runtime, engine, path = open_engine(config(tiny_model, tmp_path), print)
@@ -75,7 +75,7 @@ def test_auto_falls_back_to_onnxruntime_with_a_warning_and_tensorrt_fails_hard(
 ):
     fake_gpu(fail_malloc_after=1 if failure == "out-of-memory" else None)
     if failure == "unexpected-exception":
-        from fanet_ros.tensorrt.backend import TensorRTBackend
+        from fanet_ros.runtime.tensorrt_backend import TensorRTBackend
 
         def broken(cls, *args, **kwargs):
             raise AttributeError("module 'tensorrt' has no attribute 'Logger'")
@@ -125,7 +125,7 @@ def test_tensorrt_older_than_8_6_is_not_used(fake_gpu, tiny_model, tmp_path):
 def test_numpy_dtypes_come_from_our_table_not_trt_nptype(fake_gpu):
     """TensorRT 8.5.1/8.5.2's trt.nptype uses np.bool, gone since NumPy 1.24; the fake has none."""
     trt, _ = fake_gpu("10.3.0")
-    from fanet_ros.tensorrt.backend import numpy_dtype
+    from fanet_ros.runtime.tensorrt_backend import numpy_dtype
 
     assert not hasattr(trt, "nptype")
     assert numpy_dtype(trt.DataType.FLOAT) == np.float32
@@ -200,7 +200,7 @@ def test_a_missing_wait_reads_stale_memory_on_the_fake(fake_gpu):
 def test_an_engine_without_an_execution_context_is_a_clear_error(fake_gpu, tiny_model, tmp_path):
     """create_execution_context() returns None when TensorRT cannot make one (GPU memory)."""
     _, cuda = fake_gpu(context_none=True)
-    importlib.import_module("fanet_ros.tensorrt.backend")
+    importlib.import_module("fanet_ros.runtime.tensorrt_backend")
     with pytest.raises(ModelLoadError, match=r"could not create an execution context .*"
                                              r"create_execution_context\(\) returned None"):
         create_backend(config(tiny_model, tmp_path))

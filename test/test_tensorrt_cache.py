@@ -25,7 +25,7 @@ from fanet_ros.tensorrt.engine_cache import (
     default_cache_dir,
     load_or_build,
 )
-from fanet_ros.tensorrt.engines import EngineSpec
+from fanet_ros.tensorrt.engine_spec import EngineSpec
 
 ORIN = EnvironmentFacts("8.6.2.3", "Orin", "8.7", 16, 62841)  # AGX Orin 64GB
 ORIN_NX = EnvironmentFacts("8.6.2.3", "Orin", "8.7", 8, 15389)  # Orin NX 16GB: same name and cc

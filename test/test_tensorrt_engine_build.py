@@ -19,13 +19,12 @@ from fake_tensorrt import forget_tensorrt_modules, install_fake_gpu
 from onnx import TensorProto, helper
 from tiny_model import build_tiny_model
 
+from fanet_ros.onnx.tensorrt_graph import check_for_tensorrt, prepare_for_tensorrt, unsupported_ops
 from fanet_ros.runtime import BackendConfig, ModelLoadError, create_backend
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from fanet_ros.tensorrt.build_advice import build_failure_advice
 from fanet_ros.tensorrt.check import compare_backends, synthetic_frames
-from fanet_ros.tensorrt.engines import EngineSpec
-from fanet_ros.tensorrt.onnx_graph import prepare_for_tensorrt
-from fanet_training.tensorrt_ops import check_for_tensorrt, unsupported_ops
+from fanet_ros.tensorrt.engine_spec import EngineSpec
 
 OUT_OF_MEMORY = (
     "Requested amount of GPU memory (4294967296 bytes) could not be allocated. There may not "

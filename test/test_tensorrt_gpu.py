@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not USABLE, reason=WHY)]
 
 
 def tensorrt_backend(model, cache, log=None, **options):
-    from fanet_ros.tensorrt.backend import TensorRTBackend
+    from fanet_ros.runtime.tensorrt_backend import TensorRTBackend
 
     config = BackendConfig(model_path=model, backend="tensorrt", engine_cache_dir=str(cache),
                            **options)

@@ -74,8 +74,8 @@ def test_node_step_runs_the_real_node_through_real_topics(tiny_model, tmp_path):
 
 def test_full_honours_the_engine_options(tiny_model, tmp_path, monkeypatch, capsys):
     """--precision, --images, --min-agreement, --input-*, --workspace-mb, --calibration-dir."""
-    from fanet_ros import ros_env
     from fanet_ros.tensorrt import self_test
+    from fanet_ros.tooling import ros_env
 
     calls = []
     monkeypatch.setattr(self_test, "environment_row", lambda gpu: (Row("environment", PASS, ""),

@@ -9,7 +9,7 @@ and the newest-frame slot keeps one of each pair.
 
 from __future__ import annotations
 
-from fanet_ros.throughput_watch import ArrivalWindow, ThroughputWatch
+from fanet_ros.node.throughput_watch import ArrivalWindow, ThroughputWatch
 
 TOPIC = "/camera/image"
 

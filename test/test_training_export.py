@@ -13,7 +13,7 @@ import pytest
 from fanet_ros.labels import CAMVID
 from fanet_ros.runtime.base import labels_from_output
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
-from fanet_training.export import main
+from fanet_training.export_cli import main
 from fanet_training.models import build_model
 
 

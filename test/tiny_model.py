@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from fanet_ros.labels import CAMVID, LabelSet
 from fanet_ros.model_metadata import ModelMetadata, attach_metadata
-from fanet_ros.onnx_labels import argmax_labels
+from fanet_ros.onnx.heads import argmax_labels
 
 
 def build_tiny_model(

@@ -39,7 +39,6 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CameraInfo
 from tqdm import tqdm
 
-from fanet_ros.camera_info import camera_info_topic
 from fanet_ros.evaluation.bag_io import (
     CAMERA_INFO_TYPE,
     IMAGE_TYPE,
@@ -56,6 +55,7 @@ from fanet_ros.evaluation.replay import PlayedFrame, Replay, ReplayError
 from fanet_ros.evaluation.report import FrameCounts, Report, write_report
 from fanet_ros.evaluation.scoring import FrameScorer
 from fanet_ros.labels import LabelSet
+from fanet_ros.node.camera_info import camera_info_topic
 
 RATES = ("lossless", "realtime")
 DEFAULT_LABEL_TOPIC = "/segmentation_node/label"
@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = None
     if args.start_node:
-        from fanet_ros.ros_env import use_local_ros_domain
+        from fanet_ros.tooling.ros_env import use_local_ros_domain
 
         use_local_ros_domain()
         params = dict(args.param)

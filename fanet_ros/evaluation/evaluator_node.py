@@ -29,7 +29,6 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, String
 
-from fanet_ros.callback_guard import CallbackFailures, GuardedExecutor
 from fanet_ros.evaluation.bag_io import BagTopics, Stamp, format_stamp, stamp_of
 from fanet_ros.evaluation.label_info import (
     LabelInfoError,
@@ -41,11 +40,12 @@ from fanet_ros.evaluation.report import FrameCounts, Report, write_report
 from fanet_ros.evaluation.scoring import FrameScorer
 from fanet_ros.image_conversion import image_from_msg
 from fanet_ros.labels import LabelSet
-from fanet_ros.malloc_tuning import keep_image_buffers
-from fanet_ros.node_parameters import ParameterSpec, declare_parameters
-from fanet_ros.node_usage import exit_if_help
-from fanet_ros.parameter_requests import guard_parameter_services
-from fanet_ros.qos_profiles import LATCHED_QOS
+from fanet_ros.node.callback_guard import CallbackFailures, GuardedExecutor
+from fanet_ros.node.malloc_tuning import keep_image_buffers
+from fanet_ros.node.node_parameters import ParameterSpec, declare_parameters
+from fanet_ros.node.node_usage import exit_if_help
+from fanet_ros.node.parameter_requests import guard_parameter_services
+from fanet_ros.node.qos_profiles import LATCHED_QOS
 
 LATENCY_DEFINITION = "label arrival minus the arrival of the ground truth with the same stamp"
 Pending = tuple[np.ndarray, int]
@@ -69,7 +69,7 @@ EVALUATOR_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("max_pending", 100, "Unpaired messages kept per side before the oldest is "
                   "given up as unmatched.", int_range=(1, 100000, 1)),
 )
-"""Declared as the segmentation node's are (fanet_ros.node_parameters)."""
+"""Declared as the segmentation node's are (fanet_ros.node.node_parameters)."""
 
 
 class EvaluatorNode(Node):

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-NODE_MODULE = "fanet_ros.segmentation_node"
+NODE_MODULE = "fanet_ros.node.segmentation_node"
 
 
 class NodeProcessError(RuntimeError):
@@ -25,7 +25,7 @@ def format_parameter(value: Any) -> str:
 def node_command(
     parameters: dict[str, Any], remaps: dict[str, str] | None = None, namespace: str = ""
 ) -> list[str]:
-    """``python -m fanet_ros.segmentation_node --ros-args ...`` with ``-p`` parameters,
+    """``python -m fanet_ros.node.segmentation_node --ros-args ...`` with ``-p`` parameters,
     ``-r`` remappings and a namespace: how evaluation, tests and benchmarks start the node."""
     args = [sys.executable, "-m", NODE_MODULE, "--ros-args"]
     for name, value in parameters.items():
@@ -38,7 +38,7 @@ def node_command(
 
 
 class NodeProcess:
-    """``python -m fanet_ros.segmentation_node --ros-args ...``; a context manager.
+    """``python -m fanet_ros.node.segmentation_node --ros-args ...``; a context manager.
 
     ``image`` is remapped to ``image_topic``; output goes to ``log_path``.
     """

@@ -26,7 +26,6 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
 
-from fanet_ros.camera_info import camera_info_topic
 from fanet_ros.evaluation.bag_io import (
     BagImage,
     Stamp,
@@ -39,7 +38,8 @@ from fanet_ros.evaluation.output_bag import OutputBag
 from fanet_ros.evaluation.scoring import FrameSample, FrameScorer
 from fanet_ros.evaluation.temporal import TemporalStats
 from fanet_ros.image_conversion import fill_image_msg, image_from_msg
-from fanet_ros.qos_profiles import LATCHED_QOS
+from fanet_ros.node.camera_info import camera_info_topic
+from fanet_ros.node.qos_profiles import LATCHED_QOS
 
 IMAGE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 """Reliable: matches the node's best-effort (sensor data) subscription too."""

@@ -11,14 +11,12 @@ import numpy as np
 
 from fanet_ros.label_upsampling import labels_from_logits
 from fanet_ros.model_metadata import ModelMetadata
-from fanet_ros.shipped_models import how_to_get_a_model
+
+# ModelLoadError lives beside the model resolver, which raises it too; backends import it here.
+from fanet_ros.shipped_models import ModelLoadError, how_to_get_a_model
 
 HOW_TO_GET_A_MODEL = how_to_get_a_model()
 """The models that ship (fanet_ros.shipped_models) and how to pick them, or how to make one."""
-
-
-class ModelLoadError(RuntimeError):
-    """A model (or engine) could not be loaded; the message names the file and the fix."""
 
 
 class NonFiniteOutputError(RuntimeError):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 from fanet_ros.runtime.base import (
     InferenceBackend,
@@ -12,43 +10,7 @@ from fanet_ros.runtime.base import (
     check_model_file,
     check_output_against_metadata,
 )
-
-BACKENDS = ("auto", "onnxruntime", "tensorrt")
-PRECISIONS = ("fp32", "fp16", "int8")
-
-
-@dataclass(frozen=True)
-class BackendConfig:
-    """Everything needed to load a model on a backend."""
-
-    model_path: Path
-    backend: str = "auto"
-    gpu_device: int = 0
-    input_height: int = 0
-    """0 = the size the model was exported at."""
-    input_width: int = 0
-    num_threads: int = 0
-    """ONNX Runtime intra-op threads; 0 = its default."""
-    precision: str = "fp16"
-    """TensorRT engine precision."""
-    engine_cache_dir: str = ""
-    """Where TensorRT engines are cached; empty = ``~/.cache/fanet_ros/engines``."""
-    workspace_mb: int = 1024
-    int8_calibration_dir: str = ""
-
-    def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(
-                f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"
-            )
-
-    @property
-    def input_size(self) -> tuple[int, int] | None:
-        if self.input_height or self.input_width:
-            return (self.input_height, self.input_width)
-        return None
+from fanet_ros.runtime.config import BackendConfig
 
 
 def choose_backend(requested: str, gpu_device: int = 0) -> tuple[str, str]:
@@ -115,7 +77,7 @@ def create_backend(
 def _tensorrt_backend(
     config: BackendConfig, log: Callable[[str], None] | None
 ) -> InferenceBackend:
-    from fanet_ros.tensorrt.backend import TensorRTBackend
+    from fanet_ros.runtime.tensorrt_backend import TensorRTBackend
 
     return TensorRTBackend.from_config(config, log=log)
 

@@ -2,13 +2,13 @@
 
 The caller selects the GPU first (:func:`fanet_ros.tensorrt.engines.open_engine`);
 TensorRT builds for the current CUDA device. The parser gets the graph
-:func:`~fanet_ros.tensorrt.onnx_graph.prepare_for_tensorrt` makes of the ONNX
+:func:`~fanet_ros.onnx.tensorrt_graph.prepare_for_tensorrt` makes of the ONNX
 file (a labels model's final uint8 Cast left out), not the file itself.
 
 Up to 10.x, fp16 and int8 are builder flags over the fp32 graph ("weak
 typing"). TensorRT 11 removed those flags and the INT8 calibrator: networks
 are strongly typed, each tensor's type comes from the graph. There fp16
-builds from the graph converted to fp16 (:mod:`fanet_ros.tensorrt.fp16_graph`)
+builds from the graph converted to fp16 (:mod:`fanet_ros.onnx.fp16`)
 and int8 is refused with what to do.
 
 Every build loads and saves TensorRT's timing cache (the kernel timings of
@@ -24,13 +24,13 @@ from typing import Any
 import onnx
 import tensorrt as trt
 
+from fanet_ros.onnx.fp16 import convert_to_fp16
+from fanet_ros.onnx.tensorrt_graph import data_type_problems, prepare_for_tensorrt
 from fanet_ros.runtime.base import ModelLoadError
 from fanet_ros.tensorrt.build_advice import build_failure_advice
 from fanet_ros.tensorrt.calibration_data import CalibrationImages, ImageFolderError, list_images
 from fanet_ros.tensorrt.engine_cache import atomic_write_bytes
-from fanet_ros.tensorrt.engines import CALIBRATION_IMAGE_LIMIT, EngineSpec, trt_logger
-from fanet_ros.tensorrt.fp16_graph import convert_to_fp16
-from fanet_ros.tensorrt.onnx_graph import data_type_problems, prepare_for_tensorrt
+from fanet_ros.tensorrt.engine_spec import CALIBRATION_IMAGE_LIMIT, EngineSpec, trt_logger
 
 
 class EngineBuildError(ModelLoadError):

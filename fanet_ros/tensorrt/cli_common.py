@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fanet_ros.runtime.select import PRECISIONS, BackendConfig
+from fanet_ros.runtime.config import PRECISIONS, BackendConfig
 from fanet_ros.shipped_models import shipped_model_path
 
 

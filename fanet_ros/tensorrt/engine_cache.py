@@ -31,9 +31,9 @@ KEY_SCHEMA = 3
 """Bump when the build settings change, so that older engines are rebuilt.
 
 2: the GPU's multiprocessor count and memory joined the key; the engine is
-built from the graph :mod:`fanet_ros.tensorrt.onnx_graph` prepares.
+built from the graph :mod:`fanet_ros.onnx.tensorrt_graph` prepares.
 3: the INT8 calibration's identity joined the key; TensorRT 11 builds fp16
-from a graph converted to fp16 (:mod:`fanet_ros.tensorrt.fp16_graph`).
+from a graph converted to fp16 (:mod:`fanet_ros.onnx.fp16`).
 """
 
 T = TypeVar("T")

@@ -25,8 +25,9 @@ from pathlib import Path
 
 from fanet_ros.image_conversion import DecodedImage
 from fanet_ros.labels import LabelSet
+from fanet_ros.runtime.config import BackendConfig
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
-from fanet_ros.runtime.select import BackendConfig, create_backend
+from fanet_ros.runtime.select import create_backend
 from fanet_ros.segmentation_pipeline import SegmentationPipeline
 from fanet_ros.tensorrt.availability import tensorrt_status
 from fanet_ros.tensorrt.check import (
@@ -167,7 +168,7 @@ def node_row(
     within a second), so the latency is that of one frame through an idle node.
 
     Needs rclpy and rosbags (``bag_eval``'s replay is reused); the caller keeps
-    DDS on this machine (:func:`fanet_ros.ros_env.use_local_ros_domain`).
+    DDS on this machine (:func:`fanet_ros.tooling.ros_env.use_local_ros_domain`).
     """
     options = options or EngineOptions(precision=precision)
     step = f"node backend:={backend} (gpu_device {gpu_device})"
@@ -266,7 +267,7 @@ def run_self_test(
         node_gpu = max(devices)  # another GPU than 0 where there is one
         print_line(f"self-test: running segmentation_node with backend:=tensorrt on GPU "
                    f"{node_gpu} for {seconds:g} s ...")
-        from fanet_ros.ros_env import use_local_ros_domain
+        from fanet_ros.tooling.ros_env import use_local_ros_domain
 
         use_local_ros_domain(_private_domain())
         rows.append(node_row(model, "tensorrt", node_gpu, cache, seconds, work,

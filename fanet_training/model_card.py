@@ -20,8 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-from fanet_ros.host import cpu_model
 from fanet_ros.runtime.onnxruntime_backend import load_session
+from fanet_ros.tooling.host import cpu_model
 
 TRAIN_OPTIONS = (
     "model", "dataset_root", "layout", "height", "width", "batch_size", "epochs", "optimizer",

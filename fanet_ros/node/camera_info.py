@@ -26,7 +26,7 @@ from typing import Any
 
 from sensor_msgs.msg import CameraInfo, RegionOfInterest
 
-from fanet_ros.frame_notes import FrameNotes
+from fanet_ros.node.frame_notes import FrameNotes
 
 KEPT = 16
 """Camera infos remembered for matching by stamp (a camera sends one per frame)."""

@@ -1,6 +1,11 @@
-"""The ONNX graph TensorRT is given: what the engine builder changes, and data types it rejects.
+"""The ONNX graph TensorRT is given: what the engine builder changes, and whether TensorRT's
+ONNX parser (8.6 and 10.x) takes it (operators and data types).
 
-Plain ``onnx``, no TensorRT, so ``fanet-export`` and CPU tests use it too.
+Plain ``onnx``, no TensorRT, so ``fanet-export`` and CPU tests use it too. The operator
+list (:data:`TENSORRT_ONNX_OPS`) is taken from the parser's published support matrix,
+limited to the operators a convolutional segmentation network can plausibly contain;
+:func:`check_for_tensorrt` checks the graph :func:`prepare_for_tensorrt` makes, so a labels
+model's final Cast to uint8, which the builder leaves out, is a change, not a problem.
 
 A labels model (``fanet-export --labels``) ends in ``ArgMax -> Cast(to=UINT8)``.
 TensorRT 8.6's ONNX parser cannot cast an integer tensor to UINT8 (ArgMax
@@ -12,6 +17,8 @@ Models that end in float logits or probabilities pass unchanged.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import onnx
 from onnx import TensorProto, helper
@@ -91,3 +98,37 @@ def data_type_problems(model: onnx.ModelProto) -> list[str]:
                     "has no data type for"
                 )
     return problems
+
+
+TENSORRT_ONNX_OPS = frozenset({
+    "Abs", "Add", "ArgMax", "ArgMin", "AveragePool", "BatchNormalization", "Cast", "Ceil",
+    "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "ConvTranspose", "DepthToSpace",
+    "Div", "Dropout", "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather",
+    "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Greater", "HardSigmoid", "HardSwish",
+    "Identity", "LeakyRelu", "Less", "Log", "LogSoftmax", "MatMul", "Max", "MaxPool", "Mean",
+    "Min", "Mul", "Neg", "Not", "Pad", "Pow", "PRelu", "Range", "Reciprocal", "ReduceMax",
+    "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Resize", "Shape", "Sigmoid",
+    "Sign", "Slice", "Softmax", "SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub", "Sum",
+    "Tanh", "Tile", "TopK", "Transpose", "Unsqueeze", "Upsample", "Where",
+})
+
+
+def unsupported_ops(op_types: set[str]) -> list[str]:
+    """The op types TensorRT's ONNX parser would reject, sorted."""
+    return sorted(op_types - TENSORRT_ONNX_OPS)
+
+
+@dataclass(frozen=True)
+class TensorRTCheck:
+    """What the engine builder changes in a model, and what TensorRT would still reject."""
+
+    changes: list[str]
+    problems: list[str]
+
+
+def check_for_tensorrt(model: onnx.ModelProto) -> TensorRTCheck:
+    """Operators and data types of the graph TensorRT would be given."""
+    prepared, changes = prepare_for_tensorrt(model)
+    bad_ops = unsupported_ops({node.op_type for node in prepared.graph.node})
+    problems = [f"operator {op} is not supported" for op in bad_ops]
+    return TensorRTCheck(changes, problems + data_type_problems(prepared))

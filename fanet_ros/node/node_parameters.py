@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fanet_ros.runtime.select import BACKENDS, PRECISIONS
+from fanet_ros.runtime.config import BACKENDS, PRECISIONS
 
 INPUT_RELIABILITIES = ("auto", "reliable", "best_effort")
 
@@ -119,20 +119,6 @@ NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
 )
 
 PARAMETERS_BY_NAME = {spec.name: spec for spec in NODE_PARAMETERS}
-
-
-def validate_parameters(values: dict[str, Any]) -> list[str]:
-    """Problems with a name -> value mapping (unknown names and combinations included)."""
-    problems = []
-    for name, value in values.items():
-        spec = PARAMETERS_BY_NAME.get(name)
-        if spec is None:
-            problems.append(f"unknown parameter {name!r}")
-            continue
-        reason = spec.check(value)
-        if reason:
-            problems.append(reason)
-    return problems + combination_problems(values)
 
 
 def combination_problems(values: dict[str, Any]) -> list[str]:

@@ -1,7 +1,7 @@
 """The launch actions that start segmentation_node (and rviz2); imported by launch/*.py only.
 
-Decisions live in :mod:`fanet_ros.launch_arguments`; this module turns a
-:class:`~fanet_ros.launch_arguments.SegmentationLaunch` into ``launch`` actions.
+Decisions live in :mod:`fanet_ros.launching.launch_arguments`; this module turns a
+:class:`~fanet_ros.launching.launch_arguments.SegmentationLaunch` into ``launch`` actions.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from launch.event_handlers import OnProcessExit
 from launch.launch_context import LaunchContext
 from launch_ros.actions import Node, SetParameter
 
-from fanet_ros.launch_arguments import (
+from fanet_ros.launching.launch_arguments import (
     NODE_NAME,
     RVIZ_TEMPLATE,
     LaunchArgument,

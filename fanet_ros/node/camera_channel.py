@@ -4,7 +4,7 @@ The node serves one camera (``image`` in, ``~/label`` ... out) or several by nam
 (``front/image`` in, ``~/front/label`` ... out); everything here is per camera: the
 subscription and its camera_info, the publishers, the newest-frame slot's counts, the rates,
 latencies and findings, and the camera's /diagnostics status. The model and the worker that
-runs it are the node's (fanet_ros.segmentation_node).
+runs it are the node's (fanet_ros.node.segmentation_node).
 """
 
 from __future__ import annotations
@@ -22,19 +22,6 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
-from fanet_ros.batch_runner import FrameRequest
-from fanet_ros.camera_info import WITHHELD, CameraInfoRelay, camera_info_topic
-from fanet_ros.diagnostics_health import (
-    ERROR,
-    OK,
-    WARN,
-    FrameCounters,
-    Health,
-    HealthMonitor,
-    InputState,
-)
-from fanet_ros.frame_notes import FrameNotes
-from fanet_ros.frame_stamps import check_stamp, clock_skew_note, stamp_nanoseconds
 from fanet_ros.image_conversion import (
     DecodedImage,
     ImageConversionError,
@@ -48,10 +35,24 @@ from fanet_ros.image_conversion import (
     is_plain_cdr,
     serialized_stamp_ns,
 )
-from fanet_ros.input_qos import AdaptiveSubscription, policy_name
-from fanet_ros.node_statistics import LatencyWindow, RateMeter
+from fanet_ros.node.batch_runner import FrameRequest
+from fanet_ros.node.camera_info import WITHHELD, CameraInfoRelay, camera_info_topic
+from fanet_ros.node.diagnostics_health import (
+    ERROR,
+    OK,
+    WARN,
+    FrameCounters,
+    Health,
+    HealthMonitor,
+    InputState,
+)
+from fanet_ros.node.frame_notes import FrameNotes
+from fanet_ros.node.frame_stamps import check_stamp, clock_skew_note, stamp_nanoseconds
+from fanet_ros.node.input_qos import AdaptiveSubscription, policy_name
+from fanet_ros.node.node_statistics import LatencyWindow, RateMeter
+from fanet_ros.node.throughput_watch import ArrivalWindow, ThroughputWatch
+from fanet_ros.node.topics import IMAGE_OUTPUTS
 from fanet_ros.segmentation_pipeline import FrameOutputs, SegmentationPipeline
-from fanet_ros.throughput_watch import ArrivalWindow, ThroughputWatch
 
 OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 """Newest image only: a slow subscriber gets the latest mask, not a queue of 6 MB images
@@ -59,7 +60,7 @@ OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 WARN_THROTTLE_S = 5.0
 FRAME_NOTES = ("stamped_ahead", "with_extra_data", "dropped_nonfinite_output", WITHHELD)
 """Findings counted per frame, each reported as ``frames_<kind>`` on /diagnostics."""
-OUTPUTS = ("label", "color", "overlay", "confidence")
+OUTPUTS = IMAGE_OUTPUTS
 
 
 class StartupError(RuntimeError):
@@ -126,7 +127,7 @@ class CameraChannel:
         """Receipt to publish."""
         self._max_pixels = round(params["max_decoded_megapixels"] * 1e6)
         self.notes = FrameNotes(logger.warning, FRAME_NOTES, WARN_THROTTLE_S)
-        """Frames published or dropped with a finding (fanet_ros.frame_notes)."""
+        """Frames published or dropped with a finding (fanet_ros.node.frame_notes)."""
         image_topic = f"{prefix}image"
         if params["image_transport"] == "compressed":
             topic = node.resolve_topic_name(image_topic) + "/compressed"

@@ -3,7 +3,7 @@
 The launch layer declares arguments, picks the model file, and starts the node
 (and rviz2). Before anything starts it refuses, listing every problem at once:
 unknown arguments, parameter values the node would refuse (checked against the
-node's own table, fanet_ros.node_parameters, for the arguments and the params
+node's own table, fanet_ros.node.node_parameters, for the arguments and the params
 file), a model or params file that does not exist, rviz2 asked for but missing,
 and a DDS profile that would undo the user's settings.
 """
@@ -19,11 +19,13 @@ from typing import Any
 
 import yaml
 
-from fanet_ros.node_parameters import PARAMETERS_BY_NAME, combination_problems
+from fanet_ros.node.node_parameters import PARAMETERS_BY_NAME, combination_problems
 from fanet_ros.runtime.base import HOW_TO_GET_A_MODEL
 from fanet_ros.shipped_models import (
     DEFAULT_DATASET,
     DEFAULT_MODEL,
+    ModelLoadError,
+    resolve_model,
     shipped_model_names,
     shipped_model_path,
     shipped_pairs,
@@ -273,20 +275,22 @@ def params_file_values(path: Path, namespace: str) -> tuple[dict[str, Any], list
 
 
 def choose_model_path(model_path: str, model: str, dataset: str) -> tuple[str, str | None]:
-    """The model file to load (``model_path``, else the shipped one) and why it cannot be."""
-    if model_path:
-        path = Path(model_path).expanduser()
-        if path.is_file():
-            return str(path), None
-        return str(path), f"model_path '{path}' does not exist. {HOW_TO_GET_A_MODEL}"
-    path = shipped_model_path(model, dataset)
+    """The model file to load and why it cannot be: ``model_path`` (a file, or a shipped name
+    such as ``fanet_camvid``, as the node reads it), else the shipped ``{model}_{dataset}``.
+    Both go through the one resolver, :func:`fanet_ros.shipped_models.resolve_model`."""
+    try:
+        path = resolve_model(model_path or f"{model}_{dataset}")
+    except ModelLoadError as exc:
+        if model_path:
+            return model_path, str(exc)
+        return str(shipped_model_path(model, dataset)), (
+            f"no shipped model for model:={model} dataset:={dataset}; shipped: "
+            f"{', '.join(shipped_model_names()) or 'none'}. Pass model_path:=<your.onnx> for "
+            "another (train and export one with `fanet-train` and `fanet-export`)."
+        )
     if path.is_file():
         return str(path), None
-    return str(path), (
-        f"no shipped model for model:={model} dataset:={dataset}; shipped: "
-        f"{', '.join(shipped_model_names()) or 'none'}. Pass model_path:=<your.onnx> for "
-        "another (train and export one with `fanet-train` and `fanet-export`)."
-    )
+    return str(path), f"model_path '{path}' does not exist. {HOW_TO_GET_A_MODEL}"
 
 
 def dds_environment(

@@ -5,7 +5,7 @@ Uses the name-based tensor API (``num_io_tensors``, ``set_tensor_address``,
 and outputs go through page-locked host buffers with asynchronous copies; a
 model with the arg-max folded in (``output: labels``) copies back only its
 integer class ids (INT32 or INT64: the engine has no uint8 cast, see
-:mod:`fanet_ros.tensorrt.onnx_graph`); float logits or probabilities come
+:mod:`fanet_ros.onnx.tensorrt_graph`); float logits or probabilities come
 back as they are. The caller turns either into uint8 labels.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 import tensorrt as trt
 
 from fanet_ros.runtime.base import InferenceBackend, ModelLoadError
-from fanet_ros.runtime.select import BackendConfig
+from fanet_ros.runtime.config import BackendConfig
 from fanet_ros.tensorrt.cuda_runtime import (
     CudaError,
     DeviceBuffer,
@@ -29,7 +29,8 @@ from fanet_ros.tensorrt.cuda_runtime import (
     native_handle,
     select_device,
 )
-from fanet_ros.tensorrt.engines import EngineSpec, open_engine
+from fanet_ros.tensorrt.engine_spec import EngineSpec
+from fanet_ros.tensorrt.engines import open_engine
 
 NUMPY_DTYPES = {
     "FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32,

@@ -1,6 +1,6 @@
 """``--help`` for the ROS nodes: usage and the node's parameter table, without starting it.
 
-The parameters come from the node's own table (:mod:`fanet_ros.node_parameters`), so the
+The parameters come from the node's own table (:mod:`fanet_ros.node.node_parameters`), so the
 help text, the declared descriptors and the launch checks never disagree.
 """
 
@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from fanet_ros.node_parameters import ParameterSpec, format_default
+from fanet_ros.node.node_parameters import ParameterSpec, format_default
 
 HELP_FLAGS = ("-h", "--help")
 WIDTH = 100

@@ -7,20 +7,20 @@ subscription callback on a worker thread (newest frame wins), and publishes
 each only while it has subscribers, with the input's header; with them ``~/camera_info``
 (the input's ``camera_info``, beside ``image``, scaled to the outputs' size). Class names and
 colours go out once on the latched ``~/label_info`` and as read-only
-parameters; health goes to ``/diagnostics`` (levels: fanet_ros.diagnostics_health).
-The input subscription's reliability follows the publishers (fanet_ros.input_qos).
+parameters; health goes to ``/diagnostics`` (levels: fanet_ros.node.diagnostics_health).
+The input subscription's reliability follows the publishers (fanet_ros.node.input_qos).
 
 Several cameras, one model: with ``cameras:=[front, rear]`` the node subscribes
 ``front/image`` and ``rear/image`` (remap each, e.g. ``-r front/image:=/front/image_raw``)
 and publishes ``~/front/label``, ``~/rear/label``, ... with a /diagnostics status per
-camera (fanet_ros.camera_channel). Each camera keeps its newest frame; the worker serves
+camera (fanet_ros.node.camera_channel). Each camera keeps its newest frame; the worker serves
 the cameras that have one in turn, in one batch where the model allows
-(fanet_ros.batch_runner), so a slow or silent camera holds no other back.
+(fanet_ros.node.batch_runner), so a slow or silent camera holds no other back.
 """
 
 from __future__ import annotations
 
-from fanet_ros import startup_signals  # first: Ctrl-C during the imports below exits quietly
+from fanet_ros.node import startup_signals  # first: Ctrl-C during the imports below exits quietly
 
 # isort: split
 
@@ -37,21 +37,21 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from fanet_ros.batch_runner import BatchRunner
-from fanet_ros.callback_guard import CallbackFailures, GuardedExecutor
-from fanet_ros.camera_channel import CameraChannel, Frame, Received, StartupError
-from fanet_ros.frame_slot import RoundRobinSlots
-from fanet_ros.input_qos import AdaptiveSubscription
-from fanet_ros.malloc_tuning import keep_image_buffers, user_malloc_settings
-from fanet_ros.node_parameters import (
+from fanet_ros.node.batch_runner import BatchRunner
+from fanet_ros.node.callback_guard import CallbackFailures, GuardedExecutor
+from fanet_ros.node.camera_channel import CameraChannel, Frame, Received, StartupError
+from fanet_ros.node.frame_slot import RoundRobinSlots
+from fanet_ros.node.input_qos import AdaptiveSubscription
+from fanet_ros.node.malloc_tuning import keep_image_buffers, user_malloc_settings
+from fanet_ros.node.node_parameters import (
     NODE_PARAMETERS,
     PARAMETERS_BY_NAME,
     combination_problems,
     declare_parameters,
 )
-from fanet_ros.node_usage import exit_if_help
-from fanet_ros.parameter_requests import guard_parameter_services
-from fanet_ros.qos_profiles import LATCHED_QOS
+from fanet_ros.node.node_usage import exit_if_help
+from fanet_ros.node.parameter_requests import guard_parameter_services
+from fanet_ros.node.qos_profiles import LATCHED_QOS
 from fanet_ros.runtime import ModelLoadError
 from fanet_ros.segmentation_pipeline import SegmentationPipeline
 from fanet_ros.segmenter import Segmenter
@@ -249,7 +249,7 @@ class SegmentationNode(Node):
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run fanet_ros segmentation_node``; ``--help`` prints the usage."""
     exit_if_help(__doc__ or "", NODE_PARAMETERS, HELP_EXAMPLE, args)
-    tuned = keep_image_buffers()  # the process is ours alone: see fanet_ros.malloc_tuning
+    tuned = keep_image_buffers()  # the process is ours alone: see fanet_ros.node.malloc_tuning
     rclpy.init(args=args)
     logger = rclpy.logging.get_logger("segmentation_node")
     if not tuned:

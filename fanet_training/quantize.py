@@ -3,7 +3,7 @@
 Calibration images go through the node's own preprocessing (resize to the
 model's input, RGB, the metadata's normalisation: fanet_ros.tensorrt.calibration_data,
 the same reader the TensorRT INT8 calibrator uses). Scale/shift pairs after each
-convolution are folded first (``export.fold_conv_affine``) so that every Conv
+convolution are folded first (``fanet_ros.onnx.folding.fold_conv_affine``) so that every Conv
 is quantised with its BatchNormalization inside. Weights are int8 per output
 channel, activations uint8; the metadata records the calibration.
 
@@ -66,7 +66,7 @@ def quantize_int8(source: Path, output: Path, calibration_dir: str | Path, frame
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from fanet_training.export import fold_conv_affine
+    from fanet_ros.onnx.folding import fold_conv_affine
 
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}")

@@ -62,7 +62,7 @@ def imported_modules(path: Path, name: str) -> set[str]:
     Left out: imports inside a module-level ``__getattr__`` (PEP 562 lazy attributes, such
     as ``fanet_ros.Segmenter``), and imports of the inference runtimes
     (:data:`INFERENCE_ONLY`) inside functions: they load only when called, and training
-    calls none of them (e.g. ``shipped_models`` names a runtime error type in one function).
+    calls none of them.
     """
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()

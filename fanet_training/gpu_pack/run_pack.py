@@ -169,8 +169,11 @@ def install(wheels: list[dict], scratch: Path) -> None:
 
 
 def child_env(scratch: Path, backend: str | None) -> dict[str, str]:
-    """The environment of every child: the pack's code and wheels first on the path."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    """The environment of every child: the pack's code and wheels first on the path.
+
+    PYTHONSAFEPATH (Python 3.11+): ``python -m`` does not put the working directory first,
+    so a run started inside a fanet_ros checkout still trains the pack's own code."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONSAFEPATH="1")
     paths = [str(PACK / "code"), str(scratch), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     if backend:

@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from fanet_ros.markdown_blocks import update_file_block
-from fanet_ros.ros_env import use_local_ros_domain
+from fanet_ros.tooling.markdown_blocks import update_file_block
+from fanet_ros.tooling.ros_env import use_local_ros_domain
 
 DEMO_MODEL = ("fanet", "synthetic")
 DEMO_SEED = 2026

@@ -21,7 +21,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from fanet_ros.markdown_blocks import update_file_block
+from fanet_ros.tooling.markdown_blocks import update_file_block
 
 THIN = ("pole", "signsymbol", "fence", "pedestrian", "bicyclist")
 RECIPE_KEYS = (("augment", "legacy"), ("aux_loss_weight", 0.0), ("class_weighting", "none"),

@@ -1,0 +1,2 @@
+"""The launch layer: what launch/*.py decide (plain, tested Python) and the launch actions
+that carry it out."""
