@@ -33,7 +33,7 @@ from bench.common import (
 from bench.node_pipeline import Recorder, transport_environment
 from fanet_ros.evaluation.node_process import node_command
 from fanet_ros.image_conversion import serialized_stamp_ns
-from fanet_ros.node.throughput_watch import BURST_GAP_FRACTION
+from fanet_ros.node.throughput_watch import burst_share
 from fanet_ros.tooling.ros_env import use_local_ros_domain
 
 PROFILE = REPO / "config" / "fastdds_large_images.xml"
@@ -69,13 +69,10 @@ class CameraWatch:
     def window(self, start: float, end: float) -> dict[str, float | None]:
         with self.lock:
             rows = [(t, d) for t, d in self.arrivals if start <= t < end]
-        gaps = [b[0] - a[0] for a, b in zip(rows, rows[1:])]
-        mean = (rows[-1][0] - rows[0][0]) / len(gaps) if gaps else 0.0
         delays = sorted(d for _, d in rows)
         return {
             "camera_hz": len(rows) / (end - start),
-            "burst_share": (sum(g < BURST_GAP_FRACTION * mean for g in gaps) / len(gaps)
-                            if gaps else None),
+            "burst_share": burst_share([t for t, _ in rows]),
             "delay_p50_ms": delays[len(delays) // 2] if delays else None,
             "delay_p95_ms": delays[int(0.95 * len(delays))] if delays else None,
         }

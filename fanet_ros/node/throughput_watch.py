@@ -74,6 +74,16 @@ def _median(values: list[float]) -> float | None:
     return ordered[len(ordered) // 2]
 
 
+def burst_share(times: list[float]) -> float | None:
+    """Share of the gaps between ascending arrival ``times`` shorter than
+    :data:`BURST_GAP_FRACTION` of their mean; ``None`` for fewer than two arrivals."""
+    if len(times) < 2:
+        return None
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    mean_gap = (times[-1] - times[0]) / len(gaps)
+    return sum(gap < BURST_GAP_FRACTION * mean_gap for gap in gaps) / len(gaps)
+
+
 class ArrivalWindow:
     """Every received frame's arrival, between two diagnostics ticks: how regular the input
     is and its stamp-to-receipt delay (the processed frames' ``input_delay`` misses the
@@ -102,10 +112,7 @@ class ArrivalWindow:
         median = _median(delays)
         if len(times) < 5:
             return (None if median is None else 1000.0 * median), None
-        gaps = [later - earlier for earlier, later in zip(times, times[1:])]
-        mean_gap = (times[-1] - times[0]) / len(gaps)
-        share = sum(gap < BURST_GAP_FRACTION * mean_gap for gap in gaps) / len(gaps)
-        return (None if median is None else 1000.0 * median), share
+        return (None if median is None else 1000.0 * median), burst_share(times)
 
 
 class ThroughputWatch:
