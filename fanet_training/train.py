@@ -88,6 +88,9 @@ class TrainConfig:
     ``holdout`` at each validation: a measure of streets the model has not seen."""
     select: str = "best"
     """Weights to ship: ``best`` (best held-out mIoU, else best val mIoU) or ``last`` epoch."""
+    weight_decay: float = 0.0
+    """Decoupled weight decay (AdamW / SGDW: each step shrinks a weight by ``lr * wd``) on
+    convolution kernels; BatchNorm scales and offsets and biases are left out."""
 
 
 DEFAULT_AUX_LOSS_WEIGHT = 0.4
@@ -113,14 +116,30 @@ def tensorboard_available() -> bool:
     return True
 
 
+NO_WEIGHT_DECAY = ("gamma", "beta", "bias")
+"""Variable names that ``--weight-decay`` leaves alone (BatchNorm scale/offset, biases)."""
+
+
+def new_optimizer(name: str, learning_rate, weight_decay: float = 0.0
+                  ) -> keras.optimizers.Optimizer:
+    """SGD momentum 0.9 or Adam; with ``weight_decay``, decoupled (SGDW / AdamW)."""
+    decay = weight_decay or None
+    if name == "adam":
+        optimizer = (keras.optimizers.AdamW(learning_rate, weight_decay=decay) if decay
+                     else keras.optimizers.Adam(learning_rate))
+    else:
+        optimizer = keras.optimizers.SGD(learning_rate, momentum=0.9, weight_decay=decay)
+    if decay:
+        optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
+    return optimizer
+
+
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """SGD momentum 0.9 (or Adam) with warm-up + poly decay over the whole run."""
     total = config.epochs * steps_per_epoch
     warmup = min(int(config.warmup_epochs * steps_per_epoch), total - 1)
     schedule = WarmupPolyDecay(config.learning_rate, total, warmup, config.end_learning_rate)
-    if config.optimizer == "adam":
-        return keras.optimizers.Adam(schedule)
-    return keras.optimizers.SGD(schedule, momentum=0.9)
+    return new_optimizer(config.optimizer, schedule, config.weight_decay)
 
 
 def set_batchnorm_momentum(model: keras.Model, momentum: float) -> None:
@@ -292,8 +311,7 @@ def find_learning_rate(config: TrainConfig, steps: int, verbose: int = 1) -> flo
     use_mixed_precision(config.mixed_precision)
     train_data, _ = datasets(config, 1)
     test = LearningRateRangeTest(1e-5, 1.0, steps)
-    optimizer = (keras.optimizers.Adam(1e-5) if config.optimizer == "adam"
-                 else keras.optimizers.SGD(1e-5, momentum=0.9))
+    optimizer = new_optimizer(config.optimizer, 1e-5, config.weight_decay)
     model, _ = compile_model(config, train_data.label_set.num_classes, optimizer)
     model.fit(train_data, epochs=math.ceil(steps / len(train_data)), callbacks=[test],
               verbose=verbose)
@@ -327,6 +345,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=0.045, help="peak LR")
     parser.add_argument("--end-learning-rate", type=float, default=1e-4)
     parser.add_argument("--warmup-epochs", type=float, default=1.0)
+    parser.add_argument("--weight-decay", type=float, default=0.0, metavar="WD",
+                        help="decoupled weight decay on convolution kernels (AdamW / SGDW: "
+                             "a weight shrinks by lr * WD per step); default 0")
     parser.add_argument("--ohem", type=float, metavar="P",
                         help="OHEM: train on pixels whose true-class probability is below P")
     parser.add_argument("--workers", type=int, default=2, help="loader threads")

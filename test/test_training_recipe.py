@@ -31,7 +31,7 @@ from fanet_training.class_weights import (
 from fanet_training.init_weights import WeightsSource, init_from, resolve_weights_source
 from fanet_training.losses import SegmentationCrossEntropy
 from fanet_training.models import build_model
-from fanet_training.train import datasets, train
+from fanet_training.train import datasets, new_optimizer, train
 
 
 def _logits_and_labels(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -227,3 +227,17 @@ def test_deep_supervision_trains_extra_heads_that_the_shipped_weights_leave_out(
     assert not any(layer.name.startswith("aux_") for layer in shipped.layers)
     resumed = train(replace(config, epochs=2), verbose=0)  # the checkpoint keeps the heads
     assert resumed["epoch"] == 2 and resumed["best_epoch"] == 2
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_weight_decay_shrinks_kernels_and_leaves_batchnorm_and_biases(name: str) -> None:
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.Conv2D(2, 3, padding="same", name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.BatchNormalization(name="bn")(x))
+    optimizer = new_optimizer(name, 0.1, weight_decay=0.5)
+    before = {v.path: np.array(v) for v in model.trainable_variables}
+    optimizer.apply([keras.ops.zeros_like(v) for v in model.trainable_variables],
+                    model.trainable_variables)
+    for variable in model.trainable_variables:
+        factor = 1 - 0.1 * 0.5 if variable.name == "kernel" else 1.0
+        np.testing.assert_allclose(np.array(variable), before[variable.path] * factor, rtol=1e-6)
