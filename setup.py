@@ -65,6 +65,9 @@ class RosDevelop(develop):
         super().finalize_options()
         self.exclude_scripts = True
 
+# pytest-xdist: scripts/test.sh runs two workers; jax (CPU): the GPU pack's run test
+TEST = ["pytest>=7", "pytest-xdist>=3.2", "ruff", "jax"]
+
 setup(
     name=PACKAGE,
     version="0.1.0",
@@ -88,7 +91,7 @@ setup(
         "ros": ROS_WHEELS,
         "training": TRAINING,
         "eval": EVALUATION,
-        "test": ["pytest>=7", "ruff", "jax"],  # jax (CPU): the GPU pack's run test
+        "test": TEST,
         # TensorRT itself comes with JetPack 6, or `pip install tensorrt` on a desktop.
         # cuda-python 13 links the CUDA 13 runtime and needs driver r580+, so stay on 12:
         # desktop: any CUDA 12 driver (r525+); Jetson (JetPack 6 = CUDA 12.2 / 12.6):
@@ -97,7 +100,7 @@ setup(
             "cuda-python>=12.2,<13; platform_machine=='x86_64'",
             "cuda-python>=12.2,<12.7; platform_machine=='aarch64'",
         ],
-        "all": ROS_WHEELS + TRAINING + EVALUATION + ["pytest>=7", "ruff", "jax"],
+        "all": ROS_WHEELS + TRAINING + EVALUATION + TEST,
     },
     zip_safe=False,
     cmdclass={"install_scripts": RosInstallScripts, "develop": RosDevelop},

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The test command: lint, then the whole suite (node over real DDS, training, export, bags...).
 # Extra arguments go to pytest, e.g. scripts/test.sh -k node.
+# Two pytest-xdist workers (FANET_TEST_WORKERS; 0: no workers), one test file each at a time,
+# so a module's node starts once; each worker has a ROS domain of its own (test/conftest.py).
+# More workers than cores starve the tests that measure rates: the count stays at 2 unless asked.
 # test/test_launch_files.py runs the launch files for real where launch_ros is importable: when
 # ../shared/third_party/ros2_launch (ros2/launch and launch_ros sources) sits beside the clone,
 # they are installed once into a folder of their own (FANET_LAUNCH_DIR) and put on PYTHONPATH.
@@ -19,4 +22,6 @@ if ! python -c "import launch_ros, ros2launch" 2>/dev/null && [ -d "$LAUNCH_SRC"
   export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$LAUNCH_DIR"
 fi
 ruff check .
-python -m pytest -q "$@"
+WORKERS="${FANET_TEST_WORKERS:-2}"
+[ "$(nproc)" -ge 2 ] || WORKERS="${FANET_TEST_WORKERS:-0}"
+python -m pytest -q -n "$WORKERS" --dist loadfile "$@"

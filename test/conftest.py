@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fanet_ros.tooling.ros_env import use_local_ros_domain  # noqa: E402
 
-ROS_DOMAIN_ID = use_local_ros_domain()
+
+def xdist_worker_domain() -> int | None:
+    """Under pytest-xdist, a domain per worker: workers inherit the controller's domain (set
+    by this file in the controller) and shift it by 100 each, so no two workers meet."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
+    base = os.environ.get("ROS_DOMAIN_ID", "")
+    if not worker.startswith("gw") or not base.isdigit():
+        return None
+    return 1 + (int(base) - 1 + 100 * int(worker[2:])) % 232
+
+
+ROS_DOMAIN_ID = use_local_ros_domain(xdist_worker_domain())
 
 
 @pytest.fixture(scope="module")
