@@ -109,3 +109,12 @@ def write_results(name: str, data: dict[str, Any], results_dir: Path | None = No
     body = {k: v for k, v in data.items() if k not in head}
     path.write_text(json.dumps({**head, **body}, indent=2) + "\n")
     return path
+
+
+def write_and_show(name: str, data: dict[str, Any], results_dir: Path | None,
+                   units: dict[str, str], render: Callable[[dict[str, Any]], str]) -> Path:
+    """:func:`write_results`, then print the result as the renderer shows it and its path."""
+    path = write_results(name, data, results_dir, units)
+    print(render(json.loads(path.read_text())))
+    print(f"wrote {path}")
+    return path

@@ -12,12 +12,11 @@ val mIoU after each epoch for both and writes ``bench/results/fine_tune.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import module_command, write_results
+from bench.common import module_command, write_and_show
 from bench.render_performance import fine_tune as render
 from fanet_ros.synthetic.dataset import write_dataset
 from fanet_training.train import TrainConfig, train
@@ -60,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     data = {"benchmark": "fine_tune", "command": module_command("bench.fine_tune", argv),
             "results": results,
             "settings": {k: v for k, v in vars(args).items() if k != "results_dir"}}
-    path = write_results("fine_tune", data, args.results_dir, UNITS)
-    print(render(json.loads(path.read_text())))
-    print(f"wrote {path}")
+    write_and_show("fine_tune", data, args.results_dir, UNITS, render)
     return 0
 
 

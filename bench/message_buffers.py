@@ -22,7 +22,7 @@ from bench.common import (
     module_command,
     parse_size,
     subprocess_module,
-    write_results,
+    write_and_show,
 )
 from bench.render_performance import message_buffers as render
 from fanet_ros.tooling.ros_env import use_local_ros_domain
@@ -79,9 +79,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     data = {"benchmark": "message_buffers",
             "command": module_command("bench.message_buffers", argv),
             "camera_size": [height, width], "iterations": args.iterations, "modes": results}
-    path = write_results("message_buffers", data, args.results_dir, UNITS)
-    print(render(json.loads(path.read_text())))
-    print(f"wrote {path}")
+    write_and_show("message_buffers", data, args.results_dir, UNITS, render)
     return data
 
 

@@ -40,7 +40,7 @@ from bench.common import (
     median_ms,
     module_command,
     parse_size,
-    write_results,
+    write_and_show,
 )
 from bench.macs import count_macs
 from bench.model_table import resize_argmax_head, session
@@ -239,9 +239,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.train_budget_epochs:
             row["budget"] = budget_row(args, name)
         data["models"].append(row)
-    path = write_results(args.name, data, args.results_dir, UNITS)
-    print(render(json.loads(path.read_text())))
-    print(f"wrote {path}")
+    write_and_show(args.name, data, args.results_dir, UNITS, render)
     return data
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +43,7 @@ from bench.common import (
     median_ms,
     module_command,
     parse_size,
-    write_results,
+    write_and_show,
 )
 from bench.exported_models import exported_model
 from bench.macs import count_macs, onnx_macs
@@ -423,9 +422,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         data["peer_skipped"] = _peer_reason()
     if args.camvid:
         data["camvid"] = camvid_rows(args)
-    path = write_results(args.name, data, args.results_dir, UNITS)
-    print(render(json.loads(path.read_text())))
-    print(f"wrote {path}")
+    write_and_show(args.name, data, args.results_dir, UNITS, render)
     return data
 
 

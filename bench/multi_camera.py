@@ -11,7 +11,6 @@ over the node processes). Writes bench/results/multi_camera.json and prints its 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import threading
@@ -26,7 +25,7 @@ from bench.common import (
     module_command,
     parse_size,
     subprocess_module,
-    write_results,
+    write_and_show,
 )
 from bench.render_performance import multi_camera as render
 from fanet_ros.evaluation.node_process import node_command
@@ -159,9 +158,7 @@ def main() -> None:
             "rate_per_camera": args.rate, "camera_size": format_size(args.camera_size),
             "model": args.model, "warmup_s": args.warmup, "duration_s": args.duration,
             "num_threads": args.num_threads, "runs": runs}
-    path = write_results("multi_camera", data, args.results_dir, UNITS)
-    print(render(json.loads(path.read_text())))
-    print(f"wrote {path}")
+    write_and_show("multi_camera", data, args.results_dir, UNITS, render)
 
 if __name__ == "__main__":
     main()

@@ -15,7 +15,6 @@ RSS at the start and end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -33,7 +32,7 @@ from bench.common import (
     module_command,
     parse_size,
     subprocess_module,
-    write_results,
+    write_and_show,
 )
 from bench.render_performance import OUTPUT_KINDS
 from bench.render_performance import node_pipeline as render
@@ -419,9 +418,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "subscribers": SUBSCRIBED,
         "runs": runs,
     }
-    path = write_results(args.name, data, args.results_dir, UNITS)
-    print(render(json.loads(path.read_text())))
-    print(f"wrote {path}")
+    write_and_show(args.name, data, args.results_dir, UNITS, render)
     return data
 
 if __name__ == "__main__":

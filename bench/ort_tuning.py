@@ -28,7 +28,6 @@ exact refinement).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -46,7 +45,7 @@ from bench.common import (
     machine_info,
     module_command,
     parse_size,
-    write_results,
+    write_and_show,
 )
 from bench.model_table import at_input_size
 from bench.render_performance import ort_tuning as render
@@ -230,9 +229,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.camvid:
         data["camvid"] = val_miou(models, args.camvid, args.val_frames)
         data["camvid_scored_at"] = "360x480"  # the annotations' resolution
-    path = write_results(args.name, data, args.results_dir, UNITS)
-    print(render(json.loads(path.read_text())))
-    print(f"wrote {path}")
+    write_and_show(args.name, data, args.results_dir, UNITS, render)
     return data
 
 

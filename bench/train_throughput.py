@@ -34,7 +34,7 @@ from typing import Any
 
 import keras
 
-from bench.common import BENCH_DIR, module_command, write_results
+from bench.common import BENCH_DIR, module_command, write_and_show
 from bench.render_performance import train_throughput as render
 from fanet_ros.metrics import ConfusionMatrix
 from fanet_training.data import DataConfig, SegmentationDataset
@@ -202,9 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {"benchmark": "train_throughput",
               "command": module_command("bench.train_throughput", shown),
               "epoch_steps": epoch_steps, "results": results, "settings": settings}
-    path = write_results(args.name, record, args.results_dir, UNITS)
-    print(render(json.loads(path.read_text())))
-    print(f"wrote {path}")
+    write_and_show(args.name, record, args.results_dir, UNITS, render)
     return 0
 
 

@@ -15,7 +15,6 @@ renderer puts its table).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -30,7 +29,7 @@ from bench.common import (
     module_command,
     parse_size,
     subprocess_module,
-    write_results,
+    write_and_show,
 )
 from bench.render_performance import transport_delivery as render
 from fanet_ros.launching.launch_arguments import DDS_PROFILE_VARIABLES, profile_variables
@@ -161,9 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     data = {"benchmark": "transport_delivery", "command": module_command(MODULE, argv),
             "frames": args.frames, "rate_hz": args.rate,
             "rmw": os.environ.get("RMW_IMPLEMENTATION", "default (Fast DDS)"), "rows": rows}
-    path = write_results("transport_delivery", data, args.results_dir, UNITS)
-    print(render(json.loads(path.read_text())))
-    print(f"wrote {path}")
+    write_and_show("transport_delivery", data, args.results_dir, UNITS, render)
 
 if __name__ == "__main__":
     main()
