@@ -11,7 +11,9 @@ Two presets (``--augment``):
   60-100 % of each side), horizontal and vertical flips, mild brightness,
   contrast and saturation jitter.
 
-The comparison that chose ``street`` is in docs/training.md.
+``--copy-paste P`` adds, before those, the rare classes' pixels of another training frame
+(:func:`paste_objects`): pedestrians, cyclists, poles and signs in front of streets where
+they were never filmed. The comparison that chose ``street`` is in docs/training.md.
 """
 
 from __future__ import annotations
@@ -107,6 +109,32 @@ def _padded_window(array: np.ndarray, top: int, left: int, height: int, width: i
     row, col = max(-top, 0), max(-left, 0)
     window[row:row + inner.shape[0], col:col + inner.shape[1]] = inner
     return window
+
+
+def paste_objects(
+    image: np.ndarray, labels: np.ndarray, donor_image: np.ndarray, donor_labels: np.ndarray,
+    classes: tuple[int, ...], rng: np.random.Generator, max_shift: float = 0.25,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Copy-paste: the donor frame's pixels of ``classes`` over ``image``, labels with them.
+
+    The donor is flipped left-right at random and shifted sideways by up to ``max_shift`` of
+    the width; rows stay (the same camera films the ground at the same rows). A donor of
+    another size is resized to the frame first. Returns new arrays; the inputs are not changed.
+    """
+    height, width = labels.shape
+    if donor_labels.shape != (height, width):
+        donor_image = resize_image(donor_image, height, width)
+        donor_labels = resize_labels(donor_labels, height, width)
+    if rng.random() < 0.5:
+        donor_image, donor_labels = donor_image[:, ::-1], donor_labels[:, ::-1]
+    shift = int(rng.integers(-int(width * max_shift), int(width * max_shift) + 1))
+    donor_image = _padded_window(donor_image, 0, -shift, height, width, 0)
+    donor_labels = _padded_window(donor_labels, 0, -shift, height, width, IGNORE_LABEL)
+    mask = np.isin(donor_labels, classes)
+    image, labels = image.copy(), labels.copy()
+    image[mask] = donor_image[mask]
+    labels[mask] = donor_labels[mask]
+    return image, labels
 
 
 def jitter_colors(image: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> None:

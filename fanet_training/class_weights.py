@@ -43,6 +43,13 @@ def median_frequency_weights(pixels: np.ndarray, image_pixels: np.ndarray) -> li
     return [round(float(w), 4) for w in weights]
 
 
+def rarer_than_median(pixels: np.ndarray, image_pixels: np.ndarray) -> tuple[int, ...]:
+    """Ids of the present classes rarer than the median class (median-frequency weight > 1):
+    on CamVid pole, sign, fence, pedestrian and bicyclist."""
+    weights = median_frequency_weights(pixels, image_pixels)
+    return tuple(c for c, w in enumerate(weights) if w > 1 and pixels[c] > 0)
+
+
 def class_weights(method: str, pixels: np.ndarray, image_pixels: np.ndarray) -> list[float]:
     """The weights of one of :data:`CLASS_WEIGHTING` (not ``none``)."""
     weights = median_frequency_weights(pixels, image_pixels)

@@ -27,7 +27,7 @@ from fanet_ros.dataset_layouts import (
 from fanet_ros.labels import LabelSet
 from fanet_ros.model_metadata import Normalization
 from fanet_ros.preprocessing import model_input, resize_labels
-from fanet_training.augment import AugmentConfig, augment
+from fanet_training.augment import AugmentConfig, augment, paste_objects
 
 LOG = logging.getLogger(__name__)
 
@@ -53,6 +53,10 @@ class DataConfig:
     """The training augmentation (``fanet_training.augment.PRESETS``)."""
     targets: int = 1
     """Copies of the labels per batch: one per model output (deep supervision adds outputs)."""
+    copy_paste: float = 0.0
+    """Probability that a training frame gets ``paste_classes`` pasted from another one."""
+    paste_classes: tuple[int, ...] = ()
+    """Class ids that copy-paste carries over (:func:`fanet_training.augment.paste_objects`)."""
 
 
 def split_by_drive(samples: list[Sample], drives: tuple[str, ...]
@@ -129,11 +133,26 @@ class SegmentationDataset(keras.utils.PyDataset):
                 LOG.warning("skipping (%d so far): %s", len(self.skipped), exc)
             return None
         height, width = self.config.height, self.config.width
+        if self.training and self.config.paste_classes and rng.random() < self.config.copy_paste:
+            donor = self._donor(rng)
+            if donor is not None:
+                image, labels = paste_objects(image, labels, *donor, self.config.paste_classes,
+                                              rng)
         if self.training:
             return augment(image, labels, height, width, self.config.augment, rng,
                            self.config.crop, self.config.normalization)
         pixels = model_input(image, height, width, self.config.normalization)
         return pixels, resize_labels(labels, height, width)
+
+    def _donor(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
+        """Another training frame for copy-paste (``None`` if it was skipped as unreadable)."""
+        i = int(rng.integers(len(self.samples)))
+        try:
+            return self._decoded(i)
+        except DatasetError:
+            if not self.config.skip_corrupt:
+                raise
+            return None
 
     def _decoded(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         if i in self._cache:

@@ -17,12 +17,23 @@ from pathlib import Path
 
 import keras
 
-from fanet_ros.dataset_layouts import LAYOUTS, DatasetError, find_samples
+from fanet_ros.dataset_layouts import (
+    LAYOUTS,
+    DatasetError,
+    Sample,
+    find_samples,
+    label_set_for_layout,
+)
 from fanet_ros.model_metadata import Normalization
 from fanet_training import run_state
 from fanet_training.augment import PRESETS, augment_config
 from fanet_training.callbacks import LearningRateRangeTest, RunCheckpoint, ValidationMeanIoU
-from fanet_training.class_weights import CLASS_WEIGHTING, class_pixel_counts, class_weights
+from fanet_training.class_weights import (
+    CLASS_WEIGHTING,
+    class_pixel_counts,
+    class_weights,
+    rarer_than_median,
+)
 from fanet_training.data import DataConfig, SegmentationDataset, split_by_drive
 from fanet_training.data_checks import check_splits
 from fanet_training.distribute import (
@@ -88,6 +99,9 @@ class TrainConfig:
     ``holdout`` at each validation: a measure of streets the model has not seen."""
     select: str = "best"
     """Weights to ship: ``best`` (best held-out mIoU, else best val mIoU) or ``last`` epoch."""
+    copy_paste: float = 0.0
+    """Probability that a training frame gets the rare classes' pixels (those rarer than the
+    median class) of another training frame pasted over it (``augment.paste_objects``)."""
     weight_decay: float = 0.0
     """Decoupled weight decay (AdamW / SGDW: each step shrinks a weight by ``lr * wd``) on
     convolution kernels; BatchNorm scales and offsets and biases are left out."""
@@ -210,13 +224,24 @@ def datasets(config: TrainConfig, replicas: int
                          f"held-out drives")
     if held:
         evaluation["holdout"] = held
+    check_splits([("train", trained), *evaluation.items()], config.layout,
+                 label_set_for_layout(config.layout), config.skip_corrupt, config.workers)
+    if config.copy_paste:
+        data = replace(data, copy_paste=config.copy_paste,
+                       paste_classes=paste_classes(trained, config.layout))
     train_data = SegmentationDataset(data, "train", training=True, samples=trained)
     eval_data = {name: SegmentationDataset(data, name, training=False, samples=samples)
                  for name, samples in evaluation.items()}
-    check_splits([("train", train_data.samples)]
-                 + [(name, d.samples) for name, d in eval_data.items()], config.layout,
-                 train_data.label_set, config.skip_corrupt, config.workers)
     return train_data, eval_data
+
+
+def paste_classes(samples: list[Sample], layout: str) -> tuple[int, ...]:
+    """``--copy-paste``'s classes: those rarer than the median class in ``samples``' labels."""
+    label_set = label_set_for_layout(layout)
+    classes = rarer_than_median(*class_pixel_counts(samples, layout, label_set.num_classes))
+    print("copy-paste carries " + ", ".join(label_set.class_names[c] for c in classes),
+          flush=True)
+    return classes
 
 
 def class_weights_for(config: TrainConfig, train_data: SegmentationDataset,
@@ -345,6 +370,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=0.045, help="peak LR")
     parser.add_argument("--end-learning-rate", type=float, default=1e-4)
     parser.add_argument("--warmup-epochs", type=float, default=1.0)
+    parser.add_argument("--copy-paste", type=float, default=0.0, metavar="P",
+                        help="with probability P, paste the rare classes (rarer than the median "
+                             "class: on CamVid pole, sign, fence, pedestrian, bicyclist) of "
+                             "another training frame over a frame, flipped and shifted "
+                             "sideways at random; default 0")
     parser.add_argument("--weight-decay", type=float, default=0.0, metavar="WD",
                         help="decoupled weight decay on convolution kernels (AdamW / SGDW: "
                              "a weight shrinks by lr * WD per step); default 0")

@@ -26,6 +26,7 @@ declare -A STAGES=(
   [recipe_d]="${RECIPE[*]} --augment street --aux-loss-weight 0.4 --class-weighting sqrt-median-frequency"
   [recipe_e]="${RECIPE[*]} --augment street --aux-loss-weight 0.4 --class-weighting none --ohem 0.7"
   [recipe_f]="${RECIPE[*]} --augment street --aux-loss-weight 0.4 --class-weighting sqrt-median-frequency --weight-decay 0.5"
+  [recipe_h]="${RECIPE[*]} $CHOSEN --copy-paste 0.5"
   [recipe_g]="${RECIPE[*]} $CHOSEN --height 480 --width 640"
   [fanet_schedule]="--model fanet $LONG --holdout $HOLDOUT --val-every 10"
   [fanet_final]="--model fanet $LONG"
@@ -36,9 +37,9 @@ declare -A STAGES=(
 # lr per step, the kernels' sum of lr over 40 epochs is ~1.4, so about half their size
 # without gradients) came after fanet_schedule's plateau at 37.5 % held-out; recipe_g trains
 # and scores d at 480x640 (the same 288x384 crops, objects 1.25x larger: thin classes span more
-# stride-8 cells).
-ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule recipe_e recipe_f recipe_g fanet_final
-       fsffnet_schedule fsffnet_final)
+# stride-8 cells); recipe_h is d with copy-paste of the rare classes (half the frames).
+ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule recipe_e recipe_f recipe_h recipe_g
+       fanet_final fsffnet_schedule fsffnet_final)
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   [ -n "${STAGES[${1:-}]+x}" ] || { echo "usage: $0 STAGE (one of ${ORDER[*]})" >&2; exit 2; }

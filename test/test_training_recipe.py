@@ -1,5 +1,5 @@
-"""fanet-train's recipe pieces: from-logits loss, class weights, crops, validation cadence,
-and starting from earlier weights (resume and --init-from)."""
+"""fanet-train's recipe pieces: from-logits loss, class weights, crops, copy-paste, weight
+decay, validation cadence, and starting from earlier weights (resume and --init-from)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import keras
 import numpy as np
 import pytest
@@ -21,13 +22,16 @@ from fanet_training.augment import (
     augment,
     augment_config,
     jpeg_round_trip,
+    paste_objects,
     random_crop_resize,
 )
 from fanet_training.class_weights import (
     class_pixel_counts,
     class_weights,
     median_frequency_weights,
+    rarer_than_median,
 )
+from fanet_training.data import DataConfig, SegmentationDataset
 from fanet_training.init_weights import WeightsSource, init_from, resolve_weights_source
 from fanet_training.losses import SegmentationCrossEntropy
 from fanet_training.models import build_model
@@ -242,3 +246,50 @@ def test_weight_decay_shrinks_kernels_and_leaves_batchnorm_and_biases(name: str)
         factor = 1 - 0.1 * 0.5 if variable.name == "kernel" else 1.0
         after = variable.numpy()
         np.testing.assert_allclose(after, before[variable.path] * factor, rtol=1e-6)
+
+
+def test_copy_paste_carries_the_donors_rare_pixels_with_their_labels() -> None:
+    rng = np.random.default_rng(0)
+    image = np.full((20, 40, 3), 10, np.uint8)
+    labels = np.full((20, 40), 3, np.uint8)  # road everywhere
+    donor_image = np.full((20, 40, 3), 200, np.uint8)
+    donor_labels = np.full((20, 40), 1, np.uint8)  # building ...
+    donor_labels[5:15, 18:22] = 9  # ... and one pedestrian
+    donor_labels[0:2, :] = 255  # void is never pasted
+    kept = image.copy(), labels.copy()
+    for _ in range(20):
+        pasted_image, pasted = paste_objects(image, labels, donor_image, donor_labels, (9,), rng)
+        rows, cols = np.nonzero(pasted == 9)
+        assert len(rows) == 40 and set(rows) == set(range(5, 15))  # all of it, same rows
+        assert cols.max() - cols.min() == 3 and 8 <= cols.min() <= 28  # shifted <= 1/4 width
+        assert (pasted_image[pasted == 9] == 200).all()
+        assert (pasted_image[pasted == 3] == 10).all() and set(np.unique(pasted)) == {3, 9}
+    np.testing.assert_array_equal(image, kept[0])  # the cached frame is left as it was
+    np.testing.assert_array_equal(labels, kept[1])
+
+
+def test_copy_paste_classes_are_the_rare_ones() -> None:
+    pixels = np.array([500, 400, 10, 300, 0, 20])
+    image_pixels = np.array([1000, 1000, 1000, 1000, 0, 1000])
+    assert rarer_than_median(pixels, image_pixels) == (2, 5)
+
+
+def test_copy_paste_puts_rare_classes_into_training_batches(tmp_path: Path) -> None:
+    write_dataset(tmp_path, "folder", count=4)
+    samples = find_samples(str(tmp_path), "folder", "train")
+    present = set()
+    for sample in samples:
+        present |= set(np.unique(cv2.imread(str(sample.label_path), cv2.IMREAD_GRAYSCALE)))
+    rare = min(present - {255})
+    base = DataConfig(str(tmp_path), "folder", 64, 64, batch_size=4, workers=0, cache=True,
+                      augment=replace(STREET, min_zoom=1.0, max_zoom=1.0))
+    plain = SegmentationDataset(base, "train", training=True)
+    pasted = SegmentationDataset(replace(base, copy_paste=1.0, paste_classes=(rare,)), "train",
+                                 training=True)
+    share = [float(np.mean(d[0][1] == rare)) for d in (plain, pasted)]
+    assert share[1] > share[0]
+    # fanet-train --copy-paste picks the classes from the frames it trains on
+    train_data, _ = datasets(_config(tmp_path, tmp_path / "run", copy_paste=0.5), 1)
+    counted = class_pixel_counts(samples, "folder", train_data.label_set.num_classes)
+    assert train_data.config.copy_paste == 0.5
+    assert train_data.config.paste_classes == rarer_than_median(*counted) != ()
