@@ -41,7 +41,8 @@ def test_stage_args_come_from_the_campaign_stages(gpu_campaign):
     args = gpu_campaign.stage_args("fsffnet_schedule")
     assert gpu_campaign.flag(args, "--model") == "fsffnet"
     assert gpu_campaign.flag(args, "--holdout") == "0006R0"
-    assert gpu_campaign.flag(args, "--epochs") == "150"
+    assert gpu_campaign.flag(args, "--epochs") == "100"
+    assert gpu_campaign.flag(args, "--copy-paste") == "0.5"
 
 
 def test_snapshot_keeps_the_most_advanced_runs_within_the_limit(gpu_campaign, tmp_path):
