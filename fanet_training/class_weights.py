@@ -10,6 +10,9 @@ cost building 28 IoU points).
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
 
 from fanet_ros.dataset_layouts import Sample, read_label
@@ -19,15 +22,25 @@ CLASS_WEIGHTING = ("none", "median-frequency", "sqrt-median-frequency")
 
 def class_pixel_counts(samples: list[Sample], layout: str,
                        num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels of each class, and pixels of the images containing it (ids >= classes ignored)."""
+    """Pixels of each class, and pixels of the images containing it (ids >= classes ignored).
+
+    A process reads one set of labels once: ``--copy-paste`` and the class weights share it."""
+    pixels, image_pixels = _label_counts(tuple(s.label_path for s in samples), layout,
+                                         num_classes)
+    return np.array(pixels, np.int64), np.array(image_pixels, np.int64)
+
+
+@lru_cache(maxsize=4)
+def _label_counts(label_paths: tuple[Path, ...], layout: str,
+                  num_classes: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     pixels = np.zeros(num_classes, np.int64)
     image_pixels = np.zeros(num_classes, np.int64)
-    for sample in samples:
-        labels = read_label(sample.label_path, layout)
+    for path in label_paths:
+        labels = read_label(path, layout)
         counts = np.bincount(labels.ravel(), minlength=256)[:num_classes]
         pixels += counts
         image_pixels[counts > 0] += labels.size
-    return pixels, image_pixels
+    return tuple(pixels.tolist()), tuple(image_pixels.tolist())
 
 
 def median_frequency_weights(pixels: np.ndarray, image_pixels: np.ndarray) -> list[float]:

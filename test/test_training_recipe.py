@@ -14,7 +14,8 @@ import pytest
 from test_training_data import write_dataset
 from test_training_train import _config
 
-from fanet_ros.dataset_layouts import find_samples, label_set_for_layout
+import fanet_training.class_weights as class_weights_module
+from fanet_ros.dataset_layouts import find_samples, label_set_for_layout, read_label
 from fanet_ros.preprocessing import resize_image
 from fanet_training.augment import (
     STREET,
@@ -35,7 +36,7 @@ from fanet_training.data import DataConfig, SegmentationDataset
 from fanet_training.init_weights import WeightsSource, init_from, resolve_weights_source
 from fanet_training.losses import SegmentationCrossEntropy
 from fanet_training.models import build_model
-from fanet_training.train import datasets, new_optimizer, train
+from fanet_training.train import class_weights_for, datasets, new_optimizer, train
 
 
 def _logits_and_labels(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -274,7 +275,8 @@ def test_copy_paste_classes_are_the_rare_ones() -> None:
     assert rarer_than_median(pixels, image_pixels) == (2, 5)
 
 
-def test_copy_paste_puts_rare_classes_into_training_batches(tmp_path: Path) -> None:
+def test_copy_paste_puts_rare_classes_into_training_batches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_dataset(tmp_path, "folder", count=4)
     samples = find_samples(str(tmp_path), "folder", "train")
     present = set()
@@ -293,3 +295,12 @@ def test_copy_paste_puts_rare_classes_into_training_batches(tmp_path: Path) -> N
     counted = class_pixel_counts(samples, "folder", train_data.label_set.num_classes)
     assert train_data.config.copy_paste == 0.5
     assert train_data.config.paste_classes == rarer_than_median(*counted) != ()
+    # ... and the class weights reuse those counts instead of reading every label again
+    reads = []
+    monkeypatch.setattr(class_weights_module, "read_label",
+                        lambda *args: reads.append(args) or read_label(*args))
+    config = _config(tmp_path, tmp_path / "run", copy_paste=0.5,
+                     class_weighting="sqrt-median-frequency")
+    (tmp_path / "run").mkdir()
+    weights = class_weights_for(config, train_data, tmp_path / "run")
+    assert reads == [] and weights[rarer_than_median(*counted)[0]] > 1
