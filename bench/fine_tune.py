@@ -32,7 +32,8 @@ def run(root: Path, run_dir: Path, args: argparse.Namespace, init_from: str | No
         height=args.height, width=args.width, batch_size=8, epochs=args.epochs,
         optimizer="adam", learning_rate=args.learning_rate, end_learning_rate=1e-5,
         warmup_epochs=0.0, bn_momentum=0.9, workers=2, cache=True, seed=0, init_from=init_from,
-        augment="legacy", aux_loss_weight=0.0, class_weighting="none")  # as recorded
+        augment="legacy", aux_loss_weight=0.0, class_weighting="none", copy_paste=0.0,
+        weight_decay=0.0)  # as recorded
     started = time.perf_counter()
     state = train(config, verbose=0)
     return {"val_miou": [h.get("val_miou") for h in state["history"]],

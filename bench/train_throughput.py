@@ -112,7 +112,8 @@ def fanet_train_loop(args: argparse.Namespace, crop: tuple[int, int] | None) -> 
             height=args.height, width=args.width, batch_size=args.batch_size, epochs=2,
             optimizer="adam", learning_rate=1e-3, warmup_epochs=0.0, workers=args.workers,
             cache=True, steps_per_epoch=args.steps, val_every=1, augment="legacy",
-            aux_loss_weight=0.0, class_weighting="none",  # the loop the results recorded
+            aux_loss_weight=0.0, class_weighting="none", copy_paste=0.0,
+            weight_decay=0.0,  # the loop the results recorded
             crop_height=crop[0] if crop else None, crop_width=crop[1] if crop else None)
         timer = StepTimer()
         state = train(config, extra_callbacks=[timer], verbose=0)

@@ -99,20 +99,28 @@ class TrainConfig:
     ``holdout`` at each validation: a measure of streets the model has not seen."""
     select: str = "best"
     """Weights to ship: ``best`` (best held-out mIoU, else best val mIoU) or ``last`` epoch."""
-    copy_paste: float = 0.0
+    copy_paste: float = 0.5
     """Probability that a training frame gets the rare classes' pixels (those rarer than the
-    median class) of another training frame pasted over it (``augment.paste_objects``)."""
-    weight_decay: float = 0.0
+    median class) of another training frame pasted over it (``augment.paste_objects``);
+    the campaign's choice (docs/training.md)."""
+    weight_decay: float | None = None
     """Decoupled weight decay (AdamW / SGDW: each step shrinks a weight by ``lr * wd``) on
-    convolution kernels; BatchNorm scales and offsets and biases are left out."""
+    convolution kernels; BatchNorm scales and offsets and biases are left out. ``None``:
+    :data:`DEFAULT_ADAM_WEIGHT_DECAY` with Adam, 0 with SGD (not measured there)."""
 
 
 DEFAULT_AUX_LOSS_WEIGHT = 0.4
 """Deep supervision's weight in the campaign's recipe (docs/training.md)."""
+DEFAULT_ADAM_WEIGHT_DECAY = 0.5
+"""AdamW's decay in the campaign's recipe (Adam at lr 0.002: 1e-3 per step at the peak)."""
 
 
 def with_defaults_resolved(config: TrainConfig) -> TrainConfig:
-    """``config`` with the model-dependent defaults filled in (what config.json records)."""
+    """``config`` with the model- and optimizer-dependent defaults filled in (what config.json
+    records)."""
+    if config.weight_decay is None:
+        decay = DEFAULT_ADAM_WEIGHT_DECAY if config.optimizer == "adam" else 0.0
+        config = replace(config, weight_decay=decay)
     if config.aux_loss_weight is not None:
         if config.aux_loss_weight and not AUX_TAPS.get(config.model):
             raise ValueError(f"--aux-loss-weight: model {config.model!r} registers no branches "
@@ -370,14 +378,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=0.045, help="peak LR")
     parser.add_argument("--end-learning-rate", type=float, default=1e-4)
     parser.add_argument("--warmup-epochs", type=float, default=1.0)
-    parser.add_argument("--copy-paste", type=float, default=0.0, metavar="P",
+    parser.add_argument("--copy-paste", type=float, default=0.5, metavar="P",
                         help="with probability P, paste the rare classes (rarer than the median "
                              "class: on CamVid pole, sign, fence, pedestrian, bicyclist) of "
                              "another training frame over a frame, flipped and shifted "
-                             "sideways at random; default 0")
-    parser.add_argument("--weight-decay", type=float, default=0.0, metavar="WD",
+                             "sideways at random; default 0.5, 0 turns it off")
+    parser.add_argument("--weight-decay", type=float, metavar="WD",
                         help="decoupled weight decay on convolution kernels (AdamW / SGDW: "
-                             "a weight shrinks by lr * WD per step); default 0")
+                             "a weight shrinks by lr * WD per step); default "
+                             f"{DEFAULT_ADAM_WEIGHT_DECAY} with --optimizer adam, 0 with sgd")
     parser.add_argument("--ohem", type=float, metavar="P",
                         help="OHEM: train on pixels whose true-class probability is below P")
     parser.add_argument("--workers", type=int, default=2, help="loader threads")

@@ -36,7 +36,15 @@ from fanet_training.data import DataConfig, SegmentationDataset
 from fanet_training.init_weights import WeightsSource, init_from, resolve_weights_source
 from fanet_training.losses import SegmentationCrossEntropy
 from fanet_training.models import build_model
-from fanet_training.train import class_weights_for, datasets, new_optimizer, train
+from fanet_training.train import (
+    TrainConfig,
+    class_weights_for,
+    datasets,
+    new_optimizer,
+    parse_args,
+    train,
+    with_defaults_resolved,
+)
 
 
 def _logits_and_labels(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -247,6 +255,18 @@ def test_weight_decay_shrinks_kernels_and_leaves_batchnorm_and_biases(name: str)
         factor = 1 - 0.1 * 0.5 if variable.name == "kernel" else 1.0
         after = variable.numpy()
         np.testing.assert_allclose(after, before[variable.path] * factor, rtol=1e-6)
+
+
+def test_the_campaign_recipe_is_the_default() -> None:
+    args = parse_args(["--dataset-root", "d", "--layout", "camvid", "--run-dir", "r"])
+    options = {k: v for k, v in vars(args).items() if k not in ("lr_find", "verbose")}
+    config = with_defaults_resolved(TrainConfig(**options))
+    assert (config.augment, config.aux_loss_weight, config.class_weighting,
+            config.copy_paste) == ("street", 0.4, "sqrt-median-frequency", 0.5)
+    assert config.weight_decay == 0.0  # SGD's default learning rate: not measured with decay
+    adam = with_defaults_resolved(replace(TrainConfig(**options), optimizer="adam"))
+    assert adam.weight_decay == 0.5
+    assert with_defaults_resolved(replace(adam, weight_decay=0.1)).weight_decay == 0.1
 
 
 def test_copy_paste_carries_the_donors_rare_pixels_with_their_labels() -> None:

@@ -39,7 +39,7 @@ def _config(root: Path, run_dir: Path, **overrides) -> TrainConfig:
                    run_dir=str(run_dir), height=64, width=64, batch_size=4, epochs=8,
                    optimizer="adam", learning_rate=0.02, end_learning_rate=1e-3,
                    warmup_epochs=0.0, workers=0, augment="legacy", aux_loss_weight=0.0,
-                   class_weighting="none")
+                   class_weighting="none", copy_paste=0.0, weight_decay=0.0)
     options.update(overrides)
     return TrainConfig(**options)
 
