@@ -12,28 +12,33 @@ HOLDOUT=0006R0  # CamVid drive left out of training for every recipe decision
 COMMON=(--dataset-root "$CAMVID" --layout camvid --height 384 --width 512
         --crop-height 288 --crop-width 384 --batch-size 8 --optimizer adam
         --learning-rate 0.002 --warmup-epochs 1 --bn-momentum 0.9 --seed 0 --cache --verbose 2)
+# Every stage spells out weight decay and copy-paste: fanet-train's defaults took the chosen
+# recipe's values after the comparisons ran.
 RECIPE=(--model fanet --epochs 40 --end-learning-rate 0.0001 --val-every 5
         --holdout "$HOLDOUT")
 # recipe_d: street augmentation, deep supervision, sqrt-median-frequency class weights; the
 # first long run (fanet_schedule_d150) trained it for 150 epochs.
-RECIPE_D="--augment street --aux-loss-weight 0.4 --class-weighting sqrt-median-frequency"
+STREET_AUX_SQRT="--augment street --aux-loss-weight 0.4 --class-weighting sqrt-median-frequency"
+RECIPE_D="$STREET_AUX_SQRT --weight-decay 0 --copy-paste 0"
 # The recipe the comparisons chose (docs/training.md#campaign-issue-22): d with the two
 # additions that each scored a point higher on the held-out drive (f, h).
-CHOSEN="$RECIPE_D --weight-decay 0.5 --copy-paste 0.5"
+CHOSEN="$STREET_AUX_SQRT --weight-decay 0.5 --copy-paste 0.5"
+OFF="--weight-decay 0 --copy-paste 0"
 # Long runs: 100 epochs of train+val (fanet_schedule_d150's held-out curve was flat from
 # epoch 70 of 150). *_schedule leaves 0006R0 out to show the schedule's held-out curve;
 # *_final trains on every frame and ships its last epoch.
 LONG="--epochs 100 --end-learning-rate 0.00001 --train-splits train,val --select last $CHOSEN"
 declare -A STAGES=(
-  [recipe_a]="${RECIPE[*]} --augment legacy --aux-loss-weight 0 --class-weighting none"
-  [recipe_b]="${RECIPE[*]} --augment street --aux-loss-weight 0 --class-weighting none"
-  [recipe_c]="${RECIPE[*]} --augment street --aux-loss-weight 0.4 --class-weighting none"
+  [recipe_a]="${RECIPE[*]} --augment legacy --aux-loss-weight 0 --class-weighting none $OFF"
+  [recipe_b]="${RECIPE[*]} --augment street --aux-loss-weight 0 --class-weighting none $OFF"
+  [recipe_c]="${RECIPE[*]} --augment street --aux-loss-weight 0.4 --class-weighting none $OFF"
   [recipe_d]="${RECIPE[*]} $RECIPE_D"
   [fanet_schedule_d150]="--model fanet --epochs 150 --end-learning-rate 0.00001
     --train-splits train,val --select last $RECIPE_D --holdout $HOLDOUT --val-every 10"
-  [recipe_e]="${RECIPE[*]} --augment street --aux-loss-weight 0.4 --class-weighting none --ohem 0.7"
-  [recipe_f]="${RECIPE[*]} $RECIPE_D --weight-decay 0.5"
-  [recipe_h]="${RECIPE[*]} $RECIPE_D --copy-paste 0.5"
+  [recipe_e]="${RECIPE[*]} --augment street --aux-loss-weight 0.4 --class-weighting none --ohem 0.7
+    $OFF"
+  [recipe_f]="${RECIPE[*]} $STREET_AUX_SQRT --weight-decay 0.5 --copy-paste 0"
+  [recipe_h]="${RECIPE[*]} $STREET_AUX_SQRT --weight-decay 0 --copy-paste 0.5"
   [recipe_g]="${RECIPE[*]} $RECIPE_D --height 480 --width 640"
   [fanet_schedule]="--model fanet $LONG --holdout $HOLDOUT --val-every 10"
   [fanet_final]="--model fanet $LONG"
