@@ -27,7 +27,7 @@ TRAIN_OPTIONS = (
     "model", "dataset_root", "layout", "height", "width", "batch_size", "epochs", "optimizer",
     "learning_rate", "end_learning_rate", "warmup_epochs", "bn_momentum", "ohem", "seed",
     "crop_height", "crop_width", "class_weighting", "val_every", "init_from", "augment",
-    "aux_loss_weight", "train_splits", "holdout", "select",
+    "aux_loss_weight", "copy_paste", "weight_decay", "train_splits", "holdout", "select",
 )
 DEFAULTS = {"train_splits": "train", "holdout": "", "select": "best"}
 """Options left out of the reproduce command when they have these values (what a plain
@@ -83,6 +83,20 @@ def held_out_row(report: dict | None) -> list[str]:
             f"({report['frames']} frames of {', '.join(report['drives'])}, a drive the "
             f"scored weights never trained on; pixel accuracy "
             f"{100 * clean['pixel_accuracy']:.2f} %) |"]
+
+
+def schedule_section(run_dir: Path, state: dict) -> list[str]:
+    """The held-out curve of the schedule's twin run (the same recipe and epochs without the
+    held-out drive): how the fixed schedule was judged."""
+    scored = [h for h in state.get("history", []) if h.get("holdout_miou") is not None]
+    if not scored:
+        return []
+    return ["## The schedule on a held-out drive", "",
+            f"`{run_dir.as_posix()}` trained the same recipe and schedule without the held-out "
+            "drive; its held-out mIoU by epoch shows where the schedule ends "
+            "(still rising or flat: the last epoch is a sound choice):", "",
+            "| epoch | held-out mIoU (%) |", "|---:|---:|",
+            *(f"| {h['epoch']} | {percent(h['holdout_miou'])} |" for h in scored), ""]
 
 
 def robustness_section(report: dict) -> list[str]:
@@ -193,7 +207,7 @@ def shipped_models_table(models_dir: Path, link_prefix: str = "") -> str:
 def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, hardware: str,
                   data_note: str, export_command: str, notes: str = "",
                   robustness: dict | None = None, extra_sections: str = "",
-                  resolution: dict | None = None) -> str:
+                  resolution: dict | None = None, schedule_run: Path | None = None) -> str:
     from fanet_training import run_state  # imports Keras: only where a card is written
 
     config = portable_folders(run_state.read_json(run_dir / run_state.CONFIG))
@@ -257,6 +271,9 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
     if resolution is not None:
         lines += ["## Input resolution", "", f"<!-- {RESOLUTION_BLOCK}:start -->",
                   resolution_section(resolution), f"<!-- {RESOLUTION_BLOCK}:end -->", ""]
+    if schedule_run is not None:
+        lines += schedule_section(schedule_run,
+                                  run_state.read_json(schedule_run / run_state.STATE))
     if robustness:
         lines += robustness_section(robustness)
     if extra_sections:
@@ -282,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-sections", type=Path,
                         help="Markdown file appended before the limitations (sections that "
                              "a command wrote)")
+    parser.add_argument("--schedule-run", type=Path,
+                        help="the schedule's twin run without the held-out drive: adds its "
+                             "held-out mIoU by epoch")
     parser.add_argument("--resolution-table", type=Path,
                         help="bench.resolution_table's result JSON: adds the input "
                              "resolution -> val mIoU and CPU ms table")
@@ -295,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
                                          json.loads(args.robustness.read_text())
                                          if args.robustness else None,
                                          args.extra_sections.read_text()
-                                         if args.extra_sections else "", resolution))
+                                         if args.extra_sections else "", resolution,
+                                         args.schedule_run))
     print(f"wrote {args.output}")
     return 0
 

@@ -52,7 +52,7 @@ case "${1:-}" in
         --onnx "fanet_ros/models/${model}_camvid.onnx" \
         --output "fanet_ros/models/${model}_camvid.md" \
         --title "$title trained on CamVid" --data-note "$CAMVID_DATA_NOTE" \
-        --robustness "$final/robustness.json" \
+        --robustness "$final/robustness.json" --schedule-run "$schedule" \
         --resolution-table "bench/results/resolution_${model}_camvid.json" \
         --export-command "fanet-export $final --output fanet_ros/models/${model}_camvid.onnx --head logits --save-weights" \
         --notes "Val is trained on (the standard CamVid protocol trains on train+val): its figure shows fitting, not generalisation. The held-out figures (robustness table, campaign table in docs/training.md) come from the same recipe and schedule trained without drive 0006R0 ($schedule), scored on that drive. Resume or rerun the training with bash scripts/campaign.sh."

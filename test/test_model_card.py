@@ -17,7 +17,8 @@ def _run(tmp_path: Path, monitor: str | None) -> Path:
               "height": 384, "width": 512, "epochs": 2, "run_dir": "campaign/fanet_final",
               "augment": "street", "aux_loss_weight": 0.4, "train_splits": "train,val",
               "holdout": "", "select": "last" if monitor is None else "best",
-              "class_weighting": "none", "cache": True}
+              "class_weighting": "none", "cache": True, "copy_paste": 0.5,
+              "weight_decay": 0.5}
     history = [{"epoch": 1, "loss": 1.5, "seconds": 30.0},
                {"epoch": 2, "loss": 1.2, "seconds": 30.0, "holdout_miou": 0.41}]
     state = {"epoch": 2, "best_epoch": 2, "monitor": monitor, "history": history}
@@ -44,12 +45,16 @@ def test_card_names_the_schedule_the_recipe_and_the_robustness(tmp_path: Path) -
                  str(shipped_model_path("fanet", "synthetic")), "--output", str(card),
                  "--title", "T", "--data-note", "D", "--export-command", "fanet-export x",
                  "--robustness", str(tmp_path / "robustness.json"),
-                 "--extra-sections", str(tmp_path / "extra.md")]) == 0
+                 "--extra-sections", str(tmp_path / "extra.md"),
+                 "--schedule-run", str(run)]) == 0
     text = card.read_text()
     assert "the last epoch of a fixed schedule" in text
     assert "--augment street" in text and "--aux-loss-weight 0.4" in text
     assert "--train-splits train,val" in text and "--select last" in text
     assert "--holdout" not in text and "--class-weighting none" in text  # recipe spelt out
+    assert "--copy-paste 0.5" in text and "--weight-decay 0.5" in text
+    schedule = text.split("## The schedule on a held-out drive")[1]
+    assert "| 2 | 41.00 |" in schedule and "| 1 |" not in schedule.split("##")[0]
     assert "/somewhere" not in text and "--dataset-root /data/camvid" in text
     assert "| 2 | 1.200 | - | 41.00 | 30 |" in text
     assert "## Robustness" in text and "| dark (gamma 2.2, gain 0.6) | 40.0 | 80.0 |" in text
