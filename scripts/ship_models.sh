@@ -40,7 +40,11 @@ case "${1:-}" in
     for model in ${MODELS:-fanet fsffnet}; do
       bash scripts/campaign.sh "${model}_schedule" "${model}_final"
       final="campaign/${model}_final" schedule="campaign/${model}_schedule"
-      case "$model" in fanet) title=FANet ;; fsffnet) title=FSFFNet ;; *) title=$model ;; esac
+      case "$model" in
+        fanet) title="FANet trained on CamVid (default model for real cameras)" ;;
+        fsffnet) title="FSFFNet trained on CamVid" ;;
+        *) title="$model trained on CamVid" ;;
+      esac
       fanet-evaluate "$final" --dataset-root "$CAMVID" --output-dir "$final/eval"
       fanet-export "$final" --output "fanet_ros/models/${model}_camvid.onnx" --head logits \
         --save-weights  # ${model}_camvid.weights.h5 beside it: what fanet-train --init-from reads
@@ -51,7 +55,7 @@ case "${1:-}" in
       python -m fanet_training.model_card "$final" --metrics "$final/eval/metrics.json" \
         --onnx "fanet_ros/models/${model}_camvid.onnx" \
         --output "fanet_ros/models/${model}_camvid.md" \
-        --title "$title trained on CamVid" --data-note "$CAMVID_DATA_NOTE" \
+        --title "$title" --data-note "$CAMVID_DATA_NOTE" \
         --robustness "$final/robustness.json" --schedule-run "$schedule" \
         --resolution-table "bench/results/resolution_${model}_camvid.json" \
         --export-command "fanet-export $final --output fanet_ros/models/${model}_camvid.onnx --head logits --save-weights" \
