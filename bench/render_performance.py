@@ -567,6 +567,41 @@ def readme_models(root: Path) -> str:
     return shipped_models_table(root / MODELS_DIR, link_prefix=MODELS_DIR.as_posix() + "/")
 
 
+def shipped_models(results: Results, root: Path) -> str:
+    """Each shipped model with a robustness report beside it (``<name>.robustness.json``):
+    val and held-out mIoU (its card), the held-out drive degraded (the report) and CPU
+    milliseconds at its default input (``bench.resolution_table``'s result)."""
+    from fanet_training.model_card import card_facts, card_figure
+
+    rows, machines = [], []
+    for report_path in sorted((root / MODELS_DIR).glob("*.robustness.json")):
+        name = report_path.name.removesuffix(".robustness.json")
+        facts = card_facts(root / MODELS_DIR / f"{name}.md")
+        scores = json.loads(report_path.read_text())["results"]
+        degraded = {k: v["mean_iou"] for k, v in scores.items() if k != "clean"}
+        worst = min(degraded, key=degraded.get)
+        speed = results.get(f"resolution_{name}")
+        default = next((row for row in speed["sizes"] if row["input"] == speed["native_size"]),
+                       None) if speed else None
+        if speed:
+            machines.append(f"{name}'s speed: {machine_line(speed)}")
+        rows.append([f"[{name}](../{MODELS_DIR.as_posix()}/{name}.md)",
+                     card_figure(facts.get("val mIoU", "-")),
+                     percent(scores["clean"]["mean_iou"], 2),
+                     percent(sum(degraded.values()) / len(degraded), 2),
+                     f"{percent(degraded[worst], 2)}: {worst}",
+                     default and default["input"],
+                     default and default["inference_ms"], default and default["frame_ms"]])
+    return "\n\n".join([
+        "Written from the cards, `fanet_ros/models/<name>.robustness.json` (`fanet-robustness` "
+        "on the held-out drive with the model's twin trained without it, "
+        "`scripts/ship_models.sh camvid`) and `bench/results/resolution_<name>.json`.",
+        markdown_table(["model", "val mIoU (trained on)", "held-out drive mIoU",
+                        "held-out degraded, mean", "held-out degraded, worst",
+                        "default input", "inference ms (CPU)", "frame ms (CPU)"], rows),
+        *machines])
+
+
 def resolution_table(data: dict[str, Any]) -> str:
     from fanet_training.model_card import resolution_section
 
@@ -615,6 +650,7 @@ def blocks(results: Results, root: Path = REPO) -> dict[Path, dict[str, str]]:
         formatter = formatter_for(name, data)
         if formatter is not None:
             performance[name] = formatter(data)
+    performance["shipped_models"] = shipped_models(results, root)
     node: dict[str, str] = {}
     if "transport_delivery" in results:
         node["transport_delivery"] = transport_delivery(results["transport_delivery"])

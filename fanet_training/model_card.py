@@ -163,7 +163,7 @@ def card_facts(card: Path) -> dict[str, str]:
     return facts
 
 
-def _figure(value: str) -> str:
+def card_figure(value: str) -> str:
     """The bold figure of a card row (``**57.99 %** (fanet-evaluate ...)`` -> ``57.99 %``)."""
     return value.split("**")[1] if value.count("**") >= 2 else value
 
@@ -192,8 +192,8 @@ def shipped_models_table(models_dir: Path, link_prefix: str = "") -> str:
         rows.append([f"`{path.name}`" + (f" ({role})" if role else ""),
                      f"{meta.model}, {meta.dataset}, {meta.num_classes} classes", size,
                      f"{epochs} epochs, {facts.get('hardware', '-')}",
-                     _figure(facts.get("val mIoU", "-")),
-                     *([_figure(held_out)] if held_out else []),
+                     card_figure(facts.get("val mIoU", "-")),
+                     *([card_figure(held_out)] if held_out else []),
                      f"[{card.name}]({link_prefix}{card.name})"])
     held_out = any(len(row) == 7 for row in rows)
     header = ["file", "model, dataset", "input", "trained", "val mIoU",

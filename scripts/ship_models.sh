@@ -50,13 +50,13 @@ case "${1:-}" in
         --save-weights  # ${model}_camvid.weights.h5 beside it: what fanet-train --init-from reads
       fanet-export "$schedule" --output "$schedule/heldout.onnx" --head logits
       fanet-robustness "$schedule/heldout.onnx" --dataset-root "$CAMVID" --split train \
-        --drives 0006R0 --output "$final/robustness.json"
+        --drives 0006R0 --output "fanet_ros/models/${model}_camvid.robustness.json"
       python -m bench.resolution_table --camvid "$CAMVID" --model "${model}_camvid"
       python -m fanet_training.model_card "$final" --metrics "$final/eval/metrics.json" \
         --onnx "fanet_ros/models/${model}_camvid.onnx" \
         --output "fanet_ros/models/${model}_camvid.md" \
         --title "$title" --data-note "$CAMVID_DATA_NOTE" \
-        --robustness "$final/robustness.json" --schedule-run "$schedule" \
+        --robustness "fanet_ros/models/${model}_camvid.robustness.json" --schedule-run "$schedule" \
         --resolution-table "bench/results/resolution_${model}_camvid.json" \
         --export-command "fanet-export $final --output fanet_ros/models/${model}_camvid.onnx --head logits --save-weights" \
         --notes "Val is trained on (the standard CamVid protocol trains on train+val): its figure shows fitting, not generalisation. The held-out figures (robustness table, campaign table in docs/training.md) come from the same recipe and schedule trained without drive 0006R0 ($schedule), scored on that drive. Resume or rerun the training with bash scripts/campaign.sh."

@@ -70,6 +70,18 @@ def test_every_performance_block_has_a_result_and_every_result_a_block(tmp_path)
         render_performance.rendered(results, ROOT)
 
 
+def test_every_shipped_camvid_model_shows_val_held_out_robustness_and_speed() -> None:
+    block = render_performance.shipped_models(render_performance.load_results(), ROOT)
+    shipped = sorted((ROOT / "fanet_ros" / "models").glob("*_camvid.onnx"))
+    assert shipped
+    for model in shipped:
+        report = json.loads(model.with_suffix(".robustness.json").read_text())
+        assert report["drives"] and {"clean", "dark (gamma 2.2, gain 0.6)"} <= report[
+            "results"].keys()
+        row = next(line for line in block.splitlines() if f"[{model.stem}]" in line)
+        assert row.count("%") == 4 and "| - |" not in row  # every figure is there
+
+
 def test_no_stale_result_stands_beside_the_current_ones() -> None:
     """The early node run (random weights, the --labels head, a transport its own command
     contradicted) was removed; results of the node pipeline describe the shipped model."""
