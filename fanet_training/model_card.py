@@ -74,6 +74,17 @@ def chosen_by(state: dict) -> str:
     return "best held-out mIoU" if state.get("monitor") == "holdout_miou" else "best val mIoU"
 
 
+def per_epoch_scoring(config: dict, history: list[dict]) -> str:
+    """What the per-epoch table scores, for its heading."""
+    if not any(h.get("val_miou") is not None or h.get("holdout_miou") is not None
+               for h in history):
+        return "no frame is scored while training: every split is trained on"
+    every = config.get("val_every", 1)
+    return (f"mIoU at {config['height']}x{config['width']}, "
+            + ("every epoch" if every == 1 else f"every {every} epochs")
+            + "; held out: the drives left out of training")
+
+
 def held_out_row(report: dict | None) -> list[str]:
     """The header table's held-out figure: the robustness report's clean frames."""
     if not report or not report.get("drives"):
@@ -248,8 +259,7 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         *(f"| {name} | {'n/a' if iou is None else f'{100 * iou:.2f}'} |"
           for name, iou in metrics["class_iou"].items()),
         "",
-        f"## Per epoch (mIoU at {config['height']}x{config['width']}, every "
-        f"{config.get('val_every', 1)} epochs; held out: the drives left out of training)",
+        f"## Per epoch ({per_epoch_scoring(config, history)})",
         "",
         "| epoch | loss | val mIoU (%) | held-out mIoU (%) | seconds |",
         "|---:|---:|---:|---:|---:|",

@@ -57,6 +57,7 @@ def test_card_names_the_schedule_the_recipe_and_the_robustness(tmp_path: Path) -
     assert "| 2 | 41.00 |" in schedule and "| 1 |" not in schedule.split("##")[0]
     assert "/somewhere" not in text and "--dataset-root /data/camvid" in text
     assert "| 2 | 1.200 | - | 41.00 | 30 |" in text
+    assert "## Per epoch (mIoU at 384x512, every epoch; held out" in text
     assert "## Robustness" in text and "| dark (gamma 2.2, gain 0.6) | 40.0 | 80.0 |" in text
     assert "--drives 0006R0" in text
     assert "| held-out drive mIoU | **50.00 %** (101 frames of 0006R0" in text
