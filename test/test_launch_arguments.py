@@ -164,8 +164,8 @@ def test_model_errors_name_the_models_that_ship(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ({"model_path": "", "model": "fsffnet"},
-         "no shipped model for model:=fsffnet dataset:=camvid; shipped: fanet_camvid"),
+        ({"model_path": "", "model": "fsffnet", "dataset": "synthetic"},  # a pair never shipped
+         "no shipped model for model:=fsffnet dataset:=synthetic; shipped: fanet_camvid"),
         ({"model_path": "/no/such/model.onnx"}, "model_path '/no/such/model.onnx' does not exist"),
         ({"params_file": "/no/such/params.yaml"},
          "params_file '/no/such/params.yaml' does not exist"),
