@@ -378,11 +378,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=0.045, help="peak LR")
     parser.add_argument("--end-learning-rate", type=float, default=1e-4)
     parser.add_argument("--warmup-epochs", type=float, default=1.0)
-    parser.add_argument("--copy-paste", type=float, default=0.5, metavar="P",
+    parser.add_argument("--copy-paste", type=float, default=TrainConfig.copy_paste, metavar="P",
                         help="with probability P, paste the rare classes (rarer than the median "
                              "class: on CamVid pole, sign, fence, pedestrian, bicyclist) of "
                              "another training frame over a frame, flipped and shifted "
-                             "sideways at random; default 0.5, 0 turns it off")
+                             f"sideways at random; default {TrainConfig.copy_paste}, 0 turns "
+                             "it off")
     parser.add_argument("--weight-decay", type=float, metavar="WD",
                         help="decoupled weight decay on convolution kernels (AdamW / SGDW: "
                              "a weight shrinks by lr * WD per step); default "
@@ -439,10 +440,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's configuration from ``fanet-train``'s parsed arguments (defaults unresolved)."""
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k not in ("lr_find", "verbose")})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    options = {k: v for k, v in vars(args).items() if k not in ("lr_find", "verbose")}
-    config = TrainConfig(**options)
+    config = config_from_args(args)
     keras.utils.set_random_seed(config.seed)
     try:
         if args.lr_find:

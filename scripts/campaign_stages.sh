@@ -19,11 +19,11 @@ RECIPE=(--model fanet --epochs 40 --end-learning-rate 0.0001 --val-every 5
 # recipe_d: street augmentation, deep supervision, sqrt-median-frequency class weights; the
 # first long run (fanet_schedule_d150) trained it for 150 epochs.
 STREET_AUX_SQRT="--augment street --aux-loss-weight 0.4 --class-weighting sqrt-median-frequency"
-RECIPE_D="$STREET_AUX_SQRT --weight-decay 0 --copy-paste 0"
+OFF="--weight-decay 0 --copy-paste 0"
+RECIPE_D="$STREET_AUX_SQRT $OFF"
 # The recipe the comparisons chose (docs/training.md#campaign-issue-22): d with the two
 # additions that each scored a point higher on the held-out drive (f, h).
 CHOSEN="$STREET_AUX_SQRT --weight-decay 0.5 --copy-paste 0.5"
-OFF="--weight-decay 0 --copy-paste 0"
 # Long runs: 100 epochs of train+val (fanet_schedule_d150's held-out curve was flat from
 # epoch 70 of 150). *_schedule leaves 0006R0 out to show the schedule's held-out curve;
 # *_final trains on every frame and ships its last epoch.

@@ -37,8 +37,8 @@ from fanet_training.init_weights import WeightsSource, init_from, resolve_weight
 from fanet_training.losses import SegmentationCrossEntropy
 from fanet_training.models import build_model
 from fanet_training.train import (
-    TrainConfig,
     class_weights_for,
+    config_from_args,
     datasets,
     new_optimizer,
     parse_args,
@@ -258,13 +258,13 @@ def test_weight_decay_shrinks_kernels_and_leaves_batchnorm_and_biases(name: str)
 
 
 def test_the_campaign_recipe_is_the_default() -> None:
-    args = parse_args(["--dataset-root", "d", "--layout", "camvid", "--run-dir", "r"])
-    options = {k: v for k, v in vars(args).items() if k not in ("lr_find", "verbose")}
-    config = with_defaults_resolved(TrainConfig(**options))
+    plain = config_from_args(parse_args(["--dataset-root", "d", "--layout", "camvid",
+                                         "--run-dir", "r"]))
+    config = with_defaults_resolved(plain)
     assert (config.augment, config.aux_loss_weight, config.class_weighting,
             config.copy_paste) == ("street", 0.4, "sqrt-median-frequency", 0.5)
     assert config.weight_decay == 0.0  # SGD's default learning rate: not measured with decay
-    adam = with_defaults_resolved(replace(TrainConfig(**options), optimizer="adam"))
+    adam = with_defaults_resolved(replace(plain, optimizer="adam"))
     assert adam.weight_decay == 0.5
     assert with_defaults_resolved(replace(adam, weight_decay=0.1)).weight_decay == 0.1
 
