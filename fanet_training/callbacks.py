@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import numpy as np
 from fanet_ros.labels import LabelSet
 from fanet_ros.metrics import ConfusionMatrix
 from fanet_training import run_state
+from fanet_training.weight_average import EMA, WeightAverage
 
 
 def confusion_over(model: keras.Model, dataset: keras.utils.PyDataset,
@@ -37,40 +41,51 @@ class ValidationMeanIoU(keras.callbacks.Callback):
     (fanet_ros.metrics over the whole set). The trained layers' weights are copied by name
     into a model that ``build_eval_model()`` builds once (same architecture at the
     validation size, without training-only heads), so training may run on smaller crops
-    and the compiled predict function is traced only once.
+    and the compiled predict function is traced only once. With a weight ``average``
+    (``--ema``) those figures are the average's, the one that ships, and the raw weights
+    add ``{name}_raw_miou``.
     """
 
     def __init__(self, datasets: dict[str, keras.utils.PyDataset], label_set: LabelSet,
-                 build_eval_model, every: int = 1) -> None:
+                 build_eval_model, every: int = 1, average: WeightAverage | None = None) -> None:
         super().__init__()
         self.datasets = datasets
         self.label_set = label_set
         self.build_eval_model = build_eval_model
         self._eval_model: keras.Model | None = None
         self.every = max(1, every)
+        self.average = average
+
+    def _scores(self) -> dict:
+        """Each set's scores with the training model's current weights."""
+        if self._eval_model is None:
+            self._eval_model = self.build_eval_model()
+        copy_weights_by_name(self.model, self._eval_model)
+        return {name: confusion_over(self._eval_model, dataset, self.label_set).scores(
+            self.label_set) for name, dataset in self.datasets.items()}
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         last = epoch + 1 == self.params.get("epochs")
         if not self.datasets or ((epoch + 1) % self.every and not last):
             return
+        logs = {} if logs is None else logs
         started = time.perf_counter()
-        if self._eval_model is None:
-            self._eval_model = self.build_eval_model()
-        copy_weights_by_name(self.model, self._eval_model)
         figures = []
-        for name, dataset in self.datasets.items():
-            scores = confusion_over(self._eval_model, dataset, self.label_set).scores(
-                self.label_set)
-            if logs is not None:
-                logs[f"{name}_miou"] = scores.mean_iou
-                logs[f"{name}_pixel_accuracy"] = scores.pixel_accuracy
-                for class_name, iou in zip(self.label_set.class_names, scores.class_iou):
-                    logs[f"{name}_iou_{class_name.lower()}"] = float(iou)
+        if self.average is not None:
+            for name, scores in self._scores().items():
+                logs[f"{name}_raw_miou"] = scores.mean_iou
+                figures.append(f"{name} mIoU of the raw weights {100 * scores.mean_iou:.2f}%")
+        with self.average.applied() if self.average is not None else contextlib.nullcontext():
+            shipped = self._scores()
+        for name, scores in shipped.items():
+            logs[f"{name}_miou"] = scores.mean_iou
+            logs[f"{name}_pixel_accuracy"] = scores.pixel_accuracy
+            for class_name, iou in zip(self.label_set.class_names, scores.class_iou):
+                logs[f"{name}_iou_{class_name.lower()}"] = float(iou)
             figures.append(f"{name} mIoU {100 * scores.mean_iou:.2f}% "
                            f"(pixel accuracy {100 * scores.pixel_accuracy:.2f}%)")
         seconds = time.perf_counter() - started
-        if logs is not None:
-            logs["val_seconds"] = seconds
+        logs["val_seconds"] = seconds
         print(f"\nepoch {epoch + 1}: {', '.join(figures)} ({seconds:.1f} s)", flush=True)
 
 
@@ -81,31 +96,78 @@ def copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
             layer.set_weights(source.get_layer(layer.name).get_weights())
 
 
+class StoppedTime:
+    """Seconds the process spent stopped (SIGSTOP until SIGCONT) since it was made.
+
+    A stopped process cannot observe its stop, so a daemon thread wakes every ``tick`` seconds
+    and counts any wake-up later than ``tick + tolerance`` as stopped for the excess: it finds
+    pauses of the campaign's kind (minutes) and ignores scheduling delays under ``tolerance``.
+    """
+
+    def __init__(self, tick: float = 1.0, tolerance: float = 10.0) -> None:
+        self.tick = tick
+        self.tolerance = tolerance
+        self._stopped = 0.0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._watch, name="stopped-time", daemon=True).start()
+
+    def _watch(self) -> None:
+        last = time.monotonic()
+        while True:
+            time.sleep(self.tick)
+            now = time.monotonic()
+            if now - last > self.tick + self.tolerance:
+                with self._lock:
+                    self._stopped += now - last - self.tick
+            last = now
+
+    @property
+    def seconds(self) -> float:
+        with self._lock:
+            return self._stopped
+
+
+@functools.cache
+def process_stopped_time() -> StoppedTime:
+    """The process's one :class:`StoppedTime`, started on first use."""
+    return StoppedTime()
+
+
 class RunCheckpoint(keras.callbacks.Callback):
     """After each epoch: weights, optimizer state and ``state.json``; the weights to ship.
 
     ``checkpoint.weights.h5`` holds the whole training model (auxiliary heads included, to
     resume); ``best.weights.h5`` holds ``ship_model``'s weights (the model that is exported)
     of the epoch with the best ``monitor`` figure, or of the last epoch when ``monitor`` is
-    ``None`` (a fixed schedule that ships its last epoch).
+    ``None`` (a fixed schedule that ships its last epoch). An epoch's ``seconds`` leave out
+    the time the process was stopped (``stopped_seconds``, recorded when there was any).
+    With a weight ``average`` (``--ema``) the best weights are the average's, and the
+    average is saved to resume.
     """
 
     def __init__(self, run_dir: Path, state: dict, ship_model: keras.Model,
-                 monitor: str | None = "val_miou", write: bool = True) -> None:
+                 monitor: str | None = "val_miou", write: bool = True,
+                 average: WeightAverage | None = None) -> None:
         super().__init__()
+        self.average = average
         self.run_dir = run_dir
         self.state = state
         self.ship_model = ship_model
         self.monitor = monitor
         self.write = write
-        self._started = 0.0
+        self._stopped = process_stopped_time()
+        self._started = (0.0, 0.0)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._started = time.perf_counter()
+        self._started = (time.monotonic(), self._stopped.seconds)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self._started, 1)}
+        stopped = self._stopped.seconds - self._started[1]
+        record = {"epoch": epoch + 1,
+                  "seconds": round(time.monotonic() - self._started[0] - stopped, 1)}
+        if stopped:
+            record["stopped_seconds"] = round(stopped, 1)
         record.update({k: float(v) for k, v in logs.items() if np.isscalar(v)})
         if self.monitor is None:
             improved = True
@@ -123,8 +185,12 @@ class RunCheckpoint(keras.callbacks.Callback):
         if not self.write:
             return
         if improved:
-            run_state.save_weights(self.ship_model, self.run_dir / run_state.BEST)
+            with (self.average.applied() if self.average is not None
+                  else contextlib.nullcontext()):
+                run_state.save_weights(self.ship_model, self.run_dir / run_state.BEST)
         run_state.save_weights(self.model, self.run_dir / run_state.CHECKPOINT)
+        if self.average is not None:
+            self.average.save(self.run_dir / EMA)
         run_state.save_optimizer(self.model.optimizer, self.run_dir / run_state.OPTIMIZER)
         run_state.write_json(self.run_dir / run_state.STATE, self.state)
 

@@ -27,7 +27,7 @@ TRAIN_OPTIONS = (
     "model", "dataset_root", "layout", "height", "width", "batch_size", "epochs", "optimizer",
     "learning_rate", "end_learning_rate", "warmup_epochs", "bn_momentum", "ohem", "seed",
     "crop_height", "crop_width", "class_weighting", "val_every", "init_from", "augment",
-    "aux_loss_weight", "copy_paste", "weight_decay", "train_splits", "holdout", "select",
+    "aux_loss_weight", "copy_paste", "weight_decay", "ema", "train_splits", "holdout", "select",
 )
 DEFAULTS = {"train_splits": "train", "holdout": "", "select": "best"}
 """Options left out of the reproduce command when they have these values (what a plain

@@ -5,8 +5,9 @@ Layout::
     run_dir/config.json            training options (read by fanet-export / fanet-evaluate)
     run_dir/checkpoint.weights.h5  model weights after the last finished epoch
     run_dir/optimizer.npz          optimizer variables (step, momenta) after that epoch
+    run_dir/ema.npz                with --ema: the weight average after that epoch
     run_dir/state.json             last finished epoch, best val mIoU, per-epoch history
-    run_dir/best.weights.h5        weights of the epoch with the best val mIoU
+    run_dir/best.weights.h5        the weights to ship (best or last epoch; with --ema, averaged)
     run_dir/logs/                  TensorBoard logs (TensorFlow backend)
 """
 

@@ -46,6 +46,7 @@ from fanet_training.init_weights import init_from, resolve_weights_source
 from fanet_training.losses import SegmentationCrossEntropy
 from fanet_training.models import AUX_TAPS, MODELS, build_model, with_auxiliary_heads
 from fanet_training.schedule import WarmupPolyDecay
+from fanet_training.weight_average import EMA, WeightAverage
 
 
 @dataclass
@@ -107,6 +108,10 @@ class TrainConfig:
     """Decoupled weight decay (AdamW / SGDW: each step shrinks a weight by ``lr * wd``) on
     convolution kernels; BatchNorm scales and offsets and biases are left out. ``None``:
     :data:`DEFAULT_ADAM_WEIGHT_DECAY` with Adam, 0 with SGD (not measured there)."""
+    ema: float | None = None
+    """Decay of an exponential moving average of the weights (``weight_average``; e.g.
+    0.999): the average is scored (``{set}_miou``; the raw weights as ``{set}_raw_miou``)
+    and ships; ``None``: no average, the raw weights ship."""
 
 
 DEFAULT_AUX_LOSS_WEIGHT = 0.4
@@ -310,14 +315,18 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
                   f"(optimizer step {int(model.optimizer.iterations)})", flush=True)
         elif config.init_from:
             initialise(model, config.init_from)
+        average = weight_average(config, model, run_dir, resume=bool(state["epoch"]))
     def eval_model() -> keras.Model:
         return build_model(config.model, num_classes, (config.height, config.width, 3),
                            output="logits")
 
     monitor = None if config.select == "last" else (
         "holdout_miou" if "holdout" in eval_data else "val_miou")
-    callbacks = [ValidationMeanIoU(eval_data, train_data.label_set, eval_model, config.val_every),
-                 RunCheckpoint(run_dir, state, ship_model, monitor, write=chief)]
+    callbacks = [ValidationMeanIoU(eval_data, train_data.label_set, eval_model, config.val_every,
+                                   average),
+                 RunCheckpoint(run_dir, state, ship_model, monitor, write=chief, average=average)]
+    if average is not None:
+        callbacks.insert(0, average)  # its step updates come before the epoch's scoring
     if chief and tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(run_dir / "logs", update_freq="epoch"))
     train_data.start_at_epoch(state["epoch"])
@@ -327,6 +336,22 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     if train_data.skipped:
         print(f"skipped {len(train_data.skipped)} unreadable training images", flush=True)
     return state
+
+
+def weight_average(config: TrainConfig, model: keras.Model, run_dir: Path,
+                   resume: bool) -> WeightAverage | None:
+    """``--ema``'s average of ``model``'s weights, resumed from the run folder if it has one."""
+    if config.ema is None:
+        return None
+    average = WeightAverage(config.ema)
+    average.set_model(model)
+    path = run_dir / EMA
+    if resume and path.is_file():
+        average.load(path)
+        print(f"weight average resumed after {average.updates} updates", flush=True)
+    elif resume:
+        print(f"no '{path}': the weight average starts from the resumed weights", flush=True)
+    return average
 
 
 def initialise(model: keras.Model, name_or_path: str) -> None:
@@ -388,6 +413,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="decoupled weight decay on convolution kernels (AdamW / SGDW: "
                              "a weight shrinks by lr * WD per step); default "
                              f"{DEFAULT_ADAM_WEIGHT_DECAY} with --optimizer adam, 0 with sgd")
+    parser.add_argument("--ema", type=float, metavar="DECAY",
+                        help="keep an exponential moving average of the weights (e.g. 0.999, "
+                             "about the last 1000 steps), score it beside the raw weights "
+                             "and ship it")
     parser.add_argument("--ohem", type=float, metavar="P",
                         help="OHEM: train on pixels whose true-class probability is below P")
     parser.add_argument("--workers", type=int, default=2, help="loader threads")

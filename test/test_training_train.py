@@ -9,18 +9,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+import h5py
 import keras
+import numpy as np
 import pytest
 from test_training_data import write_dataset
 
 from fanet_training.models import MODELS, register_model
 from fanet_training.models.blocks import classifier_head, conv_bn_act, sep_conv_bn_act
 from fanet_training.train import TrainConfig, main, train
+from fanet_training.weight_average import EMA, WeightAverage
 
 TEST_DIR = Path(__file__).parent
 
@@ -110,3 +115,80 @@ def test_two_replicas_on_cpu_logical_devices(tmp_path: Path) -> None:
     assert "2 replica(s)" in result.stdout
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert state["epoch"] == 1 and state["history"][0]["loss"] > 0
+
+
+def test_stopped_time_counts_a_sigstop_pause_and_nothing_else() -> None:
+    """A paused campaign (SIGSTOP ... SIGCONT) must not inflate an epoch's seconds."""
+    script = textwrap.dedent("""
+        import sys
+        from fanet_training.callbacks import StoppedTime
+        meter = StoppedTime(tick=0.05, tolerance=0.5)
+        for line in sys.stdin:
+            print(meter.seconds, flush=True)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+
+    def stopped_so_far() -> float:
+        child.stdin.write("?\n")
+        child.stdin.flush()
+        return float(child.stdout.readline())
+
+    try:
+        time.sleep(1.0)
+        assert stopped_so_far() == 0.0  # running, however busy the machine
+        child.send_signal(signal.SIGSTOP)
+        time.sleep(2.0)
+        child.send_signal(signal.SIGCONT)
+        time.sleep(0.3)
+        assert 1.5 <= stopped_so_far() <= 3.0
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_weight_average_warms_up_and_swaps_in_only_inside_its_block() -> None:
+    model = keras.Sequential([keras.layers.Input((3,)), keras.layers.Dense(2),
+                              keras.layers.BatchNormalization()])
+    start = [w.copy() for w in model.get_weights()]
+    average = WeightAverage(0.999)
+    average.set_model(model)
+    average.on_train_begin()
+    moved = [w + 1.0 for w in start]
+    model.set_weights(moved)
+    average.on_train_batch_end(0)  # first update: decay min(0.999, 2 / 11)
+    expected = [2 / 11 * s + 9 / 11 * m for s, m in zip(start, moved)]
+    with average.applied():  # the BatchNorm statistics are averaged too
+        for got, want in zip(model.get_weights(), expected):
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+    for got, want in zip(model.get_weights(), moved):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_ema_run_scores_both_ships_the_average_and_resumes_it(tmp_path: Path) -> None:
+    root = write_dataset(tmp_path / "data", count=8)
+    config = _config(root, tmp_path / "run", epochs=3, ema=0.9, select="last")
+    with pytest.raises(KeyboardInterrupt):
+        train(config, extra_callbacks=[_KillAfterFirstEpoch()], verbose=0)
+    with np.load(tmp_path / "run" / EMA) as saved:
+        assert int(saved["updates"]) == 2  # 1 epoch x 2 steps
+
+    state = train(config, verbose=0)
+    last = state["history"][-1]
+    assert {"val_miou", "val_raw_miou"} <= set(last)
+    with np.load(tmp_path / "run" / EMA) as saved:
+        assert int(saved["updates"]) == 6  # resumed, not restarted
+    # the last epoch ships its average (best.weights.h5), not the last step's weights
+    best = _weights(tmp_path / "run" / "best.weights.h5")
+    checkpoint = _weights(tmp_path / "run" / "checkpoint.weights.h5")
+    assert best.keys() == checkpoint.keys()
+    assert any(not np.allclose(best[k], checkpoint[k]) for k in best)
+
+
+def _weights(path: Path) -> dict[str, np.ndarray]:
+    """A .weights.h5 file's arrays by their path inside it."""
+    arrays: dict[str, np.ndarray] = {}
+    with h5py.File(path) as handle:
+        handle.visititems(lambda name, item: arrays.__setitem__(name, item[()])
+                          if isinstance(item, h5py.Dataset) else None)
+    return arrays
