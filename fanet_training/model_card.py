@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import json
 import os
+import statistics
 import sys
 from pathlib import Path
 
@@ -225,7 +226,7 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
     state = run_state.read_json(run_dir / run_state.STATE)
     _, meta = load_session(onnx_path)
     history = state.get("history", [])
-    wall_s = sum(h.get("seconds", 0.0) for h in history)
+    epoch_s = [h.get("seconds", 0.0) for h in history] or [0.0]
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     split = metrics.get("split", "val")
     lines = [
@@ -244,7 +245,8 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
            if config.get("crop_height") else "") + " |",
         f"| epochs | {state.get('epoch')} of {config['epochs']} planned "
         f"(weights of epoch {state.get('best_epoch')}, {chosen_by(state)}) |",
-        f"| training wall time | {wall_s / 60:.0f} min |",
+        f"| training wall time | {sum(epoch_s) / 60:.0f} min (median epoch "
+        f"{statistics.median(epoch_s):.0f} s) |",
         f"| hardware | {hardware} |",
         f"| {split} mIoU | **{100 * metrics['mean_iou']:.2f} %** "
         f"(fanet-evaluate, {metrics['input_size'][0]}x{metrics['input_size'][1]} input, "

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Rebuild the shipped models and their cards from training runs (the commands the cards quote).
-# The models ship with the stride-8 logits head (--head logits, the default): the node turns
-# the logits into exact labels at the camera's resolution (fanet_ros/label_upsampling.py).
+# The models ship with fanet-export's default head: stride-8 logits for FANet (the node turns
+# them into exact labels at the camera's resolution, fanet_ros/label_upsampling.py), softmax
+# probabilities at the input size for FSFFNet (its classifier is at stride 2).
 # Usage: scripts/ship_models.sh synthetic|camvid   (train first; re-running fanet-train resumes)
+#        MODELS=fsffnet FROM=schedule scripts/ship_models.sh camvid   (the twin, see below)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 cd "$ROOT"
@@ -37,29 +39,41 @@ case "${1:-}" in
     # The campaign's final runs (scripts/campaign.sh, docs/training.md#campaign-issue-22):
     # each model trains on train+val with the chosen recipe and ships its last epoch; its
     # *_schedule twin, trained the same way without drive 0006R0, gives the held-out figures.
+    # FROM=schedule ships the twin itself while the final run is still training: the same
+    # recipe and schedule on the frames outside 0006R0, scored on that drive by its own weights.
     for model in ${MODELS:-fanet fsffnet}; do
-      bash scripts/campaign.sh "${model}_schedule" "${model}_final"
       final="campaign/${model}_final" schedule="campaign/${model}_schedule"
       case "$model" in
         fanet) title="FANet trained on CamVid (default model for real cameras)" ;;
         fsffnet) title="FSFFNet trained on CamVid" ;;
         *) title="$model trained on CamVid" ;;
       esac
+      data_note="$CAMVID_DATA_NOTE" twin=(--schedule-run "$schedule")
+      notes="Val is trained on (the standard CamVid protocol trains on train+val): its figure shows fitting, not generalisation. The held-out figures (robustness table, campaign table in docs/training.md) come from the same recipe and schedule trained without drive 0006R0 ($schedule), scored on that drive. Resume or rerun the training with bash scripts/campaign.sh."
+      if [ "${FROM:-final}" = schedule ]; then
+        bash scripts/campaign.sh "${model}_schedule"
+        final="$schedule" twin=()  # its own card shows its held-out curve
+        title="$title without drive 0006R0 (until ${model}_final finishes)"
+        data_note="${CAMVID_DATA_NOTE/the 367 train and 101 val frames (drives 0001TP, 0006R0, 0016E5)/the train and val frames of drives 0001TP and 0016E5 (367 frames; the 101 of drive 0006R0 left out)}"
+        notes="The campaign's twin run, shipped while ${model}_final (the same recipe on every train and val frame) trains: drive 0006R0 was left out of its training, so the held-out figures are its own weights on a drive they never saw. Val is trained on: its figure shows fitting, not generalisation. Resume the campaign with bash scripts/campaign.sh; MODELS=$model bash scripts/ship_models.sh camvid then ships the final run."
+      else
+        bash scripts/campaign.sh "${model}_schedule" "${model}_final"
+      fi
       fanet-evaluate "$final" --dataset-root "$CAMVID" --output-dir "$final/eval"
-      fanet-export "$final" --output "fanet_ros/models/${model}_camvid.onnx" --head logits \
+      fanet-export "$final" --output "fanet_ros/models/${model}_camvid.onnx" \
         --save-weights  # ${model}_camvid.weights.h5 beside it: what fanet-train --init-from reads
-      fanet-export "$schedule" --output "$schedule/heldout.onnx" --head logits
+      fanet-export "$schedule" --output "$schedule/heldout.onnx"
       fanet-robustness "$schedule/heldout.onnx" --dataset-root "$CAMVID" --split train \
         --drives 0006R0 --output "fanet_ros/models/${model}_camvid.robustness.json"
       python -m bench.resolution_table --camvid "$CAMVID" --model "${model}_camvid"
       python -m fanet_training.model_card "$final" --metrics "$final/eval/metrics.json" \
         --onnx "fanet_ros/models/${model}_camvid.onnx" \
         --output "fanet_ros/models/${model}_camvid.md" \
-        --title "$title" --data-note "$CAMVID_DATA_NOTE" \
-        --robustness "fanet_ros/models/${model}_camvid.robustness.json" --schedule-run "$schedule" \
+        --title "$title" --data-note "$data_note" \
+        --robustness "fanet_ros/models/${model}_camvid.robustness.json" "${twin[@]}" \
         --resolution-table "bench/results/resolution_${model}_camvid.json" \
-        --export-command "fanet-export $final --output fanet_ros/models/${model}_camvid.onnx --head logits --save-weights" \
-        --notes "Val is trained on (the standard CamVid protocol trains on train+val): its figure shows fitting, not generalisation. The held-out figures (robustness table, campaign table in docs/training.md) come from the same recipe and schedule trained without drive 0006R0 ($schedule), scored on that drive. Resume or rerun the training with bash scripts/campaign.sh."
+        --export-command "fanet-export $final --output fanet_ros/models/${model}_camvid.onnx --save-weights" \
+        --notes "$notes"
     done
     ;;
   *) echo "usage: $0 synthetic|camvid" >&2; exit 2 ;;
