@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import threading
@@ -15,7 +14,7 @@ import numpy as np
 from fanet_ros.labels import LabelSet
 from fanet_ros.metrics import ConfusionMatrix
 from fanet_training import run_state
-from fanet_training.weight_average import EMA, WeightAverage
+from fanet_training.weight_average import EMA, WeightAverage, average_applied
 
 
 def confusion_over(model: keras.Model, dataset: keras.utils.PyDataset,
@@ -75,7 +74,7 @@ class ValidationMeanIoU(keras.callbacks.Callback):
             for name, scores in self._scores().items():
                 logs[f"{name}_raw_miou"] = scores.mean_iou
                 figures.append(f"{name} mIoU of the raw weights {100 * scores.mean_iou:.2f}%")
-        with self.average.applied() if self.average is not None else contextlib.nullcontext():
+        with average_applied(self.average):
             shipped = self._scores()
         for name, scores in shipped.items():
             logs[f"{name}_miou"] = scores.mean_iou
@@ -185,8 +184,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         if not self.write:
             return
         if improved:
-            with (self.average.applied() if self.average is not None
-                  else contextlib.nullcontext()):
+            with average_applied(self.average):
                 run_state.save_weights(self.ship_model, self.run_dir / run_state.BEST)
         run_state.save_weights(self.model, self.run_dir / run_state.CHECKPOINT)
         if self.average is not None:

@@ -99,3 +99,8 @@ class WeightAverage(keras.callbacks.Callback):
                                      f"(variable {i}); was the run started with another model?")
                 average[...] = saved[key]
             self.updates = int(saved["updates"])
+
+
+def average_applied(average: WeightAverage | None) -> contextlib.AbstractContextManager:
+    """``average.applied()``, or nothing to do without an average (no ``--ema``)."""
+    return average.applied() if average is not None else contextlib.nullcontext()
