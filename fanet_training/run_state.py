@@ -48,12 +48,17 @@ def save_weights(model: keras.Model, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def save_optimizer(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
+def save_arrays(path: Path, arrays: dict[str, Any]) -> None:
+    """Write ``arrays`` as an ``.npz`` through a temporary file so a kill never leaves half."""
     tmp = path.with_name("tmp." + path.name)
-    values = {f"v{i:05d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(optimizer.variables)}
     with open(tmp, "wb") as handle:
-        np.savez(handle, **values)
+        np.savez(handle, **arrays)
     os.replace(tmp, path)
+
+
+def save_optimizer(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
+    save_arrays(path, {f"v{i:05d}": keras.ops.convert_to_numpy(v)
+                       for i, v in enumerate(optimizer.variables)})
 
 
 def load_optimizer(optimizer: keras.optimizers.Optimizer, model: keras.Model, path: Path) -> None:

@@ -290,6 +290,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     scope, replicas = distribution_scope(config.distribute)
     if config.select not in ("best", "last"):
         raise ValueError(f"--select {config.select!r}: one of best, last")
+    average = WeightAverage(config.ema) if config.ema is not None else None  # checks --ema
     train_data, eval_data = datasets(config, replicas)
     if config.select == "best" and not eval_data:
         raise ValueError("--select best needs frames to score: a val split that is not "
@@ -315,7 +316,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
                   f"(optimizer step {int(model.optimizer.iterations)})", flush=True)
         elif config.init_from:
             initialise(model, config.init_from)
-        average = weight_average(config, model, run_dir, resume=bool(state["epoch"]))
+        if average is not None:
+            attach_average(average, model, run_dir, resume=bool(state["epoch"]))
     def eval_model() -> keras.Model:
         return build_model(config.model, num_classes, (config.height, config.width, 3),
                            output="logits")
@@ -338,12 +340,9 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     return state
 
 
-def weight_average(config: TrainConfig, model: keras.Model, run_dir: Path,
-                   resume: bool) -> WeightAverage | None:
-    """``--ema``'s average of ``model``'s weights, resumed from the run folder if it has one."""
-    if config.ema is None:
-        return None
-    average = WeightAverage(config.ema)
+def attach_average(average: WeightAverage, model: keras.Model, run_dir: Path,
+                   resume: bool) -> None:
+    """``--ema``'s average follows ``model``, resumed from the run folder if it holds one."""
     average.set_model(model)
     path = run_dir / EMA
     if resume and path.is_file():
@@ -351,7 +350,6 @@ def weight_average(config: TrainConfig, model: keras.Model, run_dir: Path,
         print(f"weight average resumed after {average.updates} updates", flush=True)
     elif resume:
         print(f"no '{path}': the weight average starts from the resumed weights", flush=True)
-    return average
 
 
 def initialise(model: keras.Model, name_or_path: str) -> None:

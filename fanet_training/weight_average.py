@@ -10,12 +10,13 @@ with the run (``ema.npz``) and, when on, is what the run ships.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from fanet_training import run_state
 
 EMA = "ema.npz"
 """The average's file in the run folder, written with the checkpoint each epoch."""
@@ -81,10 +82,7 @@ class WeightAverage(keras.callbacks.Callback):
         """Write the average and its update count (through a temporary file)."""
         self._start()
         arrays = {f"v{i:05d}": a for i, a in enumerate(self._average) if a is not None}
-        tmp = path.with_name("tmp." + path.name)
-        with open(tmp, "wb") as handle:
-            np.savez(handle, updates=np.int64(self.updates), **arrays)
-        os.replace(tmp, path)
+        run_state.save_arrays(path, {"updates": np.int64(self.updates), **arrays})
 
     def load(self, path: Path) -> None:
         """Resume the average saved by :meth:`save` for this model."""

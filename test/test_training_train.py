@@ -91,6 +91,15 @@ def test_cli_reports_a_missing_dataset(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 2 and "nowhere" in capsys.readouterr().err
 
 
+def test_cli_refuses_an_ema_decay_outside_0_1_before_writing_the_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = write_dataset(tmp_path / "data", count=4)
+    code = main(["--dataset-root", str(root), "--layout", "folder", "--run-dir",
+                 str(tmp_path / "run"), "--ema", "1.5"])
+    assert code == 2 and "--ema 1.5: the decay must lie between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
 def test_two_replicas_on_cpu_logical_devices(tmp_path: Path) -> None:
     root = write_dataset(tmp_path / "data", count=4)
     script = textwrap.dedent(f"""
