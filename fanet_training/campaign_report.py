@@ -4,7 +4,8 @@ Reads ``campaign/*/config.json`` and ``state.json`` (written by ``fanet-train``)
 prints, or writes into the ``campaign-recipes`` and ``campaign-runs`` blocks of
 docs/training.md, one row per run: the recipe, epochs done, the last validation's val
 and held-out-drive mIoU, the held-out mIoU averaged over the last three validations
-(one validation moves by a point or two), the mean held-out mIoU over
+(one validation moves by a point or two; for ``--ema`` runs the average's, with the raw
+weights' beside the last), the mean held-out mIoU over
 ``fanet-robustness``'s degradations (dark, low contrast, blur, noise, JPEG) where the
 run folder has its ``robustness.json``, and the thin classes' held-out IoU.
 
@@ -25,8 +26,8 @@ from fanet_ros.tooling.markdown_blocks import update_file_block
 
 THIN = ("pole", "signsymbol", "fence", "pedestrian", "bicyclist")
 RECIPE_KEYS = (("augment", "legacy"), ("aux_loss_weight", 0.0), ("class_weighting", "none"),
-               ("ohem", None), ("weight_decay", 0.0), ("copy_paste", 0.0), ("height", 384),
-               ("width", 512))
+               ("ohem", None), ("weight_decay", 0.0), ("copy_paste", 0.0), ("ema", None),
+               ("height", 384), ("width", 512))
 
 
 def recipe(config: dict) -> str:
@@ -61,6 +62,14 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
+def holdout_cell(record: dict) -> str:
+    """The held-out mIoU in bold; for ``--ema`` runs (the average's) with the raw weights'."""
+    cell = f"**{percent(record.get('holdout_miou'))}**"
+    if "holdout_raw_miou" in record:
+        cell += f" (raw {percent(record['holdout_raw_miou'])})"
+    return cell
+
+
 def run_row(run_dir: Path) -> tuple[str, list[str]] | None:
     """``(stage name, table cells)`` of one run folder, or None when it has no state yet."""
     if not (run_dir / "state.json").is_file():
@@ -77,7 +86,7 @@ def run_row(run_dir: Path) -> tuple[str, list[str]] | None:
              f"{state['epoch']} / {config['epochs']}",
              f"{statistics.median(seconds):.0f}" if seconds else "-",
              str(scored.get("epoch", "-")),
-             percent(scored.get("val_miou")), f"**{percent(scored.get('holdout_miou'))}**",
+             percent(scored.get("val_miou")), holdout_cell(scored),
              percent(mean_of_last(records, "holdout_miou")), percent(degraded_mean(robustness)),
              *(percent(scored.get(f"holdout_iou_{c}")) for c in THIN)]
     return run_dir.name, cells

@@ -28,6 +28,11 @@ CHOSEN="$STREET_AUX_SQRT --weight-decay 0.5 --copy-paste 0.5"
 # epoch 70 of 150). *_schedule leaves 0006R0 out to show the schedule's held-out curve;
 # *_final trains on every frame and ships its last epoch.
 LONG="--epochs 100 --end-learning-rate 0.00001 --train-splits train,val --select last $CHOSEN"
+# Then "several hundred" epochs (issue #22): the chosen recipe for 300, with an average of the
+# weights (--ema 0.999: about the last 1000 steps, 22 epochs of 45), so that one run gives the
+# held-out curves of the longer schedule (the raw weights) and of the average.
+LONG_300="--epochs 300 --end-learning-rate 0.00001 --train-splits train,val --select last $CHOSEN
+  --ema 0.999"
 declare -A STAGES=(
   [recipe_a]="${RECIPE[*]} --augment legacy --aux-loss-weight 0 --class-weighting none $OFF"
   [recipe_b]="${RECIPE[*]} --augment street --aux-loss-weight 0 --class-weighting none $OFF"
@@ -44,6 +49,7 @@ declare -A STAGES=(
   [fanet_final]="--model fanet $LONG"
   [fsffnet_schedule]="--model fsffnet $LONG --holdout $HOLDOUT --val-every 10"
   [fsffnet_final]="--model fsffnet $LONG"
+  [fanet_schedule_300]="--model fanet $LONG_300 --holdout $HOLDOUT --val-every 10"
 )
 # After fanet_schedule_d150's plateau at 37.5 % held-out: recipe_e (OHEM instead of class
 # weights), recipe_f (d + decoupled weight decay 0.5: the kernels' sum of lr over 40 epochs is
@@ -51,7 +57,7 @@ declare -A STAGES=(
 # into half the frames) and recipe_g (d trained and scored at 480x640: the same 288x384 crops,
 # objects 1.25x larger, so thin classes span more stride-8 cells).
 ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule_d150 recipe_e recipe_f recipe_h
-       recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final)
+       recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final fanet_schedule_300)
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   [ -n "${STAGES[${1:-}]+x}" ] || { echo "usage: $0 STAGE (one of ${ORDER[*]})" >&2; exit 2; }

@@ -62,7 +62,11 @@ case "${1:-}" in
       fanet-evaluate "$final" --dataset-root "$CAMVID" --output-dir "$final/eval"
       fanet-export "$final" --output "fanet_ros/models/${model}_camvid.onnx" \
         --save-weights  # ${model}_camvid.weights.h5 beside it: what fanet-train --init-from reads
-      fanet-export "$schedule" --output "$schedule/heldout.onnx"
+      if [ "$final" = "$schedule" ]; then  # the twin ships: the held-out model is the shipped one
+        cp "fanet_ros/models/${model}_camvid.onnx" "$schedule/heldout.onnx"
+      else
+        fanet-export "$schedule" --output "$schedule/heldout.onnx"
+      fi
       fanet-robustness "$schedule/heldout.onnx" --dataset-root "$CAMVID" --split train \
         --drives 0006R0 --output "fanet_ros/models/${model}_camvid.robustness.json"
       python -m bench.resolution_table --camvid "$CAMVID" --model "${model}_camvid"

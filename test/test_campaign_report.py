@@ -26,6 +26,8 @@ def test_tables_show_each_recipe_and_its_last_held_out_figures(tmp_path: Path, c
                                 "class_weighting": "sqrt-median-frequency", "ohem": None},
          [{"epoch": 5, "seconds": 24.0, "val_miou": 0.3, "holdout_miou": 0.25}])
     _run(campaign, "fanet_final", {"augment": "street", "epochs": 150}, [{"epoch": 3}])
+    _run(campaign, "fanet_ema", {"augment": "street", "ema": 0.999},
+         [{"epoch": 20, "holdout_miou": 0.402, "holdout_raw_miou": 0.395}])
     (campaign / "RUNNING").write_text("123 fanet_final")
     degraded = {"results": {"clean": {"mean_iou": 0.34}, "dark": {"mean_iou": 0.30},
                             "blur": {"mean_iou": 0.26}}}
@@ -43,5 +45,7 @@ def test_tables_show_each_recipe_and_its_last_held_out_figures(tmp_path: Path, c
     runs = text[text.index("campaign-runs:start"):]
     assert "| `fanet_final` | fanet | `--augment street` | 3 / 150 | - | - |" in runs
     assert "recipe_a" not in runs
+    # an --ema run: the average's figure (what ships), the raw weights' beside it
+    assert "| `--augment street --ema 0.999` | 20 / 40 | - | 20 | - | **40.2** (raw 39.5) |" in runs
     assert main([str(tmp_path)]) == 2
     assert "no run" in capsys.readouterr().err

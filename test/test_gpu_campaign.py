@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -43,6 +44,20 @@ def test_stage_args_come_from_the_campaign_stages(gpu_campaign):
     assert gpu_campaign.flag(args, "--holdout") == "0006R0"
     assert gpu_campaign.flag(args, "--epochs") == "100"
     assert gpu_campaign.flag(args, "--copy-paste") == "0.5"
+
+
+def test_every_stage_is_a_valid_fanet_train_command(gpu_campaign):
+    from fanet_training.train import config_from_args, parse_args
+
+    order = subprocess.run(["bash", "-c", 'source scripts/campaign_stages.sh; echo "${ORDER[@]}"'],
+                           cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    assert "fanet_schedule_300" in order
+    configs = {stage: config_from_args(parse_args([*gpu_campaign.stage_args(stage),
+                                                   "--run-dir", f"campaign/{stage}"]))
+               for stage in order}
+    assert all(config.epochs >= 40 for config in configs.values())
+    long_run = configs["fanet_schedule_300"]
+    assert (long_run.epochs, long_run.ema, long_run.holdout) == (300, 0.999, "0006R0")
 
 
 def test_snapshot_keeps_the_most_advanced_runs_within_the_limit(gpu_campaign, tmp_path):
