@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
@@ -72,7 +73,10 @@ class SegmentationDataset(keras.utils.PyDataset):
     """Batches ``(images [B,H,W,3] float32, labels [B,H,W] uint8)`` of one split."""
 
     def __init__(self, config: DataConfig, split: str, training: bool,
-                 samples: list[Sample] | None = None) -> None:
+                 samples: list[Sample] | None = None,
+                 teacher: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        """``teacher``: training batches add its output on the batch's images as one more
+        target (``fanet-train --distill-from``, :class:`fanet_training.distill.Teacher`)."""
         super().__init__(workers=config.workers, use_multiprocessing=False,
                          max_queue_size=max(2, 2 * config.workers))
         self.config = config
@@ -81,6 +85,7 @@ class SegmentationDataset(keras.utils.PyDataset):
         self.samples = samples if samples is not None else find_samples(
             config.root, config.layout, split)
         self.label_set: LabelSet = label_set_for_layout(config.layout)
+        self.teacher = teacher if training else None
         self.skipped: set[str] = set()
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._epoch = 0
@@ -103,9 +108,12 @@ class SegmentationDataset(keras.utils.PyDataset):
             if pair is not None:
                 pairs.append(pair)
         images, labels = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
-        if self.training and self.config.targets > 1:
-            return images, (labels,) * self.config.targets
-        return images, labels
+        if not self.training:
+            return images, labels
+        targets = (labels,) * self.config.targets
+        if self.teacher is not None:
+            targets += (self.teacher(images),)
+        return images, targets if len(targets) > 1 else labels
 
     def start_at_epoch(self, epoch: int) -> None:
         """Continue the shuffling sequence of a resumed run from ``epoch``."""

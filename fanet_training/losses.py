@@ -1,4 +1,5 @@
-"""Cross-entropy that ignores the void label, with optional online hard example mining."""
+"""Cross-entropy that ignores the void label (optionally with online hard example mining),
+and the distillation loss towards a teacher's class probabilities."""
 
 from __future__ import annotations
 
@@ -62,3 +63,21 @@ class SegmentationCrossEntropy(keras.losses.Loss):
         return {**super().get_config(), "ignore_label": self.ignore_label,
                 "ohem_threshold": self.ohem_threshold, "ohem_min_kept": self.ohem_min_kept,
                 "from_logits": self.from_logits, "class_weights": self.class_weights}
+
+
+@keras.saving.register_keras_serializable(package="fanet_training")
+class DistillationLoss(keras.losses.Loss):
+    """Mean pixel KL divergence from a teacher's class probabilities (``y_true``,
+    ``fanet_training.distill.Teacher``) to the softmax of the student's logits (``y_pred``).
+
+    Every pixel counts, void ones too: the teacher has an opinion where the labels have none.
+    """
+
+    def __init__(self, name: str = "distillation", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        target = ops.cast(y_true, "float32")
+        log_student = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
+        log_target = ops.log(ops.maximum(target, 1e-8))
+        return ops.mean(ops.sum(target * (log_target - log_student), axis=-1))

@@ -36,6 +36,7 @@ from fanet_training.class_weights import (
 )
 from fanet_training.data import DataConfig, SegmentationDataset, split_by_drive
 from fanet_training.data_checks import check_splits
+from fanet_training.distill import Teacher
 from fanet_training.distribute import (
     STRATEGIES,
     distribution_scope,
@@ -43,7 +44,7 @@ from fanet_training.distribute import (
     use_mixed_precision,
 )
 from fanet_training.init_weights import init_from, resolve_weights_source
-from fanet_training.losses import SegmentationCrossEntropy
+from fanet_training.losses import DistillationLoss, SegmentationCrossEntropy
 from fanet_training.models import AUX_TAPS, MODELS, build_model, with_auxiliary_heads
 from fanet_training.schedule import WarmupPolyDecay
 from fanet_training.weight_average import EMA, WeightAverage
@@ -112,6 +113,11 @@ class TrainConfig:
     """Decay of an exponential moving average of the weights (``weight_average``; e.g.
     0.999): the average is scored (``{set}_miou``; the raw weights as ``{set}_raw_miou``)
     and ships; ``None``: no average, the raw weights ship."""
+    distill_from: str | None = None
+    """A teacher exported by fanet-export (``.onnx``): the student also learns its per-pixel
+    class probabilities on every training batch (``fanet_training.distill``)."""
+    distill_weight: float = 1.0
+    """Weight of the distillation loss beside the labels' cross-entropy (weight 1)."""
 
 
 DEFAULT_AUX_LOSS_WEIGHT = 0.4
@@ -192,12 +198,16 @@ def compile_model(config: TrainConfig, num_classes: int, optimizer,
         set_batchnorm_momentum(trained, config.bn_momentum)
     loss = SegmentationCrossEntropy(ohem_threshold=config.ohem, from_logits=True,
                                     class_weights=class_weights)
-    if trained is model:
-        model.compile(optimizer=optimizer, loss=loss)
+    heads = len(trained.outputs)
+    losses, weights = [loss] * heads, [1.0] + [config.aux_loss_weight] * (heads - 1)
+    if config.distill_from:  # the main logits once more, scored against the teacher
+        distill = keras.layers.Activation("linear", dtype="float32", name="distill")
+        trained = keras.Model(trained.inputs, [*trained.outputs, distill(model.outputs[0])])
+        losses, weights = [*losses, DistillationLoss()], [*weights, config.distill_weight]
+    if len(losses) == 1:
+        trained.compile(optimizer=optimizer, loss=loss)
     else:
-        heads = len(trained.outputs)
-        trained.compile(optimizer=optimizer, loss=[loss] * heads,
-                        loss_weights=[1.0] + [config.aux_loss_weight] * (heads - 1))
+        trained.compile(optimizer=optimizer, loss=losses, loss_weights=weights)
     return trained, model
 
 
@@ -242,7 +252,10 @@ def datasets(config: TrainConfig, replicas: int
     if config.copy_paste:
         data = replace(data, copy_paste=config.copy_paste,
                        paste_classes=paste_classes(trained, config.layout))
-    train_data = SegmentationDataset(data, "train", training=True, samples=trained)
+    teacher = (Teacher(config.distill_from, label_set_for_layout(config.layout).num_classes,
+                       data.normalization) if config.distill_from else None)
+    train_data = SegmentationDataset(data, "train", training=True, samples=trained,
+                                     teacher=teacher)
     eval_data = {name: SegmentationDataset(data, name, training=False, samples=samples)
                  for name, samples in evaluation.items()}
     return train_data, eval_data
@@ -291,6 +304,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     if config.select not in ("best", "last"):
         raise ValueError(f"--select {config.select!r}: one of best, last")
     average = WeightAverage(config.ema) if config.ema is not None else None  # checks --ema
+    if config.distill_from and not config.distill_weight > 0:
+        raise ValueError(f"--distill-weight {config.distill_weight}: must be positive")
     train_data, eval_data = datasets(config, replicas)
     if config.select == "best" and not eval_data:
         raise ValueError("--select best needs frames to score: a val split that is not "
@@ -415,6 +430,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="keep an exponential moving average of the weights (e.g. 0.999, "
                              "about the last 1000 steps), score it beside the raw weights "
                              "and ship it")
+    parser.add_argument("--distill-from", metavar="ONNX",
+                        help="knowledge distillation: also learn the class probabilities of "
+                             "this teacher (a model exported by fanet-export, e.g. FSFFNet's) "
+                             "on every training batch")
+    parser.add_argument("--distill-weight", type=float, default=1.0, metavar="W",
+                        help="weight of the distillation loss (default 1, beside the labels' "
+                             "cross-entropy)")
     parser.add_argument("--ohem", type=float, metavar="P",
                         help="OHEM: train on pixels whose true-class probability is below P")
     parser.add_argument("--workers", type=int, default=2, help="loader threads")

@@ -32,6 +32,12 @@ run_stage() {  # run_stage NAME
   # shellcheck disable=SC2206
   local args=("${COMMON[@]}" ${STAGES[$name]})
   if ! finished "$run_dir"; then
+    local i
+    for i in "${!args[@]}"; do  # a teacher from a campaign run, exported from its weights
+      if [ "${args[$i]}" = --distill-from ] && [ ! -f "${args[$((i + 1))]}" ]; then
+        fanet-export "$(dirname "${args[$((i + 1))]}")" --output "${args[$((i + 1))]}"
+      fi
+    done
     echo "[campaign] $name: fanet-train ${args[*]} --run-dir $run_dir"
     mkdir -p "$run_dir"
     fanet-train "${args[@]}" --run-dir "$run_dir" >> "$run_dir/train.log" 2>&1 &

@@ -33,6 +33,9 @@ LONG="--epochs 100 --end-learning-rate 0.00001 --train-splits train,val --select
 # held-out curves of the longer schedule (the raw weights) and of the average.
 LONG_300="--epochs 300 --end-learning-rate 0.00001 --train-splits train,val --select last $CHOSEN
   --ema 0.999"
+# Distillation: FANet also learns the class probabilities of FSFFNet's twin (better on the
+# held-out drive, which it never trained on either); campaign.sh exports it when missing.
+FSFFNET_TEACHER=campaign/fsffnet_schedule/heldout.onnx
 declare -A STAGES=(
   [recipe_a]="${RECIPE[*]} --augment legacy --aux-loss-weight 0 --class-weighting none $OFF"
   [recipe_b]="${RECIPE[*]} --augment street --aux-loss-weight 0 --class-weighting none $OFF"
@@ -49,6 +52,8 @@ declare -A STAGES=(
   [fanet_final]="--model fanet $LONG"
   [fsffnet_schedule]="--model fsffnet $LONG --holdout $HOLDOUT --val-every 10"
   [fsffnet_final]="--model fsffnet $LONG"
+  [recipe_i]="${RECIPE[*]} $CHOSEN"
+  [recipe_j]="${RECIPE[*]} $CHOSEN --distill-from $FSFFNET_TEACHER"
   [fanet_schedule_300]="--model fanet $LONG_300 --holdout $HOLDOUT --val-every 10"
 )
 # After fanet_schedule_d150's plateau at 37.5 % held-out: recipe_e (OHEM instead of class
@@ -56,8 +61,12 @@ declare -A STAGES=(
 # ~1.4, so they would halve without gradients), recipe_h (d + copy-paste of the rare classes
 # into half the frames) and recipe_g (d trained and scored at 480x640: the same 288x384 crops,
 # objects 1.25x larger, so thin classes span more stride-8 cells).
+# After the 100-epoch runs, FANet's way to FSFFNet's held-out figure: recipe_i (the chosen
+# recipe on the comparisons' protocol, their baseline) against recipe_j (the same, distilled
+# from FSFFNet's twin); then the 300-epoch schedule.
 ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule_d150 recipe_e recipe_f recipe_h
-       recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final fanet_schedule_300)
+       recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final recipe_i recipe_j
+       fanet_schedule_300)
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   [ -n "${STAGES[${1:-}]+x}" ] || { echo "usage: $0 STAGE (one of ${ORDER[*]})" >&2; exit 2; }

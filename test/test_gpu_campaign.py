@@ -47,6 +47,8 @@ def test_stage_args_come_from_the_campaign_stages(gpu_campaign):
 
 
 def test_every_stage_is_a_valid_fanet_train_command(gpu_campaign):
+    from dataclasses import replace
+
     from fanet_training.train import config_from_args, parse_args
 
     order = subprocess.run(["bash", "-c", 'source scripts/campaign_stages.sh; echo "${ORDER[@]}"'],
@@ -58,6 +60,10 @@ def test_every_stage_is_a_valid_fanet_train_command(gpu_campaign):
     assert all(config.epochs >= 40 for config in configs.values())
     long_run = configs["fanet_schedule_300"]
     assert (long_run.epochs, long_run.ema, long_run.holdout) == (300, 0.999, "0006R0")
+    # distillation's comparison: the same as its baseline but for the teacher
+    baseline, distilled = configs["recipe_i"], configs["recipe_j"]
+    assert distilled.distill_from == "campaign/fsffnet_schedule/heldout.onnx"
+    assert replace(distilled, distill_from=None, run_dir="") == replace(baseline, run_dir="")
 
 
 def test_snapshot_keeps_the_most_advanced_runs_within_the_limit(gpu_campaign, tmp_path):
