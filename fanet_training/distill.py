@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 
 from fanet_ros.model_metadata import Normalization
-from fanet_ros.runtime.onnxruntime_backend import load_session, model_input_size
 from fanet_ros.shipped_models import ModelLoadError
 
 
@@ -24,6 +23,9 @@ class Teacher:
     """``teacher(images)``: ``[B, H, W, 3]`` model inputs -> ``[B, H, W, C]`` probabilities."""
 
     def __init__(self, path: str | Path, num_classes: int, normalization: Normalization) -> None:
+        # imported here: the GPU pack (fanet_training.gpu_pack) leaves the inference runtimes out
+        from fanet_ros.runtime.onnxruntime_backend import load_session, model_input_size
+
         flag = f"--distill-from '{path}'"
         try:
             self.session, self.metadata = load_session(path)
