@@ -52,7 +52,7 @@ from fanet_ros.image_conversion import DecodedImage
 from fanet_ros.label_upsampling import ClassArgmax, LogitsUpsampler
 from fanet_ros.model_metadata import attach_metadata, metadata_of_proto
 from fanet_ros.onnx.heads import argmax_labels
-from fanet_ros.preprocessing import resize_labels
+from fanet_ros.preprocessing import resize_labels, upsampled_probabilities
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend, session_options
 from fanet_ros.segmentation_pipeline import SegmentationPipeline
 from fanet_ros.shipped_models import shipped_model_path
@@ -383,10 +383,7 @@ def camvid_rows(args: argparse.Namespace) -> dict[str, Any]:
 def _confidence_error(upsampler: LogitsUpsampler, found: Any, logits: np.ndarray,
                       size: tuple[int, int]) -> np.ndarray:
     """|~/confidence - exact full-resolution softmax|, in levels of 255, per pixel."""
-    scores = cv2.resize(logits, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-    scores = scores.reshape(*size, -1)
-    exp = np.exp(scores - scores.max(-1, keepdims=True))
-    exact = np.rint(255.0 / exp.sum(-1))
+    exact = np.rint(255.0 * upsampled_probabilities(logits, *size).max(axis=-1))
     return np.abs(upsampler.confidence(found).astype(np.float64) - exact).ravel()
 
 

@@ -71,3 +71,16 @@ def model_input(rgb: np.ndarray, height: int, width: int,
     """uint8 RGB -> the model's float32 input at ``height x width``: what training feeds
     (without augmentation) and what the node's pipeline computes for the same frame."""
     return normalize(resize_image(rgb, height, width), normalization)
+
+
+def upsampled_probabilities(logits: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``[h, w, C]`` class logits -> ``[height, width, C]`` float32 softmax probabilities.
+
+    Bilinear first (OpenCV ``INTER_LINEAR``, the half-pixel sampling of the models' own
+    upsampling and of ONNX ``Resize``), softmax after: the full-resolution distribution that a
+    ``probabilities`` head would give for the same logits.
+    """
+    scores = cv2.resize(logits, (width, height), interpolation=cv2.INTER_LINEAR)
+    scores = scores.reshape(height, width, -1)  # OpenCV drops a single channel's axis
+    exp = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32, copy=False)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from fanet_ros.model_metadata import Normalization
+from fanet_ros.preprocessing import upsampled_probabilities
 from fanet_ros.shipped_models import ModelLoadError
 
 
@@ -59,8 +59,4 @@ class Teacher:
         out = self.session.run(None, {self.input_name: image.astype(np.float32)})[0][0]
         if self.metadata.output == "probabilities":
             return out.astype(np.float32, copy=False)
-        # stride-8 logits: upsampled as the training model upsamples them, then softmax
-        logits = cv2.resize(out, (width, height), interpolation=cv2.INTER_LINEAR)
-        logits = logits.reshape(height, width, -1)  # cv2 drops a single channel's axis
-        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+        return upsampled_probabilities(out, height, width)  # stride-8 logits

@@ -13,6 +13,7 @@ from tiny_model import build_tiny_model
 
 from fanet_ros.image_conversion import DecodedImage
 from fanet_ros.label_upsampling import LogitsUpsampler
+from fanet_ros.preprocessing import upsampled_probabilities
 from fanet_ros.runtime.base import labels_from_output
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from fanet_ros.segmentation_pipeline import SegmentationPipeline
@@ -109,6 +110,18 @@ def test_opencv_bilinear_is_the_same_half_pixel_resize(resize_head):
     np.testing.assert_allclose(opencv, full_resolution(resize_head, logits, (45, 77)),
                                atol=1e-5)
 
+
+
+@pytest.mark.parametrize("classes", [11, 1])
+def test_upsampled_probabilities_are_the_softmax_of_the_full_resolution_resize(
+        resize_head, classes):
+    """What distillation's teacher and the confidence benchmark take as the exact answer."""
+    logits = np.random.default_rng(3).normal(0, 3, (6, 10, classes)).astype(np.float32)
+    probabilities = upsampled_probabilities(logits, 45, 77)
+    scores = full_resolution(resize_head, logits, (45, 77))
+    exp = np.exp(scores - scores.max(-1, keepdims=True))
+    assert probabilities.shape == (45, 77, classes) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities, exp / exp.sum(-1, keepdims=True), atol=1e-5)
 
 @pytest.mark.parametrize("size", [(384, 512), (720, 1280)])
 def test_shipped_model_labels_equal_its_full_resolution_head(resize_head, size):
