@@ -2,7 +2,8 @@
 
 Four tables, all on ONNX Runtime (CPU) in one run:
 
-1. Network: every registry model exported with the stride-8 logits head (random weights:
+1. Network: every registry model exported with the head ``fanet-export`` gives it (stride-8
+   logits, or probabilities at the input for a classifier at another stride; random weights:
    speed does not depend on them) at ``--size``; parameters, GMACs (bench/macs.py),
    median ms, GMAC/s achieved and its share of this CPU's peak. A peer model
    (``--peer-onnx``, e.g. Fast-SCNN exported from its PyTorch code) gets a row too: its
@@ -69,8 +70,10 @@ FP32_LANES = 8  # AVX2: 256-bit registers
 
 
 def cpu_peak(cores: int) -> dict[str, Any]:
-    """Peak fp32 multiply-accumulates per second (one FMA = one MAC), and what it assumes:
-    the clock is the largest ``cpu MHz`` in /proc/cpuinfo (no boost)."""
+    """Nominal peak fp32 multiply-accumulates per second (one FMA = one MAC), and what it
+    assumes: two 256-bit FMA pipes per core (AVX2; AVX-512 on AMD Zen 4 runs on the same
+    pipes) at the largest ``cpu MHz`` in /proc/cpuinfo. A virtual machine reports its base
+    clock there, not the boost its cores may run at, so a measured share can exceed 100 %."""
     text = Path("/proc/cpuinfo").read_text()
     clocks = [float(m) for m in re.findall(r"cpu MHz\s*:\s*([\d.]+)", text)]
     ghz = max(clocks) / 1000.0 if clocks else float("nan")
@@ -182,24 +185,24 @@ def camera_frames(args: argparse.Namespace, count: int) -> list[np.ndarray]:
 
 def network_rows(args: argparse.Namespace, peak: float) -> list[dict[str, Any]]:
     from fanet_ros.dataset_layouts import label_set_for_layout
+    from fanet_training.export import choose_head
     from fanet_training.models import MODELS, build_model
 
     classes = label_set_for_layout("camvid").num_classes
     batch = np.random.default_rng(0).random((1, *args.size, 3), dtype=np.float32)
     rows = []
     for name in args.models or sorted(MODELS):
-        try:
-            exported = exported_model(name, args.size, "camvid", head="logits")
-        except ValueError as exc:  # classifier not at stride 8: bench.model_comparison
-            print(f"network {name}: skipped ({exc})", flush=True)
-            continue
         model = build_model(name, classes, (*args.size, 3), output="low_res_logits")
         params, gmacs = model.count_params(), count_macs(model) / 1e9
+        stride = args.size[0] // model.output_shape[1]
         del model
-        backend = OnnxRuntimeBackend(exported)
+        head = choose_head(name, stride, None)  # the head fanet-export gives it by default
+        backend = OnnxRuntimeBackend(exported_model(name, args.size, "camvid", head=head))
         ms = median_ms(lambda b=backend: b.infer(batch), args.iterations)
+        output = (f"logits at stride {stride}" if head == "logits" else
+                  f"probabilities at the input (classifier at stride {stride})")
         rows.append({"model": name, "parameters": params, "gmacs": gmacs, "ms": ms,
-                     "output": "logits at stride 8"})
+                     "output": output})
         print(f"network {name}: {ms:.1f} ms", flush=True)
     if args.peer_onnx:
         peer = session(str(args.peer_onnx))

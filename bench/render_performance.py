@@ -112,7 +112,8 @@ def model_table(data: dict[str, Any]) -> str:
     peak_note = (f"peak = {peak['cores']} cores x {peak['fma_units']} FMA units x "
                  f"{peak['fp32_lanes']} fp32 lanes ({peak['isa']}) x {peak['ghz']:.2f} GHz "
                  f"(cpu MHz in /proc/cpuinfo, no boost assumed) = {peak['gmac_per_s']:.1f} "
-                 f"GMAC/s ({2 * peak['gmac_per_s']:.1f} GFLOP/s)")
+                 f"GMAC/s ({2 * peak['gmac_per_s']:.1f} GFLOP/s); a share above 100% means "
+                 "the cores ran above that clock")
     parts = [command_line(data),
              f"Network at {data['size']} (ONNX Runtime CPU, median of {data['iterations']}; "
              f"{peak_note})", markdown_table(
