@@ -55,6 +55,7 @@ declare -A STAGES=(
   [recipe_i]="${RECIPE[*]} $CHOSEN"
   [recipe_j]="${RECIPE[*]} $CHOSEN --distill-from $FSFFNET_TEACHER"
   [fanet_schedule_300]="--model fanet $LONG_300 --holdout $HOLDOUT --val-every 10"
+  [fanet_final_300]="--model fanet $LONG_300"
 )
 # After fanet_schedule_d150's plateau at 37.5 % held-out: recipe_e (OHEM instead of class
 # weights), recipe_f (d + decoupled weight decay 0.5: the kernels' sum of lr over 40 epochs is
@@ -63,10 +64,12 @@ declare -A STAGES=(
 # objects 1.25x larger, so thin classes span more stride-8 cells).
 # After the 100-epoch runs, FANet's way to FSFFNet's held-out figure: recipe_i (the chosen
 # recipe on the comparisons' protocol, their baseline) against recipe_j (the same, distilled
-# from FSFFNet's twin); then the 300-epoch schedule.
+# from FSFFNet's twin); then the 300-epoch schedule, its twin first (held-out curve), then
+# on every frame (ships with RUNS=_300 scripts/ship_models.sh if the twin beats
+# fanet_schedule's 40.2 % held-out).
 ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule_d150 recipe_e recipe_f recipe_h
        recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final recipe_i recipe_j
-       fanet_schedule_300)
+       fanet_schedule_300 fanet_final_300)
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   [ -n "${STAGES[${1:-}]+x}" ] || { echo "usage: $0 STAGE (one of ${ORDER[*]})" >&2; exit 2; }

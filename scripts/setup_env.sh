@@ -10,7 +10,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 STAMP="$VENV/.fanet_ros_installed"
-HASH="$(cat "$ROOT/setup.py" "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+# The checkout's path is part of the stamp: the install is editable, so a venv shared by two
+# checkouts (FANET_VENV) must point at the one that uses it, not the one installed first.
+HASH="$( (echo "$ROOT"; cat "$ROOT/setup.py" "$ROOT/setup.cfg" "$ROOT/pyproject.toml") |
+  sha256sum | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
   echo "[setup] installing fanet_ros[all] into $VENV (a minute or two on a fresh machine)"
   "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel

@@ -5,6 +5,8 @@
 # probabilities at the input size for FSFFNet (its classifier is at stride 2).
 # Usage: scripts/ship_models.sh synthetic|camvid   (train first; re-running fanet-train resumes)
 #        MODELS=fsffnet FROM=schedule scripts/ship_models.sh camvid   (the twin, see below)
+#        MODELS=fanet RUNS=_300 scripts/ship_models.sh camvid   (campaign/fanet_final_300 and
+#        its twin fanet_schedule_300: the longer schedule's runs)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 cd "$ROOT"
@@ -42,7 +44,8 @@ case "${1:-}" in
     # FROM=schedule ships the twin itself while the final run is still training: the same
     # recipe and schedule on the frames outside 0006R0, scored on that drive by its own weights.
     for model in ${MODELS:-fanet fsffnet}; do
-      final="campaign/${model}_final" schedule="campaign/${model}_schedule"
+      runs="${RUNS:-}"  # suffix of the stage names: "" (100 epochs) or _300
+      final="campaign/${model}_final$runs" schedule="campaign/${model}_schedule$runs"
       case "$model" in
         fanet) title="FANet trained on CamVid (default model for real cameras)" ;;
         fsffnet) title="FSFFNet trained on CamVid" ;;
@@ -51,13 +54,13 @@ case "${1:-}" in
       data_note="$CAMVID_DATA_NOTE" twin=(--schedule-run "$schedule")
       notes="Val is trained on (the standard CamVid protocol trains on train+val): its figure shows fitting, not generalisation. The held-out figures (robustness table, campaign table in docs/training.md) come from the same recipe and schedule trained without drive 0006R0 ($schedule), scored on that drive. Resume or rerun the training with bash scripts/campaign.sh."
       if [ "${FROM:-final}" = schedule ]; then
-        bash scripts/campaign.sh "${model}_schedule"
+        bash scripts/campaign.sh "${model}_schedule$runs"
         final="$schedule" twin=()  # its own card shows its held-out curve
-        title="$title without drive 0006R0 (until ${model}_final finishes)"
+        title="$title without drive 0006R0 (until ${model}_final$runs finishes)"
         data_note="${CAMVID_DATA_NOTE/the 367 train and 101 val frames (drives 0001TP, 0006R0, 0016E5)/the train and val frames of drives 0001TP and 0016E5 (367 frames; the 101 of drive 0006R0 left out)}"
-        notes="The campaign's twin run, shipped while ${model}_final (the same recipe on every train and val frame) trains: drive 0006R0 was left out of its training, so the held-out figures are its own weights on a drive they never saw. Val is trained on: its figure shows fitting, not generalisation. Resume the campaign with bash scripts/campaign.sh; MODELS=$model bash scripts/ship_models.sh camvid then ships the final run."
+        notes="The campaign's twin run, shipped while ${model}_final$runs (the same recipe on every train and val frame) trains: drive 0006R0 was left out of its training, so the held-out figures are its own weights on a drive they never saw. Val is trained on: its figure shows fitting, not generalisation. Resume the campaign with bash scripts/campaign.sh; MODELS=$model RUNS=$runs bash scripts/ship_models.sh camvid then ships the final run."
       else
-        bash scripts/campaign.sh "${model}_schedule" "${model}_final"
+        bash scripts/campaign.sh "${model}_schedule$runs" "${model}_final$runs"
       fi
       fanet-evaluate "$final" --dataset-root "$CAMVID" --output-dir "$final/eval"
       fanet-export "$final" --output "fanet_ros/models/${model}_camvid.onnx" \
