@@ -7,7 +7,9 @@ the labels come back at the annotations' resolution and are scored with
 alone, ``frame`` the whole ``Segmenter`` call (preprocessing, inference, labels at
 360x480). Sizes alternate within each round, so a change of load on a shared CPU
 hits all of them. Writes ``bench/results/resolution_<model>.json``, prints the
-Markdown table and, with ``--card``, puts it into the model card.
+Markdown table and, with ``--card``, puts it into the model card. ``--holdout-model``
+adds a column: the campaign's twin (the same recipe trained without a drive) scored on that
+drive's frames at each size, the figure val cannot give (val's drive is trained on).
 
     python -m bench.resolution_table --camvid ../shared/data/camvid --model fanet_camvid --card
 """
@@ -24,19 +26,19 @@ from typing import Any
 import numpy as np
 
 from bench.common import format_size, module_command, parse_size, write_results
-from fanet_ros.dataset_layouts import find_samples, read_image, read_label
+from fanet_ros.dataset_layouts import drive_samples, find_samples, read_image, read_label
 from fanet_ros.metrics import ConfusionMatrix
 from fanet_ros.segmenter import Segmenter
 from fanet_ros.shipped_models import resolve_model
 from fanet_ros.tooling.markdown_blocks import update_file_block
 from fanet_training.model_card import RESOLUTION_BLOCK, resolution_section
 
-UNITS = {"*_ms": "milliseconds (median)", "val_miou": "fraction of 1",
+UNITS = {"*_ms": "milliseconds (median)", "val_miou, holdout_miou": "fraction of 1",
          "native_size, input, frame_size": "pixels, height x width"}
 SIZES = ("256x352", "288x384", "384x512", "480x640")
 
 
-def val_miou(segmenter: Segmenter, samples: list) -> float:
+def mean_iou(segmenter: Segmenter, samples: list) -> float:
     """Mean IoU over ``samples``, labels at the annotations' resolution."""
     matrix = ConfusionMatrix(segmenter.metadata.num_classes, segmenter.metadata.ignore_label)
     for sample in samples:
@@ -66,6 +68,24 @@ def timings(segmenters: dict[str, Segmenter], frame: np.ndarray, rounds: int,
             for size, kinds in samples.items()}
 
 
+def holdout_miou(args: argparse.Namespace) -> tuple[int, dict[str, float]]:
+    """``(frames, {size: mIoU})``: the held-out model on the held-out drives' frames (CamVid
+    train), labels at the annotations' resolution as for val."""
+    drives = tuple(d for d in args.holdout_drives.split(",") if d)
+    samples = drive_samples(find_samples(args.camvid, "camvid", "train"), drives)
+    if not samples:
+        raise SystemExit(f"--holdout-drives {args.holdout_drives}: no frame of "
+                         f"'{args.camvid}/train' starts with {' or '.join(drives)}")
+    miou = {}
+    for text in args.sizes:
+        height, width = parse_size(text)
+        with Segmenter(args.holdout_model, backend="onnxruntime", device=-1,
+                       input_height=height, input_width=width,
+                       num_threads=args.threads) as segmenter:
+            miou[format_size((height, width))] = mean_iou(segmenter, samples)
+    return len(samples), miou
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,9 +93,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--model", default="fanet_camvid", help="shipped name or .onnx path")
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), help="HxW, multiples of 32")
     parser.add_argument("--val-frames", type=int, default=0, help="0: the whole val split")
+    parser.add_argument("--holdout-model", type=Path,
+                        help="the same recipe trained without --holdout-drives (the campaign's "
+                             "twin, e.g. campaign/fanet_schedule/heldout.onnx): adds its mIoU "
+                             "on those drives' frames per size")
+    parser.add_argument("--holdout-drives", default="0006R0", metavar="PREFIX[,PREFIX]",
+                        help="drives (frame-name prefixes) of CamVid's train split")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runs", type=int, default=5, help="timed runs per size and round")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads, 0: default")
+    parser.add_argument("--results-dir", type=Path, default=None,
+                        help="where resolution_<model>.json goes (default bench/results)")
     parser.add_argument("--card", action="store_true",
                         help="write the table into the model card (<model>.md beside the .onnx)")
     args = parser.parse_args(argv)
@@ -89,7 +117,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             model_path, backend="onnxruntime", device=-1, input_height=height,
             input_width=width, num_threads=args.threads)
     metadata = next(iter(segmenters.values())).metadata
-    miou = {size: val_miou(segmenter, samples) for size, segmenter in segmenters.items()}
+    miou = {size: mean_iou(segmenter, samples) for size, segmenter in segmenters.items()}
+    frames, holdout = holdout_miou(args) if args.holdout_model else (0, {})
     frame = read_image(samples[0].image_path)
     times = timings(segmenters, frame, args.rounds, args.runs)
     data = {
@@ -101,10 +130,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "frame_size": format_size(frame.shape[:2]),
         "onnxruntime_threads": args.threads,
         "rounds": args.rounds, "runs": args.runs,
-        "sizes": [{"input": size, "val_miou": miou[size], **{f"{kind}_ms": value
-                   for kind, value in times[size].items()}} for size in segmenters],
+        "sizes": [{"input": size, "val_miou": miou[size],
+                   **({"holdout_miou": holdout[size]} if holdout else {}),
+                   **{f"{kind}_ms": value for kind, value in times[size].items()}}
+                  for size in segmenters],
     }
-    path = write_results(f"resolution_{model_path.stem}", data, units=UNITS)
+    if holdout:
+        data["holdout"] = {"model": str(args.holdout_model), "drives": args.holdout_drives,
+                           "frames": frames}
+    path = write_results(f"resolution_{model_path.stem}", data, args.results_dir, UNITS)
     section = resolution_section(json.loads(path.read_text()))  # with the machine's facts
     print(section)
     print(f"\nwrote {path}")

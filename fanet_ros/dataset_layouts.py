@@ -68,6 +68,12 @@ def find_samples(root: str | Path, layout: str, split: str = "train",
     return samples
 
 
+def drive_samples(samples: list[Sample], drives: tuple[str, ...]) -> list[Sample]:
+    """The samples of ``drives`` (maybe none): a CamVid frame's name starts with its drive
+    (``0006R0_f01230``)."""
+    return [s for s in samples if s.name.startswith(drives)]
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """``[H, W, 3]`` uint8 RGB; raises :class:`DatasetError` naming an unreadable file."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)

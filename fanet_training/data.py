@@ -20,6 +20,7 @@ import numpy as np
 from fanet_ros.dataset_layouts import (
     DatasetError,
     Sample,
+    drive_samples,
     find_samples,
     label_set_for_layout,
     read_image,
@@ -64,7 +65,7 @@ def split_by_drive(samples: list[Sample], drives: tuple[str, ...]
                    ) -> tuple[list[Sample], list[Sample]]:
     """``(samples of other drives, samples of drives)``: a CamVid frame's name starts
     with its drive (``0006R0_f01230``)."""
-    held = [s for s in samples if s.name.startswith(drives)] if drives else []
+    held = drive_samples(samples, drives) if drives else []
     names = {s.name for s in held}
     return [s for s in samples if s.name not in names], held
 

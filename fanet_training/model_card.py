@@ -143,21 +143,28 @@ RESOLUTION_BLOCK = "resolution_table"
 def resolution_section(data: dict) -> str:
     """The input resolution -> val mIoU and CPU ms table of a ``bench.resolution_table``
     result (``bench/results/resolution_<model>.json``)."""
+    holdout = data.get("holdout")
     rows = [
         f"| {row['input']}{' (default)' if row['input'] == data['native_size'] else ''} | "
-        f"{100 * row['val_miou']:.2f} | {row['inference_ms']:.1f} | {row['frame_ms']:.1f} |"
+        f"{100 * row['val_miou']:.2f} | "
+        + (f"{100 * row['holdout_miou']:.2f} | " if holdout else "")
+        + f"{row['inference_ms']:.1f} | {row['frame_ms']:.1f} |"
         for row in data["sizes"]
     ]
+    held = (f" Held-out mIoU: `{Path(holdout['model']).parent.name}`, the same recipe trained "
+            f"without drive {holdout['drives']}, on that drive's {holdout['frames']} frames "
+            "at each size (val's drive is trained on; this one never was)." if holdout else "")
     return "\n".join([
         f"Val mIoU over {data['val_frames']} val frames ({data['frame_size']}, labels scored at "
         "that resolution) and CPU milliseconds (ONNX Runtime, medians of "
         f"{data['rounds']} x {data['runs']} runs per size in one run, sizes alternating; "
         f"{data['machine']['cores']} cores of a shared {data['machine']['cpu']}). `inference`: the "
         "ONNX Runtime run; `frame`: the whole `Segmenter` call (resize, inference, labels at "
-        f"{data['frame_size']}). Sides must be multiples of 32. `{data['command']}`",
+        f"{data['frame_size']}). Sides must be multiples of 32.{held} `{data['command']}`",
         "",
-        "| input (HxW) | val mIoU (%) | inference ms | frame ms |",
-        "|---|---:|---:|---:|",
+        "| input (HxW) | val mIoU (%) | " + ("held-out mIoU (%) | " if holdout else "")
+        + "inference ms | frame ms |",
+        "|---|---:|" + ("---:|" if holdout else "") + "---:|---:|",
         *rows,
     ])
 

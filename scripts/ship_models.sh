@@ -72,7 +72,8 @@ case "${1:-}" in
       fi
       fanet-robustness "$schedule/heldout.onnx" --dataset-root "$CAMVID" --split train \
         --drives 0006R0 --output "fanet_ros/models/${model}_camvid.robustness.json"
-      python -m bench.resolution_table --camvid "$CAMVID" --model "${model}_camvid"
+      python -m bench.resolution_table --camvid "$CAMVID" --model "${model}_camvid" \
+        --holdout-model "$schedule/heldout.onnx"
       python -m fanet_training.model_card "$final" --metrics "$final/eval/metrics.json" \
         --onnx "fanet_ros/models/${model}_camvid.onnx" \
         --output "fanet_ros/models/${model}_camvid.md" \

@@ -81,3 +81,25 @@ def test_multi_camera_compares_one_node_with_two(tmp_path):
     assert [r["processes"] for r in runs.values()] == [1, 2]
     assert all(r["rss_mib_median"] > 0 and r["fps"]["front"] > 0 and r["fps"]["rear"] > 0
                for r in runs.values())
+
+
+@pytest.mark.slow
+def test_resolution_table_scores_val_and_a_held_out_drive_per_size(tmp_path):
+    from fanet_ros.synthetic.dataset import write_dataset
+    from fanet_training.model_card import resolution_section
+
+    data_root = write_dataset(tmp_path / "data", 12, 4, height=72, width=96, seed=2)
+    model = build_tiny_model(tmp_path / "tiny.onnx")
+    twin = build_tiny_model(tmp_path / "twin.onnx", seed=1)
+    run_bench("resolution_table", "--camvid", str(data_root), "--model", str(model),
+              "--holdout-model", str(twin), "--holdout-drives", "synth_0000",
+              "--sizes", "32x64", "64x96", "--rounds", "1", "--runs", "1",
+              "--results-dir", str(tmp_path))
+    data = json.loads((tmp_path / "resolution_tiny.json").read_text())
+    assert data["holdout"]["frames"] == 10 and data["val_frames"] == 4  # synth_00000-09
+    assert [row["input"] for row in data["sizes"]] == ["32x64", "64x96"]
+    assert all(0 <= row["holdout_miou"] <= 1 and row["holdout_miou"] != row["val_miou"]
+               for row in data["sizes"])
+    table = resolution_section(data)
+    assert "| input (HxW) | val mIoU (%) | held-out mIoU (%) | inference ms | frame ms |" in table
+    assert "without drive synth_0000, on that drive's 10 frames" in table

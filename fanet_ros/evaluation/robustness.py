@@ -23,6 +23,7 @@ import numpy as np
 from fanet_ros.dataset_layouts import (
     LAYOUTS,
     DatasetError,
+    drive_samples,
     find_samples,
     label_set_for_layout,
     read_image,
@@ -38,8 +39,9 @@ def robustness(segmenter: Segmenter, root: str, layout: str, split: str,
                drives: tuple[str, ...] = ()) -> dict:
     """``{"frames": n, "results": {corruption: scores dict}}`` over the chosen frames."""
     label_set = label_set_for_layout(layout)
-    samples = [s for s in find_samples(root, layout, split)
-               if not drives or s.name.startswith(drives)]
+    samples = find_samples(root, layout, split)
+    if drives:
+        samples = drive_samples(samples, drives)
     if not samples:
         raise DatasetError(f"no {split} frame in '{root}' starts with {' or '.join(drives)}")
     matrices = {name: ConfusionMatrix(label_set.num_classes, label_set.ignore_label)
