@@ -27,7 +27,8 @@ from fanet_ros.tooling.markdown_blocks import update_file_block
 THIN = ("pole", "signsymbol", "fence", "pedestrian", "bicyclist")
 RECIPE_KEYS = (("augment", "legacy"), ("aux_loss_weight", 0.0), ("class_weighting", "none"),
                ("ohem", None), ("weight_decay", 0.0), ("copy_paste", 0.0), ("ema", None),
-               ("distill_from", None), ("distill_weight", 1.0), ("height", 384), ("width", 512))
+               ("distill_from", None), ("distill_weight", 1.0), ("lovasz_weight", 0.0),
+               ("height", 384), ("width", 512))
 
 
 def recipe(config: dict) -> str:

@@ -44,7 +44,7 @@ from fanet_training.distribute import (
     use_mixed_precision,
 )
 from fanet_training.init_weights import init_from, resolve_weights_source
-from fanet_training.losses import DistillationLoss, SegmentationCrossEntropy
+from fanet_training.losses import DistillationLoss, LovaszSoftmax, SegmentationCrossEntropy
 from fanet_training.models import AUX_TAPS, MODELS, build_model, with_auxiliary_heads
 from fanet_training.schedule import WarmupPolyDecay
 from fanet_training.weight_average import EMA, WeightAverage
@@ -118,6 +118,9 @@ class TrainConfig:
     class probabilities on every training batch (``fanet_training.distill``)."""
     distill_weight: float = 1.0
     """Weight of the distillation loss beside the labels' cross-entropy (weight 1)."""
+    lovasz_weight: float = 0.0
+    """Weight of a Lovász-softmax loss (``losses.LovaszSoftmax``, a surrogate of per-class
+    IoU) on the main logits beside their cross-entropy (weight 1); 0: none."""
 
 
 DEFAULT_AUX_LOSS_WEIGHT = 0.4
@@ -200,6 +203,10 @@ def compile_model(config: TrainConfig, num_classes: int, optimizer,
                                     class_weights=class_weights)
     heads = len(trained.outputs)
     losses, weights = [loss] * heads, [1.0] + [config.aux_loss_weight] * (heads - 1)
+    if config.lovasz_weight:  # the main logits once more, scored by the IoU surrogate
+        lovasz = keras.layers.Activation("linear", dtype="float32", name="lovasz")
+        trained = keras.Model(trained.inputs, [*trained.outputs, lovasz(model.outputs[0])])
+        losses, weights = [*losses, LovaszSoftmax()], [*weights, config.lovasz_weight]
     if config.distill_from:  # the main logits once more, scored against the teacher
         distill = keras.layers.Activation("linear", dtype="float32", name="distill")
         trained = keras.Model(trained.inputs, [*trained.outputs, distill(model.outputs[0])])
@@ -220,7 +227,8 @@ def datasets(config: TrainConfig, replicas: int
         if crop[0] > config.height or crop[1] > config.width or crop[0] % 32 or crop[1] % 32:
             raise ValueError(f"--crop-height/--crop-width {crop[0]}x{crop[1]} must be multiples "
                              f"of 32 within {config.height}x{config.width}")
-    targets = 1 + (len(AUX_TAPS.get(config.model, ())) if config.aux_loss_weight else 0)
+    targets = (1 + (len(AUX_TAPS.get(config.model, ())) if config.aux_loss_weight else 0)
+               + (1 if config.lovasz_weight else 0))
     data = DataConfig(config.dataset_root, config.layout, config.height, config.width,
                       config.batch_size, config.workers, config.cache, config.skip_corrupt,
                       config.seed, crop, Normalization.from_dict(config.normalization),
@@ -306,6 +314,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     average = WeightAverage(config.ema) if config.ema is not None else None  # checks --ema
     if config.distill_from and not config.distill_weight > 0:
         raise ValueError(f"--distill-weight {config.distill_weight}: must be positive")
+    if not config.lovasz_weight >= 0:
+        raise ValueError(f"--lovasz-weight {config.lovasz_weight}: must be 0 or more")
     train_data, eval_data = datasets(config, replicas)
     if config.select == "best" and not eval_data:
         raise ValueError("--select best needs frames to score: a val split that is not "
@@ -437,6 +447,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--distill-weight", type=float, default=1.0, metavar="W",
                         help="weight of the distillation loss (default 1, beside the labels' "
                              "cross-entropy)")
+    parser.add_argument("--lovasz-weight", type=float, default=0.0, metavar="W",
+                        help="also train the main logits with the Lovász-softmax loss, a "
+                             "surrogate of per-class IoU, at this weight (default 0: off)")
     parser.add_argument("--ohem", type=float, metavar="P",
                         help="OHEM: train on pixels whose true-class probability is below P")
     parser.add_argument("--workers", type=int, default=2, help="loader threads")
