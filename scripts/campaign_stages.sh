@@ -72,7 +72,7 @@ declare -A STAGES=(
 # fanet_schedule's 40.2 % held-out: it ended at 42.3 %, so fanet_final_300 follows).
 # recipe_k: the chosen recipe plus the Lovász-softmax loss (weight 1) on the main logits: on
 # the held-out drive the 300-epoch twin's thin classes are found where they are (pole 61 %,
-# pavement 75 % of their pixels) but over-predicted (IoU 21 and 42 %), and car takes 35 % of
+# pavement 74 % of their pixels) but over-predicted (IoU 21 and 41 %), and car takes 35 % of
 # the signs' pixels: a loss that scores IoU charges those false positives. It ended 1 point
 # below recipe_i on the held-out drive at 2.3x the time per epoch, so it stays off.
 # Then FSFFNet on the same 300 epochs, its twin first (about 8 h of this CPU, then 9 h for the
