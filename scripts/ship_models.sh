@@ -7,6 +7,8 @@
 #        MODELS=fsffnet FROM=schedule scripts/ship_models.sh camvid   (the twin, see below)
 #        MODELS=fanet RUNS=_300 scripts/ship_models.sh camvid   (campaign/fanet_final_300 and
 #        its twin fanet_schedule_300: the longer schedule's runs)
+#        HARDWARE="2 CPU cores (AMD EPYC), no GPU" ...   the cards' hardware line when the runs
+#        trained on another machine than the one that ships them (default: this one)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 cd "$ROOT"
@@ -77,7 +79,7 @@ case "${1:-}" in
       python -m fanet_training.model_card "$final" --metrics "$final/eval/metrics.json" \
         --onnx "fanet_ros/models/${model}_camvid.onnx" \
         --output "fanet_ros/models/${model}_camvid.md" \
-        --title "$title" --data-note "$data_note" \
+        --title "$title" --data-note "$data_note" ${HARDWARE:+--hardware "$HARDWARE"} \
         --robustness "fanet_ros/models/${model}_camvid.robustness.json" "${twin[@]}" \
         --resolution-table "bench/results/resolution_${model}_camvid.json" \
         --export-command "fanet-export $final --output fanet_ros/models/${model}_camvid.onnx --save-weights" \
