@@ -28,7 +28,7 @@ import onnx
 from fanet_ros.dataset_layouts import label_set_for_layout
 from fanet_ros.label_upsampling import LOGITS_STRIDE
 from fanet_ros.model_metadata import ModelMetadata, Normalization, attach_metadata
-from fanet_ros.onnx.heads import append_argmax, cut_to_logits
+from fanet_ros.onnx.heads import append_argmax, cut_to_logits, softmax_on_last_axis
 from fanet_ros.onnx.sizes import make_size_agnostic
 from fanet_training import run_state
 
@@ -149,6 +149,8 @@ def export(weights: Path, model_name: str, layout: str, output: Path, height: in
                                                    head, weights)
     if head == "labels":
         append_argmax(proto)
+    elif head == "probabilities":
+        softmax_on_last_axis(proto)
     metadata = ModelMetadata.for_label_set(
         label_set, model=model_name, input_height=height, input_width=width,
         output=head, dynamic_size=any_size, extra=extra or {},
