@@ -53,8 +53,9 @@ def test_size_agnostic_probabilities_match_keras_and_load_in_the_node_runtime(
     assert "size-agnostic graph" in printed
     assert "ops: " in printed and "TensorRT" in printed
     assert "max |probability difference|" in printed
-    graph = onnx.load(str(output)).graph
-    assert onnx.load(str(output)).opset_import[0].version >= 17
+    proto = onnx.load(str(output))
+    assert proto.opset_import[0].version >= 17
+    graph = proto.graph
     last = next(node for node in graph.node if graph.output[0].name in node.output)
     assert last.op_type == "Softmax"  # over NHWC's last axis: ONNX Runtime's fast path
     assert next(a.i for a in last.attribute if a.name == "axis") == -1

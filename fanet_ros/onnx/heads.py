@@ -46,64 +46,67 @@ def _class_scores(graph: onnx.GraphProto, output: str) -> tuple[str, int]:
     scores before it: the labels are the same, and the exponentials and the
     transposed copy of every pixel's scores are saved. Anything else: ``output``, axis 3.
     """
-
-    def producer(tensor: str, readers: int) -> onnx.NodeProto | None:
-        """The node making ``tensor``, if it is the only one and ``readers`` nodes read it."""
-        producers = [node for node in graph.node if tensor in node.output]
-        consumers = [node for node in graph.node if tensor in node.input]
-        return producers[0] if len(producers) == 1 and len(consumers) == readers else None
-
-    node = producer(output, readers=0)
-    chain, class_axis = [], 3
-    if node is not None and node.op_type == "Transpose":
-        perm = list(next(a.ints for a in node.attribute if a.name == "perm"))
-        if perm[:3] != sorted(perm[:3]):  # the other axes must keep their order
-            return output, 3
-        chain, class_axis = [node], perm[3]
-        node = producer(node.input[0], readers=1)
-    if node is None or node.op_type != "Softmax":
+    found = _final_softmax(graph, output)
+    if found is None:
         return output, 3
-    axis = next((a.i for a in node.attribute if a.name == "axis"), -1) % 4
-    if axis != class_axis:
-        return output, 3
-    for dropped in [node, *chain]:
+    softmax, transpose, class_axis = found
+    for dropped in [softmax] if transpose is None else [softmax, transpose]:
         graph.node.remove(dropped)
-    return node.input[0], class_axis
+    return softmax.input[0], class_axis
 
 
 def softmax_on_last_axis(model: onnx.ModelProto) -> bool:
-    """Turn a final ``Softmax(axis=1)`` then ``Transpose(perm=[0, 2, 3, 1])`` (what tf2onnx
-    makes of a Keras softmax on NHWC) into the Transpose then ``Softmax(axis=-1)``.
+    """Turn a final Softmax on a class axis other than the last, then its Transpose to NHWC
+    (tf2onnx makes ``Softmax(axis=1)``, ``Transpose(perm=[0, 2, 3, 1])`` of a Keras softmax
+    on NHWC), into the Transpose then ``Softmax(axis=-1)``.
 
     The same probabilities, but ONNX Runtime's CPU Softmax on a non-last axis transposes
     every pixel's scores around a per-pixel loop: 55 of FSFFNet's 93 ms at 384x512 on two
     Xeon cores. Returns whether the graph changed.
     """
     graph = model.graph
-    nodes = list(graph.node)
     output = graph.output[0].name
-    transpose = next((n for n in nodes if output in n.output), None)
-    if transpose is None or transpose.op_type != "Transpose":
+    found = _final_softmax(graph, output)
+    if found is None or found[2] == 3:  # no Softmax, or already on the last axis
         return False
-    perm = list(next(a.ints for a in transpose.attribute if a.name == "perm"))
-    softmax = next((n for n in nodes if transpose.input[0] in n.output), None)
-    readers = [n for n in nodes if transpose.input[0] in n.input]
-    if softmax is None or softmax.op_type != "Softmax" or perm != [0, 2, 3, 1] or len(readers) != 1:
-        return False
-    axis = next((a.i for a in softmax.attribute if a.name == "axis"), -1)
-    if axis % 4 != 1:
-        return False
+    softmax, transpose, _ = found
     scores, between = softmax.input[0], softmax.output[0]
     transpose.input[0], transpose.output[0] = scores, between
     softmax.input[0], softmax.output[0] = between, output
-    next(a for a in softmax.attribute if a.name == "axis").i = -1
-    del graph.node[:]  # the Transpose now runs first
-    graph.node.extend(n for n in nodes if n is not softmax)
+    next(a for a in softmax.attribute if a.name == "axis").i = -1  # set: it was not the last
+    graph.node.remove(softmax)  # the Transpose now runs first
     graph.node.append(softmax)
     kept = [v for v in graph.value_info if v.name != between]
     del graph.value_info[:]
     graph.value_info.extend(kept)
     return True
+
+
+def _final_softmax(graph: onnx.GraphProto, output: str
+                   ) -> tuple[NodeProto, NodeProto | None, int] | None:
+    """The Softmax over the classes that makes the ``[N, H, W, C]`` tensor ``output``: the
+    Softmax, the Transpose to NHWC after it (None when there is none) and the axis of the
+    Softmax's input that holds the classes. None when the graph ends otherwise."""
+
+    def producer(tensor: str, readers: int) -> NodeProto | None:
+        """The node making ``tensor``, if it is the only one and ``readers`` nodes read it."""
+        producers = [node for node in graph.node if tensor in node.output]
+        consumers = [node for node in graph.node if tensor in node.input]
+        return producers[0] if len(producers) == 1 and len(consumers) == readers else None
+
+    node = producer(output, readers=0)
+    transpose, class_axis = None, 3
+    if node is not None and node.op_type == "Transpose":
+        perm = list(next(a.ints for a in node.attribute if a.name == "perm"))
+        if perm[:3] != sorted(perm[:3]):  # the other axes must keep their order
+            return None
+        transpose, class_axis = node, perm[3]
+        node = producer(node.input[0], readers=1)
+    if node is None or node.op_type != "Softmax":
+        return None
+    if next((a.i for a in node.attribute if a.name == "axis"), -1) % 4 != class_axis:
+        return None
+    return node, transpose, class_axis
 
 
 def cut_to_logits(model: onnx.ModelProto) -> None:
