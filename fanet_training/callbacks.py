@@ -135,11 +135,12 @@ def process_stopped_time() -> StoppedTime:
 class RunCheckpoint(keras.callbacks.Callback):
     """After each epoch: weights, optimizer state and ``state.json``; the weights to ship.
 
-    ``checkpoint.weights.h5`` holds the whole training model (auxiliary heads included, to
-    resume); ``best.weights.h5`` holds ``ship_model``'s weights (the model that is exported)
-    of the epoch with the best ``monitor`` figure, or of the last epoch when ``monitor`` is
-    ``None`` (a fixed schedule that ships its last epoch). An epoch's ``seconds`` leave out
-    the time the process was stopped (``stopped_seconds``, recorded when there was any).
+    ``checkpoint.weights.h5`` holds the whole training model (auxiliary heads included) and
+    its optimizer's variables, to resume; ``best.weights.h5`` holds ``ship_model``'s weights
+    (the model that is exported) of the epoch with the best ``monitor`` figure, or of the last
+    epoch when ``monitor`` is ``None`` (a fixed schedule that ships its last epoch). An
+    epoch's ``seconds`` leave out the time the process was stopped (``stopped_seconds``,
+    recorded when there was any).
     With a weight ``average`` (``--ema``) the best weights are the average's, and the
     average is saved to resume.
     """
@@ -189,7 +190,6 @@ class RunCheckpoint(keras.callbacks.Callback):
         run_state.save_weights(self.model, self.run_dir / run_state.CHECKPOINT)
         if self.average is not None:
             self.average.save(self.run_dir / EMA)
-        run_state.save_optimizer(self.model.optimizer, self.run_dir / run_state.OPTIMIZER)
         run_state.write_json(self.run_dir / run_state.STATE, self.state)
 
 

@@ -3,8 +3,8 @@
 Layout::
 
     run_dir/config.json            training options (read by fanet-export / fanet-evaluate)
-    run_dir/checkpoint.weights.h5  model weights after the last finished epoch
-    run_dir/optimizer.npz          optimizer variables (step, momenta) after that epoch
+    run_dir/checkpoint.weights.h5  model weights and optimizer variables (step, momenta)
+                                   after the last finished epoch
     run_dir/ema.npz                with --ema: the weight average after that epoch
     run_dir/state.json             last finished epoch, best val mIoU, per-epoch history
     run_dir/best.weights.h5        the weights to ship (best or last epoch; with --ema, averaged)
@@ -23,7 +23,6 @@ import numpy as np
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.weights.h5"
-OPTIMIZER = "optimizer.npz"
 STATE = "state.json"
 BEST = "best.weights.h5"
 
@@ -56,20 +55,14 @@ def save_arrays(path: Path, arrays: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def save_optimizer(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
-    save_arrays(path, {f"v{i:05d}": keras.ops.convert_to_numpy(v)
-                       for i, v in enumerate(optimizer.variables)})
+def load_checkpoint(model: keras.Model, path: Path) -> None:
+    """Restore a compiled model and its optimizer (step, momenta) from ``save_weights``.
 
-
-def load_optimizer(optimizer: keras.optimizers.Optimizer, model: keras.Model, path: Path) -> None:
-    """Restore optimizer variables saved by :func:`save_optimizer` for the same model."""
-    optimizer.build(model.trainable_variables)
-    with np.load(path) as saved:
-        values = [saved[k] for k in sorted(saved.files)]
-    if len(values) != len(optimizer.variables):
-        raise ValueError(
-            f"'{path}' holds {len(values)} optimizer variables but this optimizer has "
-            f"{len(optimizer.variables)}: was the run started with another model or optimizer?"
-        )
-    for variable, value in zip(optimizer.variables, values):
-        variable.assign(value)
+    Keras writes a compiled model's optimizer variables into its weights file, but reads them
+    back only into an optimizer that is already built, so build it first.
+    """
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(path)
+    if int(model.optimizer.iterations) == 0:
+        raise ValueError(f"'{path}' holds no optimizer state, so the run cannot resume where it "
+                         "stopped: restore the run folder's checkpoint, or start a new run folder")

@@ -335,8 +335,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
         optimizer = make_optimizer(config, steps)
         model, ship_model = compile_model(config, num_classes, optimizer, class_weights)
         if state["epoch"]:
-            model.load_weights(run_dir / run_state.CHECKPOINT)
-            run_state.load_optimizer(model.optimizer, model, run_dir / run_state.OPTIMIZER)
+            run_state.load_checkpoint(model, run_dir / run_state.CHECKPOINT)
             print(f"resuming '{run_dir}' after epoch {state['epoch']} "
                   f"(optimizer step {int(model.optimizer.iterations)})", flush=True)
         elif config.init_from:

@@ -53,7 +53,7 @@ run_stage() {  # run_stage NAME
       fanet-robustness "$run_dir/model.onnx" --dataset-root "$CAMVID" --split train \
         --drives "$HOLDOUT" --output "$run_dir/robustness.json"
     fi
-    rm -f "$run_dir"/*.weights.h5 "$run_dir"/optimizer.npz "$run_dir"/ema.npz "$run_dir/model.onnx"
+    rm -f "$run_dir"/*.weights.h5 "$run_dir"/ema.npz "$run_dir/model.onnx"
   fi
 }
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_FILES = ("state.json", "config.json", "class_weights.json")
-UNFINISHED_FILES = ("checkpoint.weights.h5", "optimizer.npz", "ema.npz")  # ema: with --ema
+UNFINISHED_FILES = ("checkpoint.weights.h5", "ema.npz")  # checkpoint: optimizer too; ema: --ema
 FINISHED_FILES = ("best.weights.h5",)
 MIB = 1 << 20
 

@@ -32,7 +32,7 @@ def _run(work: Path, stage: str, model: str, epoch: int, mib: float) -> None:
     (run / "state.json").write_text(json.dumps({"epoch": epoch}))
     (run / "class_weights.json").write_text("{}")
     (run / "checkpoint.weights.h5").write_bytes(b"c" * int(mib * 0.6 * MIB))
-    (run / "optimizer.npz").write_bytes(b"o" * int(mib * 0.4 * MIB))
+    (run / "ema.npz").write_bytes(b"e" * int(mib * 0.4 * MIB))
     (run / "best.weights.h5").write_bytes(b"b" * MIB)
     (work / stage / "logs").mkdir()
     (work / stage / "logs" / f"{model}.log").write_text(f"epoch {epoch}\n")
@@ -84,8 +84,8 @@ def test_snapshot_keeps_the_most_advanced_runs_within_the_limit(gpu_campaign, tm
     (tmp_path / "fanet_final.tar").write_bytes(parts)
     with tarfile.open(tmp_path / "fanet_final.tar") as tar:
         assert sorted(tar.getnames()) == ["checkpoint.weights.h5", "class_weights.json",
-                                          "config.json", "optimizer.npz", "state.json"]
+                                          "config.json", "ema.npz", "state.json"]
     with tarfile.open(out / "fanet_schedule.tar.00") as tar:
-        assert "best.weights.h5" in tar.getnames() and "optimizer.npz" not in tar.getnames()
+        assert "best.weights.h5" in tar.getnames() and "ema.npz" not in tar.getnames()
     with tarfile.open(out / "logs.tar.gz") as tar:
         assert "fsffnet_final/logs/fsffnet.log" in tar.getnames()
