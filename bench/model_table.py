@@ -66,19 +66,30 @@ UNITS = {"*_ms, ms, frame_ms, preprocess, inference, postprocess": "milliseconds
          "confidence_error_levels": "levels of 255",
          "load_average_at_start": "1-, 5- and 15-minute load averages"}
 FMA_UNITS = 2
-FP32_LANES = 8  # AVX2: 256-bit registers
 
 
-def cpu_peak(cores: int) -> dict[str, Any]:
+def simd_width(cpuinfo: str) -> tuple[int, str]:
+    """fp32 lanes of one FMA pipe and the instruction set: 16 (AVX-512) on an Intel CPU that
+    has it, whose server cores have two 512-bit FMA pipes; 8 (AVX2) otherwise, AMD's AVX-512
+    (Zen 4) included, which splits each 512-bit FMA over 256-bit pipes."""
+    match = re.search(r"^flags\s*:(.*)$", cpuinfo, re.M)
+    flags = set(match.group(1).split()) if match else set()
+    if "avx512f" in flags and "GenuineIntel" in cpuinfo:
+        return 16, "AVX-512"
+    return 8, "AVX2"
+
+
+def cpu_peak(cores: int, cpuinfo: str | None = None) -> dict[str, Any]:
     """Nominal peak fp32 multiply-accumulates per second (one FMA = one MAC), and what it
-    assumes: two 256-bit FMA pipes per core (AVX2; AVX-512 on AMD Zen 4 runs on the same
-    pipes) at the largest ``cpu MHz`` in /proc/cpuinfo. A virtual machine reports its base
-    clock there, not the boost its cores may run at, so a measured share can exceed 100 %."""
-    text = Path("/proc/cpuinfo").read_text()
+    assumes: two FMA pipes per core, :func:`simd_width` lanes each, at the largest ``cpu MHz``
+    in /proc/cpuinfo. A virtual machine reports its base clock there, not the boost its cores
+    may run at, so a measured share can exceed 100 %."""
+    text = Path("/proc/cpuinfo").read_text() if cpuinfo is None else cpuinfo
     clocks = [float(m) for m in re.findall(r"cpu MHz\s*:\s*([\d.]+)", text)]
     ghz = max(clocks) / 1000.0 if clocks else float("nan")
-    return {"cores": cores, "fma_units": FMA_UNITS, "fp32_lanes": FP32_LANES, "isa": "AVX2",
-            "ghz": ghz, "gmac_per_s": cores * FMA_UNITS * FP32_LANES * ghz}
+    lanes, isa = simd_width(text)
+    return {"cores": cores, "fma_units": FMA_UNITS, "fp32_lanes": lanes, "isa": isa,
+            "ghz": ghz, "gmac_per_s": cores * FMA_UNITS * lanes * ghz}
 
 
 def session(path_or_bytes: str | bytes, threads: int = 0) -> ort.InferenceSession:

@@ -72,6 +72,18 @@ def test_model_table_times_network_and_heads_apart(tmp_path):
     assert "peer_skipped" in data
 
 
+
+def test_cpu_peak_counts_avx512_lanes_where_intel_has_them():
+    from bench.model_table import cpu_peak
+
+    def cpuinfo(vendor: str, flags: str) -> str:
+        return f"vendor_id\t: {vendor}\ncpu MHz\t\t: 2000.000\nflags\t\t: fpu {flags}\n"
+
+    intel = cpu_peak(2, cpuinfo("GenuineIntel", "avx2 fma avx512f avx512bw"))
+    assert (intel["isa"], intel["gmac_per_s"]) == ("AVX-512", 2 * 2 * 16 * 2.0)
+    assert cpu_peak(2, cpuinfo("AuthenticAMD", "avx2 fma avx512f"))["isa"] == "AVX2"
+    assert cpu_peak(2, cpuinfo("GenuineIntel", "avx2 fma"))["gmac_per_s"] == 2 * 2 * 8 * 2.0
+
 @pytest.mark.slow
 def test_multi_camera_compares_one_node_with_two(tmp_path):
     run_bench("multi_camera", "--model", "fanet_synthetic", "--rate", "10",
