@@ -11,6 +11,7 @@
 # Pause a stage with SIGSTOP / SIGCONT (its pid is in campaign/RUNNING); a kill loses at most
 # the epoch in progress. CAMPAIGN_ROOT: the checkout whose campaign/ folder holds the state
 # (default: this one; run the code from a separate worktree and point this at the main one).
+# The state reaches the next machine only when committed: scripts/campaign_snapshot.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 cd "${CAMPAIGN_ROOT:-$ROOT}"
