@@ -63,6 +63,7 @@ def load_checkpoint(model: keras.Model, path: Path) -> None:
     """
     model.optimizer.build(model.trainable_variables)
     model.load_weights(path)
-    if int(model.optimizer.iterations) == 0:
-        raise ValueError(f"'{path}' holds no optimizer state, so the run cannot resume where it "
-                         "stopped: restore the run folder's checkpoint, or start a new run folder")
+    if int(model.optimizer.iterations) == 0:  # Keras warns and skips a mismatched optimizer
+        raise ValueError(f"'{path}' restored no optimizer state (none saved, or saved by another "
+                         "optimizer than this run's): resume with the options that started the "
+                         "run, or start a new run folder")

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from test_training_data import write_dataset
 
-from fanet_training.models import MODELS, register_model
+from fanet_training.models import MODELS, build_model, register_model
 from fanet_training.models.blocks import classifier_head, conv_bn_act, sep_conv_bn_act
 from fanet_training.train import TrainConfig, main, train
 from fanet_training.weight_average import EMA, WeightAverage
@@ -93,6 +93,17 @@ def test_resume_continues_from_the_saved_epoch(tmp_path: Path) -> None:
     assert state["epoch"] == 3
     assert [h["epoch"] for h in state["history"]] == [1, 2, 3]
 
+
+
+def test_resume_refuses_a_checkpoint_without_this_optimizers_state(tmp_path: Path) -> None:
+    from fanet_training import run_state
+
+    model = build_model("tiny_test", 3, (32, 32, 3))
+    model.compile(optimizer=keras.optimizers.SGD(momentum=0.9), loss="mse")
+    run_state.save_weights(model, tmp_path / "checkpoint.weights.h5")  # SGD's, unbuilt
+    model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
+    with pytest.raises(ValueError, match="restored no optimizer state"):
+        run_state.load_checkpoint(model, tmp_path / "checkpoint.weights.h5")
 
 def test_cli_reports_a_missing_dataset(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code = main(["--dataset-root", str(tmp_path / "nowhere"), "--layout", "camvid",
