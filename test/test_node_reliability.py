@@ -216,3 +216,20 @@ def test_repeated_worker_failures_are_an_error_counted_apart_from_invalid_frames
         assert "Gather" in status["last_error"] or "indices" in status["last_error"]
     assert "frame failed in the worker" in log.read_text()
     assert proc.poll() is None
+
+
+@pytest.fixture(scope="module")
+def sim_time_node(ros_context, tmp_path_factory, tiny_model):
+    """``use_sim_time:=true`` and nobody publishes /clock: a bag played without ``--clock``,
+    paused, or not started yet."""
+    yield from camera_node(tmp_path_factory.mktemp("node"), tiny_model, "/st", use_sim_time=True)
+
+
+def test_sim_time_without_a_clock_keeps_diagnostics_and_input_matching_running(sim_time_node):
+    """ROS-clock timers would never fire here: no /diagnostics, and a reliable camera left on
+    the best-effort subscription it had before anyone published."""
+    with SpinningNode("sim_time_probe") as spinner:
+        probe = DiagnosticsProbe(spinner.node, "/st/segmentation_node: segmentation")
+        spinner.node.create_publisher(Image, "/st/camera/image", RELIABLE)
+        status = probe.status_after(lambda s: s.get("input_reliability") == "reliable", TIMEOUT)
+    assert status, f"no such status: {probe.seen}\n{sim_time_node.log.read_text()}"

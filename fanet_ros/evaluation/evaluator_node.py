@@ -46,6 +46,7 @@ from fanet_ros.node.node_parameters import ParameterSpec, declare_parameters
 from fanet_ros.node.node_usage import exit_if_help
 from fanet_ros.node.parameter_requests import guard_parameter_services
 from fanet_ros.node.qos_profiles import LATCHED_QOS
+from fanet_ros.node.steady_timer import steady_timer
 
 LATENCY_DEFINITION = "label arrival minus the arrival of the ground truth with the same stamp"
 Pending = tuple[np.ndarray, int]
@@ -101,7 +102,7 @@ class EvaluatorNode(Node):
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.miou_pub = self.create_publisher(Float32, "~/mean_iou", qos)
         self.summary_pub = self.create_publisher(String, "~/summary", qos)
-        self.create_timer(p["publish_period"], self._publish_scores)
+        steady_timer(self, p["publish_period"], self._publish_scores)
         self.get_logger().info(
             f"scoring '{self.label_topic}' against '{self.ground_truth_topic}'"
             + ("" if self.label_set else f"; classes from '{info_topic}'")

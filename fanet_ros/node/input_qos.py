@@ -33,6 +33,8 @@ except ImportError:  # Humble
 from rclpy.qos import QoSPolicyKind, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 
+from fanet_ros.node.steady_timer import steady_timer
+
 _POLICIES = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
 QUICK_CHECK_S = 0.02
 QUICK_CHECK_FOR_S = 1.0
@@ -87,7 +89,7 @@ class AdaptiveSubscription:
         found = self._publisher_policies()
         self.reliability = self.forced or reliability_for(found) or ReliabilityPolicy.BEST_EFFORT
         self._quick_until = 0.0
-        self._quick = node.create_timer(QUICK_CHECK_S, self._quick_check)
+        self._quick = steady_timer(node, QUICK_CHECK_S, self._quick_check)
         self._quick.cancel()
         self.subscription = self._create()
         self._count(found)

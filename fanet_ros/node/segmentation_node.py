@@ -52,6 +52,7 @@ from fanet_ros.node.node_parameters import (
 from fanet_ros.node.node_usage import exit_if_help
 from fanet_ros.node.parameter_requests import guard_parameter_services
 from fanet_ros.node.qos_profiles import LATCHED_QOS
+from fanet_ros.node.steady_timer import steady_timer
 from fanet_ros.runtime import ModelLoadError
 from fanet_ros.segmentation_pipeline import SegmentationPipeline
 from fanet_ros.segmenter import Segmenter
@@ -116,8 +117,8 @@ class SegmentationNode(Node):
         self._worker.start()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         for channel in self.channels.values():
-            self.create_timer(QOS_REFRESH_S, channel.image_sub.refresh)
-        self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
+            steady_timer(self, QOS_REFRESH_S, channel.image_sub.refresh)
+        steady_timer(self, p["diagnostics_period"], self._publish_diagnostics)
         batching = f"; up to {min(self.runner.capacity, len(cameras))} frames per inference " \
             "call" if len(cameras) > 1 else ""
         for channel in self.channels.values():
