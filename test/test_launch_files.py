@@ -29,7 +29,8 @@ RUN_LAUNCH = """
 import sys
 from ros2launch.api import (get_share_file_path_from_package, launch_a_launch_file,
                             print_arguments_of_launch_file)
-path = get_share_file_path_from_package(package_name="fanet_ros", file_name=sys.argv[1])
+path = sys.argv[1] if sys.argv[1].startswith("/") else get_share_file_path_from_package(
+    package_name="fanet_ros", file_name=sys.argv[1])
 if sys.argv[2:] == ["--show-args"]:
     sys.exit(print_arguments_of_launch_file(launch_file_path=path))
 sys.exit(launch_a_launch_file(launch_file_path=path, launch_file_arguments=sys.argv[2:]))
@@ -131,6 +132,43 @@ def test_launch_wires_transport_and_output_resolution_and_the_namespace_moves_th
         os.killpg(proc.pid, signal.SIGINT)
     code, log = finish(proc, tmp_path)
     assert code == 0, log
+
+
+BRINGUP = """
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import PushRosNamespace
+from launch_ros.substitutions import FindPackageShare
+
+
+def generate_launch_description():
+    segmentation = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution(
+            [FindPackageShare("fanet_ros"), "launch", "segmentation.launch.py"])),
+        launch_arguments={{"model_path": "{model}", "backend": "onnxruntime"}}.items())
+    return LaunchDescription([
+        DeclareLaunchArgument("robot"),
+        GroupAction([PushRosNamespace(LaunchConfiguration("robot")), segmentation]),
+    ])
+"""
+
+
+def test_a_robots_bringup_includes_the_launch_file_with_its_own_arguments(
+        installed, ros_context, tmp_path, tiny_model):
+    bringup = tmp_path / "robot_bringup.launch.py"
+    bringup.write_text(BRINGUP.format(model=tiny_model))
+    proc = launch(installed, tmp_path, str(bringup), "robot:=lf_r1")
+    try:
+        with SpinningNode("launch_probe") as spinner:
+            assert wait_for(lambda: "/lf_r1/segmentation_node/label" in published_topics(spinner),
+                            60.0), (tmp_path / "launch.log").read_text()
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+    code, log = finish(proc, tmp_path)
+    assert code == 0, log
+    assert "unknown argument" not in log, log
 
 
 @pytest.mark.parametrize(("file", "args", "expected"), [

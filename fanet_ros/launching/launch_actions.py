@@ -6,6 +6,7 @@ Decisions live in :mod:`fanet_ros.launching.launch_arguments`; this module turns
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,25 @@ def declare(arguments: Iterable[LaunchArgument]) -> list[DeclareLaunchArgument]:
 
 def check_command_line(context: LaunchContext, declared: Iterable[str]) -> None:
     """Refuse ``name:=value`` arguments the launch file does not declare (launch ignores
-    them silently, so a typo would run with the default)."""
+    them silently, so a typo would run with the default).
+
+    Only in the file that ``ros2 launch`` was given: ``context.argv`` is the command line of
+    the whole launch, so a file included from another (a robot's bringup) would see that
+    file's arguments.
+    """
+    if not launched_directly(context):
+        return
     problems = unknown_arguments(command_line_names(context.argv or ()),
                                  [*declared, *LAUNCH_OPTIONS])
     if problems:
         raise LaunchArgumentError(report(problems))
+
+
+def launched_directly(context: LaunchContext) -> bool:
+    """Whether the launch file running now is the one named on the command line
+    (``ros2 launch PACKAGE FILE ...`` or ``ros2 launch PATH ...``), not one it includes."""
+    current = context.get_locals_as_dict().get("current_launch_file_path")
+    return current is not None and Path(current).name in {Path(a).name for a in sys.argv[1:]}
 
 
 def segmentation_actions(
