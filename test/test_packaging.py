@@ -31,7 +31,7 @@ def test_package_xml_is_format_3_ament_python_with_rosdep_keys():
     assert root.find("export/build_type").text == "ament_python"
     deps = {e.text for e in root if e.tag.endswith("depend")}
     for key in ("rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "python3-numpy",
-                "python3-opencv", "launch", "launch_ros", "python3-pytest"):
+                "python3-opencv", "launch", "launch_ros", "ros2launch", "python3-pytest"):
         assert key in deps, key
     assert "rviz2" not in deps  # optional: only rviz:=true starts it (the launch checks for it)
 
