@@ -16,7 +16,22 @@ import cv2
 import numpy as np
 
 CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
-"""Supported input encodings and their channel counts."""
+"""Encodings the pipeline takes as they are, and their channel counts."""
+
+CONVERTED_TO_BGR = {
+    "bayer_rggb8": (1, cv2.COLOR_BayerBG2BGR),  # OpenCV names a mosaic by its second row
+    "bayer_bggr8": (1, cv2.COLOR_BayerRG2BGR),
+    "bayer_gbrg8": (1, cv2.COLOR_BayerGR2BGR),
+    "bayer_grbg8": (1, cv2.COLOR_BayerGB2BGR),
+    "yuv422": (2, cv2.COLOR_YUV2BGR_UYVY),  # sensor_msgs' yuv422 is UYVY
+    "yuv422_yuy2": (2, cv2.COLOR_YUV2BGR_YUYV),
+}
+"""Encodings converted to bgr8 on arrival, as cv_bridge's ``toCvCopy(msg, "bgr8")`` does:
+the raw Bayer mosaics of machine-vision cameras, the YUV 4:2:2 of UVC ones. Bytes per pixel
+and the OpenCV conversion."""
+
+INPUT_ENCODINGS = (*CHANNELS, *CONVERTED_TO_BGR)
+"""Every ``sensor_msgs/Image`` encoding the node reads."""
 
 
 class ImageConversionError(ValueError):
@@ -53,16 +68,19 @@ def image_from_msg(msg: Any) -> DecodedImage:
 
 
 def pixels_view(data: Any, encoding: str, height: int, width: int, step: int) -> DecodedImage:
-    """A ``[H, W, C]`` view on an image buffer, after checking it holds such an image."""
-    channels = CHANNELS.get(encoding)
+    """A ``[H, W, C]`` view on an image buffer, after checking it holds such an image (a
+    bgr8 copy for the encodings of :data:`CONVERTED_TO_BGR`)."""
+    channels, conversion = CONVERTED_TO_BGR.get(encoding, (CHANNELS.get(encoding), None))
     if channels is None:
         what = f"unsupported encoding {encoding!r}" if encoding else "the encoding field is empty"
         raise ImageConversionError(
             f"{what}: the publisher must set sensor_msgs/Image.encoding to one of "
-            f"{', '.join(CHANNELS)}"
+            f"{', '.join(INPUT_ENCODINGS)}"
         )
     if height == 0 or width == 0:
         raise ImageConversionError(f"empty image ({width}x{height})")
+    if channels == 2 and width % 2:
+        raise ImageConversionError(f"{encoding} needs an even width, not {width}")
     row_bytes = width * channels
     if step < row_bytes:
         raise ImageConversionError(
@@ -76,6 +94,10 @@ def pixels_view(data: Any, encoding: str, height: int, width: int, step: int) ->
     flat = np.frombuffer(data, dtype=np.uint8, count=needed)
     rows = flat.reshape(height, step)
     pixels = rows[:, :row_bytes].reshape(height, width, channels)
+    if conversion is not None:
+        source = pixels[:, :, 0] if channels == 1 else pixels
+        return DecodedImage(cv2.cvtColor(np.ascontiguousarray(source), conversion), "bgr8",
+                            extra_bytes=len(data) - needed)
     return DecodedImage(pixels, encoding, extra_bytes=len(data) - needed)
 
 

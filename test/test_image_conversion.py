@@ -40,6 +40,37 @@ def test_row_padding_is_skipped():
     np.testing.assert_array_equal(image_from_msg(msg).pixels, pixels)
 
 
+BGR = (30, 120, 200)
+"""A colour with three different channels: a swapped mosaic or byte order changes it."""
+
+
+@pytest.mark.parametrize("pattern", ["rggb", "bggr", "gbrg", "grbg"])
+def test_bayer_mosaics_arrive_as_bgr8(pattern):
+    index = {"b": 0, "g": 1, "r": 2}
+    mosaic = np.zeros((8, 10), np.uint8)
+    for k, colour in enumerate(pattern):  # the 2x2 cell, row by row
+        mosaic[k // 2::2, k % 2::2] = BGR[index[colour]]
+    msg = Image(height=8, width=10, encoding=f"bayer_{pattern}8", step=10, data=mosaic.tobytes())
+    decoded = image_from_msg(msg)
+    assert decoded.encoding == "bgr8" and decoded.pixels.shape == (8, 10, 3)
+    np.testing.assert_array_equal(decoded.pixels[2:-2, 2:-2], np.broadcast_to(BGR, (4, 6, 3)))
+
+
+@pytest.mark.parametrize(("encoding", "order"), [("yuv422", "uyvy"), ("yuv422_yuy2", "yuyv")])
+def test_yuv422_arrives_as_bgr8_in_its_byte_order(encoding, order):
+    """Bright grey (Y 200, U = V = 128): read in the other byte order it would be coloured."""
+    values = {"y": 200, "u": 128, "v": 128}
+    row = np.array([values[c] for c in order] * 3, np.uint8)  # 6 pixels
+    msg = Image(height=2, width=6, encoding=encoding, step=12, data=np.tile(row, 2).tobytes())
+    decoded = image_from_msg(msg)
+    assert decoded.encoding == "bgr8" and decoded.pixels.shape == (2, 6, 3)
+    assert np.ptp(decoded.pixels.astype(int), axis=-1).max() <= 1  # grey
+    assert decoded.pixels.min() > 180
+    msg.width, msg.step = 5, 10
+    with pytest.raises(ImageConversionError, match="even width"):
+        image_from_msg(msg)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

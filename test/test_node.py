@@ -169,7 +169,8 @@ def test_input_encodings(node_input_res):
         client = Client(spinner, "/a", ("label", "overlay"))
         client.wait_connected(2)
         for i, (encoding, channels, overlay_encoding) in enumerate(
-            (("rgba8", 4, "rgb8"), ("bgra8", 4, "bgr8"), ("mono8", 1, "rgb8"), ("rgb8", 3, "rgb8"))
+            (("rgba8", 4, "rgb8"), ("bgra8", 4, "bgr8"), ("mono8", 1, "rgb8"), ("rgb8", 3, "rgb8"),
+             ("bayer_grbg8", 1, "bgr8"), ("yuv422", 2, "bgr8"))  # the last two: converted
         ):
             msg = image_msg(camera_image(10 + i, channels), encoding, stamp_ns=3_000_000_000 + i)
             assert client.send_and_wait(msg, "label").encoding == "mono8"
