@@ -81,3 +81,16 @@ def test_contradicting_reliability_parameters_stop_start_up(own_ros_context, tin
               "qos_overrides./q/image.subscription.reliability:=best_effort")
     with pytest.raises(StartupError, match="must be reliable, best_effort or system_default"):
         _node(own_ros_context, tiny_model, "qos_overrides./q/image.subscription.reliability:=fast")
+
+
+def test_standard_qos_overrides_reach_camera_info_and_the_outputs(own_ros_context, tiny_model):
+    node = _node(own_ros_context, tiny_model,
+                 "qos_overrides./q/camera_info.subscription.reliability:=reliable",
+                 "qos_overrides./segmentation_node/label.publisher.reliability:=best_effort")
+    try:
+        (info,) = node.get_subscriptions_info_by_topic("/q/camera_info")
+        assert info.qos_profile.reliability == RELIABLE  # sensor data (best effort) otherwise
+        (label,) = node.get_publishers_info_by_topic("/segmentation_node/label")
+        assert label.qos_profile.reliability == BEST_EFFORT
+    finally:
+        node.destroy_node()

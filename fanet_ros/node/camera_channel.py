@@ -148,6 +148,7 @@ class CameraChannel:
         self.camera_infos = CameraInfoRelay(info_topic, self.notes, logger.info)
         self.camera_info_sub = node.create_subscription(
             CameraInfo, info_topic, self.camera_infos.put, qos_profile_sensor_data,
+            qos_overriding_options=overrides,
         )
         self.camera_info_pub = node.create_publisher(
             CameraInfo, f"~/{prefix}camera_info", OUTPUT_QOS, qos_overriding_options=overrides
