@@ -122,6 +122,20 @@ def test_namespaced_rviz_config_changes_only_the_topics(tiny_model):
     assert namespaced == template
 
 
+def test_rviz_shows_the_compressed_camera_topic_when_the_node_reads_it(tiny_model, tmp_path):
+    """A compressed-only camera has no raw topic: the Camera display names the compressed
+    one, set by the argument or by the params file."""
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    image_transport: compressed\n")
+    for arguments in ({"image_transport": "compressed"}, {"params_file": str(params)}):
+        plan = resolve_launch({"model_path": str(tiny_model), "namespace": "front", **arguments},
+                              CONFIG_DIR)
+        assert rviz_display_topics(plan)["Camera"] == "/front/camera/image_raw/compressed"
+    plan = resolve_launch({"model_path": str(tiny_model), "params_file": str(params),
+                           "image_transport": "raw"}, CONFIG_DIR)  # the argument wins
+    assert rviz_display_topics(plan)["Camera"] == "/camera/image_raw"
+
+
 def test_rviz_config_without_a_needed_display_is_refused(tiny_model):
     plan = resolve_launch({"model_path": str(tiny_model)}, CONFIG_DIR)
     config = yaml.safe_load((CONFIG_DIR / RVIZ_TEMPLATE).read_text())

@@ -134,6 +134,8 @@ class SegmentationLaunch:
     camera: str = ""
     """The camera's name in a node serving several (its ``cameras`` parameter); ``""``: the
     node's only camera."""
+    image_transport: str = "raw"
+    """The node's ``image_transport`` (from the argument, else the params file)."""
 
     @property
     def node_fqn(self) -> str:
@@ -229,7 +231,8 @@ def resolve_launch(
         namespace=namespace,
         image_topic=args["image"], params_file=params_file, parameters=parameters,
         use_sim_time=args["use_sim_time"] == "true", rviz=rviz, environment=environment,
-        camera=camera,
+        camera=camera, image_transport=parameters.get("image_transport", file_values.get(
+            "image_transport", PARAMETERS_BY_NAME["image_transport"].default)),
     )
 
 
@@ -351,9 +354,11 @@ def report(problems: list[str]) -> str:
 # -- rviz2 ---------------------------------------------------------------------
 
 def rviz_display_topics(plan: SegmentationLaunch) -> dict[str, str]:
-    """Topic of each Image display in config/segmentation.rviz, by display name."""
+    """Topic of each Image display in config/segmentation.rviz, by display name (rviz2's
+    Image display takes the transport from the topic's last name: ``.../compressed``)."""
+    camera = plan.input_topic + ("/compressed" if plan.image_transport == "compressed" else "")
     return {
-        "Camera": plan.input_topic,
+        "Camera": camera,
         "Colour mask": plan.output_topic("color"),
         "Overlay": plan.output_topic("overlay"),
     }
