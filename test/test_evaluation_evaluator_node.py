@@ -90,3 +90,23 @@ def test_evaluator_pairs_by_stamp_publishes_miou_and_writes_report(tmp_path: Pat
         player.destroy_node()
     finally:
         rclpy.try_shutdown()
+
+
+@pytest.mark.parametrize(("namespace", "remaps", "label", "truth"), [
+    ("", [], "/segmentation_node/label", "/camera/ground_truth"),
+    ("front", [], "/front/segmentation_node/label", "/front/camera/ground_truth"),
+    ("", ["segmentation_node/label:=/rear/segmentation_node/label",
+          "camera/ground_truth:=/rear/truth"], "/rear/segmentation_node/label", "/rear/truth"),
+])
+def test_topics_follow_the_namespace_and_remapping(namespace, remaps, label, truth):
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        cli = ["--ros-args", *(a for r in remaps for a in ("-r", r))]
+        evaluator = EvaluatorNode(context=context, namespace=namespace, cli_args=cli)
+        info = label.rsplit("/", 1)[0] + "/label_info"
+        for topic in (label, truth, info):
+            assert evaluator.get_subscriptions_info_by_topic(topic), topic
+        evaluator.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)

@@ -4,11 +4,11 @@ Run it beside the node while ``ros2 bag play`` plays a bag made by make_bag::
 
     ros2 run fanet_ros evaluator_node --ros-args -p output_dir:=eval_live
 
-It pairs ``label_topic`` and ``ground_truth_topic`` messages by header stamp
-(either may come first), accumulates one confusion matrix
-(:mod:`fanet_ros.metrics`), publishes the running mean IoU on ``~/mean_iou``
-(std_msgs/Float32) and a JSON summary on ``~/summary`` (std_msgs/String), and
-writes report.json, report.md and the PNGs on shutdown. Latency here is the
+It pairs ``segmentation_node/label`` and ``camera/ground_truth`` messages (relative
+names: a namespace moves them, ``-r`` remaps them) by header stamp (either may come
+first), accumulates one confusion matrix (:mod:`fanet_ros.metrics`), publishes the
+running mean IoU on ``~/mean_iou`` (std_msgs/Float32) and a JSON summary on ``~/summary``
+(std_msgs/String), and writes report.json, report.md and the PNGs on shutdown. Latency here is the
 label's arrival minus its ground truth's arrival: ``ros2 bag play`` publishes
 image and ground truth together, and keeps the recorded stamps.
 """
@@ -53,6 +53,12 @@ Pending = tuple[np.ndarray, int]
 """Labels ``[H, W]`` and their arrival time (ns)."""
 
 
+LABEL_TOPIC = "segmentation_node/label"
+"""The node's mono8 labels: relative, so a namespace moves it and ``-r`` remaps it; the
+latched ``label_info`` is read beside wherever it resolves to."""
+GROUND_TRUTH_TOPIC = BagTopics().ground_truth.lstrip("/")
+"""mono8 ground truth with the images' stamps (relative, as :data:`LABEL_TOPIC`)."""
+
 EVALUATOR_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("output_dir", "evaluation_report", "Folder for the report written on "
                   "shutdown; empty: no report."),
@@ -60,11 +66,6 @@ EVALUATOR_PARAMETERS: tuple[ParameterSpec, ...] = (
                   "node's ~/label_info."),
     ParameterSpec("num_classes", 0, "Unnamed classes 0..N-1 when neither dataset nor "
                   "label_info is available; 0: unused.", int_range=(0, 254, 1)),
-    ParameterSpec("label_topic", "/segmentation_node/label", "The node's mono8 label topic."),
-    ParameterSpec("label_info_topic", "", "The node's latched label_info; empty: next to "
-                  "label_topic."),
-    ParameterSpec("ground_truth_topic", BagTopics().ground_truth, "mono8 ground truth with "
-                  "the images' stamps."),
     ParameterSpec("publish_period", 1.0, "Seconds between ~/mean_iou and ~/summary messages.",
                   float_range=(0.01, 3600.0)),
     ParameterSpec("max_pending", 100, "Unpaired messages kept per side before the oldest is "
@@ -83,8 +84,8 @@ class EvaluatorNode(Node):
         p = self._declare_parameters()
         self.output_dir: str = p["output_dir"]
         self.max_pending: int = p["max_pending"]
-        self.label_topic: str = p["label_topic"]
-        self.ground_truth_topic: str = p["ground_truth_topic"]
+        self.label_topic: str = self.resolve_topic_name(LABEL_TOPIC)
+        self.ground_truth_topic: str = self.resolve_topic_name(GROUND_TRUTH_TOPIC)
         self.label_set: LabelSet | None = label_set_for(p["dataset"], p["num_classes"])
         self.scorer = FrameScorer(self.label_set) if self.label_set else None
         self.counts = FrameCounts()
@@ -95,7 +96,7 @@ class EvaluatorNode(Node):
         self.pending_labels: OrderedDict[Stamp, Pending] = OrderedDict()
         self.waiting_for_classes: list[tuple[Stamp, np.ndarray, np.ndarray]] = []
 
-        info_topic = p["label_info_topic"] or self.label_topic.rsplit("/", 1)[0] + "/label_info"
+        info_topic = self.label_topic.rsplit("/", 1)[0] + "/label_info"
         self.create_subscription(Image, self.label_topic, self._on_label, LABEL_QOS)
         self.create_subscription(Image, self.ground_truth_topic, self._on_truth, LABEL_QOS)
         self.create_subscription(String, info_topic, self._on_label_info, LATCHED_QOS)
