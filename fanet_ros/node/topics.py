@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fanet_ros.image_conversion import CHANNELS, CONVERTED_TO_BGR
+
 
 @dataclass(frozen=True)
 class Topic:
@@ -27,7 +29,8 @@ class Topic:
 
 TOPICS: tuple[Topic, ...] = (
     Topic("image", "sensor_msgs/Image", "keep last 5; reliable when every publisher is, else "
-          "best effort (`input_reliability`)", "camera input: rgb8, bgr8, rgba8, bgra8, mono8",
+          "best effort (`input_reliability`)", f"camera input: {', '.join(CHANNELS)}; "
+          f"{', '.join(CONVERTED_TO_BGR)} (converted to bgr8, as cv_bridge does)",
           published=False, label="`image` (remap it)"),
     Topic("image/compressed", "sensor_msgs/CompressedImage", "as `image`", "used instead with "
           "`image_transport:=compressed` (jpeg, png); follows the remapped `image` name as "
