@@ -356,9 +356,12 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     if chief and tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(run_dir / "logs", update_freq="epoch"))
     train_data.start_at_epoch(state["epoch"])
+    # shuffle=False: the dataset orders its frames by (seed, epoch) itself, so a resumed run
+    # sees the batches an uninterrupted one would; Keras's own shuffle of the batch indices
+    # draws from Python's global random state, which no checkpoint holds.
     model.fit(train_data, epochs=config.epochs, initial_epoch=state["epoch"],
               steps_per_epoch=steps, callbacks=callbacks + (extra_callbacks or []),
-              verbose=verbose)
+              verbose=verbose, shuffle=False)
     if train_data.skipped:
         print(f"skipped {len(train_data.skipped)} unreadable training images", flush=True)
     return state
@@ -394,7 +397,7 @@ def find_learning_rate(config: TrainConfig, steps: int, verbose: int = 1) -> flo
     optimizer = new_optimizer(config.optimizer, 1e-5, config.weight_decay)
     model, _ = compile_model(config, train_data.label_set.num_classes, optimizer)
     model.fit(train_data, epochs=math.ceil(steps / len(train_data)), callbacks=[test],
-              verbose=verbose)
+              verbose=verbose, shuffle=False)
     suggestion = test.suggestion()
     print("learning rate -> smoothed loss")
     for rate, loss in test.history[:: max(1, len(test.history) // 20)]:

@@ -95,6 +95,42 @@ def test_resume_continues_from_the_saved_epoch(tmp_path: Path) -> None:
 
 
 
+def test_a_resumed_run_trains_on_the_batches_of_one_never_stopped(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    from fanet_training.data import SegmentationDataset
+
+    root = write_dataset(tmp_path / "data", count=8)
+    epoch = [-1]
+    batches: list[tuple[int, tuple[int, ...]]] = []
+    """(Keras epoch, frame ids) of each training batch, in the order they were loaded."""
+    load = SegmentationDataset.__getitem__
+
+    def recorded(self, index):
+        if self.training and epoch[0] >= 0:  # not Keras's look at the data before fitting
+            size = self.config.batch_size
+            batches.append((epoch[0], tuple(int(i) for i in
+                                            self._order[index * size:(index + 1) * size])))
+        return load(self, index)
+
+    class _Epochs(keras.callbacks.Callback):
+        def on_epoch_begin(self, index: int, logs: dict | None = None) -> None:
+            epoch[0] = index
+
+    def run(config: TrainConfig, *callbacks: keras.callbacks.Callback) -> list:
+        batches.clear()
+        epoch[0] = -1
+        train(config, extra_callbacks=[_Epochs(), *callbacks], verbose=0)
+        return [b for b in batches if b[0] >= 1]
+
+    monkeypatch.setattr(SegmentationDataset, "__getitem__", recorded)
+    whole = run(_config(root, tmp_path / "whole", epochs=3, batch_size=1))
+    config = _config(root, tmp_path / "resumed", epochs=3, batch_size=1)
+    with pytest.raises(KeyboardInterrupt):
+        run(config, _KillAfterFirstEpoch())
+    assert run(config) == whole  # epochs 2 and 3: 8 batches each, in the same order
+    assert len(whole) == 16 and [b[1] for b in whole[:8]] != [b[1] for b in whole[8:]]
+
+
 def test_resume_refuses_a_checkpoint_without_this_optimizers_state(tmp_path: Path) -> None:
     from fanet_training import run_state
 
