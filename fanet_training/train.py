@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import math
 import sys
 from dataclasses import asdict, dataclass, field, replace
@@ -298,6 +299,24 @@ def class_weights_for(config: TrainConfig, train_data: SegmentationDataset,
     return weights
 
 
+RESUME_MAY_CHANGE = frozenset({"dataset_root", "layout", "run_dir", "workers", "cache",
+                               "skip_corrupt", "mixed_precision", "distribute", "val_every",
+                               "init_from"})
+"""Options a resumed run may give anew: where its data and folder are, how the data loads,
+what hardware runs it, how often it is scored. Every other option shapes the model, the
+schedule, the loss or the frames, so a resumed run must repeat it."""
+
+
+def resume_changes(saved: dict, config: TrainConfig) -> list[str]:
+    """``--option saved -> now`` for each option a resume of ``saved`` (a run's config.json)
+    would change; options the saved file lacks (runs older than the option) are not
+    compared."""
+    now = json.loads(json.dumps(asdict(config)))
+    return [f"--{name.replace('_', '-')} {saved[name]!r} -> {value!r}"
+            for name, value in now.items()
+            if name not in RESUME_MAY_CHANGE and name in saved and saved[name] != value]
+
+
 def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int = 1) -> dict:
     """Train (or resume) and return the run state (epoch, best val mIoU, history)."""
     config = with_defaults_resolved(config)
@@ -305,8 +324,12 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path = run_dir / run_state.STATE
     state = run_state.read_json(state_path) if state_path.is_file() else {"epoch": 0}
-    if state["epoch"] and run_state.read_json(run_dir / run_state.CONFIG)["model"] != config.model:
-        raise ValueError(f"'{run_dir}' holds a run of another model; use a new --run-dir")
+    if state["epoch"]:
+        changed = resume_changes(run_state.read_json(run_dir / run_state.CONFIG), config)
+        if changed:
+            raise ValueError(
+                f"'{run_dir}' holds a run with other options ({'; '.join(changed)}): resume "
+                f"it with the options in its {run_state.CONFIG}, or use a new --run-dir")
     mixed = use_mixed_precision(config.mixed_precision)
     scope, replicas = distribution_scope(config.distribute)
     if config.select not in ("best", "last"):

@@ -3,13 +3,14 @@ cross-entropy, checked against a plain NumPy reading of Berman et al. (2018)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 from test_training_data import write_dataset
-from test_training_train import _config
+from test_training_train import KillBeforeEpoch, _config
 
 from fanet_ros.dataset_layouts import label_set_for_layout
 from fanet_training.losses import LovaszSoftmax
@@ -86,15 +87,17 @@ def test_lovasz_weighted_run_trains_the_extra_loss_and_ships_the_plain_model(
     args = parse_args(["--dataset-root", str(root), "--layout", "folder", "--run-dir", "r",
                        "--lovasz-weight", "0.5"])
     assert args.lovasz_weight == 0.5
-    config = _config(root, tmp_path / "run", epochs=2, lovasz_weight=0.5, aux_loss_weight=0.4,
+    config = _config(root, tmp_path / "run", epochs=3, lovasz_weight=0.5, aux_loss_weight=0.4,
                      select="last")
-    state = train(config, verbose=0)
-    assert all(h["lovasz_loss"] > 0 for h in state["history"])
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, extra_callbacks=[KillBeforeEpoch(2)], verbose=0)
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert len(state["history"]) == 2 and all(h["lovasz_loss"] > 0 for h in state["history"])
     shipped = build_model("tiny_test", label_set_for_layout("folder").num_classes, (64, 64, 3))
     shipped.load_weights(tmp_path / "run" / "best.weights.h5")  # no extra output in it
     assert len(shipped.outputs) == 1
-    resumed = train(_config(root, tmp_path / "run", epochs=3, lovasz_weight=0.5,
-                            aux_loss_weight=0.4, select="last"), verbose=0)
+    resumed = train(config, verbose=0)
     assert resumed["epoch"] == 3
     with pytest.raises(ValueError, match="--lovasz-weight -1"):
         train(_config(root, tmp_path / "bad", lovasz_weight=-1.0), verbose=0)

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 from test_training_data import write_dataset
-from test_training_train import _config
+from test_training_train import KillBeforeEpoch, _config
 
 import fanet_training.class_weights as class_weights_module
 from fanet_ros.dataset_layouts import find_samples, label_set_for_layout, read_label
@@ -229,16 +229,19 @@ def test_held_out_drives_are_scored_and_never_trained(tmp_path: Path) -> None:
 def test_deep_supervision_trains_extra_heads_that_the_shipped_weights_leave_out(
         tmp_path: Path) -> None:
     root = write_dataset(tmp_path / "data", count=4)
-    config = _config(root, tmp_path / "run", epochs=1, aux_loss_weight=0.4,
+    config = _config(root, tmp_path / "run", epochs=2, aux_loss_weight=0.4,
                      holdout="frame_000", select="last")
-    state = train(config, verbose=0)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, extra_callbacks=[KillBeforeEpoch(1)], verbose=0)
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
     record = state["history"][-1]
     assert "aux_tiny1_bn_logits_loss" in record and "holdout_miou" in record
     assert state["best_epoch"] == 1 and state["monitor"] is None
     shipped = build_model("tiny_test", label_set_for_layout("folder").num_classes, (64, 64, 3))
     shipped.load_weights(tmp_path / "run" / "best.weights.h5")  # no auxiliary layer in it
     assert not any(layer.name.startswith("aux_") for layer in shipped.layers)
-    resumed = train(replace(config, epochs=2), verbose=0)  # the checkpoint keeps the heads
+    resumed = train(config, verbose=0)  # the checkpoint keeps the heads
     assert resumed["epoch"] == 2 and resumed["best_epoch"] == 2
 
 

@@ -15,6 +15,7 @@ import sys
 import textwrap
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -60,9 +61,15 @@ def test_overfits_a_handful_of_images(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "best.weights.h5").is_file()
 
 
-class _KillAfterFirstEpoch(keras.callbacks.Callback):
+class KillBeforeEpoch(keras.callbacks.Callback):
+    """Interrupts training as a kill would, when epoch ``epoch`` (0-based) begins."""
+
+    def __init__(self, epoch: int = 1) -> None:
+        super().__init__()
+        self.epoch = epoch
+
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if epoch == 1:
+        if epoch == self.epoch:
             raise KeyboardInterrupt("simulated kill")
 
 
@@ -70,7 +77,7 @@ def test_resume_continues_from_the_saved_epoch(tmp_path: Path) -> None:
     root = write_dataset(tmp_path / "data", count=8)
     config = _config(root, tmp_path / "run", epochs=3)
     with pytest.raises(KeyboardInterrupt):
-        train(config, extra_callbacks=[_KillAfterFirstEpoch()], verbose=0)
+        train(config, extra_callbacks=[KillBeforeEpoch(1)], verbose=0)
     saved = json.loads((tmp_path / "run" / "state.json").read_text())
     assert saved["epoch"] == 1
 
@@ -126,9 +133,29 @@ def test_a_resumed_run_trains_on_the_batches_of_one_never_stopped(tmp_path: Path
     whole = run(_config(root, tmp_path / "whole", epochs=3, batch_size=1))
     config = _config(root, tmp_path / "resumed", epochs=3, batch_size=1)
     with pytest.raises(KeyboardInterrupt):
-        run(config, _KillAfterFirstEpoch())
+        run(config, KillBeforeEpoch(1))
     assert run(config) == whole  # epochs 2 and 3: 8 batches each, in the same order
     assert len(whole) == 16 and [b[1] for b in whole[:8]] != [b[1] for b in whole[8:]]
+
+
+def test_resume_refuses_options_that_would_change_the_run(tmp_path: Path) -> None:
+    """A changed --epochs or --learning-rate would bend the schedule at the restored step;
+    where the data lives and how it loads may change (a new machine)."""
+    root = write_dataset(tmp_path / "data", count=4)
+    config = _config(root, tmp_path / "run", epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, extra_callbacks=[KillBeforeEpoch(1)], verbose=0)
+    changed = replace(config, epochs=3, learning_rate=0.01, class_weighting="median-frequency")
+    with pytest.raises(ValueError) as refused:
+        train(changed, verbose=0)
+    message = str(refused.value)
+    for change in ("--epochs 2 -> 3", "--learning-rate 0.02 -> 0.01",
+                   "--class-weighting 'none' -> 'median-frequency'", "config.json"):
+        assert change in message, message
+    moved = tmp_path / "moved"
+    shutil.copytree(root, moved)
+    state = train(replace(config, dataset_root=str(moved), workers=1, cache=True), verbose=0)
+    assert state["epoch"] == 2
 
 
 def test_resume_refuses_a_checkpoint_without_this_optimizers_state(tmp_path: Path) -> None:
@@ -234,7 +261,7 @@ def test_ema_run_scores_both_ships_the_average_and_resumes_it(tmp_path: Path) ->
     root = write_dataset(tmp_path / "data", count=8)
     config = _config(root, tmp_path / "run", epochs=3, ema=0.9, select="last")
     with pytest.raises(KeyboardInterrupt):
-        train(config, extra_callbacks=[_KillAfterFirstEpoch()], verbose=0)
+        train(config, extra_callbacks=[KillBeforeEpoch(1)], verbose=0)
     with np.load(tmp_path / "run" / EMA) as saved:
         assert int(saved["updates"]) == 2  # 1 epoch x 2 steps
 
