@@ -416,9 +416,12 @@ def find_learning_rate(config: TrainConfig, steps: int, verbose: int = 1) -> flo
     config = with_defaults_resolved(config)
     use_mixed_precision(config.mixed_precision)
     train_data, _ = datasets(config, 1)
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     test = LearningRateRangeTest(1e-5, 1.0, steps)
     optimizer = new_optimizer(config.optimizer, 1e-5, config.weight_decay)
-    model, _ = compile_model(config, train_data.label_set.num_classes, optimizer)
+    model, _ = compile_model(config, train_data.label_set.num_classes, optimizer,
+                             class_weights_for(config, train_data, run_dir))  # training's loss
     model.fit(train_data, epochs=math.ceil(steps / len(train_data)), callbacks=[test],
               verbose=verbose, shuffle=False)
     suggestion = test.suggestion()
@@ -426,8 +429,6 @@ def find_learning_rate(config: TrainConfig, steps: int, verbose: int = 1) -> flo
     for rate, loss in test.history[:: max(1, len(test.history) // 20)]:
         print(f"  {rate:10.2e}  {loss:.4f}")
     print(f"steepest descent at {suggestion:.2e}" if suggestion else "too few steps to suggest")
-    run_dir = Path(config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     run_state.write_json(run_dir / "lr_find.json",
                          {"history": test.history, "suggested_learning_rate": suggestion})
     return suggestion

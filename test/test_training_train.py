@@ -284,3 +284,17 @@ def _weights(path: Path) -> dict[str, np.ndarray]:
         handle.visititems(lambda name, item: arrays.__setitem__(name, item[()])
                           if isinstance(item, h5py.Dataset) else None)
     return arrays
+
+
+def test_lr_find_sweeps_with_the_loss_training_uses(tmp_path: Path) -> None:
+    from fanet_training.train import find_learning_rate
+
+    root = write_dataset(tmp_path / "data", count=4)
+    config = _config(root, tmp_path / "run", class_weighting="median-frequency")
+    find_learning_rate(config, steps=6, verbose=0)
+    found = json.loads((tmp_path / "run" / "lr_find.json").read_text())
+    assert len(found["history"]) == 6
+    rates = [rate for rate, _ in found["history"]]
+    assert rates == sorted(rates) and rates[0] >= 1e-5  # an exponential sweep upwards
+    weights = json.loads((tmp_path / "run" / "class_weights.json").read_text())
+    assert weights["method"] == "median-frequency"  # the class-weighted loss, as training's
