@@ -75,8 +75,10 @@ def drive_samples(samples: list[Sample], drives: tuple[str, ...]) -> list[Sample
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """``[H, W, 3]`` uint8 RGB; raises :class:`DatasetError` naming an unreadable file."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """``[H, W, 3]`` uint8 RGB as stored; raises :class:`DatasetError` naming an unreadable
+    file. A JPEG's EXIF orientation is ignored: label files carry none, so rotating the
+    image alone would misalign the pair."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise DatasetError(f"cannot read image '{path}' (missing, corrupt or not an image)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

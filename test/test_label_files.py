@@ -43,3 +43,28 @@ def test_colour_masks_stop_training_naming_the_file(tmp_path: Path):
         check_splits([(s, find_samples(root, "folder", s)) for s in ("train", "val")],
                      "folder", label_set_for_layout("folder"), log=lambda _: None)
     assert f"label '{masks[0]}' is a colour mask" in str(info.value)
+
+
+def jpeg_with_exif_orientation(pixels: np.ndarray, orientation: int) -> bytes:
+    """A JPEG whose EXIF (APP1) says to show it rotated (3: by 180 degrees)."""
+    tiff = (b"II*\x00" + (8).to_bytes(4, "little") + (1).to_bytes(2, "little")
+            + (0x0112).to_bytes(2, "little") + (3).to_bytes(2, "little")
+            + (1).to_bytes(4, "little") + orientation.to_bytes(2, "little") + b"\x00\x00"
+            + (0).to_bytes(4, "little"))
+    app1 = b"Exif\x00\x00" + tiff
+    ok, jpeg = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    data = jpeg.tobytes()
+    return data[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + data[2:]
+
+
+def test_images_are_read_as_stored_whatever_their_exif_orientation(tmp_path: Path):
+    """The label beside it is aligned with the stored pixels, not with a rotated view."""
+    from fanet_ros.dataset_layouts import read_image
+
+    pixels = np.zeros((16, 24, 3), np.uint8)
+    pixels[:8] = 255  # white top half, black bottom half
+    path = tmp_path / "frame.jpg"
+    path.write_bytes(jpeg_with_exif_orientation(pixels, 3))
+    assert cv2.imread(str(path))[0].mean() < 50  # shown upright, as EXIF says: rotated
+    read = read_image(path)
+    assert read[0].mean() > 200 and read[-1].mean() < 50
