@@ -146,7 +146,7 @@ class RunCheckpoint(keras.callbacks.Callback):
     """
 
     def __init__(self, run_dir: Path, state: dict, ship_model: keras.Model,
-                 monitor: str | None = "val_miou", write: bool = True,
+                 monitor: str | None = "val_miou",
                  average: WeightAverage | None = None) -> None:
         super().__init__()
         self.average = average
@@ -154,7 +154,6 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.state = state
         self.ship_model = ship_model
         self.monitor = monitor
-        self.write = write
         self._stopped = process_stopped_time()
         self._started = (0.0, 0.0)
 
@@ -182,8 +181,6 @@ class RunCheckpoint(keras.callbacks.Callback):
                               best_holdout_miou=record.get("holdout_miou"))
         self.state["epoch"] = epoch + 1
         self.state.setdefault("history", []).append(record)
-        if not self.write:
-            return
         if improved:
             with average_applied(self.average):
                 run_state.save_weights(self.ship_model, self.run_dir / run_state.BEST)

@@ -1,19 +1,18 @@
 """Devices, mixed precision and multi-device training for the active Keras backend.
 
 TensorFlow: ``tf.distribute.MirroredStrategy`` (all GPUs, or all logical CPUs
-when there is no GPU) or ``MultiWorkerMirroredStrategy`` (``TF_CONFIG``).
-JAX: ``keras.distribution.DataParallel`` over all devices.
+when there is no GPU). JAX: ``keras.distribution.DataParallel`` over all devices.
+One machine only: Keras 3's ``fit`` cannot take a PyDataset through TensorFlow's
+``MultiWorkerMirroredStrategy`` (it fails converting the per-replica batches).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 
 import keras
 
-STRATEGIES = ("auto", "none", "mirrored", "multiworker")
+STRATEGIES = ("auto", "none", "mirrored")
 
 
 def accelerators() -> list[str]:
@@ -34,17 +33,6 @@ def use_mixed_precision(mode: str) -> bool:
     enabled = mode == "on" or (mode == "auto" and bool(accelerators()))
     keras.mixed_precision.set_global_policy("mixed_float16" if enabled else "float32")
     return enabled
-
-
-def is_chief() -> bool:
-    """False on the non-chief workers of a multi-worker run (they must not write the run folder)."""
-    config = json.loads(os.environ.get("TF_CONFIG", "{}"))
-    task = config.get("task")
-    if not task:
-        return True
-    if "chief" in config.get("cluster", {}):
-        return task.get("type") == "chief"
-    return task.get("type") == "worker" and task.get("index", 0) == 0
 
 
 def distribution_scope(kind: str) -> tuple[contextlib.AbstractContextManager, int]:
@@ -68,9 +56,6 @@ def distribution_scope(kind: str) -> tuple[contextlib.AbstractContextManager, in
     gpus = accelerators()
     if kind == "none" or (kind == "auto" and len(gpus) < 2):
         return contextlib.nullcontext(), 1
-    if kind == "multiworker":
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    else:
-        devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
-        strategy = tf.distribute.MirroredStrategy(devices)
+    devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
+    strategy = tf.distribute.MirroredStrategy(devices)
     return strategy.scope(), strategy.num_replicas_in_sync

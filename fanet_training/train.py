@@ -41,7 +41,6 @@ from fanet_training.distill import Teacher
 from fanet_training.distribute import (
     STRATEGIES,
     distribution_scope,
-    is_chief,
     use_mixed_precision,
 )
 from fanet_training.init_weights import init_from, resolve_weights_source
@@ -293,9 +292,8 @@ def class_weights_for(config: TrainConfig, train_data: SegmentationDataset,
     names = train_data.label_set.class_names
     print(f"class weights ({config.class_weighting}): "
           + ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights)), flush=True)
-    if is_chief():
-        run_state.write_json(path, {"method": config.class_weighting, "weights": weights,
-                                    "pixels": pixels.tolist()})
+    run_state.write_json(path, {"method": config.class_weighting, "weights": weights,
+                             "pixels": pixels.tolist()})
     return weights
 
 
@@ -344,9 +342,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
         raise ValueError("--select best needs frames to score: a val split that is not "
                          "trained on, or --holdout drives; or use --select last")
     steps = min(len(train_data), config.steps_per_epoch or len(train_data))
-    chief = is_chief()
-    if chief:
-        run_state.write_json(run_dir / run_state.CONFIG, asdict(config))
+    run_state.write_json(run_dir / run_state.CONFIG, asdict(config))
     scored = ", ".join(f"{len(d.samples)} {name}" for name, d in eval_data.items()) or "none"
     print(f"{config.model} on {config.layout} '{config.dataset_root}': {len(train_data.samples)} "
           f"train images (scored: {scored}) at {config.height}x{config.width}, "
@@ -373,10 +369,10 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
         "holdout_miou" if "holdout" in eval_data else "val_miou")
     callbacks = [ValidationMeanIoU(eval_data, train_data.label_set, eval_model, config.val_every,
                                    average),
-                 RunCheckpoint(run_dir, state, ship_model, monitor, write=chief, average=average)]
+                 RunCheckpoint(run_dir, state, ship_model, monitor, average=average)]
     if average is not None:
         callbacks.insert(0, average)  # its step updates come before the epoch's scoring
-    if chief and tensorboard_available():
+    if tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(run_dir / "logs", update_freq="epoch"))
     train_data.start_at_epoch(state["epoch"])
     # shuffle=False: the dataset orders its frames by (seed, epoch) itself, so a resumed run
