@@ -33,6 +33,20 @@ and the OpenCV conversion."""
 INPUT_ENCODINGS = (*CHANNELS, *CONVERTED_TO_BGR)
 """Every ``sensor_msgs/Image`` encoding the node reads."""
 
+_TO_RGB = {
+    "bgr8": cv2.COLOR_BGR2RGB,
+    "rgba8": cv2.COLOR_RGBA2RGB,
+    "bgra8": cv2.COLOR_BGRA2RGB,
+    "mono8": cv2.COLOR_GRAY2RGB,
+}
+
+
+def as_rgb(pixels: np.ndarray, encoding: str) -> np.ndarray:
+    """``[H, W, 3]`` RGB from pixels in one of :data:`CHANNELS`' encodings (``pixels``
+    itself for rgb8)."""
+    conversion = _TO_RGB.get(encoding)
+    return pixels if conversion is None else cv2.cvtColor(pixels, conversion)
+
 
 class ImageConversionError(ValueError):
     """A message that cannot be turned into an image."""

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from fanet_ros.colorize import Colorizer
-from fanet_ros.image_conversion import DecodedImage, message_array
+from fanet_ros.image_conversion import DecodedImage, as_rgb, message_array
 from fanet_ros.label_upsampling import ClassArgmax, LogitsUpsampler
 from fanet_ros.preprocessing import normalize, resize_image, resize_labels
 from fanet_ros.runtime.base import (
@@ -28,12 +28,6 @@ from fanet_ros.runtime.base import (
 STAGES = ("convert", "preprocess", "inference", "postprocess", "publish")
 """Stages a frame is timed in; ``convert`` and ``publish`` are timed by the node."""
 
-_TO_RGB = {
-    "bgr8": cv2.COLOR_BGR2RGB,
-    "rgba8": cv2.COLOR_RGBA2RGB,
-    "bgra8": cv2.COLOR_BGRA2RGB,
-    "mono8": cv2.COLOR_GRAY2RGB,
-}
 _TO_DISPLAY = {  # 4- and 1-channel inputs are shown as rgb8 / bgr8
     "rgba8": ("rgb8", cv2.COLOR_RGBA2RGB),
     "bgra8": ("bgr8", cv2.COLOR_BGRA2BGR),
@@ -140,8 +134,7 @@ class SegmentationPipeline:
         with ``out`` (one ``[h, w, 3]`` row of a larger batch) the frame is written there."""
         h, w = self.model_size
         resized = resize_image(image.pixels, h, w)
-        conversion = _TO_RGB.get(image.encoding)
-        rgb = resized if conversion is None else cv2.cvtColor(resized, conversion)
+        rgb = as_rgb(resized, image.encoding)
         normalize(rgb, self.metadata.normalization, out=self._batch[0] if out is None else out)
         return self._batch, resized
 

@@ -175,6 +175,34 @@ def test_ground_truth_without_a_matching_image_stamp_is_named(tmp_path: Path) ->
         evaluate_bag(bag, None)
 
 
+@pytest.mark.parametrize("encoding", ["bgr8", "mono8"])
+def test_report_pictures_show_the_camera_in_its_colours_whatever_its_encoding(
+        tiny_model: Path, tmp_path: Path, encoding: str) -> None:
+    """Most cameras publish bgr8: the report's input tiles are RGB all the same."""
+    from fanet_ros.evaluation.report import frame_grid
+
+    topics, bag = BagTopics(), tmp_path / "bag"
+    rgb = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    rgb[..., 0] = 200  # red
+    stored = {"bgr8": rgb[..., ::-1], "mono8": rgb[..., :1]}[encoding]
+    with Writer(bag, version=8) as writer:
+        images = writer.add_connection(topics.image, IMAGE_TYPE, typestore=TYPESTORE)
+        truth = writer.add_connection(topics.ground_truth, IMAGE_TYPE, typestore=TYPESTORE)
+        for k in range(2):
+            t = 10_000_000_000 + k * 100_000_000
+            header = make_header(t, "camera")
+            writer.write(images, t, serialize_image(np.ascontiguousarray(stored), encoding,
+                                                    header))
+            writer.write(truth, t, serialize_image(np.zeros((HEIGHT, WIDTH), np.uint8), "mono8",
+                                                   header))
+    report = evaluate_bag(bag, tmp_path / "report", rate="lossless",
+                          start_node_params={"model_path": str(tiny_model), **NODE_PARAMS})
+    assert (tmp_path / "report" / "frames.png").stat().st_size > 0
+    tile = frame_grid(report)[:HEIGHT, :WIDTH]
+    expected = rgb if encoding == "bgr8" else np.repeat(rgb[..., :1], 3, axis=-1)
+    np.testing.assert_array_equal(tile, expected)
+
+
 def test_node_that_cannot_start_is_reported_with_its_log(dataset: Path, tmp_path: Path) -> None:
     bag = _bag(dataset, tmp_path / "bag", "sqlite3")
     missing = r"(?s)exited with code 1.*missing\.onnx. does not exist"

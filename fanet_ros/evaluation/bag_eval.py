@@ -54,6 +54,7 @@ from fanet_ros.evaluation.output_bag import OutputBag, default_output_path, stor
 from fanet_ros.evaluation.replay import PlayedFrame, Replay, ReplayError
 from fanet_ros.evaluation.report import FrameCounts, Report, write_report
 from fanet_ros.evaluation.scoring import FrameScorer
+from fanet_ros.image_conversion import as_rgb
 from fanet_ros.labels import LabelSet
 from fanet_ros.node.camera_info import camera_info_topic
 
@@ -260,7 +261,7 @@ def _play(
         frame = PlayedFrame(
             image.stamp,
             truth.labels.get(image.stamp),
-            np.array(image.pixels) if position in shown else None,
+            np.array(as_rgb(image.pixels, image.encoding)) if position in shown else None,
             image.log_time_ns,
             infos.for_image(image.stamp),
         )
