@@ -19,6 +19,7 @@ from fanet_ros.evaluation.evaluator_node import EvaluatorNode
 from fanet_ros.image_conversion import fill_image_msg
 from fanet_ros.labels import CAMVID
 from fanet_ros.metrics import ConfusionMatrix
+from fanet_ros.node.qos_profiles import LATCHED_QOS
 
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -108,5 +109,43 @@ def test_topics_follow_the_namespace_and_remapping(namespace, remaps, label, tru
         for topic in (label, truth, info):
             assert evaluator.get_subscriptions_info_by_topic(topic), topic
         evaluator.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def test_frames_waiting_for_the_classes_are_held_up_to_max_pending() -> None:
+    """Without a dataset and before (or without) label_info, memory stays bounded."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        evaluator = EvaluatorNode(context=context, parameter_overrides=[
+            Parameter("max_pending", value=2)])
+        player = rclpy.create_node("fake_player", context=context)
+        truth_pub = player.create_publisher(Image, "/camera/ground_truth", RELIABLE)
+        label_pub = player.create_publisher(Image, "/segmentation_node/label", RELIABLE)
+        info_pub = player.create_publisher(String, "/segmentation_node/label_info", LATCHED_QOS)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(evaluator)
+        executor.add_node(player)
+        _spin_until(executor, lambda: truth_pub.get_subscription_count() > 0
+                    and label_pub.get_subscription_count() > 0)
+        for k in range(5):
+            header = Header(frame_id="camera")
+            header.stamp.sec = 200 + k
+            frame = np.full((8, 8), k % CAMVID.num_classes, np.uint8)
+            truth_pub.publish(fill_image_msg(Image(), frame, "mono8", header))
+            label_pub.publish(fill_image_msg(Image(), frame, "mono8", header))
+        _spin_until(executor, lambda: len(evaluator.unmatched_stamps) == 3)
+        assert len(evaluator.waiting_for_classes) == 2
+        assert evaluator.unmatched_stamps == ["200.000000000", "201.000000000", "202.000000000"]
+        classes = [{"id": i, "name": n, "color": list(c)}
+                   for i, (n, c) in enumerate(zip(CAMVID.class_names, CAMVID.colors))]
+        info_pub.publish(String(data=json.dumps({"classes": classes, "dataset": "camvid"})))
+        _spin_until(executor, lambda: evaluator.scorer is not None
+                    and evaluator.scorer.frames == 2)
+        assert not evaluator.waiting_for_classes
+        executor.shutdown()
+        evaluator.destroy_node()
+        player.destroy_node()
     finally:
         rclpy.shutdown(context=context)

@@ -96,7 +96,7 @@ class EvaluatorNode(Node):
         self.pending_labels: OrderedDict[Stamp, Pending] = OrderedDict()
         self.waiting_for_classes: list[tuple[Stamp, np.ndarray, np.ndarray]] = []
 
-        info_topic = self.label_topic.rsplit("/", 1)[0] + "/label_info"
+        self.label_info_topic = info_topic = self.label_topic.rsplit("/", 1)[0] + "/label_info"
         self.create_subscription(Image, self.label_topic, self._on_label, LABEL_QOS)
         self.create_subscription(Image, self.ground_truth_topic, self._on_truth, LABEL_QOS)
         self.create_subscription(String, info_topic, self._on_label_info, LATCHED_QOS)
@@ -173,8 +173,15 @@ class EvaluatorNode(Node):
             self.unmatched_stamps.append(format_stamp(stamp))
 
     def _score(self, stamp: Stamp, truth: np.ndarray, prediction: np.ndarray) -> None:
-        if self.scorer is None:
+        if self.scorer is None:  # held until the classes are known, max_pending at most
             self.waiting_for_classes.append((stamp, truth, prediction))
+            if len(self.waiting_for_classes) > self.max_pending:
+                self.unmatched_stamps.append(format_stamp(self.waiting_for_classes.pop(0)[0]))
+                self.get_logger().warning(
+                    f"no classes yet (no dataset or num_classes parameter, nothing on "
+                    f"'{self.label_info_topic}'): the oldest scored frames are given up",
+                    throttle_duration_sec=5.0,
+                )
             return
         try:
             self.scorer.add(truth, prediction, (format_stamp(stamp), None))
