@@ -243,7 +243,11 @@ class SegmentationNode(Node):
         self._slots.close()
         if self._worker.is_alive():
             self._worker.join(timeout=5.0)
-        self.backend.close()
+        if self._worker.is_alive():  # freeing buffers under a running inference would crash
+            self.get_logger().warning("an inference still runs after 5 s: the backend is left "
+                                      "for the process exit to free")
+        else:
+            self.backend.close()
         super().destroy_node()
 
 
