@@ -50,3 +50,18 @@ def test_class_category_and_mean_iou_match_cityscapesscripts(tmp_path: Path) -> 
     for category, value in ours.category_iou.items():
         assert value == pytest.approx(theirs["categoryScores"][category], abs=1e-6)
     assert ours.mean_category_iou == pytest.approx(theirs["averageScoreCategories"], abs=1e-6)
+
+
+def test_frames_are_scored_at_the_ground_truths_resolution():
+    """A model-resolution prediction is enlarged to the annotation, not the annotation
+    shrunk: a one-pixel pole the shrinking would drop still counts as missed."""
+    from fanet_ros.evaluation.scoring import FrameScorer
+    from fanet_ros.labels import CAMVID
+
+    truth = np.full((8, 8), 3, np.uint8)  # road
+    truth[:, 1] = 2  # a pole one pixel wide, on a column the shrinking to 4x4 skips
+    scorer = FrameScorer(CAMVID)
+    scorer.add(truth, np.full((4, 4), 3, np.uint8), ("1.000000000", None))  # at half the size
+    assert scorer.confusion.counts.sum() == 64
+    assert scorer.confusion.counts[2, 3] == 8  # the pole's 8 pixels, called road
+    assert scorer.samples[-1].prediction.shape == (8, 8)  # the report shows the same

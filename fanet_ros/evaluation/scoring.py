@@ -20,8 +20,9 @@ class FrameSample:
     image: np.ndarray | None
     """``[H, W, 3]`` uint8 RGB input, when the evaluator saw it."""
     ground_truth: np.ndarray | None
-    """At the prediction's size; ``None`` for a frame without ground truth."""
+    """``None`` for a frame without ground truth."""
     prediction: np.ndarray
+    """At the ground truth's size where there is one."""
 
 
 class FrameScorer:
@@ -39,15 +40,16 @@ class FrameScorer:
         prediction: np.ndarray,
         sample: tuple[str, np.ndarray | None] | None = None,
     ) -> None:
-        """Score one frame; ground truth is resized (nearest) to the prediction's size.
+        """Score one frame at the ground truth's resolution, as benchmarks count pixels: a
+        prediction of another size (``output_resolution: model``) is resized (nearest).
 
         ``sample`` = (stamp text, input image or None) keeps the frame for the report.
         """
-        gt = resize_labels(ground_truth, prediction.shape[0], prediction.shape[1])
-        self.confusion.update(gt, prediction)
+        prediction = resize_labels(prediction, ground_truth.shape[0], ground_truth.shape[1])
+        self.confusion.update(ground_truth, prediction)
         self.frames += 1
         if sample is not None:
-            self.keep(FrameSample(sample[0], sample[1], gt, prediction))
+            self.keep(FrameSample(sample[0], sample[1], ground_truth, prediction))
 
     def keep(self, sample: FrameSample) -> None:
         """Keep ``sample`` for the report (the newest ``max_samples`` stay)."""
