@@ -98,6 +98,21 @@ def test_make_bag_writes_frames_labels_and_camera_info(dataset: Path, tmp_path: 
     )
 
 
+def test_ground_truth_is_held_compressed_and_read_back_exactly(dataset: Path,
+                                                              tmp_path: Path) -> None:
+    topics = BagTopics()
+    bag = _bag(dataset, tmp_path / "bag", "mcap")
+    with BagReader(bag) as reader:
+        truth = bag_eval.load_ground_truth(reader, topics.image, topics.ground_truth)
+    assert len(truth.image_stamps) == FRAMES + 1 and len(truth.labels) == FRAMES
+    assert all(isinstance(data, bytes) and len(data) < HEIGHT * WIDTH
+               for data in truth.labels.values())
+    first = truth.image_stamps[0]
+    np.testing.assert_array_equal(truth.label(first),
+                                  read_label(dataset / "labels" / "f00.png", "folder"))
+    assert truth.label(truth.image_stamps[-1]) is None  # the frame without ground truth
+
+
 @pytest.mark.parametrize("storage", sorted(STORAGES))
 def test_lossless_replay_through_the_node_equals_offline_miou(
     dataset: Path, tiny_model: Path, tmp_path: Path, storage: str

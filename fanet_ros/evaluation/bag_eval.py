@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CameraInfo
@@ -73,10 +74,26 @@ class EvaluationError(RuntimeError):
 
 @dataclass
 class GroundTruth:
-    """The image stamps of a bag in recording order and the labels by stamp."""
+    """The image stamps of a bag in recording order and the labels by stamp, held as PNG
+    (a label map compresses tens of times: a long bag's labels fit in memory)."""
 
     image_stamps: list[Stamp]
-    labels: dict[Stamp, np.ndarray]
+    labels: dict[Stamp, bytes]
+
+    def label(self, stamp: Stamp) -> np.ndarray | None:
+        """The ``[H, W]`` class ids for ``stamp``; ``None`` for a frame without them."""
+        data = self.labels.get(stamp)
+        if data is None:
+            return None
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def png_label(labels: np.ndarray) -> bytes:
+    """``[H, W]`` uint8 class ids as PNG (lossless, fast level)."""
+    ok, data = cv2.imencode(".png", labels, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise BagError(f"cannot hold a {labels.shape} label map as PNG")
+    return data.tobytes()
 
 
 def ground_truth_topic_of(reader: BagReader, requested: str | None) -> str:
@@ -93,7 +110,7 @@ def load_ground_truth(reader: BagReader, image_topic: str, ground_truth_topic: s
     if not ground_truth_topic:
         return GroundTruth([image.stamp for image in reader.images(image_topic)], {})
     reader.require_image_topic(ground_truth_topic, "ground-truth")
-    labels: dict[Stamp, np.ndarray] = {}
+    labels: dict[Stamp, bytes] = {}
     for label in reader.images(ground_truth_topic):
         where = (
             f"bag '{reader.path}', topic '{ground_truth_topic}', "
@@ -103,7 +120,7 @@ def load_ground_truth(reader: BagReader, image_topic: str, ground_truth_topic: s
             raise BagError(f"{where}: ground truth must be mono8 class ids, not {label.encoding}")
         if label.stamp in labels:
             raise BagError(f"{where}: two ground-truth images share this stamp")
-        labels[label.stamp] = np.array(label.pixels[:, :, 0])
+        labels[label.stamp] = png_label(np.ascontiguousarray(label.pixels[:, :, 0]))
     stamps: list[Stamp] = []
     seen: set[Stamp] = set()
     for image in reader.images(image_topic):
@@ -260,7 +277,7 @@ def _play(
     for position, image in enumerate(images):
         frame = PlayedFrame(
             image.stamp,
-            truth.labels.get(image.stamp),
+            truth.label(image.stamp),
             np.array(as_rgb(image.pixels, image.encoding)) if position in shown else None,
             image.log_time_ns,
             infos.for_image(image.stamp),
@@ -292,9 +309,9 @@ def _report(
     assert scorer is not None
     unmatched = [
         format_stamp(f.bag_stamp) for i, f in enumerate(replay.frames)
-        if f.ground_truth is not None and i not in replay.answered
+        if f.bag_stamp in truth.labels and i not in replay.answered
     ]
-    with_truth = sum(f.ground_truth is not None for f in replay.frames)
+    with_truth = sum(f.bag_stamp in truth.labels for f in replay.frames)
     counts = FrameCounts(
         images_sent=len(replay.frames),
         labels_received=len(replay.answered),

@@ -291,15 +291,16 @@ class Replay:
         prediction = np.array(image_from_msg(msg).pixels[:, :, 0])
         assert self.temporal is not None
         self.temporal.add(index, stamp_to_ns(frame.bag_stamp), prediction)
-        if frame.ground_truth is None:
-            if frame.image is not None:
-                self.scorer.keep(
-                    FrameSample(format_stamp(frame.bag_stamp), frame.image, None, prediction)
-                )
+        truth, image = frame.ground_truth, frame.image
+        frame.ground_truth = frame.image = None  # scored once: a long bag's frames are let go
+        if truth is None:
+            if image is not None:
+                stamp_text = format_stamp(frame.bag_stamp)
+                self.scorer.keep(FrameSample(stamp_text, image, None, prediction))
             return
         try:
-            sample = None if frame.image is None else (format_stamp(frame.bag_stamp), frame.image)
-            self.scorer.add(frame.ground_truth, prediction, sample)
+            sample = None if image is None else (format_stamp(frame.bag_stamp), image)
+            self.scorer.add(truth, prediction, sample)
         except ValueError as exc:
             raise ReplayError(
                 f"ground truth at stamp {format_stamp(frame.bag_stamp)} cannot be scored "
