@@ -323,12 +323,18 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     state_path = run_dir / run_state.STATE
     state = run_state.read_json(state_path) if state_path.is_file() else {"epoch": 0}
     if state["epoch"]:
-        changed = resume_changes(run_state.read_json(run_dir / run_state.CONFIG), config)
+        saved = run_state.read_json(run_dir / run_state.CONFIG)
+        changed = resume_changes(saved, config)
         if changed:
             raise ValueError(
                 f"'{run_dir}' holds a run with other options ({'; '.join(changed)}): resume "
                 f"it with the options in its {run_state.CONFIG}, or use a new --run-dir")
+        if config.mixed_precision == "auto" and saved.get("mixed_precision") in ("on", "off"):
+            # the run's own precision, whatever this machine has: a mixed-precision run's
+            # optimizer state holds a loss scale that a float32 one cannot take, and back
+            config = replace(config, mixed_precision=saved["mixed_precision"])
     mixed = use_mixed_precision(config.mixed_precision)
+    config = replace(config, mixed_precision="on" if mixed else "off")  # what config.json keeps
     scope, replicas = distribution_scope(config.distribute)
     if config.select not in ("best", "last"):
         raise ValueError(f"--select {config.select!r}: one of best, last")

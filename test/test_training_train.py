@@ -158,6 +158,23 @@ def test_resume_refuses_options_that_would_change_the_run(tmp_path: Path) -> Non
     assert state["epoch"] == 2
 
 
+def test_a_run_resumes_in_the_precision_it_trained_in(tmp_path: Path) -> None:
+    """A mixed-precision run (``auto`` on a GPU) resumed with ``auto`` on a machine without
+    one keeps mixed precision, so its loss-scaled optimizer state loads."""
+    root = write_dataset(tmp_path / "data", count=4)
+    config = _config(root, tmp_path / "run", epochs=2, mixed_precision="on")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(config, extra_callbacks=[KillBeforeEpoch(1)], verbose=0)
+        saved = json.loads((tmp_path / "run" / "config.json").read_text())
+        assert saved["mixed_precision"] == "on"
+        state = train(replace(config, mixed_precision="auto"), verbose=0)
+        assert state["epoch"] == 2
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def test_resume_refuses_a_checkpoint_without_this_optimizers_state(tmp_path: Path) -> None:
     from fanet_training import run_state
 
