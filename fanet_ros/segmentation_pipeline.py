@@ -52,12 +52,14 @@ class StageTimes:
             self.total[stage] += seconds
 
     def take(self) -> tuple[dict[str, float], int]:
-        """Mean milliseconds per frame and stage, and the frame count; then reset."""
+        """Mean milliseconds per frame and stage, and the frame count; then reset. With no
+        frame finished since the last call nothing is reset: the stages of a frame still in
+        flight count with it when it is published."""
         with self.lock:
             frames = self.frames
-            means = {
-                s: 1000.0 * self.total[s] / frames for s in STAGES if frames and s in self.total
-            }
+            if not frames:
+                return {}, 0
+            means = {s: 1000.0 * self.total[s] / frames for s in STAGES if s in self.total}
             self.total.clear()
             self.frames = 0
         return means, frames

@@ -125,3 +125,18 @@ def test_a_publish_ends_the_failure_streak_but_not_the_count():
     assert counters.consecutive_failures == 2
     counters.add(published=1)
     assert counters.consecutive_failures == 0 and counters.counts().failed == 2
+
+
+def test_stage_times_of_a_frame_still_in_flight_count_with_it():
+    """A diagnostics tick between a frame's inference and its publishing keeps its times."""
+    from fanet_ros.segmentation_pipeline import StageTimes
+
+    times = StageTimes()
+    times.add("convert", 0.002)
+    times.add("inference", 0.010)
+    assert times.take() == ({}, 0)  # nothing finished yet: nothing reported, nothing lost
+    times.add("publish", 0.001)
+    times.frames += 1
+    means, frames = times.take()
+    assert frames == 1
+    assert means == pytest.approx({"convert": 2.0, "inference": 10.0, "publish": 1.0})

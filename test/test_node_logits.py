@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from ros_harness import SpinningNode, camera_node
@@ -60,3 +62,22 @@ def test_confidence_is_not_computed_without_subscribers(node):
         after = client.status_after(
             lambda s: int(s["published_label"]) >= int(status["published_label"]) + 3)
         assert after["published_confidence"] == status["published_confidence"]
+
+
+@pytest.fixture(scope="module")
+def labels_node(ros_context, tmp_path_factory):
+    model = build_tiny_model(tmp_path_factory.mktemp("models") / "labels.onnx", output="labels")
+    yield from camera_node(tmp_path_factory.mktemp("node"), model, "/lb")
+
+
+def test_a_labels_model_skips_frames_only_confidence_is_asked_for(labels_node):
+    """It has no confidence to give: the model does not run for a subscriber it cannot serve."""
+    with SpinningNode() as spinner:
+        client = Client(spinner, "/lb", ("confidence",))
+        client.wait_connected(1)
+        for i in range(3):
+            client.image_pub.publish(image_msg(camera_image(20 + i), "rgb8", 20_000_000_000 + i))
+            time.sleep(0.2)
+        status = client.status_after(lambda s: int(s["frames_skipped_no_subscribers"]) >= 3)
+        assert status, "the frames were not skipped"
+        assert status["frames_published"] == "0"

@@ -179,6 +179,7 @@ class CameraChannel:
         frame cannot be read (counted and warned about)."""
         self.queue_wait.add(time.monotonic() - received)
         want = {name: pub.get_subscription_count() > 0 for name, pub in self.publishers.items()}
+        want["confidence"] &= self.pipeline.metadata.output != "labels"  # it has none to give
         if not any(want.values()):
             self.counters.add(skipped=1)
             return None

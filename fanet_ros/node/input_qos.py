@@ -96,7 +96,9 @@ class AdaptiveSubscription:
 
     @property
     def topic_name(self) -> str:
-        return self.subscription.topic_name
+        """The resolved topic (any thread: :meth:`refresh` may be replacing the subscription,
+        whose handle is then already destroyed)."""
+        return self.topic
 
     def refresh(self) -> None:
         """Match the publishers seen now; re-creates the subscription when needed."""

@@ -211,7 +211,7 @@ class SegmentationNode(Node):
             return None
 
     def _failed(self, channel: CameraChannel, exc: Exception) -> None:
-        if self.context.ok():  # after Ctrl-C publishing fails: nothing is wrong
+        if self._running and self.context.ok():  # shutting down, publishing fails: fine
             channel.fail(exc)
 
     # -- diagnostics ----------------------------------------------------------
