@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import rclpy
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from ros_harness import wait_for
 from sensor_msgs.msg import Image
 
@@ -92,5 +92,9 @@ def test_standard_qos_overrides_reach_camera_info_and_the_outputs(own_ros_contex
         assert info.qos_profile.reliability == RELIABLE  # sensor data (best effort) otherwise
         (label,) = node.get_publishers_info_by_topic("/segmentation_node/label")
         assert label.qos_profile.reliability == BEST_EFFORT
+        # each override stays with its topic: rclpy writes it into the profile it is given
+        (color,) = node.get_publishers_info_by_topic("/segmentation_node/color")
+        assert color.qos_profile.reliability == RELIABLE
+        assert qos_profile_sensor_data.reliability == BEST_EFFORT
     finally:
         node.destroy_node()

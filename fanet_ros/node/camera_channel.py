@@ -54,9 +54,24 @@ from fanet_ros.node.throughput_watch import ArrivalWindow, ThroughputWatch
 from fanet_ros.node.topics import IMAGE_OUTPUTS
 from fanet_ros.segmentation_pipeline import FrameOutputs, SegmentationPipeline
 
-OUTPUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-"""Newest image only: a slow subscriber gets the latest mask, not a queue of 6 MB images
-(depth 5 cost +15 % RSS and 2.4x the p95 latency in bench/node_pipeline.py)."""
+
+def output_qos() -> QoSProfile:
+    """Reliable, newest image only: a slow subscriber gets the latest mask, not a queue of
+    6 MB images (depth 5 cost +15 % RSS and 2.4x the p95 latency in bench/node_pipeline.py).
+
+    A new profile for each topic, as :func:`sensor_data_qos`: rclpy's ``qos_overrides``
+    write into the profile they are given, so a shared one would carry one topic's override
+    to every topic created after it.
+    """
+    return QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def sensor_data_qos() -> QoSProfile:
+    """A copy of rclpy's ``qos_profile_sensor_data`` (best effort, keep last 5)."""
+    base = qos_profile_sensor_data
+    return QoSProfile(history=base.history, depth=base.depth, reliability=base.reliability,
+                      durability=base.durability)
+
 WARN_THROTTLE_S = 5.0
 FRAME_NOTES = ("stamped_ahead", "with_extra_data", "dropped_nonfinite_output", WITHHELD)
 """Findings counted per frame, each reported as ``frames_<kind>`` on /diagnostics."""
@@ -102,7 +117,7 @@ class CameraChannel:
         logger = node.get_logger()
         overrides = QoSOverridingOptions.with_default_policies()
         self.publishers = {
-            name: node.create_publisher(Image, f"~/{prefix}{name}", OUTPUT_QOS,
+            name: node.create_publisher(Image, f"~/{prefix}{name}", output_qos(),
                                         qos_overriding_options=overrides)
             for name in OUTPUTS
         }
@@ -147,11 +162,11 @@ class CameraChannel:
         info_topic = camera_info_topic(node.resolve_topic_name(image_topic))
         self.camera_infos = CameraInfoRelay(info_topic, self.notes, logger.info)
         self.camera_info_sub = node.create_subscription(
-            CameraInfo, info_topic, self.camera_infos.put, qos_profile_sensor_data,
+            CameraInfo, info_topic, self.camera_infos.put, sensor_data_qos(),
             qos_overriding_options=overrides,
         )
         self.camera_info_pub = node.create_publisher(
-            CameraInfo, f"~/{prefix}camera_info", OUTPUT_QOS, qos_overriding_options=overrides
+            CameraInfo, f"~/{prefix}camera_info", output_qos(), qos_overriding_options=overrides
         )
         self.status_name = f"{node.get_fully_qualified_name()}{'/' + camera if camera else ''}" \
             ": segmentation"
