@@ -17,7 +17,6 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
@@ -50,27 +49,10 @@ from fanet_ros.node.frame_notes import FrameNotes
 from fanet_ros.node.frame_stamps import check_stamp, clock_skew_note, stamp_nanoseconds
 from fanet_ros.node.input_qos import AdaptiveSubscription, policy_name
 from fanet_ros.node.node_statistics import LatencyWindow, RateMeter
+from fanet_ros.node.qos_profiles import output_qos, sensor_data_qos
 from fanet_ros.node.throughput_watch import ArrivalWindow, ThroughputWatch
 from fanet_ros.node.topics import IMAGE_OUTPUTS
 from fanet_ros.segmentation_pipeline import FrameOutputs, SegmentationPipeline
-
-
-def output_qos() -> QoSProfile:
-    """Reliable, newest image only: a slow subscriber gets the latest mask, not a queue of
-    6 MB images (depth 5 cost +15 % RSS and 2.4x the p95 latency in bench/node_pipeline.py).
-
-    A new profile for each topic, as :func:`sensor_data_qos`: rclpy's ``qos_overrides``
-    write into the profile they are given, so a shared one would carry one topic's override
-    to every topic created after it.
-    """
-    return QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-
-
-def sensor_data_qos() -> QoSProfile:
-    """A copy of rclpy's ``qos_profile_sensor_data`` (best effort, keep last 5)."""
-    base = qos_profile_sensor_data
-    return QoSProfile(history=base.history, depth=base.depth, reliability=base.reliability,
-                      durability=base.durability)
 
 WARN_THROTTLE_S = 5.0
 FRAME_NOTES = ("stamped_ahead", "with_extra_data", "dropped_nonfinite_output", WITHHELD)

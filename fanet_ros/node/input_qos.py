@@ -30,9 +30,10 @@ try:
     from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
 except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks, UnsupportedEventTypeError
-from rclpy.qos import QoSPolicyKind, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSPolicyKind, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 
+from fanet_ros.node.qos_profiles import sensor_data_qos
 from fanet_ros.node.steady_timer import steady_timer
 
 _POLICIES = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
@@ -141,12 +142,7 @@ class AdaptiveSubscription:
         return [info.qos_profile.reliability for info in infos]
 
     def _create(self) -> Any:
-        qos = QoSProfile(
-            history=qos_profile_sensor_data.history,
-            depth=qos_profile_sensor_data.depth,
-            durability=qos_profile_sensor_data.durability,
-            reliability=self.reliability,
-        )
+        qos = sensor_data_qos(self.reliability)
         # history and depth through the standard overrides (declared once, read again here)
         overrides = QoSOverridingOptions([QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH])
         events = SubscriptionEventCallbacks(
