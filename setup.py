@@ -27,10 +27,10 @@ TRAINING = [
     "tf2onnx>=1.16",
     "cityscapesscripts>=2.2",
     "tqdm",
-    "matplotlib>=3.7",
+    "matplotlib>=3.5",
     "tensorboard",
 ]
-EVALUATION = ["rosbags>=0.10", "matplotlib>=3.7", "tqdm"]
+EVALUATION = ["rosbags>=0.10", "matplotlib>=3.5", "tqdm"]
 
 COMMANDS = {
     "segmentation_node": "fanet_ros.node.segmentation_node",

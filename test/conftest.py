@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +26,24 @@ def xdist_worker_domain() -> int | None:
 
 
 ROS_DOMAIN_ID = use_local_ros_domain(xdist_worker_domain())
+
+TRAINING_IMPORT = re.compile(r"^(from|import) (keras|tensorflow|tf2onnx|fanet_training)\b", re.M)
+"""A test file that needs the training extra (``pip install -e .[training]``)."""
+HAS_TRAINING = importlib.util.find_spec("keras") is not None
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Without Keras (a ROS install's ``colcon test``), the training tests are left out
+    rather than failing to import; ``pytest_report_header`` says so."""
+    if HAS_TRAINING or collection_path.suffix != ".py":
+        return None
+    return bool(TRAINING_IMPORT.search(collection_path.read_text())) or None
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if HAS_TRAINING:
+        return None
+    return "Keras is not installed: training tests not collected (pip install -e .[training])"
 
 
 @pytest.fixture(scope="module")

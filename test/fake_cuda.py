@@ -45,6 +45,7 @@ class cudaError_t(enum.IntEnum):  # noqa: N801 - the binding's name
     cudaErrorInvalidValue = 1
     cudaErrorInvalidResourceHandle = 400
     cudaErrorNotReady = 600
+    cudaErrorIllegalAddress = 700
 
 
 class cudaMemcpyKind(enum.IntEnum):  # noqa: N801

@@ -205,13 +205,15 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
             self.flags, self.profile, self.int8_calibrator = set(), None, None
             self.timing_cache: TimingCache | None = None
 
-        def create_timing_cache(self, serialized) -> TimingCache:
+        def create_timing_cache(self, serialized) -> TimingCache | None:
             text = bytes(serialized).decode(errors="replace")
             if text and not text.startswith("FAKE-TIMING "):
-                raise RuntimeError("timing cache: invalid or corrupt data")
+                return None  # as TensorRT's noexcept createTimingCache does on bad data
             return TimingCache(set(filter(None, text[len("FAKE-TIMING "):].split(","))))
 
         def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
+            if cache is None:  # pybind11 cannot bind None to ITimingCache const&
+                raise RuntimeError("")
             self.timing_cache = cache
             return True
 

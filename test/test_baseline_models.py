@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import pytest
 import tensorflow as tf
-from test_training_data import write_dataset
+from dataset_files import write_dataset
 
 from fanet_ros.image_conversion import DecodedImage
 from fanet_ros.runtime import BackendConfig, create_backend

@@ -58,6 +58,7 @@ def test_node_pipeline_reports_stages_latency_and_memory(tmp_path):
 
 @pytest.mark.slow
 def test_model_table_times_network_and_heads_apart(tmp_path):
+    pytest.importorskip("keras")  # the table builds the models
     run_bench("model_table", "--models", "fanet", "--size", "128x256", "--camera", "256x512",
               "--iterations", "1", "--frames", "1", "--results-dir", str(tmp_path),
               env={"FANET_BENCH_CACHE": str(tmp_path / "cache")})
@@ -74,6 +75,7 @@ def test_model_table_times_network_and_heads_apart(tmp_path):
 
 
 def test_cpu_peak_counts_avx512_lanes_where_intel_has_them():
+    pytest.importorskip("keras")  # bench.model_table imports it
     from bench.model_table import cpu_peak
 
     def cpuinfo(vendor: str, flags: str) -> str:
@@ -97,6 +99,7 @@ def test_multi_camera_compares_one_node_with_two(tmp_path):
 
 @pytest.mark.slow
 def test_resolution_table_scores_val_and_a_held_out_drive_per_size(tmp_path):
+    pytest.importorskip("keras")
     from fanet_ros.synthetic.dataset import write_dataset
     from fanet_training.model_card import resolution_section
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_training_data import write_dataset
+from dataset_files import write_dataset
 
 from fanet_ros.dataset_layouts import DatasetError, find_samples, label_set_for_layout, read_label
 from fanet_training.data_checks import check_splits

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import onnx
 import pytest
-from ros_harness import start_node_process
+from ros_harness import exit_code, start_node_process
 from tiny_model import build_tiny_model
 
 from fanet_ros.labels import CAMVID, CITYSCAPES, LabelSet
@@ -70,6 +70,14 @@ def test_fixed_input_size_that_contradicts_the_metadata_stops_loading(tmp_path):
         _load(lying)
 
 
+def test_a_fixed_batch_other_than_1_stops_loading(tmp_path):
+    model = onnx.load(str(build_tiny_model(tmp_path / "tiny.onnx")))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 4
+    onnx.save(model, str(tmp_path / "batch4.onnx"))
+    with pytest.raises(ModelLoadError, match="fixed batch of 4 .* batch of 1 or a dynamic"):
+        _load(tmp_path / "batch4.onnx")
+
+
 @pytest.mark.parametrize(("graph", "claimed"), [("labels", "probabilities"),
                                                 ("probabilities", "labels")])
 def test_output_kind_that_contradicts_the_graph_stops_loading(tmp_path, graph, claimed):
@@ -121,7 +129,7 @@ def test_node_refuses_a_lying_model_at_start_up(tmp_path):
     log = tmp_path / "node.log"
     proc = start_node_process({"model_path": str(lying), "backend": "onnxruntime"},
                               log_path=log)
-    assert proc.wait(timeout=60) == 1
+    assert exit_code(proc, 60.0) == 1
     text = log.read_text()
     assert "3 channels" in text and "11 classes" in text and str(lying) in text
     assert "Traceback" not in text

@@ -10,6 +10,8 @@ from test_bench_smoke import run_bench
 
 from bench.render_performance import model_comparison
 
+pytest.importorskip("keras", reason="the comparison builds the models (pip install -e .[training])")
+
 
 @pytest.mark.slow
 def test_comparison_row_without_a_training_budget(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ def keras_model(name: str, size: tuple[int, int], weights: list):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["fanet", "fsffnet"])
 def test_size_agnostic_graph_matches_fixed_export_and_keras_at_another_size(name):
+    pytest.importorskip("keras")
     from fanet_training.export import convert
 
     model = keras_model(name, NATIVE, _random_weights(name))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_training_data import write_dataset
+from dataset_files import write_dataset
 
 from fanet_ros.evaluation.corruptions import CORRUPTIONS, darken, low_contrast
 from fanet_ros.evaluation.robustness import main, robustness

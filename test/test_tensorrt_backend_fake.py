@@ -54,6 +54,20 @@ def test_refused_tensor_address_is_an_error_and_frees_everything(fake_gpu, tiny_
     assert cuda.live == {}
 
 
+def test_close_after_a_sticky_cuda_error_frees_everything_and_raises_it(
+    fake_gpu, tiny_model, tmp_path
+):
+    from fake_cuda import cudaError_t
+
+    _, cuda = fake_gpu()
+    backend = create_backend(config(tiny_model, tmp_path))
+    cuda.cudaStreamQuery = lambda handle: (cudaError_t.cudaErrorIllegalAddress,)
+    with pytest.raises(CudaError, match="cudaErrorIllegalAddress"):
+        backend.close()
+    assert cuda.live == {}
+    backend.close()  # closed: nothing left to free, nothing raised
+
+
 def test_inference_waits_by_polling_never_with_cuda_stream_synchronize(
     fake_gpu, tiny_model, tmp_path
 ):

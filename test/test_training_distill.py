@@ -8,7 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from test_training_data import write_dataset
+from dataset_files import write_dataset
 from test_training_train import _config, _weights
 from tiny_model import build_tiny_model
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from test_training_data import write_dataset
+from dataset_files import write_dataset
 from test_training_train import KillBeforeEpoch, _config
 
 from fanet_ros.dataset_layouts import label_set_for_layout

@@ -11,7 +11,7 @@ import cv2
 import keras
 import numpy as np
 import pytest
-from test_training_data import write_dataset
+from dataset_files import write_dataset
 from test_training_train import KillBeforeEpoch, _config
 
 import fanet_training.class_weights as class_weights_module

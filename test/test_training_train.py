@@ -22,7 +22,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
-from test_training_data import write_dataset
+from dataset_files import write_dataset
 
 from fanet_training.models import MODELS, build_model, register_model
 from fanet_training.models.blocks import classifier_head, conv_bn_act, sep_conv_bn_act
@@ -57,7 +57,8 @@ def test_overfits_a_handful_of_images(tmp_path: Path) -> None:
         shutil.copytree(root / kind / "train", root / kind / "val")
     keras.utils.set_random_seed(0)
     state = train(_config(root, tmp_path / "run", epochs=30, batch_size=2), verbose=0)
-    assert state["best_val_miou"] >= 0.85, state["history"][-1]
+    # 0.89 here; 0.85 from epoch 29, so oneDNN's results on another CPU may land near it
+    assert state["best_val_miou"] >= 0.8, state["history"][-1]
     assert (tmp_path / "run" / "best.weights.h5").is_file()
 
 
@@ -250,7 +251,7 @@ def test_stopped_time_counts_a_sigstop_pause_and_nothing_else() -> None:
         time.sleep(2.0)
         child.send_signal(signal.SIGCONT)
         time.sleep(0.3)
-        assert 1.5 <= stopped_so_far() <= 3.0
+        assert 1.5 <= stopped_so_far() <= 4.0  # 2 s stopped; a loaded machine oversleeps
     finally:
         child.kill()
         child.wait()

@@ -358,7 +358,6 @@ def parse_parameter(text: str) -> tuple[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="bag_eval",
         description="Replay a bag through the segmentation node; report accuracy and latency.",
     )
     parser.add_argument("bag", help="rosbag2 folder or .db3 / .mcap file")

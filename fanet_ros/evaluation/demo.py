@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     from fanet_ros.shipped_models import shipped_model_path
 
     parser = argparse.ArgumentParser(
-        prog="fanet-demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--output-dir", type=Path, default=Path("output/demo"),
                         help="where the bag and the reports go (default: output/demo)")

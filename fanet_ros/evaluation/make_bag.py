@@ -245,7 +245,7 @@ def _limit(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="make_bag", description="Write a rosbag2 of camera frames and ground-truth labels."
+        description="Write a rosbag2 of camera frames and ground-truth labels."
     )
     parser.add_argument("dataset", help="dataset root folder")
     parser.add_argument("output", help="bag folder to create")

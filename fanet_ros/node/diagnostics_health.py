@@ -29,7 +29,8 @@ LARGE_IMAGES_FIX = (
     "frames larger than the transport carries best-effort are dropped (Fast DDS: 512 KiB "
     "shared-memory segment by default). Start the camera driver with "
     "FASTDDS_DEFAULT_PROFILES_FILE=<fanet_ros share>/config/fastdds_large_images.xml "
-    "(and this node too: dds_profile:=large_images), or make the camera publish reliable"
+    "(FASTRTPS_DEFAULT_PROFILES_FILE on Humble and Jazzy; this node too: "
+    "dds_profile:=large_images), or make the camera publish reliable"
 )
 
 OK, WARN, ERROR = 0, 1, 2

@@ -85,6 +85,12 @@ def model_input_size(session: ort.InferenceSession) -> tuple[int | None, int | N
             f"expected an NHWC RGB input [1, H, W, 3] (the layout the metadata declares), "
             f"the model's input has shape {shape}; export it with `fanet-export`"
         )
+    if isinstance(shape[0], int) and shape[0] > 1:
+        raise ModelLoadError(
+            f"the model's input has a fixed batch of {shape[0]} ({shape}), but a camera "
+            "frame is a batch of 1: export it with a batch of 1 or a dynamic batch "
+            "(`fanet-export` does)"
+        )
     return tuple(d if isinstance(d, int) and d > 0 else None for d in shape[1:3])  # type: ignore[return-value]
 
 

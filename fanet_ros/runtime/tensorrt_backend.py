@@ -11,6 +11,7 @@ back as they are. The caller turns either into uint8 labels.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,8 @@ class TensorRTBackend(InferenceBackend):
                 )
             self._set_up(engine_path)
         except BaseException:
-            self.close()
+            with contextlib.suppress(Exception):  # the error that stopped the set-up wins
+                self.close()
             raise
 
     def _set_up(self, engine_path: Path) -> None:
@@ -153,19 +155,28 @@ class TensorRTBackend(InferenceBackend):
         return self._host_out.array.copy()
 
     def close(self) -> None:
+        """Free the buffers and the stream, then the context and engine, each even when an
+        earlier step fails (a sticky CUDA error); the first failure is raised at the end."""
         if self._engine is None:
             return
-        select_device(self._gpu)  # the stream and buffers belong to our GPU
-        if self._stream is not None:
-            self._stream.synchronize()
-        for buffer in reversed(self._buffers):
-            buffer.free()
-        self._buffers = []
-        if self._stream is not None:
-            self._stream.destroy()
-            self._stream = None
+        stream, self._stream = self._stream, None
+        buffers, self._buffers = self._buffers, []
+        steps: list[Callable[[], object]] = [lambda: select_device(self._gpu)]  # our GPU's
+        if stream is not None:
+            steps.append(stream.synchronize)
+        steps += [buffer.free for buffer in reversed(buffers)]
+        if stream is not None:
+            steps.append(stream.destroy)
+        first_error: Exception | None = None
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:
+                first_error = first_error or exc
         self._context = None
         self._engine = None
+        if first_error is not None:
+            raise first_error
 
 
 def _io_tensor_names(engine: Any) -> tuple[list[str], list[str]]:

@@ -15,7 +15,7 @@ from fanet_ros.tensorrt.cli_common import add_engine_arguments, engine_config
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="build_engine", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_engine_arguments(parser)
     parser.add_argument("--force", action="store_true",
                         help="rebuild even if a valid cached engine exists")

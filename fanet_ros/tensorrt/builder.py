@@ -152,8 +152,11 @@ def _load_timing_cache(config: Any, path: Path, log: Callable[[str], None]) -> N
             log(f"TensorRT timing cache {path} cannot be read ({exc}); timing every kernel")
     try:
         cache = config.create_timing_cache(data)
-    except Exception as exc:  # a corrupt file: TensorRT raises
-        log(f"TensorRT timing cache {path} is unusable ({exc}); starting an empty one")
+        problem = "TensorRT could not read it" if cache is None else ""
+    except Exception as exc:  # older bindings or a wrapper may raise instead
+        cache, problem = None, str(exc)
+    if cache is None:  # a corrupt file: createTimingCache is noexcept and returns None
+        log(f"TensorRT timing cache {path} is unusable ({problem}); starting an empty one")
         cache = config.create_timing_cache(b"")
     if not config.set_timing_cache(cache, False):  # False: refuse another GPU's timings
         log(f"TensorRT refused the timing cache {path}; starting an empty one")
@@ -209,7 +212,9 @@ def _parser_report(parser: trt.OnnxParser, graph: onnx.ModelProto, spec: EngineS
 def _node_label(error: trt.ParserError, graph: onnx.ModelProto) -> str:
     """``node 'name' (Op)``: TensorRT 9.1+ names it; before, its index finds it in the graph."""
     if hasattr(error, "node_name"):
-        return f"node '{error.node_name()}' ({error.node_operator()})"
+        if error.node_name() or error.node_operator():
+            return f"node '{error.node_name()}' ({error.node_operator()})"
+        return "the model"  # an error of no one node (an input, the opset)
     index = error.node()
     if 0 <= index < len(graph.graph.node):
         node = graph.graph.node[index]

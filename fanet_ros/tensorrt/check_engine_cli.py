@@ -29,7 +29,7 @@ from fanet_ros.tensorrt.cli_common import add_engine_arguments, engine_config
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="check_engine", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_engine_arguments(parser)
     parser.add_argument("--images", default="",
                         help="folder of test images (default: synthetic frames)")

@@ -258,7 +258,11 @@ def load_or_build(
         path = cache.store(key, fresh)
     engine = _try_deserialize(deserialize, fresh)
     if engine is None:
-        raise RuntimeError(f"the freshly built engine {path} cannot be deserialised")
+        raise RuntimeError(
+            f"the freshly built engine {path} cannot be deserialised; TensorRT's log above "
+            "says why, usually too little free GPU memory: free GPU memory (other processes "
+            "on this GPU) and start again, or use backend onnxruntime"
+        )
     log(f"built and cached {path}")
     return engine, path
 
