@@ -92,6 +92,17 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int:
     return proc.returncode
 
 
+def exit_code(proc: subprocess.Popen, timeout: float = 30.0) -> int:
+    """The exit code of a process expected to end by itself; past ``timeout`` it is killed
+    (nothing left running to disturb the next tests) and the test fails."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"{proc.args!r:.200} still ran after {timeout} s") from None
+
+
 class SpinningNode:
     """An rclpy node spun by an executor on a background thread (context-managed)."""
 
@@ -155,6 +166,16 @@ class DiagnosticsProbe:
                      timeout: float = 20.0) -> dict[str, str]:
         """The first status (polled) for which ``predicate`` holds; ``{}`` on timeout."""
         return wait_for(lambda: (s := dict(self.latest)) and predicate(s) and s, timeout) or {}
+
+    def seen_since(self, since: int, predicate: Callable[[dict[str, str]], Any],
+                   timeout: float = 20.0) -> tuple[int, str, dict[str, str]] | None:
+        """The first ``(level, message, values)`` from ``seen[since:]`` whose values satisfy
+        ``predicate``, waiting for it: a state that lasts a moment is found even when this
+        process looks late."""
+        def found() -> tuple[int, str, dict[str, str]] | None:
+            return next((entry for entry in self.seen[since:] if predicate(entry[2])), None)
+
+        return wait_for(found, timeout)
 
 
 def start_frame_counter(topic: str, seconds: float, reliability: str) -> subprocess.Popen:

@@ -13,11 +13,13 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.parameter import Parameter
+from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.serialization import serialize_message
 from ros_harness import (
     SpinningNode,
     camera_node,
+    exit_code,
     running_node,
     start_node_process,
     wait_for,
@@ -34,6 +36,8 @@ from fanet_ros.segmentation_pipeline import SegmentationPipeline
 
 CAMERA_H, CAMERA_W = 120, 160
 TIMEOUT = 20.0
+WARM_UP_STAMP_NS = 123_456_789
+"""The stamp of :meth:`Client.wait_connected`'s frames (no test sends it)."""
 
 
 def camera_image(seed: int, channels: int = 3) -> np.ndarray:
@@ -72,13 +76,31 @@ class Client:
             CompressedImage, f"{ns}/camera/image/compressed", qos_profile_sensor_data
         )
 
-    def wait_connected(self, outputs: int) -> None:
-        assert wait_for(lambda: self.image_pub.get_subscription_count() > 0, TIMEOUT)
-        # the node must also see our subscriptions before it computes anything
-        time.sleep(0.5)
+    def wait_connected(self, transport: str = "raw") -> None:
+        """Until the node answers on every output we subscribe to: one warm-up frame per
+        output, sent until it comes back. Our side seeing the match proves nothing about
+        the node's, and a node that does not see a subscriber skips frames as unwatched."""
+        blank = np.zeros((CAMERA_H, CAMERA_W, 3), np.uint8)  # what every test model takes
+        if transport == "raw":
+            pub = self.image_pub
+            warm_up = image_msg(blank, "rgb8", WARM_UP_STAMP_NS)
+        else:
+            pub = self.compressed_pub
+            ok, encoded = cv2.imencode(".png", blank)
+            assert ok
+            warm_up = CompressedImage(format="png", data=encoded.tobytes())
+            warm_up.header.stamp.sec, warm_up.header.stamp.nanosec = divmod(
+                WARM_UP_STAMP_NS, 1_000_000_000)
+        assert wait_for(lambda: pub.get_subscription_count() > 0, TIMEOUT)
+        for output in self.received:
+            self.send_and_wait(warm_up, output, pub)
+        for frames in self.received.values():
+            frames.clear()
 
-    def send_and_wait(self, msg: Image, output: str = "label") -> Image:
+    def send_and_wait(self, msg: Image | CompressedImage, output: str = "label",
+                      pub: Publisher | None = None) -> Image:
         """Publish until an output with this stamp arrives (best-effort input may drop)."""
+        pub = pub or self.image_pub
         stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
 
         def match() -> Image | None:
@@ -89,7 +111,7 @@ class Client:
 
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
-            self.image_pub.publish(msg)
+            pub.publish(msg)
             found = wait_for(match, 1.0)
             if found:
                 return found
@@ -132,7 +154,7 @@ def reference(tiny_model) -> SegmentationPipeline:
 def test_labels_equal_direct_model_run_at_model_resolution(node_model_res, reference):
     with SpinningNode() as spinner:
         client = Client(spinner, "/b", ("label",))
-        client.wait_connected(1)
+        client.wait_connected()
         for seed, encoding in ((1, "rgb8"), (2, "bgr8")):
             pixels = camera_image(seed)
             msg = image_msg(pixels, encoding, stamp_ns=1_000_000_000 + seed)
@@ -147,7 +169,7 @@ def test_labels_equal_direct_model_run_at_model_resolution(node_model_res, refer
 def test_outputs_carry_input_header_encoding_and_resolution(node_input_res, reference):
     with SpinningNode() as spinner:
         client = Client(spinner, "/a", ("label", "color", "overlay"))
-        client.wait_connected(3)
+        client.wait_connected()
         pixels = camera_image(3)
         msg = image_msg(pixels, "bgr8", stamp_ns=2_000_000_123, frame_id="front_camera")
         label = client.send_and_wait(msg, "label")
@@ -167,7 +189,7 @@ def test_outputs_carry_input_header_encoding_and_resolution(node_input_res, refe
 def test_input_encodings(node_input_res):
     with SpinningNode() as spinner:
         client = Client(spinner, "/a", ("label", "overlay"))
-        client.wait_connected(2)
+        client.wait_connected()
         for i, (encoding, channels, overlay_encoding) in enumerate(
             (("rgba8", 4, "rgb8"), ("bgra8", 4, "bgr8"), ("mono8", 1, "rgb8"), ("rgb8", 3, "rgb8"),
              ("bayer_grbg8", 1, "bgr8"), ("yuv422", 2, "bgr8"))  # the last two: converted
@@ -180,15 +202,19 @@ def test_input_encodings(node_input_res):
 def test_outputs_without_subscribers_are_not_computed(node_input_res):
     with SpinningNode() as spinner:
         client = Client(spinner, "/a", ("label",))
-        client.wait_connected(1)
-        # the previous test's colour subscriber must be gone from the node's view first
+        client.wait_connected()
+        # the previous test's colour subscriber must be gone from the node's view first:
+        # frames until two in a row pass without a colour image
         before = client.status_after(lambda s: "published_color" in s)
-        for _ in range(40):
-            time.sleep(0.5)
-            now = client.status_after(lambda s: True)
-            if now["published_color"] == before["published_color"]:
-                break
+        settled = 0
+        for i in range(40):
+            client.send_and_wait(image_msg(camera_image(19), "rgb8", 3_900_000_000 + i))
+            now = client.status_after(
+                lambda s, before=before: int(s["published_label"]) > int(before["published_label"]))
+            settled = settled + 1 if now["published_color"] == before["published_color"] else 0
             before = now
+            if settled == 2:
+                break
         for i in range(5):
             client.send_and_wait(image_msg(camera_image(20 + i), "rgb8", 4_000_000_000 + i))
         after = client.status_after(
@@ -204,7 +230,16 @@ def test_outputs_without_subscribers_are_not_computed(node_input_res):
         assert wait_for(lambda: pub.get_subscription_count() > 0, TIMEOUT)
         probe = Client.__new__(Client)
         probe.diagnostics, probe.status_name = diag, "/a/segmentation_node: segmentation"
-        start = probe.status_after(lambda s: True)
+        first = probe.status_after(lambda s: True)
+
+        def skipping() -> dict[str, str] | None:  # the label subscriber is gone for the node
+            pub.publish(image_msg(camera_image(30), "rgb8", 4_900_000_000))
+            status = probe.last_status()
+            skipped = "frames_skipped_no_subscribers"
+            return status and int(status[skipped]) > int(first[skipped]) and status
+
+        start = wait_for(skipping, TIMEOUT, interval=0.2)
+        assert start, "frames were not skipped with nobody subscribed"
         for i in range(20):
             pub.publish(image_msg(camera_image(30), "rgb8", 5_000_000_000 + i))
             time.sleep(0.02)
@@ -218,7 +253,7 @@ def test_outputs_without_subscribers_are_not_computed(node_input_res):
 def test_diagnostics_report_rates_latency_and_model(node_input_res):
     with SpinningNode() as spinner:
         client = Client(spinner, "/a", ("label",))
-        client.wait_connected(1)
+        client.wait_connected()
         for i in range(3):
             msg = image_msg(camera_image(40 + i), "rgb8", 0)
             msg.header.stamp = spinner.node.get_clock().now().to_msg()
@@ -258,35 +293,39 @@ def bad_messages() -> list[tuple[str, Image]]:
 def test_bad_frames_are_dropped_counted_and_the_node_keeps_running(node_input_res):
     with SpinningNode() as spinner:
         client = Client(spinner, "/a", ("label",))
-        client.wait_connected(1)
-        before = client.status_after(lambda s: True)
-        cases = bad_messages()
-        for _, msg in cases:
-            client.image_pub.publish(msg)
-            time.sleep(0.1)  # one at a time: the newest frame would otherwise win
-        after = client.status_after(
-            lambda s: int(s["frames_dropped_invalid"])
-            >= int(before["frames_dropped_invalid"]) + len(cases)
-        )
-        assert after, "invalid frames were not counted"
+        client.wait_connected()
+        first = client.status_after(lambda s: True)
+        counted = int(first["frames_dropped_invalid"])
+
+        def drop(data: Image | bytes) -> dict[str, str]:
+            """Publish ``data`` until the node counts it invalid (the input is best effort);
+            one frame at a time, as the newest frame would otherwise win."""
+            def counted_now() -> dict[str, str] | None:
+                client.image_pub.publish(data)
+                status = client.last_status()
+                return status and int(status["frames_dropped_invalid"]) > counted and status
+
+            status = wait_for(counted_now, TIMEOUT, interval=0.5)
+            assert status, f"{data!r:.80} was not counted as invalid"
+            return status
+
+        for _, msg in bad_messages():
+            after = drop(msg)
+            counted = int(after["frames_dropped_invalid"])
         assert "the encoding field is empty" in after["last_error"]  # the last case
         assert "last_error_age_s" in after
         # bytes that are no Image at all (big-endian CDR header, then garbage): bad input,
         # not a worker failure
-        garbage = b"\x00\x00\x00\x00" + bytes(range(7, 200))
-        client.image_pub.publish(garbage)
-        after = client.status_after(
-            lambda s: int(s["frames_dropped_invalid"]) > int(before["frames_dropped_invalid"])
-            + len(cases)
-        )
+        after = drop(b"\x00\x00\x00\x00" + bytes(range(7, 200)))
+        counted = int(after["frames_dropped_invalid"])
         assert "cannot deserialize" in after["last_error"]
         assert "encapsulation 0x0000 (CDR big-endian)" in after["last_error"]
-        assert after["frames_failed"] == before["frames_failed"] == "0"
+        assert after["frames_failed"] == first["frames_failed"] == "0"
         # an XCDR2 header (0x0007) before an Image without encoding: both named
         msg = image_msg(camera_image(52), "rgb8", 7)
         msg.encoding = ""
-        client.image_pub.publish(b"\x00\x07" + serialize_message(msg)[2:])
-        after = client.status_after(lambda s: "0x0007" in s.get("last_error", ""))
+        after = drop(b"\x00\x07" + serialize_message(msg)[2:])
+        assert "0x0007" in after["last_error"]
         assert "the encoding field is empty" in after["last_error"]
         assert "XCDR2 little-endian" in after["last_error"]
         out = client.send_and_wait(image_msg(camera_image(51), "rgb8", 6_000_000_000))
@@ -297,8 +336,7 @@ def test_bad_frames_are_dropped_counted_and_the_node_keeps_running(node_input_re
 def test_compressed_input_and_corrupt_compressed_frames(node_compressed):
     with SpinningNode() as spinner:
         client = Client(spinner, "/c", ("label",))
-        assert wait_for(lambda: client.compressed_pub.get_subscription_count() > 0, TIMEOUT)
-        time.sleep(0.5)
+        client.wait_connected("compressed")
         for i, fmt in enumerate(("jpeg", "png")):
             msg = CompressedImage(format=fmt)
             msg.header.stamp.sec = 100 + i
@@ -334,8 +372,7 @@ def test_compressed_frame_over_the_decoded_size_limit_is_dropped_before_decoding
     assert ok and png.nbytes < 100_000
     with SpinningNode() as spinner:
         client = Client(spinner, "/c", ("label",))
-        assert wait_for(lambda: client.compressed_pub.get_subscription_count() > 0, TIMEOUT)
-        time.sleep(0.5)
+        client.wait_connected("compressed")
         before = client.status_after(lambda s: "frames_dropped_too_large" in s)
         rss_before = _rss_mib(node_compressed.proc.pid)
         client.compressed_pub.publish(CompressedImage(format="png", data=png.tobytes()))
@@ -395,7 +432,7 @@ def test_missing_or_corrupt_model_stops_startup_with_a_clear_error(tmp_path, con
         model.write_bytes(content)
     log = tmp_path / "log.txt"
     proc = start_node_process({"model_path": str(model)}, log_path=log)
-    assert proc.wait(timeout=30) == 1
+    assert exit_code(proc) == 1
     text = log.read_text()
     assert str(model) in text and expected in text
     assert "fanet-export" in text  # says how to get a model
@@ -406,7 +443,7 @@ def test_invalid_parameters_stop_startup(tmp_path, tiny_model):
     proc = start_node_process(
         {"model_path": str(tiny_model), "backend": "cuda", "input_height": 100}, log_path=log
     )
-    assert proc.wait(timeout=30) == 1
+    assert exit_code(proc) == 1
     text = log.read_text()
     assert "backend must be one of" in text
     assert "input_height" in text
@@ -431,7 +468,7 @@ def test_node_serves_camera_sized_images_under_the_large_images_dds_profile(
         client = Client(spinner, "/p", ("overlay",))
         reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
         client.image_pub = spinner.node.create_publisher(Image, "/p/camera/image", reliable)
-        client.wait_connected(1)
+        client.wait_connected()
         pixels = np.random.default_rng(0).integers(0, 255, (1024, 2048, 3), dtype=np.uint8)
         msg = image_msg(pixels, "bgr8", stamp_ns=9_000_000_000)
         out = client.send_and_wait(msg, "overlay")

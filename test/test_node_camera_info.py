@@ -6,7 +6,7 @@ import time
 
 import pytest
 from ros_harness import SpinningNode, camera_node, wait_for
-from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import CameraInfo, Image
 from test_node import (
     CAMERA_H,
     CAMERA_W,
@@ -51,18 +51,29 @@ def send_with_info(ns: str, stamp_ns: int) -> tuple[CameraInfo, dict[str, object
         info_sub = spinner.node.create_subscription(
             CameraInfo, f"{ns}/segmentation_node/camera_info", infos.append, 10)
         info_pub = spinner.node.create_publisher(CameraInfo, f"{ns}/camera/camera_info", 10)
-        client.wait_connected(1)
+        client.wait_connected()
         assert wait_for(lambda: info_pub.get_subscription_count() > 0, TIMEOUT)
         assert wait_for(lambda: info_sub.get_publisher_count() > 0, TIMEOUT)
         sent = camera_info(stamp_ns, fx=200.0)
-        info_pub.publish(camera_info(stamp_ns + 1, fx=999.0))  # another frame's: not chosen
-        info_pub.publish(sent)
-        time.sleep(0.3)  # the infos and the frame travel on different topics: infos first
         msg = image_msg(camera_image(5), "bgr8", stamp_ns, frame_id="cam_optical")
-        label = client.send_and_wait(msg)
-        got = wait_for(lambda: next((i for i in infos if i.header.stamp == label.header.stamp),
-                                    None), TIMEOUT)
-        assert got is not None, "no ~/camera_info with the label's stamp"
+
+        def with_stamp(messages: list) -> object | None:
+            return next((m for m in messages if m.header.stamp == msg.header.stamp), None)
+
+        def answered() -> tuple[Image, CameraInfo] | None:
+            """Infos, then the frame (they travel on different topics), until both come
+            out: a frame that overtook its info comes out without one."""
+            info_pub.publish(camera_info(stamp_ns + 1, fx=999.0))  # another frame's
+            info_pub.publish(sent)
+            time.sleep(0.3)
+            client.image_pub.publish(msg)
+            label = wait_for(lambda: with_stamp(client.received["label"]), 1.0)
+            got = label and wait_for(lambda: with_stamp(infos), 1.0)
+            return got and (label, got)
+
+        result = wait_for(answered, TIMEOUT, interval=0.0)
+        assert result, "no ~/label with a ~/camera_info of the frame's stamp"
+        label, got = result
         return sent, {"info": got, "label": label}
 
 

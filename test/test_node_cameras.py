@@ -149,9 +149,13 @@ def test_a_stopped_camera_leaves_the_other_at_full_rate(two_camera_node):
         # the rear camera stops (its publisher is gone); the front one goes on alone: at the
         # camera's rate, every frame out within a moment of the last one sent
         spinner.node.destroy_publisher(rear.image_pub)
+        before_alone = len(probe["front"].seen)
         alone = play((front,), 20 * 10**9)
+        front_while_alone = probe["front"].seen[before_alone:]  # before input_timeout passes
         assert wait_for(lambda: len(front.stamps() & alone) >= 0.9 * len(alone), 2.0), (
             f"{len(front.stamps() & alone)} of {len(alone)} front frames came out")
         rear_status = probe["rear"].status_after(lambda s: s["health"] != "ok", TIMEOUT)
         assert rear_status["health"] in ("no_publisher", "input_stopped")
-        assert probe["front"].level == 0, probe["front"].message
+        assert front_while_alone, "no front status while it played alone"
+        level, message, _ = front_while_alone[-1]
+        assert level == 0, message

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 import pytest
-from ros_harness import SpinningNode, camera_node
-from test_node import CAMERA_H, CAMERA_W, Client, camera_image, image_msg
+from ros_harness import SpinningNode, camera_node, wait_for
+from test_node import CAMERA_H, CAMERA_W, TIMEOUT, Client, camera_image, image_msg
 from tiny_model import build_tiny_model
 
 from fanet_ros.image_conversion import image_from_msg
@@ -31,7 +31,7 @@ def test_confidence_and_labels_at_camera_resolution(node, logits_model):
     reference = SegmentationPipeline(OnnxRuntimeBackend(logits_model))
     with SpinningNode() as spinner:
         client = Client(spinner, NS, ("label", "confidence"))
-        client.wait_connected(2)
+        client.wait_connected()
         msg = image_msg(camera_image(7), "bgr8", stamp_ns=7_000_000_007, frame_id="cam7")
         label = client.send_and_wait(msg, "label")
         confidence = client.send_and_wait(msg, "confidence")
@@ -47,7 +47,7 @@ def test_confidence_and_labels_at_camera_resolution(node, logits_model):
 def test_confidence_is_not_computed_without_subscribers(node):
     with SpinningNode() as spinner:
         client = Client(spinner, NS, ("label",))
-        client.wait_connected(1)
+        client.wait_connected()
         # the previous test's confidence subscriber must be gone from the node's view first
         status = client.status_after(lambda s: "published_confidence" in s)
         for _ in range(40):
@@ -74,7 +74,8 @@ def test_a_labels_model_skips_frames_only_confidence_is_asked_for(labels_node):
     """It has no confidence to give: the model does not run for a subscriber it cannot serve."""
     with SpinningNode() as spinner:
         client = Client(spinner, "/lb", ("confidence",))
-        client.wait_connected(1)
+        # no wait_connected(): nothing comes back on ~/confidence from a labels model
+        assert wait_for(lambda: client.image_pub.get_subscription_count() > 0, TIMEOUT)
         for i in range(3):
             client.image_pub.publish(image_msg(camera_image(20 + i), "rgb8", 20_000_000_000 + i))
             time.sleep(0.2)

@@ -100,12 +100,10 @@ def test_reliable_cameras_deliver_every_frame_then_best_effort_at_least_the_tran
         assert status, f"the node did not follow a best-effort camera: {diag.latest}"
         start = int(status["frames_received"])
         small_sent = publish_camera_stream(camera, [SMALL])
-        time.sleep(0.5)
-        small = int(diag.latest["frames_received"]) - start
+        small = settled_count(diag, "frames_received") - start
         sent = publish_camera_stream(camera, LARGE)
-        time.sleep(1.0)  # frames still in flight reach both readers
+        received = settled_count(diag, "frames_received") - start - small  # in flight: in
         ref_small, ref_large = map(int, reference.communicate(timeout=30)[0].split())
-        received = int(diag.latest["frames_received"]) - start - small
         print(f"best effort: small {small} of {small_sent} (plain subscriber {ref_small}), "
               f"large {received} of {sent} (plain subscriber {ref_large})")
         assert small >= ref_small - 1 and small >= 0.9 * small_sent
@@ -128,6 +126,21 @@ def test_reliable_cameras_deliver_every_frame_then_best_effort_at_least_the_tran
             assert wait_for(lambda: "fastdds_large_images.xml" in log.read_text(), 5.0)
         spinner.node.destroy_publisher(camera)
     assert proc.poll() is None
+
+
+def settled_count(diag: DiagnosticsProbe, key: str) -> int:
+    """``key`` once two statuses in a row, both sent after this call, agree: what the node
+    counted of a stream that has ended (a fixed sleep reads a status that may lag)."""
+    since = len(diag.seen)
+
+    def settled() -> int | None:
+        values = [int(v[key]) for _, _, v in diag.seen[since:]]
+        pairs = zip(values, values[1:])
+        return next((a for a, b in pairs if a == b), None)
+
+    count = wait_for(lambda: settled() is not None, 20.0) and settled()
+    assert count is not None, f"{key} did not settle: {diag.seen[since:]}"
+    return count
 
 
 @pytest.fixture(scope="module")
@@ -154,18 +167,24 @@ def test_diagnostics_warn_on_invalid_input_and_on_input_that_stopped(health_node
                 camera.publish(msg)
                 time.sleep(0.1)
 
+        # each state lasts about input_timeout after its stream: read from every status seen
+        since = len(diag.seen)
         stream(1.6, bad=True)
-        status = diag.status_after(lambda s: s["health"] == "all_invalid", timeout=3.0)
-        assert status and diag.level == WARN, (diag.message, diag.latest)
+        found = diag.seen_since(since, lambda s: s["health"] == "all_invalid", timeout=3.0)
+        assert found, diag.seen[since:]
+        level, message, status = found
+        assert level == WARN, message
         assert "unsupported encoding '32FC1'" in status["last_error"]
         assert float(status["last_error_age_s"]) < 2.0
         assert status["frames_failed"] == "0"
 
+        since = len(diag.seen)
         stream(1.6, bad=False)
-        status = diag.status_after(lambda s: s["health"] == "ok", timeout=3.0)
-        assert status and diag.level == OK and labels, diag.message
+        found = diag.seen_since(since, lambda s: s["health"] == "ok", timeout=3.0)
+        assert found and found[0] == OK and labels, diag.seen[since:]
+        since = len(diag.seen)
         stream(5.0, bad=False)  # a healthy period clears last_error
-        assert diag.status_after(lambda s: "last_error" not in s, timeout=3.0)
+        assert diag.seen_since(since, lambda s: "last_error" not in s, timeout=3.0)
 
         status = diag.status_after(lambda s: s["health"] == "input_stopped", timeout=3.0)
         assert status and diag.level == WARN and "input stopped" in diag.message

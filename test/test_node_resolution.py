@@ -25,7 +25,7 @@ def node_256x320(ros_context, tmp_path_factory):
 def test_node_runs_the_shipped_model_at_the_requested_size(node_256x320):
     with SpinningNode() as spinner:
         client = Client(spinner, "/rs", ("label", "color"))
-        client.wait_connected(2)
+        client.wait_connected()
         label = client.send_and_wait(image_msg(camera_image(3), "bgr8", 11_000_000_000))
         status = client.status_after(lambda s: "model_input" in s)
     assert (label.height, label.width) == (CAMERA_H, CAMERA_W)

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper
-from ros_harness import start_node_process, wait_for
+from ros_harness import exit_code, start_node_process, wait_for
 from tiny_model import build_tiny_model
 
 from fanet_ros.evaluation.node_process import node_command
@@ -71,13 +71,18 @@ def _run_until(tmp_path: Path, model: Path, line: str | None, delay: float, sign
     log = tmp_path / f"node_{signum}_{line}.log"
     proc = start_node_process({"model_path": str(model), "backend": "onnxruntime"},
                               log_path=log)
-    if line is None:
-        time.sleep(delay)
-    else:
-        assert wait_for(lambda: line in log.read_text(), 60.0, interval=0.01), log.read_text()
-    assert proc.poll() is None, log.read_text()
-    proc.send_signal(signum)
-    code = proc.wait(timeout=30)
+    try:
+        if line is None:
+            time.sleep(delay)
+        else:
+            assert wait_for(lambda: line in log.read_text(), 60.0, interval=0.01), log.read_text()
+        assert proc.poll() is None, log.read_text()
+        proc.send_signal(signum)
+        code = proc.wait(timeout=30)
+    finally:  # a failed check leaves no node behind to disturb the next tests
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     return code, log.read_text()
 
 
@@ -149,5 +154,5 @@ def test_signals_once_running_stop_the_node_cleanly_with_0(tmp_path, tiny_model,
     time.sleep(0.3)
     for signum in signals:
         proc.send_signal(signum)
-    assert proc.wait(timeout=30) == 0, log.read_text()
+    assert exit_code(proc) == 0, log.read_text()
     assert "Traceback" not in log.read_text()

@@ -7,7 +7,7 @@ import sys
 import types
 
 import pytest
-from ros_harness import start_node_process
+from ros_harness import exit_code, start_node_process
 
 from fanet_ros.runtime import BackendConfig, ModelLoadError, create_backend
 from fanet_ros.runtime.select import choose_backend
@@ -65,7 +65,7 @@ def test_node_build_only_validates_the_model_and_exits_0(tmp_path, tiny_model):
     log = tmp_path / "log.txt"
     params = {"model_path": str(tiny_model), "backend": "onnxruntime", "build_only": True}
     proc = start_node_process(params, log_path=log)
-    assert proc.wait(timeout=60) == 0
+    assert exit_code(proc, 60.0) == 0
     assert "build_only: onnxruntime on CPU" in log.read_text()
 
 
@@ -74,5 +74,5 @@ def test_node_build_only_for_tensorrt_without_it_exits_1(tmp_path, tiny_model):
     log = tmp_path / "log.txt"
     params = {"model_path": str(tiny_model), "backend": "tensorrt", "build_only": True}
     proc = start_node_process(params, log_path=log)
-    assert proc.wait(timeout=60) == 1
+    assert exit_code(proc, 60.0) == 1
     assert "backend 'tensorrt' was requested but" in log.read_text()
