@@ -34,6 +34,7 @@ EVALUATION = ["rosbags>=0.10", "matplotlib>=3.5", "tqdm"]
 
 COMMANDS = {
     "segmentation_node": "fanet_ros.node.segmentation_node",
+    "segmentation_lifecycle_node": "fanet_ros.node.segmentation_lifecycle_node",
     "evaluator_node": "fanet_ros.evaluation.evaluator_node",
     "demo": "fanet_ros.evaluation.demo",
     "make_bag": "fanet_ros.evaluation.make_bag",

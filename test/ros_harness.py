@@ -16,7 +16,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
-from fanet_ros.evaluation.node_process import node_command
+from fanet_ros.evaluation.node_process import NODE_MODULE, node_command
 
 
 def start_node_process(
@@ -25,10 +25,11 @@ def start_node_process(
     namespace: str = "",
     log_path: Path | None = None,
     env: dict[str, str] | None = None,
+    module: str = NODE_MODULE,
 ) -> subprocess.Popen:
-    """Start ``segmentation_node`` in its own process with ``--ros-args`` (``env``: extra
-    environment variables)."""
-    args = node_command(params, remaps, namespace)
+    """Start ``segmentation_node`` (or the node of ``module``) in its own process with
+    ``--ros-args`` (``env``: extra environment variables)."""
+    args = node_command(params, remaps, namespace, module)
     out = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
         args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}

@@ -42,6 +42,18 @@ def _settles(node: SegmentationNode, policy: ReliabilityPolicy, publishers: int)
     return wait_for(check, 5.0, interval=0.1)
 
 
+def test_every_timer_the_node_makes_is_one_the_executor_sees(own_ros_context, tiny_model):
+    """The quick re-check after a publisher matched is a timer: one the node's attributes
+    hid from the executor (a reliable camera's first second of frames was then lost)."""
+    node = _node(own_ros_context, tiny_model)
+    try:
+        timers = set(node.timers)
+        assert node.image_sub._quick in timers
+        assert node._diagnostics_timer in timers and len(timers) == 3  # + the QoS refresh
+    finally:
+        node.destroy_node()
+
+
 def test_the_subscription_follows_publishers_that_come_and_go(own_ros_context, tiny_model):
     node = _node(own_ros_context, tiny_model)
     try:

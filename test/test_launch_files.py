@@ -109,6 +109,38 @@ def test_launch_stops_with_an_error_when_the_node_fails_at_start_up(installed, t
     assert "/lf_b/segmentation_node exited with code 1" in log
 
 
+@pytest.mark.parametrize(("autostart", "state"), [("true", "active"), ("false", "unconfigured")])
+def test_lifecycle_launch_starts_the_managed_node_and_autostart_activates_it(
+    installed, ros_context, tmp_path, tiny_model, autostart, state
+):
+    from test_node_lifecycle import Lifecycle
+
+    ns = f"lf_lc_{autostart}"
+    proc = launch(installed, tmp_path, "segmentation.launch.py", f"model_path:={tiny_model}",
+                  f"namespace:={ns}", "lifecycle:=true", f"autostart:={autostart}")
+    try:
+        with SpinningNode("launch_probe") as spinner:
+            lifecycle = Lifecycle(spinner.node, f"/{ns}/segmentation_node")
+            assert wait_for(lambda: lifecycle.state() == state, 60.0, interval=0.5), (
+                lifecycle.state(), (tmp_path / "launch.log").read_text())
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+    code, log = finish(proc, tmp_path)
+    assert code == 0, log
+    assert "Traceback" not in log, log
+
+
+def test_lifecycle_launch_stops_when_configure_fails(installed, tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx model" * 64)
+    proc = launch(installed, tmp_path, "segmentation.launch.py", f"model_path:={broken}",
+                  "namespace:=lf_lc_bad", "lifecycle:=true")
+    code, log = finish(proc, tmp_path)
+    assert code == 1, log
+    assert "configure failed" in log and "corrupt" in log  # the node says why
+    assert "/lf_lc_bad/segmentation_node failed its configure transition" in log
+
+
 def test_launch_wires_transport_and_output_resolution_and_the_namespace_moves_the_image(
         installed, ros_context, tmp_path, tiny_model):
     from rcl_interfaces.srv import GetParameters

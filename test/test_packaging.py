@@ -16,8 +16,8 @@ SHARE_FILES = (
     "share/ament_index/resource_index/packages/fanet_ros",
     "share/fanet_ros/package.xml",
 )
-ROS_NAMES = ("segmentation_node", "evaluator_node", "demo", "make_bag", "bag_eval", "robustness",
-             "build_engine", "check_engine")
+ROS_NAMES = ("segmentation_node", "segmentation_lifecycle_node", "evaluator_node", "demo",
+             "make_bag", "bag_eval", "robustness", "build_engine", "check_engine")
 """What `ros2 run fanet_ros <name>` runs."""
 PIP_NAMES = tuple(f"fanet-{name.replace('_', '-')}" for name in ROS_NAMES) + (
     "fanet-train", "fanet-evaluate", "fanet-export")
@@ -44,6 +44,7 @@ PIP_ONLY = {"onnxruntime", "onnx", "rosbags"}
 OPTIONAL = {"tensorrt", "cuda", "cityscapesscripts"}
 """Imported only where used (GPU backend, Cityscapes labelIds); package.xml names them."""
 ROS_PACKAGES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "sensor_msgs", "std_msgs",
+                "lifecycle_msgs",
                 "diagnostic_msgs", "ament_index_python", "launch", "launch_ros"}
 
 

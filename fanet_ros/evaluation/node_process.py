@@ -23,11 +23,13 @@ def format_parameter(value: Any) -> str:
 
 
 def node_command(
-    parameters: dict[str, Any], remaps: dict[str, str] | None = None, namespace: str = ""
+    parameters: dict[str, Any], remaps: dict[str, str] | None = None, namespace: str = "",
+    module: str = NODE_MODULE,
 ) -> list[str]:
     """``python -m fanet_ros.node.segmentation_node --ros-args ...`` with ``-p`` parameters,
-    ``-r`` remappings and a namespace: how evaluation, tests and benchmarks start the node."""
-    args = [sys.executable, "-m", NODE_MODULE, "--ros-args"]
+    ``-r`` remappings and a namespace: how evaluation, tests and benchmarks start the node
+    (``module``: another node executable's, e.g. the lifecycle node's)."""
+    args = [sys.executable, "-m", module, "--ros-args"]
     for name, value in parameters.items():
         args += ["-p", f"{name}:={format_parameter(value)}"]
     for source, target in (remaps or {}).items():

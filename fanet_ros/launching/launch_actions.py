@@ -13,13 +13,19 @@ from typing import Any
 
 from launch.actions import (
     DeclareLaunchArgument,
+    EmitEvent,
     GroupAction,
+    OpaqueFunction,
     RegisterEventHandler,
     SetEnvironmentVariable,
 )
 from launch.event_handlers import OnProcessExit
+from launch.events import matches_action
 from launch.launch_context import LaunchContext
-from launch_ros.actions import Node, SetParameter
+from launch_ros.actions import LifecycleNode, Node, SetParameter
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from lifecycle_msgs.msg import Transition
 
 from fanet_ros.launching.launch_arguments import (
     NODE_NAME,
@@ -82,9 +88,11 @@ def segmentation_actions(
     parameters = dict(first.parameters)
     if any(p.camera for p in plans):
         parameters["cameras"] = [p.camera for p in plans]
-    node = Node(
+    node_kind, executable = (LifecycleNode, "segmentation_lifecycle_node") if first.lifecycle \
+        else (Node, "segmentation_node")
+    node = node_kind(
         package="fanet_ros",
-        executable="segmentation_node",
+        executable=executable,
         name=NODE_NAME,
         namespace=first.namespace,
         parameters=[str(first.params_file), parameters],
@@ -101,6 +109,8 @@ def segmentation_actions(
             on_exit=lambda event, context: _stop_on_error(first.node_fqn, event, context),
         )),
     ]
+    if first.lifecycle and first.autostart:
+        actions += autostart_actions(node, first.node_fqn)
     for shown in (p for p in plans if p.rviz):
         rviz_config = write_rviz_config(config_dir / RVIZ_TEMPLATE, shown)
         actions.append(Node(package="rviz2", executable="rviz2",
@@ -108,6 +118,30 @@ def segmentation_actions(
                             namespace=shown.namespace, arguments=["-d", str(rviz_config)],
                             output="screen"))
     return [GroupAction(actions)]
+
+
+def autostart_actions(node: LifecycleNode, name: str) -> list[Any]:
+    """Configure ``node`` now, activate it once configured; a configure that fails (the node
+    goes back to unconfigured) stops the launch, as a segmentation_node failing would."""
+
+    def change(transition: int) -> EmitEvent:
+        return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                           transition_id=transition))
+
+    def configure_failed(context: LaunchContext) -> None:
+        raise NodeFailed(f"{name} failed its configure transition or went through error "
+                         "processing (its log above says why); stopping the launch")
+
+    return [
+        RegisterEventHandler(OnStateTransition(
+            target_lifecycle_node=node, start_state="configuring", goal_state="inactive",
+            entities=[change(Transition.TRANSITION_ACTIVATE)])),
+        *(RegisterEventHandler(OnStateTransition(
+            target_lifecycle_node=node, start_state=start, goal_state="unconfigured",
+            entities=[OpaqueFunction(function=configure_failed)]))
+          for start in ("configuring", "errorprocessing")),
+        change(Transition.TRANSITION_CONFIGURE),
+    ]
 
 
 def _stop_on_error(name: str, event: Any, context: LaunchContext) -> None:

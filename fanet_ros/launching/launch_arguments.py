@@ -113,6 +113,11 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("rviz", "false", "Start rviz2 showing the camera image, the colour mask and "
                    "the overlay (config/segmentation.rviz, topics moved under namespace).",
                    BOOLEANS),
+    LaunchArgument("lifecycle", "false", "true: start segmentation_lifecycle_node, the same "
+                   "node as a managed (lifecycle) node (docs/node.md).", BOOLEANS),
+    LaunchArgument("autostart", "true", "With lifecycle:=true: the launch configures and "
+                   "activates the node (a failed configure stops the launch); false: it stays "
+                   "unconfigured for your lifecycle manager.", BOOLEANS),
 )
 ARGUMENTS_BY_NAME = {argument.name: argument for argument in LAUNCH_ARGUMENTS}
 
@@ -136,6 +141,10 @@ class SegmentationLaunch:
     node's only camera."""
     image_transport: str = "raw"
     """The node's ``image_transport`` (from the argument, else the params file)."""
+    lifecycle: bool = False
+    """segmentation_lifecycle_node instead of segmentation_node."""
+    autostart: bool = True
+    """With :attr:`lifecycle`: configure and activate it from the launch."""
 
     @property
     def node_fqn(self) -> str:
@@ -233,6 +242,7 @@ def resolve_launch(
         use_sim_time=args["use_sim_time"] == "true", rviz=rviz, environment=environment,
         camera=camera, image_transport=parameters.get("image_transport", file_values.get(
             "image_transport", PARAMETERS_BY_NAME["image_transport"].default)),
+        lifecycle=args["lifecycle"] == "true", autostart=args["autostart"] == "true",
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from rclpy.node import Node
+from rclpy.publisher import Publisher
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
@@ -83,12 +84,14 @@ class CameraChannel:
     """One camera's topics, counts and /diagnostics status on ``node``.
 
     ``camera``: ``""`` for the node's single camera, else its name (a topic name token).
-    ``deliver`` hands each received frame to the node's worker.
+    ``deliver`` hands each received frame to the node's worker; ``create_publisher``
+    makes the output publishers (default ``node.create_publisher``).
     """
 
     def __init__(
         self, node: Node, camera: str, pipeline: SegmentationPipeline, params: dict[str, Any],
         deliver: Callable[[str, Received], None],
+        create_publisher: Callable[..., Publisher] | None = None,
     ) -> None:
         self.node = node
         self.camera = camera
@@ -98,9 +101,10 @@ class CameraChannel:
         prefix = f"{camera}/" if camera else ""
         logger = node.get_logger()
         overrides = QoSOverridingOptions.with_default_policies()
+        create_publisher = create_publisher or node.create_publisher
         self.publishers = {
-            name: node.create_publisher(Image, f"~/{prefix}{name}", output_qos(),
-                                        qos_overriding_options=overrides)
+            name: create_publisher(Image, f"~/{prefix}{name}", output_qos(),
+                                   qos_overriding_options=overrides)
             for name in OUTPUTS
         }
         self.frames_in = RateMeter()
@@ -147,12 +151,20 @@ class CameraChannel:
             CameraInfo, info_topic, self.camera_infos.put, sensor_data_qos(),
             qos_overriding_options=overrides,
         )
-        self.camera_info_pub = node.create_publisher(
+        self.camera_info_pub = create_publisher(
             CameraInfo, f"~/{prefix}camera_info", output_qos(), qos_overriding_options=overrides
         )
         self.status_name = f"{node.get_fully_qualified_name()}{'/' + camera if camera else ''}" \
             ": segmentation"
         """The /diagnostics status name: ``<node>: segmentation``, ``<node>/front: ...``."""
+
+    def destroy(self, destroy_publisher: Callable[[Publisher], Any] | None = None) -> None:
+        """Destroy this camera's subscriptions and publishers (the node is cleaned up);
+        ``destroy_publisher`` undoes ``create_publisher`` (default ``node.destroy_publisher``)."""
+        self.image_sub.destroy()
+        self.node.destroy_subscription(self.camera_info_sub)
+        for publisher in (*self.publishers.values(), self.camera_info_pub):
+            (destroy_publisher or self.node.destroy_publisher)(publisher)
 
     def describe(self) -> str:
         """Input and outputs, for the start-up log line."""

@@ -60,3 +60,10 @@ class RoundRobinSlots(Generic[K, T]):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+    def reopen(self) -> None:
+        """Empty every slot and wait in :meth:`take` again (a node activated anew: frames
+        from before are stale)."""
+        with self._cond:
+            self._items = dict.fromkeys(self._order)
+            self._closed = False

@@ -116,6 +116,11 @@ class AdaptiveSubscription:
             f"({len(found)} publisher(s), {self.best_effort_publishers} best effort)"
         )
 
+    def destroy(self) -> None:
+        """Destroy the subscription and its timer (the node is cleaned up)."""
+        self.node.destroy_timer(self._quick)
+        self.node.destroy_subscription(self.subscription)
+
     def _publishers_changed(self, *_: Any) -> None:
         """A publisher matched or could not: look again soon (from the executor's timer,
         never from the subscription's own event callback, which :meth:`refresh` destroys)."""
@@ -178,14 +183,17 @@ class AdaptiveSubscription:
     def _forced_reliability(self, mode: str) -> ReliabilityPolicy | None:
         """``input_reliability`` or the standard QoS override, whichever is set."""
         name = f"qos_overrides.{self.topic}.subscription.reliability"
-        override = self.node.declare_parameter(
-            name, _NOT_SET,
-            ParameterDescriptor(
-                description=f"reliability for subscription `{self.topic}`: reliable or "
-                "best_effort fix it; system_default leaves it to input_reliability",
-                read_only=True,
-            ),
-        ).value
+        if self.node.has_parameter(name):  # a managed node configured a second time
+            override = self.node.get_parameter(name).value
+        else:
+            override = self.node.declare_parameter(
+                name, _NOT_SET,
+                ParameterDescriptor(
+                    description=f"reliability for subscription `{self.topic}`: reliable or "
+                    "best_effort fix it; system_default leaves it to input_reliability",
+                    read_only=True,
+                ),
+            ).value
         if override not in (_NOT_SET, *_POLICIES):
             raise ValueError(
                 f"{name} must be reliable, best_effort or {_NOT_SET}, not {override!r}"
