@@ -12,6 +12,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import SpinningNode, exit_code, start_node_process, stop_process, wait_for
@@ -153,3 +154,74 @@ def test_bad_parameters_stop_the_process_at_start(tmp_path: Path):
     proc = start_node_process({"backend": "cuda"}, log_path=log, module=MODULE)
     assert exit_code(proc, 60.0) == 1, log.read_text()
     assert "backend must be one of" in log.read_text()
+
+
+def _in_process(context, tiny_model, *params: str):
+    from fanet_ros.node.segmentation_lifecycle_node import SegmentationLifecycleNode
+
+    args = ["--ros-args", "-p", f"model_path:={tiny_model}", "-r", "image:=/lci/image"]
+    for param in params:
+        args += ["-p", param]
+    return SegmentationLifecycleNode(context=context, cli_args=args)
+
+
+def test_a_worker_that_outlives_deactivate_is_never_joined_by_a_second(
+    own_ros_context, tiny_model, monkeypatch
+):
+    """An inference longer than the deactivate wait: activate is refused until it ends, and
+    the old worker never resumes beside a new one."""
+    import threading
+
+    from fanet_ros.node import segmentation_core
+
+    monkeypatch.setattr(segmentation_core, "WORKER_JOIN_S", 0.2)
+    node = _in_process(own_ros_context, tiny_model)
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        release, started = threading.Event(), threading.Event()
+
+        def long_inference(*_):
+            started.set()
+            release.wait(10.0)
+
+        node.channels[""].prepare = long_inference
+        node._slots.put("", (b"", 0.0, 0))  # a frame for the worker to take
+        assert started.wait(5.0)
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert node._worker_running()
+        assert node.trigger_activate() == TransitionCallbackReturn.FAILURE  # still inactive
+        release.set()
+        assert wait_for(lambda: not node._worker_running(), 5.0)
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        workers = [t for t in threading.enumerate() if t.name == "segmentation"]
+        assert len(workers) == 1
+    finally:
+        node.destroy_node()
+
+
+def test_settings_and_topics_survive_cleanup_and_failed_configures(own_ros_context, tiny_model):
+    from rclpy.parameter import Parameter
+
+    node = _in_process(own_ros_context, tiny_model)
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.set_parameters([Parameter("overlay_alpha", value=0.9)])[0].successful
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        assert not [p for p in node.publishers if p.topic_name.startswith("/segmentation_node/")]
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.channels[""].pipeline.overlay_alpha == 0.9  # the value set at run time
+    finally:
+        node.destroy_node()
+    # a configure that fails part way (the image subscription's settings contradict each
+    # other) leaves nothing behind, however often it is tried
+    node = _in_process(own_ros_context, tiny_model, "input_reliability:=reliable",
+                       "qos_overrides./lci/image.subscription.reliability:=best_effort")
+    try:
+        before = len(list(node.publishers))
+        for _ in range(3):
+            assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        assert len(list(node.publishers)) == before
+        assert not list(node.subscriptions) and not list(node.timers)
+    finally:
+        node.destroy_node()

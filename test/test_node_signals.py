@@ -29,6 +29,8 @@ LAUNCHERS = {
                                  *args[3:]],
     "ros executable": lambda args: [sys.executable, str(REPO / "ros_executables/segmentation_node"),
                                     *args[3:]],
+    "lifecycle node": lambda args: [
+        sys.executable, str(REPO / "ros_executables/segmentation_lifecycle_node"), *args[3:]],
 }
 """``[python, -m, module, --ros-args, ...]`` as each launcher starts the node."""
 IMPORT_DELAYS = (0.0, 0.25, 0.5, 0.8)
@@ -123,6 +125,7 @@ def _signal_during_start_up(tmp_path: Path, launcher: str, model: Path, delay: f
     *(("python -m", delay) for delay in IMPORT_DELAYS),
     ("pip command", 0.4),
     ("ros executable", 0.4),
+    ("lifecycle node", 0.1),  # no model to load before it runs: signalled during the imports
 ])
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_signal_during_start_up_exits_with_one_line_and_128_plus_the_signal(

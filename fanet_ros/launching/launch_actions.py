@@ -122,20 +122,27 @@ def segmentation_actions(
 
 def autostart_actions(node: LifecycleNode, name: str) -> list[Any]:
     """Configure ``node`` now, activate it once configured; a configure that fails (the node
-    goes back to unconfigured) stops the launch, as a segmentation_node failing would."""
+    goes back to unconfigured) stops the launch, as a segmentation_node failing would. Only
+    the first configure: later transitions (an operator's, a manager's) are left alone."""
+    started = {"activating": False}
 
     def change(transition: int) -> EmitEvent:
         return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
                                            transition_id=transition))
 
+    def activate(context: LaunchContext) -> list[Any]:
+        started["activating"] = True
+        return [change(Transition.TRANSITION_ACTIVATE)]
+
     def configure_failed(context: LaunchContext) -> None:
-        raise NodeFailed(f"{name} failed its configure transition or went through error "
-                         "processing (its log above says why); stopping the launch")
+        if not started["activating"]:
+            raise NodeFailed(f"{name} failed its configure transition (its log above says "
+                             "why); stopping the launch")
 
     return [
         RegisterEventHandler(OnStateTransition(
             target_lifecycle_node=node, start_state="configuring", goal_state="inactive",
-            entities=[change(Transition.TRANSITION_ACTIVATE)])),
+            entities=[OpaqueFunction(function=activate)], handle_once=True)),
         *(RegisterEventHandler(OnStateTransition(
             target_lifecycle_node=node, start_state=start, goal_state="unconfigured",
             entities=[OpaqueFunction(function=configure_failed)]))

@@ -84,29 +84,27 @@ class CameraChannel:
     """One camera's topics, counts and /diagnostics status on ``node``.
 
     ``camera``: ``""`` for the node's single camera, else its name (a topic name token).
-    ``deliver`` hands each received frame to the node's worker; ``create_publisher``
-    makes the output publishers (default ``node.create_publisher``).
+    ``deliver`` hands each received frame to the node's worker, while ``accepting()`` (an
+    inactive managed node drops frames uncounted); ``create_publisher`` and
+    ``destroy_publisher`` make and release the output publishers (default: the node's).
     """
 
     def __init__(
         self, node: Node, camera: str, pipeline: SegmentationPipeline, params: dict[str, Any],
         deliver: Callable[[str, Received], None],
         create_publisher: Callable[..., Publisher] | None = None,
+        destroy_publisher: Callable[[Publisher], Any] | None = None,
+        accepting: Callable[[], bool] = lambda: True,
     ) -> None:
         self.node = node
         self.camera = camera
         self.pipeline = pipeline
         self.params = params
         self._deliver = deliver
-        prefix = f"{camera}/" if camera else ""
+        self._accepting = accepting
+        self._create_publisher = create_publisher or node.create_publisher
+        self._destroy_publisher = destroy_publisher or node.destroy_publisher
         logger = node.get_logger()
-        overrides = QoSOverridingOptions.with_default_policies()
-        create_publisher = create_publisher or node.create_publisher
-        self.publishers = {
-            name: create_publisher(Image, f"~/{prefix}{name}", output_qos(),
-                                   qos_overriding_options=overrides)
-            for name in OUTPUTS
-        }
         self.frames_in = RateMeter()
         self.frames_out = RateMeter()
         self.counters = FrameCounters(pipeline.times.lock)
@@ -129,6 +127,24 @@ class CameraChannel:
         self._max_pixels = round(params["max_decoded_megapixels"] * 1e6)
         self.notes = FrameNotes(logger.warning, FRAME_NOTES, WARN_THROTTLE_S)
         """Frames published or dropped with a finding (fanet_ros.node.frame_notes)."""
+        self.publishers: dict[str, Publisher] = {}
+        try:
+            self._create_topics()
+        except BaseException:  # nothing half-made stays behind (a managed node retries)
+            self.destroy()
+            raise
+        self.status_name = f"{node.get_fully_qualified_name()}{'/' + camera if camera else ''}" \
+            ": segmentation"
+        """The /diagnostics status name: ``<node>: segmentation``, ``<node>/front: ...``."""
+
+    def _create_topics(self) -> None:
+        node, params, camera = self.node, self.params, self.camera
+        prefix = f"{camera}/" if camera else ""
+        logger = node.get_logger()
+        overrides = QoSOverridingOptions.with_default_policies()
+        for name in OUTPUTS:
+            self.publishers[name] = self._create_publisher(
+                Image, f"~/{prefix}{name}", output_qos(), qos_overriding_options=overrides)
         image_topic = f"{prefix}image"
         if params["image_transport"] == "compressed":
             topic = node.resolve_topic_name(image_topic) + "/compressed"
@@ -151,20 +167,23 @@ class CameraChannel:
             CameraInfo, info_topic, self.camera_infos.put, sensor_data_qos(),
             qos_overriding_options=overrides,
         )
-        self.camera_info_pub = create_publisher(
+        self.camera_info_pub = self._create_publisher(
             CameraInfo, f"~/{prefix}camera_info", output_qos(), qos_overriding_options=overrides
         )
-        self.status_name = f"{node.get_fully_qualified_name()}{'/' + camera if camera else ''}" \
-            ": segmentation"
-        """The /diagnostics status name: ``<node>: segmentation``, ``<node>/front: ...``."""
 
-    def destroy(self, destroy_publisher: Callable[[Publisher], Any] | None = None) -> None:
-        """Destroy this camera's subscriptions and publishers (the node is cleaned up);
-        ``destroy_publisher`` undoes ``create_publisher`` (default ``node.destroy_publisher``)."""
-        self.image_sub.destroy()
-        self.node.destroy_subscription(self.camera_info_sub)
-        for publisher in (*self.publishers.values(), self.camera_info_pub):
-            (destroy_publisher or self.node.destroy_publisher)(publisher)
+    def destroy(self) -> None:
+        """Destroy this camera's subscriptions and publishers, those that exist (the node is
+        cleaned up, or their creation failed part way)."""
+        if getattr(self, "image_sub", None) is not None:
+            self.image_sub.destroy()
+            self.image_sub = None  # type: ignore[assignment]
+        if getattr(self, "camera_info_sub", None) is not None:
+            self.node.destroy_subscription(self.camera_info_sub)
+            self.camera_info_sub = None
+        publishers = [*self.publishers.values(), getattr(self, "camera_info_pub", None)]
+        self.publishers, self.camera_info_pub = {}, None
+        for publisher in filter(None, publishers):
+            self._destroy_publisher(publisher)
 
     def describe(self) -> str:
         """Input and outputs, for the start-up log line."""
@@ -175,6 +194,8 @@ class CameraChannel:
     # -- frames ---------------------------------------------------------------
 
     def _on_image(self, serialized: bytes) -> None:
+        if not self._accepting():
+            return  # an inactive managed node: the frame is neither taken nor counted
         self.frames_in.tick()
         self.counters.add(received=1)
         received, received_ns = time.monotonic(), self.node.get_clock().now().nanoseconds

@@ -64,6 +64,7 @@ class SegmentationCore:
     segmenter: Segmenter | None = None
     channels: dict[str, CameraChannel]
     _worker: threading.Thread | None = None
+    _stop: threading.Event
     _refresh_timers: tuple[Timer, ...] | list[Timer] = ()
     _diagnostics_timer: Timer | None = None
     _active = False
@@ -127,7 +128,9 @@ class SegmentationCore:
                 self.backend, p["overlay_alpha"])
             self.channels[camera] = CameraChannel(
                 self, camera, pipeline, p, self._deliver,
-                create_publisher=self._create_output_publisher)
+                create_publisher=self._create_output_publisher,
+                destroy_publisher=self._destroy_output_publisher,
+                accepting=lambda: self._active)
         self._refresh_timers = [steady_timer(self, QOS_REFRESH_S, channel.image_sub.refresh)
                         for channel in self.channels.values()]
 
@@ -161,7 +164,9 @@ class SegmentationCore:
         self.label_info_pub.publish(self._label_info())
         self._slots.reopen()
         self._active = True
-        self._worker = threading.Thread(target=self._work, name="segmentation", daemon=True)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, args=(self._stop,),
+                                        name="segmentation", daemon=True)
         self._worker.start()
         self._diagnostics_timer = steady_timer(
             self, self.params["diagnostics_period"], self._publish_diagnostics)
@@ -178,6 +183,11 @@ class SegmentationCore:
 
     # -- deactivate and clean up --------------------------------------------------
 
+    def _worker_running(self) -> bool:
+        """Whether a worker still runs (one that outlived :data:`WORKER_JOIN_S` at the last
+        deactivate is finishing its inference)."""
+        return self._worker is not None and self._worker.is_alive()
+
     def _deactivate(self: Any) -> bool:
         """Stop the worker (waiting for an inference in progress) and /diagnostics; False
         when an inference still runs after :data:`WORKER_JOIN_S`."""
@@ -187,10 +197,11 @@ class SegmentationCore:
             self._diagnostics_timer = None
         if self._worker is None:
             return True
+        self._stop.set()  # this worker's own: a later activation's never revives it
         self._slots.close()
         self._worker.join(timeout=WORKER_JOIN_S)
         if self._worker.is_alive():
-            return False
+            return False  # kept in _worker: nothing is freed or started under it
         self._worker = None
         return True
 
@@ -202,7 +213,7 @@ class SegmentationCore:
             self.destroy_timer(timer)
         self._refresh_timers = []
         for channel in getattr(self, "channels", {}).values():
-            channel.destroy(self._destroy_output_publisher)
+            channel.destroy()
         self.channels = {}
         if getattr(self, "label_info_pub", None) is not None:
             self._destroy_output_publisher(self.label_info_pub)
@@ -228,17 +239,19 @@ class SegmentationCore:
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
         for param in params:
-            if param.name == "overlay_alpha":
+            if param.name == "overlay_alpha":  # kept for the next configure too
+                self.params["overlay_alpha"] = float(param.value)
                 for channel in self.channels.values():
                     channel.pipeline.overlay_alpha = float(param.value)
         return SetParametersResult(successful=True)
 
     # -- frames -------------------------------------------------------------------
 
-    def _work(self) -> None:
+    def _work(self, stop: threading.Event) -> None:
         """Take the newest frame of each camera that has one (round robin), run them through
-        the model together (one batch where the backend allows), publish each camera's."""
-        while self._active:
+        the model together (one batch where the backend allows), publish each camera's;
+        until ``stop``."""
+        while not stop.is_set():
             taken = self._slots.take(timeout=0.1, limit=self.runner.capacity)
             frames: list[tuple[CameraChannel, Frame]] = []
             for camera, item in taken:

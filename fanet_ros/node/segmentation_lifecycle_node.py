@@ -50,6 +50,9 @@ class SegmentationLifecycleNode(SegmentationCore, LifecycleNode):
         except BaseException:
             Node.destroy_node(self)
             raise
+        if self.params["build_only"]:
+            self.get_logger().warning("build_only has no effect on segmentation_lifecycle_node "
+                                      "(configure builds the engine): use segmentation_node")
 
     def _create_output_publisher(self, msg_type: type, topic: str, qos: Any,
                                  **kwargs: Any) -> Publisher:
@@ -71,13 +74,18 @@ class SegmentationLifecycleNode(SegmentationCore, LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._worker_running():  # never two workers on one backend
+            self.get_logger().error("activate refused: an inference started before the last "
+                                    "deactivate still runs; activate again once it has ended")
+            return TransitionCallbackReturn.FAILURE
         result = super().on_activate(state)  # the lifecycle publishers first
         self._activate()
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         if not self._deactivate():
-            self.get_logger().warning("an inference still runs; its outputs are dropped")
+            self.get_logger().warning("an inference still runs after deactivate; it ends on "
+                                      "its own and its outputs are dropped")
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:

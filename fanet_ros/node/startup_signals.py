@@ -31,9 +31,11 @@ from pathlib import Path
 from types import FrameType
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
-ENTRY_POINTS = ("segmentation_node", "fanet-segmentation-node")
+ENTRY_POINTS = ("segmentation_node", "fanet-segmentation-node", "segmentation_lifecycle_node",
+                "fanet-segmentation-lifecycle-node")
 """Program names (``sys.argv[0]`` stems) whose start-up this module guards: the ROS
-executable and ``python -m`` (``segmentation_node``) and the pip console script."""
+executables and ``python -m`` (``segmentation_node``, ``segmentation_lifecycle_node``) and
+the pip console scripts."""
 
 phase = "starting"
 pending: int | None = None
