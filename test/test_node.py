@@ -36,8 +36,6 @@ from fanet_ros.segmentation_pipeline import SegmentationPipeline
 
 CAMERA_H, CAMERA_W = 120, 160
 TIMEOUT = 20.0
-WARM_UP_STAMP_NS = 123_456_789
-"""The stamp of :meth:`Client.wait_connected`'s frames (no test sends it)."""
 
 
 def camera_image(seed: int, channels: int = 3) -> np.ndarray:
@@ -81,16 +79,17 @@ class Client:
         output, sent until it comes back. Our side seeing the match proves nothing about
         the node's, and a node that does not see a subscriber skips frames as unwatched."""
         blank = np.zeros((CAMERA_H, CAMERA_W, 3), np.uint8)  # what every test model takes
+        stamp_ns = time.time_ns()  # now: no test sends it, and latencies stay true
         if transport == "raw":
             pub = self.image_pub
-            warm_up = image_msg(blank, "rgb8", WARM_UP_STAMP_NS)
+            warm_up = image_msg(blank, "rgb8", stamp_ns)
         else:
             pub = self.compressed_pub
             ok, encoded = cv2.imencode(".png", blank)
             assert ok
             warm_up = CompressedImage(format="png", data=encoded.tobytes())
             warm_up.header.stamp.sec, warm_up.header.stamp.nanosec = divmod(
-                WARM_UP_STAMP_NS, 1_000_000_000)
+                stamp_ns, 1_000_000_000)
         assert wait_for(lambda: pub.get_subscription_count() > 0, TIMEOUT)
         for output in self.received:
             self.send_and_wait(warm_up, output, pub)

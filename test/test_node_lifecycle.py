@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.lifecycle import TransitionCallbackReturn
@@ -61,6 +61,21 @@ def lifecycle_node(ros_context, tmp_path_factory, tiny_model):
     assert stop_process(proc) == 0, log.read_text()
 
 
+def inactive_status(diagnostics: list[DiagnosticArray], since: int) -> dict[str, str] | None:
+    """The values of the first status of the node saying it is inactive, from the
+    ``since``-th message on (waiting for it)."""
+    def found() -> dict[str, str] | None:
+        return next(({kv.key: kv.value for kv in s.values}
+                     for array in diagnostics[since:] for s in array.status
+                     if s.name == f"{NODE}: segmentation"
+                     and s.message.startswith("inactive") and s.level == DiagnosticStatus.OK),
+                    None)
+
+    status = wait_for(found, TIMEOUT)
+    assert status is None or status["lifecycle_state"] == "inactive"
+    return status
+
+
 def _labels_after_frames(client: Client, seconds: float, first_stamp_ns: int) -> int:
     """Frames for ``seconds``; how many labels came back for them."""
     stamps = set()
@@ -95,7 +110,8 @@ def test_outputs_flow_only_while_active(lifecycle_node):
         assert wait_for(lambda: client.image_pub.get_subscription_count() > 0, TIMEOUT)
         assert wait_for(lambda: node.count_publishers(f"{NODE}/label") == 1, TIMEOUT)
         assert _labels_after_frames(client, 1.5, 1_000_000_000) == 0  # inactive: silent
-        assert not label_infos and not diagnostics
+        assert not label_infos
+        assert inactive_status(diagnostics, since=0)  # /diagnostics says so, not stale
 
         assert lifecycle.change(Transition.TRANSITION_ACTIVATE)
         assert lifecycle.state() == "active"
@@ -103,15 +119,15 @@ def test_outputs_flow_only_while_active(lifecycle_node):
         assert client.send_and_wait(image_msg(camera_image(2), "rgb8", 2_000_000_000))
         assert wait_for(lambda: label_infos, TIMEOUT)
         assert json.loads(label_infos[0].data)["dataset"] == "camvid"
-        assert wait_for(lambda: any(s.name == f"{NODE}: segmentation"
+        assert wait_for(lambda: any(s.name == f"{NODE}: segmentation"  # the full status
+                                    and any(kv.key == "health" for kv in s.values)
                                     for array in diagnostics for s in array.status), TIMEOUT)
 
         assert lifecycle.change(Transition.TRANSITION_DEACTIVATE)
         assert lifecycle.state() == "inactive"
-        time.sleep(0.5)  # a /diagnostics message already in flight
         heard = len(diagnostics)
         assert _labels_after_frames(client, 1.5, 3_000_000_000) == 0
-        assert len(diagnostics) == heard
+        assert inactive_status(diagnostics, since=heard)
 
         assert lifecycle.change(Transition.TRANSITION_CLEANUP)
         assert lifecycle.state() == "unconfigured"

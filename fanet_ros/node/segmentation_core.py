@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -52,6 +52,8 @@ BACKEND_OPTIONS = ("input_height", "input_width", "num_threads", "precision", "e
 """Node parameters handed to the model loader as they are."""
 WORKER_JOIN_S = 5.0
 """How long deactivating waits for an inference in progress."""
+INACTIVE_MESSAGE = "inactive: configured, frames are not processed (activate to start)"
+"""The /diagnostics message of a configured managed node that is not active."""
 
 
 class SegmentationCore:
@@ -132,7 +134,9 @@ class SegmentationCore:
                 destroy_publisher=self._destroy_output_publisher,
                 accepting=lambda: self._active)
         self._refresh_timers = [steady_timer(self, QOS_REFRESH_S, channel.image_sub.refresh)
-                        for channel in self.channels.values()]
+                                for channel in self.channels.values()]
+        self._diagnostics_timer = steady_timer(
+            self, p["diagnostics_period"], self._publish_diagnostics)
 
     def _declare_class_parameters(self: Any) -> None:
         """``class_names`` and ``class_colors`` (read-only, from the model; a second
@@ -168,8 +172,6 @@ class SegmentationCore:
         self._worker = threading.Thread(target=self._work, args=(self._stop,),
                                         name="segmentation", daemon=True)
         self._worker.start()
-        self._diagnostics_timer = steady_timer(
-            self, self.params["diagnostics_period"], self._publish_diagnostics)
         cameras = len(self.channels)
         batching = f"; up to {min(self.runner.capacity, cameras)} frames per inference " \
             "call" if cameras > 1 else ""
@@ -189,12 +191,9 @@ class SegmentationCore:
         return self._worker is not None and self._worker.is_alive()
 
     def _deactivate(self: Any) -> bool:
-        """Stop the worker (waiting for an inference in progress) and /diagnostics; False
-        when an inference still runs after :data:`WORKER_JOIN_S`."""
+        """Stop the worker (waiting for an inference in progress); False when an inference
+        still runs after :data:`WORKER_JOIN_S`."""
         self._active = False
-        if self._diagnostics_timer is not None:
-            self.destroy_timer(self._diagnostics_timer)
-            self._diagnostics_timer = None
         if self._worker is None:
             return True
         self._stop.set()  # this worker's own: a later activation's never revives it
@@ -209,9 +208,10 @@ class SegmentationCore:
         """Release every topic and the model (idempotent). A worker that would not stop
         keeps the backend: freeing buffers under a running inference would crash."""
         stopped = self._deactivate()
-        for timer in self._refresh_timers:
-            self.destroy_timer(timer)
-        self._refresh_timers = []
+        for timer in [*self._refresh_timers, self._diagnostics_timer]:
+            if timer is not None:
+                self.destroy_timer(timer)
+        self._refresh_timers, self._diagnostics_timer = [], None
         for channel in getattr(self, "channels", {}).values():
             channel.destroy()
         self.channels = {}
@@ -302,10 +302,17 @@ class SegmentationCore:
             shared[key] = str(count)
             if last:
                 shared[f"{key}_last"] = last
-        array = DiagnosticArray(status=[
-            channel.status(now, self._slots.replaced[camera], shared)
-            for camera, channel in self.channels.items()
-        ])
+        if self._active:
+            statuses = [channel.status(now, self._slots.replaced[camera], shared)
+                        for camera, channel in self.channels.items()]
+        else:  # a managed node, configured and not active: say so, do not go stale
+            values = [KeyValue(key=k, value=v)
+                      for k, v in {"lifecycle_state": "inactive", **shared}.items()]
+            statuses = [DiagnosticStatus(level=DiagnosticStatus.OK, name=channel.status_name,
+                                         message=INACTIVE_MESSAGE, hardware_id=shared["device"],
+                                         values=values)
+                        for channel in self.channels.values()]
+        array = DiagnosticArray(status=statuses)
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)
 

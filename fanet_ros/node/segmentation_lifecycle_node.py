@@ -10,7 +10,8 @@ such as nav2's, or launch_ros's ``LifecycleNode``):
   subscription and publisher; a model that does not load fails the transition with the
   reason logged, and the node stays ``unconfigured``;
 * ``activate``: frames are processed and published, ``~/label_info`` is sent, /diagnostics
-  runs; ``deactivate``: frames are dropped, outputs and /diagnostics are silent;
+  reports health; ``deactivate``: frames are dropped, outputs are silent, /diagnostics says
+  ``inactive`` (as it does between configure and the first activate);
 * ``cleanup``: every topic and the model are released; ``shutdown``: the same, from any
   state.
 """
