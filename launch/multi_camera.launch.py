@@ -30,7 +30,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 CAMERAS = {"front": "0", "rear": "1"}
 """Camera name -> default gpu_device (of its own node with one_node:=false)."""
 SHARED = ("model", "dataset", "model_path", "params_file", "backend", "precision",
-          "use_sim_time", "dds_profile")
+          "use_sim_time", "dds_profile", "lifecycle", "autostart")
 """segmentation.launch.py arguments both cameras take."""
 ARGUMENTS = [ARGUMENTS_BY_NAME[name] for name in SHARED] + [
     LaunchArgument("one_node", "true", "true: one node and one model serve both cameras (on "

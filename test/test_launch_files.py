@@ -248,7 +248,7 @@ def test_show_args_lists_only_the_arguments_a_file_takes(installed, tmp_path):
                          tmp_path)
     assert code == 0, multi
     assert "'front_image':" in multi and "'rear_gpu_device':" in multi
-    assert "'one_node':" in multi
+    assert "'one_node':" in multi and "'lifecycle':" in multi and "'autostart':" in multi
     for overridden in ("namespace", "image", "gpu_device", "rviz"):
         assert f"'{overridden}':" not in multi, overridden
 
