@@ -107,14 +107,13 @@ def test_shipped_rviz_topics_are_those_of_the_default_launch(tiny_model):
     assert shown == rviz_display_topics(plan)
 
 
-def test_namespaced_rviz_config_changes_only_the_topics(tiny_model):
+def test_namespaced_rviz_config_changes_only_the_topics(tiny_model, tmp_path):
     plan = resolve_launch({"model_path": str(tiny_model), "namespace": "front"}, CONFIG_DIR)
     template = yaml.safe_load((CONFIG_DIR / RVIZ_TEMPLATE).read_text())
-    path = write_rviz_config(CONFIG_DIR / RVIZ_TEMPLATE, plan)
-    try:
-        namespaced = yaml.safe_load(path.read_text())
-    finally:
-        path.unlink()
+    path = write_rviz_config(CONFIG_DIR / RVIZ_TEMPLATE, plan, tmp_path)
+    assert write_rviz_config(CONFIG_DIR / RVIZ_TEMPLATE, plan, tmp_path) == path  # replaced
+    assert [p.name for p in tmp_path.iterdir()] == ["rviz_front.rviz"]  # one file, no leftovers
+    namespaced = yaml.safe_load(path.read_text())
     shown = {d["Name"]: d["Topic"].pop("Value") for d in image_displays(namespaced)}
     assert shown["Overlay"] == "/front/segmentation_node/overlay"
     for display in image_displays(template):

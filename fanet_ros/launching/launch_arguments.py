@@ -394,14 +394,19 @@ def namespaced_rviz_config(template_text: str, plan: SegmentationLaunch) -> str:
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
 
 
-def write_rviz_config(template: Path, plan: SegmentationLaunch) -> Path:
-    """Write the namespaced rviz2 config to a temporary file and return its path."""
+def write_rviz_config(template: Path, plan: SegmentationLaunch, folder: Path | None = None
+                      ) -> Path:
+    """Write the namespaced rviz2 config and return its path: one file per namespace and
+    camera in ``folder`` (default ``$ROS_HOME/fanet_ros``, ``~/.ros/fanet_ros``), replaced
+    atomically by each launch, so launches leave no file per run behind."""
+    folder = folder or Path(os.environ.get("ROS_HOME") or Path.home() / ".ros") / "fanet_ros"
+    folder.mkdir(parents=True, exist_ok=True)
     slug = plan.namespace.strip("/").replace("/", "_") or "root"
-    with tempfile.NamedTemporaryFile(
-        "w", prefix=f"fanet_ros_{slug}_", suffix=".rviz", delete=False
-    ) as handle:
+    path = folder / f"rviz_{slug}{'_' + plan.camera if plan.camera else ''}.rviz"
+    with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as handle:
         handle.write(namespaced_rviz_config(template.read_text(), plan))
-    return Path(handle.name)
+    os.replace(handle.name, path)
+    return path
 
 
 def launch_arguments_table() -> str:
