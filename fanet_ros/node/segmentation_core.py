@@ -129,7 +129,7 @@ class SegmentationCore:
             pipeline = self.pipeline if not self.channels else SegmentationPipeline(
                 self.backend, p["overlay_alpha"])
             self.channels[camera] = CameraChannel(
-                self, camera, pipeline, p, self._deliver,
+                self, camera, pipeline, p, self._slots.put,
                 create_publisher=self._create_output_publisher,
                 destroy_publisher=self._destroy_output_publisher,
                 accepting=lambda: self._active)
@@ -177,11 +177,6 @@ class SegmentationCore:
             "call" if cameras > 1 else ""
         for channel in self.channels.values():
             self.get_logger().info(f"listening on {channel.describe()}{batching}")
-
-    def _deliver(self, camera: str, item: Received) -> None:
-        """A received frame to the worker; dropped while inactive."""
-        if self._active:
-            self._slots.put(camera, item)
 
     # -- deactivate and clean up --------------------------------------------------
 
