@@ -286,15 +286,14 @@ def unknown_node_arguments(specs: Sequence[ParameterSpec], args: Sequence[str]) 
     """A node's own options are ``-h`` / ``--help``; after ``--ros-args`` (to ``--``), rcl's
     flags, and ``-p NAME:=VALUE`` must name one of the node's parameters."""
     parameters = {spec.name for spec in specs}
-    unknown, ros = [], False
-    for i, word in enumerate(args):
-        if word == "--ros-args" or (ros and word == "--"):
-            ros = word == "--ros-args"
-        elif ros and word in ("-p", "--param") and i + 1 < len(args):
-            name = args[i + 1].split(":=", 1)[0]
-            if ":=" in args[i + 1] and name not in parameters:
-                unknown.append(f"{word} {args[i + 1]} (no parameter '{name}')")
-        elif is_option(word) and word not in (ROS_FLAGS if ros else node_usage.HELP_FLAGS):
+    own, ros = node_usage.split_ros_arguments(args)
+    unknown = [word for word in own if is_option(word) and word not in node_usage.HELP_FLAGS]
+    for i, word in enumerate(ros):
+        if word in ("-p", "--param") and i + 1 < len(ros):
+            name = ros[i + 1].split(":=", 1)[0]
+            if ":=" in ros[i + 1] and name not in parameters:
+                unknown.append(f"{word} {ros[i + 1]} (no parameter '{name}')")
+        elif is_option(word) and word not in ROS_FLAGS:
             unknown.append(word)
     return unknown
 

@@ -10,7 +10,7 @@ import pytest
 
 from fanet_ros.evaluation.evaluator_node import EVALUATOR_PARAMETERS
 from fanet_ros.node.node_parameters import NODE_PARAMETERS, ParameterSpec, format_default
-from fanet_ros.node.node_usage import help_requested
+from fanet_ros.node.node_usage import help_requested, split_ros_arguments
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -69,3 +69,10 @@ def test_short_flag_is_help_too():
 ])
 def test_help_is_the_programs_own_flag_only(argv: list[str], wanted: bool):
     assert help_requested(argv) is wanted
+
+
+def test_ros_sections_are_split_off_as_rcl_does():
+    own, ros = split_ros_arguments(
+        ["in.bag", "--ros-args", "-p", "a:=1", "--", "-v", "--ros-args", "-r", "x:=y"])
+    assert own == ["in.bag", "-v"]
+    assert ros == ["-p", "a:=1", "-r", "x:=y"]

@@ -17,18 +17,26 @@ HELP_FLAGS = ("-h", "--help")
 WIDTH = 100
 
 
-def help_requested(argv: Sequence[str]) -> bool:
-    """Whether ``-h`` / ``--help`` is among the program's own arguments: those outside
-    ``--ros-args ... [--]``, which belong to ROS (``-p name:=--help`` is a value)."""
+def split_ros_arguments(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``argv`` split as rcl splits it: the program's own arguments, and ROS's (every
+    ``--ros-args ... [--]`` section, the markers left out; ``-p name:=--help`` is ROS's)."""
+    own: list[str] = []
+    ros: list[str] = []
     in_ros_args = False
     for item in argv:
         if item == "--ros-args":
             in_ros_args = True
         elif item == "--" and in_ros_args:
             in_ros_args = False
-        elif not in_ros_args and item in HELP_FLAGS:
-            return True
-    return False
+        else:
+            (ros if in_ros_args else own).append(item)
+    return own, ros
+
+
+def help_requested(argv: Sequence[str]) -> bool:
+    """Whether ``-h`` / ``--help`` is among the program's own arguments (not ROS's)."""
+    own, _ = split_ros_arguments(argv)
+    return any(item in HELP_FLAGS for item in own)
 
 
 def _constraint(spec: ParameterSpec) -> str:
