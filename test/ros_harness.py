@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -28,12 +29,12 @@ def start_node_process(
     module: str = NODE_MODULE,
 ) -> subprocess.Popen:
     """Start ``segmentation_node`` (or the node of ``module``) in its own process with
-    ``--ros-args`` (``env``: extra environment variables)."""
+    ``--ros-args`` (``env``: extra environment variables). Its Python fault handler is on,
+    so a node that :func:`stop_process` finds hung writes every thread's stack to its log."""
     args = node_command(params, remaps, namespace, module)
     out = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen(
-        args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-    )
+    env = {"PYTHONFAULTHANDLER": "1", **os.environ, **(env or {})}
+    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
 READY = "listening on"
@@ -82,14 +83,20 @@ def camera_node(log_dir: Path, model: Path, namespace: str, **params: Any
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int:
-    """SIGINT (as ros2 launch does), then kill if it hangs; returns the exit code."""
+    """SIGINT (as ros2 launch does); if it hangs, SIGABRT (a process started with
+    ``PYTHONFAULTHANDLER=1`` writes where each thread stood), then kill. Returns the exit
+    code (-6 after SIGABRT)."""
     if proc.poll() is None:
-        proc.send_signal(2)
+        proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            proc.send_signal(signal.SIGABRT)
+            try:
+                proc.wait(5.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     return proc.returncode
 
 
