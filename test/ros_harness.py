@@ -83,31 +83,35 @@ def camera_node(log_dir: Path, model: Path, namespace: str, **params: Any
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int:
-    """SIGINT (as ros2 launch does); if it hangs, SIGABRT (a process started with
-    ``PYTHONFAULTHANDLER=1`` writes where each thread stood), then kill. Returns the exit
-    code (-6 after SIGABRT)."""
+    """SIGINT (as ros2 launch does), then :func:`_abort` if it hangs; returns the exit code
+    (-6 after SIGABRT)."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGABRT)
-            try:
-                proc.wait(5.0)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _abort(proc)
     return proc.returncode
 
 
-def exit_code(proc: subprocess.Popen, timeout: float = 30.0) -> int:
-    """The exit code of a process expected to end by itself; past ``timeout`` it is killed
-    (nothing left running to disturb the next tests) and the test fails."""
+def _abort(proc: subprocess.Popen) -> None:
+    """End a hung process: SIGABRT (with ``PYTHONFAULTHANDLER=1`` it writes every thread's
+    stack first), then kill if even that hangs."""
+    proc.send_signal(signal.SIGABRT)
     try:
-        return proc.wait(timeout)
+        proc.wait(5.0)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def exit_code(proc: subprocess.Popen, timeout: float = 30.0) -> int:
+    """The exit code of a process expected to end by itself; past ``timeout`` it is ended by
+    :func:`_abort` (nothing left running to disturb the next tests) and the test fails."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        _abort(proc)
         raise AssertionError(f"{proc.args!r:.200} still ran after {timeout} s") from None
 
 
