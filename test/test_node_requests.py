@@ -8,10 +8,13 @@ node exited 1 (6 of 6). A parameter named ``""`` was reported as set.
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
+import rclpy
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters, SetParametersAtomically
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import (
@@ -150,3 +153,35 @@ def test_guarded_executor_counts_a_failing_callback_and_keeps_spinning(ros_conte
     last = failures.snapshot()[1]
     assert last == "subscription /guard_test/topic: ValueError: cannot handle bad 2"
     assert len(lines) == 1 and "ValueError: cannot handle bad 0" in lines[0], lines  # throttled
+
+
+def test_guarded_executor_ends_when_the_context_is_shut_down_behind_its_back():
+    """rclpy's SIGINT thread wakes executors, then shuts the contexts down: an executor that
+    woke and waited again between the two (a loaded machine) is never woken again. Spin
+    must end anyway, even on a node with nothing to wake it (a finalized lifecycle node)."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = Node("guard_shutdown_test", context=context)
+    executor = GuardedExecutor(CallbackFailures(print), context=context)
+    executor.add_node(node)
+    ended: list[str] = []
+
+    def spin() -> None:
+        try:
+            executor.spin()
+        except ExternalShutdownException:  # as run_node expects it
+            ended.append("external shutdown")
+
+    spinner = threading.Thread(target=spin, daemon=True)
+    spinner.start()
+    try:
+        time.sleep(0.3)  # spinning: waiting on a wait set that nothing will trigger
+        with context.handle:
+            context.handle.shutdown()  # what rclpy's signal thread does: no Python callbacks
+        spinner.join(timeout=3.0)
+        assert not spinner.is_alive(), "spin still waits after the context shut down"
+        assert ended == ["external shutdown"]
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        context.try_shutdown()

@@ -21,6 +21,11 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 LOG_THROTTLE_S = 5.0
 """Seconds between two log lines about the same callback."""
+SHUTDOWN_CHECK_S = 0.5
+"""Longest wait before :meth:`GuardedExecutor.spin` looks at the context again. rclpy's
+SIGINT thread wakes executors first and shuts the context down after: an executor that
+woke and waited again in between (a loaded CPU) is woken by nothing but its own entities,
+and a node with no timer (a lifecycle node unconfigured or finalized) would wait forever."""
 
 
 def describe_entity(entity: Any) -> str:
@@ -91,11 +96,12 @@ class GuardedExecutor(SingleThreadedExecutor):
         return ready
 
     def spin(self) -> None:
-        """Execute callbacks until the context shuts down; a failing callback is recorded."""
+        """Execute callbacks until the context shuts down (seen within
+        :data:`SHUTDOWN_CHECK_S`); a failing callback is recorded."""
         while self.context.ok() and not self._is_shutdown:
             self._entity = None
             try:
-                self.spin_once()
+                self.spin_once(timeout_sec=SHUTDOWN_CHECK_S)
             except (KeyboardInterrupt, ExternalShutdownException):
                 raise
             except Exception as exc:
