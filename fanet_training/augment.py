@@ -13,7 +13,9 @@ Two presets (``--augment``):
 
 ``--copy-paste P`` adds, before those, the rare classes' pixels of another training frame
 (:func:`paste_objects`): pedestrians, cyclists, poles and signs in front of streets where
-they were never filmed. The comparison that chose ``street`` is in docs/training.md.
+they were never filmed; ``--class-mix P`` pastes a random half of another frame's classes
+(:func:`half_of_the_classes`, ClassMix): buildings, trees and cars next to what they were
+never filmed beside. The comparison that chose ``street`` is in docs/training.md.
 """
 
 from __future__ import annotations
@@ -135,6 +137,17 @@ def paste_objects(
     image[mask] = donor_image[mask]
     labels[mask] = donor_labels[mask]
     return image, labels
+
+
+def half_of_the_classes(labels: np.ndarray, rng: np.random.Generator) -> tuple[int, ...]:
+    """ClassMix's choice: a random half (rounded up) of the classes present in ``labels``
+    (void aside), so the frame it is pasted into keeps the other half's context."""
+    present = np.unique(labels)
+    present = present[present != IGNORE_LABEL]
+    if present.size == 0:
+        return ()
+    chosen = rng.choice(present, size=(present.size + 1) // 2, replace=False)
+    return tuple(int(c) for c in np.sort(chosen))
 
 
 def jitter_colors(image: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> None:

@@ -26,13 +26,15 @@ from fanet_ros.tooling.markdown_blocks import update_file_block
 
 THIN = ("pole", "signsymbol", "fence", "pedestrian", "bicyclist")
 RECIPE_KEYS = (("augment", "legacy"), ("aux_loss_weight", 0.0), ("class_weighting", "none"),
-               ("ohem", None), ("weight_decay", 0.0), ("copy_paste", 0.0), ("ema", None),
-               ("distill_from", None), ("distill_weight", 1.0), ("lovasz_weight", 0.0),
-               ("height", 384), ("width", 512), ("seed", 0))
+               ("ohem", None), ("weight_decay", 0.0), ("copy_paste", 0.0), ("class_mix", 0.0),
+               ("ema", None), ("distill_from", None), ("distill_weight", 1.0),
+               ("lovasz_weight", 0.0), ("height", 384), ("width", 512), ("crop_height", 288),
+               ("crop_width", 384), ("seed", 0))
 
 
 def recipe(config: dict) -> str:
-    """What a run changes from the first shipped model's recipe, in fanet-train's flags."""
+    """What a run changes from the first shipped model's recipe (and from the campaign's
+    288x384 crops), in fanet-train's flags."""
     parts = [f"--augment {config.get('augment', 'legacy')}"]
     for key, default in RECIPE_KEYS[1:]:
         if config.get(key, default) != default:

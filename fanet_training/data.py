@@ -29,7 +29,7 @@ from fanet_ros.dataset_layouts import (
 from fanet_ros.labels import LabelSet
 from fanet_ros.model_metadata import Normalization
 from fanet_ros.preprocessing import model_input, resize_labels
-from fanet_training.augment import AugmentConfig, augment, paste_objects
+from fanet_training.augment import AugmentConfig, augment, half_of_the_classes, paste_objects
 
 LOG = logging.getLogger(__name__)
 
@@ -59,6 +59,9 @@ class DataConfig:
     """Probability that a training frame gets ``paste_classes`` pasted from another one."""
     paste_classes: tuple[int, ...] = ()
     """Class ids that copy-paste carries over (:func:`fanet_training.augment.paste_objects`)."""
+    class_mix: float = 0.0
+    """Probability that a training frame gets a random half of another frame's classes
+    pasted over it (ClassMix: :func:`fanet_training.augment.half_of_the_classes`)."""
 
 
 def split_by_drive(samples: list[Sample], drives: tuple[str, ...]
@@ -147,6 +150,11 @@ class SegmentationDataset(keras.utils.PyDataset):
             if donor is not None:
                 image, labels = paste_objects(image, labels, *donor, self.config.paste_classes,
                                               rng)
+        if self.training and self.config.class_mix and rng.random() < self.config.class_mix:
+            donor = self._donor(rng)
+            if donor is not None:
+                image, labels = paste_objects(image, labels, *donor,
+                                              half_of_the_classes(donor[1], rng), rng)
         if self.training:
             return augment(image, labels, height, width, self.config.augment, rng,
                            self.config.crop, self.config.normalization)

@@ -28,11 +28,11 @@ TRAIN_OPTIONS = (
     "model", "dataset_root", "layout", "height", "width", "batch_size", "epochs", "optimizer",
     "learning_rate", "end_learning_rate", "warmup_epochs", "bn_momentum", "ohem", "seed",
     "crop_height", "crop_width", "class_weighting", "val_every", "init_from", "augment",
-    "aux_loss_weight", "copy_paste", "weight_decay", "ema", "distill_from", "distill_weight",
-    "lovasz_weight", "train_splits", "holdout", "select",
+    "aux_loss_weight", "copy_paste", "class_mix", "weight_decay", "ema", "distill_from",
+    "distill_weight", "lovasz_weight", "train_splits", "holdout", "select",
 )
 DEFAULTS = {"train_splits": "train", "holdout": "", "select": "best", "distill_weight": 1.0,
-            "lovasz_weight": 0.0}
+            "lovasz_weight": 0.0, "class_mix": 0.0}
 """Options left out of the reproduce command when they have these values (what a plain
 training run does); the recipe's options are always written out."""
 

@@ -105,6 +105,9 @@ class TrainConfig:
     """Probability that a training frame gets the rare classes' pixels (those rarer than the
     median class) of another training frame pasted over it (``augment.paste_objects``);
     the campaign's choice (docs/training.md)."""
+    class_mix: float = 0.0
+    """Probability that a training frame gets a random half of the classes of another
+    training frame pasted over it (ClassMix; ``augment.half_of_the_classes``)."""
     weight_decay: float | None = None
     """Decoupled weight decay (AdamW / SGDW: each step shrinks a weight by ``lr * wd``) on
     convolution kernels; BatchNorm scales and offsets and biases are left out. ``None``:
@@ -260,6 +263,7 @@ def datasets(config: TrainConfig, replicas: int
     if config.copy_paste:
         data = replace(data, copy_paste=config.copy_paste,
                        paste_classes=paste_classes(trained, config.layout))
+    data = replace(data, class_mix=config.class_mix)
     teacher = (Teacher(config.distill_from, label_set_for_layout(config.layout).num_classes,
                        data.normalization) if config.distill_from else None)
     train_data = SegmentationDataset(data, "train", training=True, samples=trained,
@@ -460,6 +464,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "another training frame over a frame, flipped and shifted "
                              f"sideways at random; default {TrainConfig.copy_paste}, 0 turns "
                              "it off")
+    parser.add_argument("--class-mix", type=float, default=TrainConfig.class_mix, metavar="P",
+                        help="with probability P, paste a random half of the classes of "
+                             "another training frame over a frame (ClassMix), flipped and "
+                             "shifted sideways at random; default 0 (off)")
     parser.add_argument("--weight-decay", type=float, metavar="WD",
                         help="decoupled weight decay on convolution kernels (AdamW / SGDW: "
                              "a weight shrinks by lr * WD per step); default "

@@ -62,6 +62,7 @@ declare -A STAGES=(
   [fsffnet_schedule_300]="--model fsffnet $LONG_300 --holdout $HOLDOUT --val-every 10"
   [fsffnet_final_300]="--model fsffnet $LONG_300"
   [recipe_l]="${RECIPE[*]} $CHOSEN --crop-height 384 --crop-width 512"
+  [recipe_m]="${RECIPE[*]} $CHOSEN --class-mix 0.5"
 )
 # After fanet_schedule_d150's plateau at 37.5 % held-out: recipe_e (OHEM instead of class
 # weights), recipe_f (d + decoupled weight decay 0.5: the kernels' sum of lr over 40 epochs is
@@ -92,10 +93,13 @@ declare -A STAGES=(
 # photometric (building found on 54 % of its pixels, 14 % taken for tree, 8 % car, 7 % sky;
 # grey-world or contrast-stretched inputs change its mIoU by 0.1 point): does the model
 # tell them apart better when it sees the whole street, as it does at inference?
+# recipe_m: the chosen recipe plus ClassMix (--class-mix 0.5: half the frames get a random half
+# of another frame's classes pasted in), so buildings, trees and cars are seen beside what the
+# two training drives never put them beside.
 ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule_d150 recipe_e recipe_f recipe_h
        recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final recipe_i recipe_j
        fanet_schedule_300 fanet_final_300 recipe_k fsffnet_schedule_300 recipe_i_seed1 recipe_j_seed1
-       fsffnet_final_300 recipe_l)
+       fsffnet_final_300 recipe_l recipe_m)
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   [ -n "${STAGES[${1:-}]+x}" ] || { echo "usage: $0 STAGE (one of ${ORDER[*]})" >&2; exit 2; }

@@ -22,6 +22,7 @@ from fanet_training.augment import (
     AugmentConfig,
     augment,
     augment_config,
+    half_of_the_classes,
     jpeg_round_trip,
     paste_objects,
     random_crop_resize,
@@ -292,6 +293,17 @@ def test_copy_paste_carries_the_donors_rare_pixels_with_their_labels() -> None:
     np.testing.assert_array_equal(labels, kept[1])
 
 
+def test_class_mix_pastes_half_of_the_donors_classes_never_void() -> None:
+    rng = np.random.default_rng(0)
+    donor = np.full((8, 8), 255, np.uint8)
+    donor[:, :2], donor[:, 2:4], donor[:, 4:6], donor[:, 6:7] = 0, 1, 5, 8  # 4 classes, void
+    picks = [half_of_the_classes(donor, rng) for _ in range(50)]
+    assert all(len(p) == 2 and set(p) <= {0, 1, 5, 8} for p in picks)
+    assert len(set(picks)) > 3  # a new half each time
+    assert half_of_the_classes(np.full((4, 4), 255, np.uint8), rng) == ()
+    assert half_of_the_classes(np.full((4, 4), 3, np.uint8), rng) == (3,)
+
+
 def test_copy_paste_classes_are_the_rare_ones() -> None:
     pixels = np.array([500, 400, 10, 300, 0, 20])
     image_pixels = np.array([1000, 1000, 1000, 1000, 0, 1000])
@@ -313,6 +325,14 @@ def test_copy_paste_puts_rare_classes_into_training_batches(
                                  training=True)
     share = [float(np.mean(d[0][1] == rare)) for d in (plain, pasted)]
     assert share[1] > share[0]
+    # --class-mix: with every other augmentation off, only pasted classes change the labels
+    quiet = replace(base, augment=AugmentConfig(min_zoom=1.0, max_zoom=1.0, hflip=0.0,
+                                                vflip=0.0, brightness=0.0, contrast=0.0,
+                                                saturation=0.0))
+    unmixed = SegmentationDataset(quiet, "train", training=True)[0][1]
+    mixed = SegmentationDataset(replace(quiet, class_mix=1.0), "train", training=True)[0][1]
+    assert np.array_equal(SegmentationDataset(quiet, "train", training=True)[0][1], unmixed)
+    assert not np.array_equal(mixed, unmixed)
     # fanet-train --copy-paste picks the classes from the frames it trains on
     train_data, _ = datasets(_config(tmp_path, tmp_path / "run", copy_paste=0.5), 1)
     counted = class_pixel_counts(samples, "folder", train_data.label_set.num_classes)
