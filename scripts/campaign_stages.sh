@@ -90,9 +90,8 @@ declare -A STAGES=(
 # 100-epoch twin on 0006R0 (43.9 % clean or 41.6 % degraded); else it leaves ORDER
 # (docs/training.md, Long runs). The twin ended at 46.2 % clean, 44.8 % degraded: it trains.
 # recipe_l: the chosen recipe on whole 384x512 frames instead of 288x384 crops (1.8x the
-# pixels per step). On the held-out drive the 300-epoch FANet twin's errors are semantic, not
-# photometric (building found on 54 % of its pixels, 14 % taken for tree, 8 % car, 7 % sky;
-# grey-world or contrast-stretched inputs change its mIoU by 0.1 point): does the model
+# pixels per step). On the held-out drive the 300-epoch FANet twin confuses whole classes
+# (docs/training.md: building loses 14 % of its pixels to tree, fence 39 %): does the model
 # tell them apart better when it sees the whole street, as it does at inference?
 # recipe_m: the chosen recipe plus ClassMix (--class-mix 0.5: half the frames get a random half
 # of another frame's classes pasted in), so buildings, trees and cars are seen beside what the
