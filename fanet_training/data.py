@@ -145,21 +145,27 @@ class SegmentationDataset(keras.utils.PyDataset):
                 LOG.warning("skipping (%d so far): %s", len(self.skipped), exc)
             return None
         height, width = self.config.height, self.config.width
-        if self.training and self.config.paste_classes and rng.random() < self.config.copy_paste:
-            donor = self._donor(rng)
-            if donor is not None:
-                image, labels = paste_objects(image, labels, *donor, self.config.paste_classes,
-                                              rng)
-        if self.training and self.config.class_mix and rng.random() < self.config.class_mix:
-            donor = self._donor(rng)
-            if donor is not None:
-                image, labels = paste_objects(image, labels, *donor,
-                                              half_of_the_classes(donor[1], rng), rng)
         if self.training:
+            if self.config.paste_classes:  # copy-paste: the rare classes
+                image, labels = self._pasted(image, labels, rng, self.config.copy_paste,
+                                             lambda _: self.config.paste_classes)
+            image, labels = self._pasted(image, labels, rng, self.config.class_mix,
+                                         lambda donor: half_of_the_classes(donor, rng))
             return augment(image, labels, height, width, self.config.augment, rng,
                            self.config.crop, self.config.normalization)
         pixels = model_input(image, height, width, self.config.normalization)
         return pixels, resize_labels(labels, height, width)
+
+    def _pasted(self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+                probability: float, classes_of: Callable[[np.ndarray], tuple[int, ...]]
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """With ``probability``, the pixels of ``classes_of(donor labels)`` of another training
+        frame pasted over the frame (:func:`paste_objects`); an unreadable donor pastes nothing."""
+        if probability and rng.random() < probability:
+            donor = self._donor(rng)
+            if donor is not None:
+                return paste_objects(image, labels, *donor, classes_of(donor[1]), rng)
+        return image, labels
 
     def _donor(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
         """Another training frame for copy-paste (``None`` if it was skipped as unreadable)."""
