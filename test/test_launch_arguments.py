@@ -77,7 +77,7 @@ def test_defaults_start_the_shipped_model_with_the_default_params_file():
     assert plan.parameters == {"model_path": str(shipped_model_path())}
     assert plan.params_file == CONFIG_DIR / "segmentation.yaml"
     assert (plan.namespace, plan.image_topic, plan.use_sim_time, plan.rviz) == (
-        "/", "camera/image_raw", False, False)
+        "/", "camera/image_raw", None, False)  # sim time: what an including launch set
     assert plan.input_topic == "/camera/image_raw"
     assert plan.output_topic("overlay") == "/segmentation_node/overlay"
     assert plan.environment == {}
@@ -96,6 +96,12 @@ def test_model_path_is_resolved_as_the_node_resolves_it():
     assert plan.parameters["model_path"] == str(shipped_models.resolve_model("fanet_camvid"))
     with pytest.raises(LaunchArgumentError, match="'nothing' is neither a file nor a shipped"):
         resolve_launch({"model_path": "nothing"}, CONFIG_DIR, environ={}, rviz_available=False)
+
+
+def test_use_sim_time_is_set_only_when_asked(tiny_model):
+    assert resolve(tiny_model, use_sim_time="true").use_sim_time is True
+    assert resolve(tiny_model, use_sim_time="false").use_sim_time is False
+    assert resolve(tiny_model).use_sim_time is None  # an including launch's SetParameter holds
 
 
 def test_arguments_that_are_set_become_node_parameters(tiny_model):

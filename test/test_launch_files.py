@@ -203,6 +203,56 @@ def test_a_robots_bringup_includes_the_launch_file_with_its_own_arguments(
     assert "unknown argument" not in log, log
 
 
+SIM_BRINGUP = """
+from launch import LaunchDescription
+from launch.actions import IncludeLaunchDescription, OpaqueFunction
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch_ros.actions import SetParameter
+
+
+def show(context):
+    print("global_params after the include:", context.launch_configurations.get("global_params"),
+          flush=True)
+
+
+def generate_launch_description():
+    return LaunchDescription([
+        SetParameter(name="use_sim_time", value=True),
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource("{launch_file}"),
+            launch_arguments={{"model_path": "{model}", "backend": "onnxruntime",
+                               "namespace": "lf_sim"}}.items()),
+        OpaqueFunction(function=show),
+    ])
+"""
+
+
+def test_a_simulation_bringups_sim_time_reaches_the_node_and_nothing_leaks_back(
+        installed, ros_context, tmp_path, tiny_model):
+    """A bringup that sets use_sim_time for all its nodes (SetParameter) includes the launch file
+    without the argument: the node follows it, and the include adds nothing to the parameters
+    of the nodes the bringup starts after it."""
+    from rcl_interfaces.srv import GetParameters
+
+    bringup = tmp_path / "sim_bringup.launch.py"
+    bringup.write_text(SIM_BRINGUP.format(
+        launch_file=ROOT / "launch" / "segmentation.launch.py", model=tiny_model))
+    proc = launch(installed, tmp_path, str(bringup))
+    try:
+        with SpinningNode("launch_probe") as spinner:
+            client = spinner.node.create_client(GetParameters,
+                                                "/lf_sim/segmentation_node/get_parameters")
+            wait_for_service_replies(client, 60.0)
+            future = client.call_async(GetParameters.Request(names=["use_sim_time"]))
+            assert wait_for(future.done, 30.0)
+            assert [v.bool_value for v in future.result().values] == [True]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+    code, log = finish(proc, tmp_path)
+    assert code == 0, log
+    assert "global_params after the include: [('use_sim_time', True)]" in log, log
+
+
 @pytest.mark.parametrize(("file", "args", "expected"), [
     ("segmentation.launch.py", ("rviz:=true",), "rviz2 is not installed"),
     ("multi_camera.launch.py", ("rear_rviz:=true",), "rviz2 is not installed"),

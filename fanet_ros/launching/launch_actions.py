@@ -22,7 +22,7 @@ from launch.actions import (
 from launch.event_handlers import OnProcessExit
 from launch.events import matches_action
 from launch.launch_context import LaunchContext
-from launch_ros.actions import LifecycleNode, Node, SetParameter
+from launch_ros.actions import LifecycleNode, Node
 from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
@@ -88,6 +88,9 @@ def segmentation_actions(
     parameters = dict(first.parameters)
     if any(p.camera for p in plans):
         parameters["cameras"] = [p.camera for p in plans]
+    # A node parameter, not SetParameter: launch_ros appends SetParameter to a list that the
+    # enclosing launch shares, so it would also reach every node started after this include.
+    sim_time = {} if first.use_sim_time is None else {"use_sim_time": first.use_sim_time}
     node_kind, executable = (LifecycleNode, "segmentation_lifecycle_node") if first.lifecycle \
         else (Node, "segmentation_node")
     node = node_kind(
@@ -95,14 +98,13 @@ def segmentation_actions(
         executable=executable,
         name=NODE_NAME,
         namespace=first.namespace,
-        parameters=[str(first.params_file), parameters],
+        parameters=[str(first.params_file), parameters | sim_time],
         remappings=[p.image_remap for p in plans],
         output="screen",
         emulate_tty=True,
     )
     actions = [
         *(SetEnvironmentVariable(name, value) for name, value in first.environment.items()),
-        SetParameter(name="use_sim_time", value=first.use_sim_time),
         node,
         RegisterEventHandler(OnProcessExit(
             target_action=node,
@@ -116,7 +118,7 @@ def segmentation_actions(
         actions.append(Node(package="rviz2", executable="rviz2",
                             name=f"rviz2_{shown.camera}" if shown.camera else "rviz2",
                             namespace=shown.namespace, arguments=["-d", str(rviz_config)],
-                            output="screen"))
+                            parameters=[sim_time] if sim_time else None, output="screen"))
     return [GroupAction(actions)]
 
 

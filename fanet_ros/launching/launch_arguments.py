@@ -102,8 +102,9 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
                    "namespace:=front listens on /front/camera/image_raw."),
     LaunchArgument("namespace", "", "Namespace of the node and its outputs, e.g. front gives "
                    "/front/segmentation_node/overlay."),
-    LaunchArgument("use_sim_time", "false", "Follow /clock (bag playback with --clock).",
-                   BOOLEANS),
+    LaunchArgument("use_sim_time", "", "Follow /clock (bag playback with --clock). Empty: "
+                   "what a launch file including this one set (SetParameter), else false.",
+                   ("", *BOOLEANS)),
     LaunchArgument("dds_profile", "none", "Fast DDS profile for the processes this launch "
                    "starts. large_images: config/fastdds_large_images.xml, a 32 MiB "
                    "shared-memory segment so that camera-sized images are not pushed through "
@@ -132,7 +133,8 @@ class SegmentationLaunch:
     params_file: Path
     parameters: dict[str, Any]
     """Node parameters set by arguments (applied after ``params_file``); always model_path."""
-    use_sim_time: bool
+    use_sim_time: bool | None
+    """None: not set here, so the node and rviz2 take what an enclosing launch set."""
     rviz: bool
     environment: dict[str, str]
     """Environment variables for the node and rviz2 (the DDS profile)."""
@@ -239,7 +241,8 @@ def resolve_launch(
     return SegmentationLaunch(
         namespace=namespace,
         image_topic=args["image"], params_file=params_file, parameters=parameters,
-        use_sim_time=args["use_sim_time"] == "true", rviz=rviz, environment=environment,
+        use_sim_time={"true": True, "false": False}.get(args["use_sim_time"]), rviz=rviz,
+        environment=environment,
         camera=camera, image_transport=parameters.get("image_transport", file_values.get(
             "image_transport", PARAMETERS_BY_NAME["image_transport"].default)),
         lifecycle=args["lifecycle"] == "true", autostart=args["autostart"] == "true",
@@ -414,6 +417,7 @@ def launch_arguments_table() -> str:
     rows = ["| argument | default | description |", "|---|---|---|"]
     for argument in LAUNCH_ARGUMENTS:
         default = f"`{argument.default}`" if argument.default else "(empty)"
-        choices = f" Choices: {', '.join(argument.choices)}." if argument.choices else ""
+        shown = (choice or "(empty)" for choice in argument.choices)
+        choices = f" Choices: {', '.join(shown)}." if argument.choices else ""
         rows.append(f"| `{argument.name}` | {default} | {argument.description}{choices} |")
     return "\n".join(rows) + "\n"
