@@ -3,6 +3,9 @@
     ros2 launch fanet_ros multi_camera.launch.py \
         front_image:=/front/camera/image_raw rear_image:=/rear/camera/image_raw
 
+Relative camera topics (the defaults, front/camera/image_raw and rear/camera/image_raw) resolve
+under the namespace a bringup includes this file in (PushRosNamespace), in both modes.
+
 one_node:=true (default): one process and one model (one engine on a GPU, front_gpu_device)
 serve both cameras (parameter cameras: [front, rear]); the outputs are
 /segmentation_node/front/overlay and /segmentation_node/rear/overlay.
@@ -23,6 +26,7 @@ from fanet_ros.launching.launch_arguments import (
     ARGUMENTS_BY_NAME,
     BOOLEANS,
     LaunchArgument,
+    full_namespace,
     resolve_launch,
 )
 
@@ -38,8 +42,9 @@ ARGUMENTS = [ARGUMENTS_BY_NAME[name] for name in SHARED] + [
                    "on its own GPU.", BOOLEANS),
 ] + [
     argument for camera, gpu in CAMERAS.items() for argument in (
-        LaunchArgument(f"{camera}_image", f"/{camera}/camera/image_raw",
-                       f"Camera topic of the {camera} camera."),
+        LaunchArgument(f"{camera}_image", f"{camera}/camera/image_raw",
+                       f"Camera topic of the {camera} camera. Relative names resolve under the "
+                       "namespace this launch is included in (/ alone)."),
         LaunchArgument(f"{camera}_gpu_device", gpu, f"CUDA device of the {camera} camera's node "
                        "(one_node:=false; with one_node:=true the node uses front_gpu_device)."),
         LaunchArgument(f"{camera}_rviz", "false", f"Start an rviz2 window for the {camera} camera.",
@@ -57,7 +62,7 @@ def start_cameras(context: LaunchContext) -> list:
     plans = [  # every camera is checked before anything starts
         resolve_launch({**{name: value[name] for name in SHARED},
                         "namespace": "" if one_node else camera,
-                        "image": value[f"{camera}_image"],
+                        "image": full_namespace(value[f"{camera}_image"], outer),
                         "gpu_device": value[f"{first if one_node else camera}_gpu_device"],
                         "rviz": value[f"{camera}_rviz"]}, CONFIG_DIR, outer,
                        camera=camera if one_node else "")

@@ -203,6 +203,44 @@ def test_a_robots_bringup_includes_the_launch_file_with_its_own_arguments(
     assert "unknown argument" not in log, log
 
 
+MULTI_BRINGUP = """
+from launch import LaunchDescription
+from launch.actions import GroupAction, IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch_ros.actions import PushRosNamespace
+
+
+def generate_launch_description():
+    return LaunchDescription([GroupAction([
+        PushRosNamespace("lf_robot"),
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource("{launch_file}"),
+            launch_arguments={{"model_path": "{model}", "backend": "onnxruntime",
+                               "one_node": "{one_node}"}}.items()),
+    ])])
+"""
+
+
+@pytest.mark.parametrize("one_node", ["true", "false"])
+def test_multi_camera_default_cameras_follow_the_bringups_namespace(
+        installed, ros_context, tmp_path, tiny_model, one_node):
+    bringup = tmp_path / "robot_bringup.launch.py"
+    bringup.write_text(MULTI_BRINGUP.format(
+        launch_file=ROOT / "launch" / "multi_camera.launch.py", model=tiny_model,
+        one_node=one_node))
+    proc = launch(installed, tmp_path, str(bringup))
+    cameras = ("/lf_robot/front/camera/image_raw", "/lf_robot/rear/camera/image_raw")
+    try:
+        with SpinningNode("launch_probe") as spinner:
+            assert wait_for(lambda: all(spinner.node.get_subscriptions_info_by_topic(c)
+                                        for c in cameras), 60.0), \
+                (tmp_path / "launch.log").read_text()
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+    code, log = finish(proc, tmp_path)
+    assert code == 0, log
+
+
 SIM_BRINGUP = """
 from launch import LaunchDescription
 from launch.actions import IncludeLaunchDescription, OpaqueFunction
