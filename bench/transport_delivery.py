@@ -57,6 +57,8 @@ def count_frames(topic: str, reliability: str) -> None:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
+    from fanet_ros.node.callback_guard import CallbackFailures, GuardedExecutor
+
     rclpy.init()
     node = rclpy.create_node("bench_frame_counter")
     received = [0]
@@ -64,8 +66,11 @@ def count_frames(topic: str, reliability: str) -> None:
     node.create_subscription(Image, topic, lambda _: received.__setitem__(0, received[0] + 1),
                              QoSProfile(depth=5, reliability=policy[reliability]), raw=True)
     print("subscribed", flush=True)
+    # not rclpy.spin: a node without a timer may miss SIGINT's wake-up (SHUTDOWN_CHECK_S)
+    executor = GuardedExecutor(CallbackFailures(node.get_logger().error))
+    executor.add_node(node)
     try:
-        rclpy.spin(node)
+        executor.spin()
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     print(received[0], flush=True)
