@@ -241,3 +241,40 @@ def test_settings_and_topics_survive_cleanup_and_failed_configures(own_ros_conte
         assert not list(node.subscriptions) and not list(node.timers)
     finally:
         node.destroy_node()
+
+
+def test_a_cleanup_lets_another_model_and_size_be_set_for_the_next_configure(
+        own_ros_context, tiny_model, tmp_path):
+    """The managed-node workflow: cleanup, set parameters, configure. Configure-time parameters
+    are refused while configured, taken while unconfigured; the model's class parameters follow
+    the new model; a combination that does not hold fails configure, and the node stays."""
+    from rclpy.parameter import Parameter
+    from tiny_model import build_tiny_model
+
+    from fanet_ros.labels import CITYSCAPES
+
+    other = build_tiny_model(tmp_path / "cityscapes.onnx", label_set=CITYSCAPES)
+    node = _in_process(own_ros_context, tiny_model)
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        refused = node.set_parameters([Parameter("model_path", value=str(other))])[0]
+        assert not refused.successful and "unconfigured" in refused.reason
+        refused = node.set_parameters([Parameter("class_names", value=["x"])])[0]
+        assert not refused.successful and "from the model" in refused.reason
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+
+        assert all(r.successful for r in node.set_parameters([
+            Parameter("model_path", value=str(other)), Parameter("input_height", value=128),
+            Parameter("input_width", value=160)]))
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.get_parameter("class_names").value == list(CITYSCAPES.class_names)
+        assert (node.backend.input_height, node.backend.input_width) == (128, 160)
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+
+        assert node.set_parameters([Parameter("input_width", value=0)])[0].successful
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE  # height alone
+        assert node.segmenter is None and not list(node.subscriptions)
+        assert node.set_parameters([Parameter("input_height", value=0)])[0].successful
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    finally:
+        node.destroy_node()

@@ -136,12 +136,15 @@ def combination_problems(values: dict[str, Any]) -> list[str]:
     return problems
 
 
-def parameter_descriptor(spec: ParameterSpec) -> Any:
-    """An ``rcl_interfaces/ParameterDescriptor`` for ``spec`` (imports ROS lazily)."""
+def parameter_descriptor(spec: ParameterSpec, reconfigurable: bool = False) -> Any:
+    """An ``rcl_interfaces/ParameterDescriptor`` for ``spec`` (imports ROS lazily).
+    ``reconfigurable``: a managed node's, whose configure-time parameters may be set while it
+    is unconfigured (the node refuses them in other states), so none is read-only."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
     descriptor = ParameterDescriptor(
-        name=spec.name, description=spec.description, read_only=spec.read_only
+        name=spec.name, description=spec.description,
+        read_only=spec.read_only and not reconfigurable,
     )
     if spec.choices:
         descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
@@ -159,10 +162,11 @@ def parameter_descriptor(spec: ParameterSpec) -> Any:
 
 
 def declare_parameters(
-    node: Any, specs: tuple[ParameterSpec, ...]
+    node: Any, specs: tuple[ParameterSpec, ...], reconfigurable: bool = False
 ) -> tuple[dict[str, Any], list[str]]:
-    """Declare ``specs`` on an rclpy ``node`` with their descriptors; the values, and a
-    problem per parameter that has the wrong type or value (every one, not the first)."""
+    """Declare ``specs`` on an rclpy ``node`` with their descriptors (see
+    :func:`parameter_descriptor`); the values, and a problem per parameter that has the wrong
+    type or value (every one, not the first)."""
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
     from rclpy.parameter import Parameter
 
@@ -170,7 +174,7 @@ def declare_parameters(
     problems = []
     for spec in specs:
         try:
-            descriptor = parameter_descriptor(spec)
+            descriptor = parameter_descriptor(spec, reconfigurable)
             # an empty list has no element type: a names list is declared by type (unset: [])
             default = Parameter.Type.STRING_ARRAY if spec.names else spec.default
             value = node.declare_parameter(spec.name, default, descriptor).value

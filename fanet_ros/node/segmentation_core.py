@@ -54,6 +54,8 @@ WORKER_JOIN_S = 5.0
 """How long deactivating waits for an inference in progress."""
 INACTIVE_MESSAGE = "inactive: configured, frames are not processed (activate to start)"
 """The /diagnostics message of a configured managed node that is not active."""
+MODEL_PARAMETERS = ("class_names", "class_colors")
+"""Read-only parameters declared from the loaded model."""
 
 
 class SegmentationCore:
@@ -70,6 +72,9 @@ class SegmentationCore:
     _refresh_timers: tuple[Timer, ...] | list[Timer] = ()
     _diagnostics_timer: Timer | None = None
     _active = False
+    RECONFIGURABLE = False
+    """True for a managed node: configure-time parameters may be set while it is unconfigured
+    (then configure reads them); False: they are read-only."""
 
     # -- declare (construction) ------------------------------------------------
 
@@ -83,7 +88,7 @@ class SegmentationCore:
         """Exceptions out of callbacks, recorded by :class:`GuardedExecutor` in ``main``."""
         self.refused_requests = CallbackFailures(self.get_logger().warning, "refused")
         guard_parameter_services(self, self.refused_requests.record)
-        values, problems = declare_parameters(self, NODE_PARAMETERS)
+        values, problems = declare_parameters(self, NODE_PARAMETERS, self.RECONFIGURABLE)
         problems += combination_problems(values)
         if problems:
             raise StartupError("invalid parameters: " + "; ".join(problems))
@@ -104,6 +109,9 @@ class SegmentationCore:
 
     def _configure(self: Any) -> None:
         p = self.params
+        problems = combination_problems(p)  # a managed node's may have changed since start
+        if problems:
+            raise StartupError("invalid parameters: " + "; ".join(problems))
         try:
             self.segmenter = Segmenter(
                 p["model_path"] or None, p["backend"], p["gpu_device"],
@@ -139,16 +147,17 @@ class SegmentationCore:
             self, p["diagnostics_period"], self._publish_diagnostics)
 
     def _declare_class_parameters(self: Any) -> None:
-        """``class_names`` and ``class_colors`` (read-only, from the model; a second
-        configure keeps the first's: the model parameters are read-only too)."""
+        """``class_names`` and ``class_colors``, from the model. Read-only; a managed node
+        declares them without the flag, so that cleanup can undeclare them for the next
+        model, and refuses sets itself (:meth:`_on_set_parameters`)."""
         colors = ["#{:02x}{:02x}{:02x}".format(*c) for c in self.metadata.colors]
-        for name, value, description in (
-            ("class_names", list(self.metadata.class_names), "Class names by id (from the model)."),
-            ("class_colors", colors, "Class colours by id, #rrggbb."),
-        ):
+        for name, value, description in zip(MODEL_PARAMETERS, (
+            list(self.metadata.class_names), colors,
+        ), ("Class names by id (from the model).", "Class colours by id, #rrggbb.")):
             if not self.has_parameter(name):
                 self.declare_parameter(name, value, ParameterDescriptor(
-                    description=description, read_only=True), ignore_override=True)
+                    description=description, read_only=not self.RECONFIGURABLE),
+                    ignore_override=True)
 
     def _label_info(self: Any) -> String:
         meta = self.metadata
@@ -216,6 +225,10 @@ class SegmentationCore:
         if getattr(self, "diagnostics_pub", None) is not None:
             self.destroy_publisher(self.diagnostics_pub)
             self.diagnostics_pub = None
+        if self.RECONFIGURABLE:  # the next configure may load another model
+            for name in MODEL_PARAMETERS:
+                if self.has_parameter(name):
+                    self.undeclare_parameter(name)
         if self.segmenter is None:
             return
         if stopped:
@@ -228,13 +241,26 @@ class SegmentationCore:
     # -- parameters ---------------------------------------------------------------
 
     def _on_set_parameters(self, params: list) -> SetParametersResult:
+        """overlay_alpha at any time; a managed node's configure-time parameters only while
+        it is unconfigured (rclpy refuses read-only ones before this is called)."""
         for param in params:
+            if param.name in MODEL_PARAMETERS and self.has_parameter(param.name):
+                return SetParametersResult(successful=False, reason=f"{param.name} is read-only: "
+                                           "it comes from the model (model_path)")
             spec = PARAMETERS_BY_NAME.get(param.name)
-            reason = spec.check(param.value) if spec else None
+            if spec is None:
+                continue
+            reason = spec.check(param.value)
+            if not reason and spec.read_only and self.segmenter is not None:
+                reason = (f"{param.name} is read at configure: set it while the node is "
+                          "unconfigured (after cleanup), then configure")
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
         for param in params:
-            if param.name == "overlay_alpha":  # kept for the next configure too
+            spec = PARAMETERS_BY_NAME.get(param.name)
+            if spec is not None:  # kept for the next configure too
+                self.params[param.name] = list(param.value) if spec.names else param.value
+            if param.name == "overlay_alpha":
                 self.params["overlay_alpha"] = float(param.value)
                 for channel in self.channels.values():
                     channel.pipeline.overlay_alpha = float(param.value)

@@ -14,6 +14,10 @@ such as nav2's, or launch_ros's ``LifecycleNode``):
   ``inactive`` (as it does between configure and the first activate);
 * ``cleanup``: every topic and the model are released; ``shutdown``: the same, from any
   state.
+
+While ``unconfigured`` (at start, after cleanup or a failed configure) every parameter may
+be set (``ros2 param set``: another model_path, input size, backend, cameras...) and the next
+configure reads it; in other states only overlay_alpha, as on segmentation_node.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ HELP_EXAMPLE = "-p backend:=onnxruntime -r image:=/camera/image_raw  (then: ros2
 class SegmentationLifecycleNode(SegmentationCore, LifecycleNode):
     """The segmentation node as a managed node; raises :class:`StartupError` for bad
     parameters at construction."""
+
+    RECONFIGURABLE = True
 
     def __init__(self, node_name: str = "segmentation_node", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
