@@ -347,6 +347,25 @@ def fill_image_msg(msg: Any, pixels: np.ndarray, encoding: str, header: Any) -> 
     return msg
 
 
+def fill_jpeg_msg(msg: Any, pixels: np.ndarray, encoding: str, header: Any,
+                  quality: int) -> Any:
+    """Fill a ``sensor_msgs/CompressedImage`` with ``pixels`` (rgb8, bgr8 or mono8) as JPEG,
+    as image_transport's compressed plugin does (format ``rgb8; jpeg compressed bgr8``)."""
+    if encoding not in ("rgb8", "bgr8", "mono8"):
+        raise ImageConversionError(f"cannot JPEG-encode {encoding} (rgb8, bgr8, mono8)")
+    target = "mono8" if encoding == "mono8" else "bgr8"
+    ok, encoded = cv2.imencode(".jpg", pixels[..., ::-1] if encoding == "rgb8" else pixels,
+                               [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ImageConversionError(f"JPEG encoding of a {pixels.shape} {encoding} image failed")
+    msg.header = header
+    msg.format = f"{encoding}; jpeg compressed {target}"
+    data = array.array("B")
+    data.frombytes(encoded.data)
+    _set_data(msg, data)
+    return msg
+
+
 def _set_data(msg: Any, data: array.array) -> None:
     """``msg.data = data`` without a copy.
 

@@ -10,6 +10,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from fanet_ros.image_conversion import (
     ImageConversionError,
     fill_image_msg,
+    fill_jpeg_msg,
     image_from_compressed_msg,
     image_from_msg,
     message_array,
@@ -157,3 +158,20 @@ def test_message_arrays_are_published_without_a_copy_and_others_are_copied():
     copied = make_msg(plain, "mono8")
     plain[0, 0] = 1
     assert copied.data[0] == 5
+
+
+@pytest.mark.parametrize(("encoding", "channels"), [("rgb8", 3), ("bgr8", 3), ("mono8", 1)])
+def test_jpeg_outputs_read_back_through_the_node_s_own_compressed_input(encoding, channels):
+    """What ~/overlay/compressed sends is what image_from_compressed_msg (image_transport's
+    reading) turns back into the same picture, colours in the right order."""
+    from sensor_msgs.msg import CompressedImage
+
+    pixels = np.zeros((32, 48, channels), np.uint8)
+    pixels[:, :24, 0] = 200  # red in rgb8, blue in bgr8
+    msg = fill_jpeg_msg(CompressedImage(), pixels.squeeze(), encoding, CompressedImage().header, 90)
+    assert msg.format.startswith(f"{encoding}; jpeg compressed ")
+    back = image_from_compressed_msg(msg)
+    expected = pixels[..., ::-1] if encoding == "rgb8" else pixels  # decoded as bgr8 / mono8
+    assert np.abs(back.pixels.astype(int) - expected.reshape(back.pixels.shape)).mean() < 3
+    with pytest.raises(ImageConversionError, match="cannot JPEG-encode"):
+        fill_jpeg_msg(CompressedImage(), pixels.squeeze(), "16UC1", CompressedImage().header, 90)

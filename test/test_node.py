@@ -185,6 +185,29 @@ def test_outputs_carry_input_header_encoding_and_resolution(node_input_res, refe
         np.testing.assert_array_equal(image_from_msg(color).pixels, bgr_palette[labels])
 
 
+def test_compressed_overlay_for_viewers_on_another_machine(node_input_res):
+    """~/overlay/compressed: JPEG of the overlay with the input's header and image_transport's
+    format string, so rviz2's compressed transport shows it; diagnostics count it."""
+    with SpinningNode() as spinner:
+        client = Client(spinner, "/a", ("overlay",))
+        compressed: list[CompressedImage] = []
+        spinner.node.create_subscription(CompressedImage, "/a/segmentation_node/overlay/compressed",
+                                         compressed.append, 10)
+        client.wait_connected()
+        msg = image_msg(camera_image(5), "rgb8", stamp_ns=2_500_000_007, frame_id="front_camera")
+        overlay = client.send_and_wait(msg, "overlay")
+        jpeg = wait_for(lambda: next((m for m in compressed if (
+            m.header.stamp.sec, m.header.stamp.nanosec) == (2, 500_000_007)), None), TIMEOUT)
+        assert jpeg, "no ~/overlay/compressed for the frame"
+        assert jpeg.header.frame_id == "front_camera"
+        assert jpeg.format == "rgb8; jpeg compressed bgr8"
+        decoded = cv2.imdecode(np.frombuffer(bytes(jpeg.data), np.uint8), cv2.IMREAD_COLOR)
+        raw = image_from_msg(overlay).pixels[:, :, ::-1].astype(np.int16)  # rgb8 -> bgr
+        assert decoded.shape == raw.shape
+        assert np.abs(decoded - raw).mean() < 8.0  # lossy, but the same picture
+        assert client.status_after(lambda s: int(s["published_overlay_compressed"]) > 0)
+
+
 def test_input_encodings(node_input_res):
     with SpinningNode() as spinner:
         client = Client(spinner, "/a", ("label", "overlay"))

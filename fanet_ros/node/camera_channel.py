@@ -29,6 +29,7 @@ from fanet_ros.image_conversion import (
     deserialize_image,
     encapsulation_name,
     fill_image_msg,
+    fill_jpeg_msg,
     image_from_compressed_msg,
     image_from_msg,
     image_from_serialized,
@@ -52,7 +53,7 @@ from fanet_ros.node.input_qos import AdaptiveSubscription, policy_name
 from fanet_ros.node.node_statistics import LatencyWindow, RateMeter
 from fanet_ros.node.qos_profiles import output_qos, sensor_data_qos
 from fanet_ros.node.throughput_watch import ArrivalWindow, ThroughputWatch
-from fanet_ros.node.topics import IMAGE_OUTPUTS
+from fanet_ros.node.topics import COMPRESSED_OUTPUTS, IMAGE_OUTPUTS
 from fanet_ros.segmentation_pipeline import FrameOutputs, SegmentationPipeline
 
 WARN_THROTTLE_S = 5.0
@@ -112,7 +113,8 @@ class CameraChannel:
         self.health = HealthMonitor(params["input_timeout"])
         self.throughput = ThroughputWatch()
         self._health_reason = ""
-        self.published = dict.fromkeys(OUTPUTS, 0)
+        self.published = dict.fromkeys(
+            [*OUTPUTS, *(f"{name}_compressed" for name in COMPRESSED_OUTPUTS)], 0)
         self.latency = LatencyWindow()
         """Header stamp to publish."""
         self.input_delay = LatencyWindow()
@@ -128,6 +130,8 @@ class CameraChannel:
         self.notes = FrameNotes(logger.warning, FRAME_NOTES, WARN_THROTTLE_S)
         """Frames published or dropped with a finding (fanet_ros.node.frame_notes)."""
         self.publishers: dict[str, Publisher] = {}
+        self.compressed_publishers: dict[str, Publisher] = {}
+        """``color``, ``overlay`` -> their ``<name>/compressed`` (JPEG) publishers."""
         try:
             self._create_topics()
         except BaseException:  # nothing half-made stays behind (a managed node retries)
@@ -145,6 +149,10 @@ class CameraChannel:
         for name in OUTPUTS:
             self.publishers[name] = self._create_publisher(
                 Image, f"~/{prefix}{name}", output_qos(), qos_overriding_options=overrides)
+        for name in COMPRESSED_OUTPUTS:
+            self.compressed_publishers[name] = self._create_publisher(
+                CompressedImage, f"~/{prefix}{name}/compressed", output_qos(),
+                qos_overriding_options=overrides)
         image_topic = f"{prefix}image"
         if params["image_transport"] == "compressed":
             topic = node.resolve_topic_name(image_topic) + "/compressed"
@@ -180,8 +188,9 @@ class CameraChannel:
         if getattr(self, "camera_info_sub", None) is not None:
             self.node.destroy_subscription(self.camera_info_sub)
             self.camera_info_sub = None
-        publishers = [*self.publishers.values(), getattr(self, "camera_info_pub", None)]
-        self.publishers, self.camera_info_pub = {}, None
+        publishers = [*self.publishers.values(), *self.compressed_publishers.values(),
+                      getattr(self, "camera_info_pub", None)]
+        self.publishers, self.compressed_publishers, self.camera_info_pub = {}, {}, None
         for publisher in filter(None, publishers):
             self._destroy_publisher(publisher)
 
@@ -209,6 +218,8 @@ class CameraChannel:
         frame cannot be read (counted and warned about)."""
         self.queue_wait.add(time.monotonic() - received)
         want = {name: pub.get_subscription_count() > 0 for name, pub in self.publishers.items()}
+        for name, pub in self.compressed_publishers.items():
+            want[name] |= pub.get_subscription_count() > 0
         want["confidence"] &= self.pipeline.metadata.output != "labels"  # it has none to give
         if not any(want.values()):
             self.counters.add(skipped=1)
@@ -266,10 +277,18 @@ class CameraChannel:
             ("overlay", out.overlay, out.display_encoding),
             ("confidence", out.confidence, "mono8"),
         ):
-            if pixels is not None:
+            if pixels is None:
+                continue
+            compressed = self.compressed_publishers.get(name)
+            if compressed is None or self.publishers[name].get_subscription_count() > 0:
                 self.publishers[name].publish(fill_image_msg(Image(), pixels, encoding, header))
                 with self.counters.lock:
                     self.published[name] += 1
+            if compressed is not None and compressed.get_subscription_count() > 0:
+                compressed.publish(fill_jpeg_msg(CompressedImage(), pixels, encoding, header,
+                                                 self.params["jpeg_quality"]))
+                with self.counters.lock:
+                    self.published[f"{name}_compressed"] += 1
         at_input = frame.request.at_input_resolution
         output_size = (image.height, image.width) if at_input else self.pipeline.model_size
         info = self.camera_infos.for_frame(header, (image.height, image.width), output_size)

@@ -114,6 +114,8 @@ NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
                   "(frames_dropped_too_large).", float_range=(0.01, 1000.0)),
     ParameterSpec("overlay_alpha", 0.5, "Weight of the class colours in ~/overlay.",
                   read_only=False, float_range=(0.0, 1.0)),
+    ParameterSpec("jpeg_quality", 80, "JPEG quality (1-100) of ~/color/compressed and "
+                  "~/overlay/compressed.", read_only=False, int_range=(1, 100, 1)),
     ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.",
                   float_range=(0.1, 60.0)),
 )

@@ -43,6 +43,11 @@ TOPICS: tuple[Topic, ...] = (
     Topic("~/overlay", "sensor_msgs/Image", "reliable, keep last 1",
           "input blended with the colours (`overlay_alpha`)", published=True,
           note=", rgb8 or bgr8"),
+    Topic("~/color/compressed", "sensor_msgs/CompressedImage", "reliable, keep last 1",
+          "`~/color` as JPEG (`jpeg_quality`), for a viewer on another machine (rviz2's "
+          "compressed transport); encoded only while subscribed", published=True),
+    Topic("~/overlay/compressed", "sensor_msgs/CompressedImage", "reliable, keep last 1",
+          "`~/overlay` as JPEG, the same way", published=True),
     Topic("~/confidence", "sensor_msgs/Image", "reliable, keep last 1",
           "255 x the winning class's softmax probability per pixel, so a planner can ignore "
           "uncertain pixels (logits and probabilities models; a labels model publishes none)",
@@ -63,6 +68,10 @@ IMAGE_OUTPUTS = tuple(topic.name.removeprefix("~/") for topic in TOPICS
                       if topic.published and topic.type == "sensor_msgs/Image")
 """``label``, ``color``, ``overlay``, ``confidence``: the image outputs, in the table's order
 (what the node creates a publisher for, per camera)."""
+COMPRESSED_OUTPUTS = tuple(topic.name.removeprefix("~/").removesuffix("/compressed")
+                           for topic in TOPICS
+                           if topic.published and topic.type == "sensor_msgs/CompressedImage")
+"""``color``, ``overlay``: the image outputs also published as ``<name>/compressed``."""
 
 
 def topics_markdown() -> str:
