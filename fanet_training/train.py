@@ -46,6 +46,7 @@ from fanet_training.distribute import (
 from fanet_training.init_weights import init_from, resolve_weights_source
 from fanet_training.losses import DistillationLoss, LovaszSoftmax, SegmentationCrossEntropy
 from fanet_training.models import AUX_TAPS, MODELS, build_model, with_auxiliary_heads
+from fanet_training.models.blocks import HEAD_DROPOUT_LAYER
 from fanet_training.schedule import WarmupPolyDecay
 from fanet_training.weight_average import EMA, WeightAverage
 
@@ -124,6 +125,9 @@ class TrainConfig:
     lovasz_weight: float = 0.0
     """Weight of a Lovász-softmax loss (``losses.LovaszSoftmax``, a surrogate of per-class
     IoU) on the main logits beside their cross-entropy (weight 1); 0: none."""
+    head_dropout: float | None = None
+    """Rate of the dropout the builders put on the class logits (``classifier_dropout``;
+    training only); ``None``: the model's own (0.35 for FANet and FSFFNet)."""
 
 
 DEFAULT_AUX_LOSS_WEIGHT = 0.4
@@ -189,6 +193,12 @@ def set_batchnorm_momentum(model: keras.Model, momentum: float) -> None:
             layer.momentum = momentum
 
 
+def set_head_dropout(model: keras.Model, rate: float) -> None:
+    """The rate of the dropout on the class logits (a layer without weights: checkpoints of
+    either rate load into the other)."""
+    model.get_layer(HEAD_DROPOUT_LAYER).rate = rate
+
+
 def compile_model(config: TrainConfig, num_classes: int, optimizer,
                   class_weights: list[float] | None = None) -> tuple[keras.Model, keras.Model]:
     """``(training model, shipped model)`` at the training (crop) size, ending in logits.
@@ -202,6 +212,8 @@ def compile_model(config: TrainConfig, num_classes: int, optimizer,
                if config.aux_loss_weight else model)
     if config.bn_momentum is not None:  # the shipped model's layers are among these
         set_batchnorm_momentum(trained, config.bn_momentum)
+    if config.head_dropout is not None:
+        set_head_dropout(model, config.head_dropout)
     loss = SegmentationCrossEntropy(ohem_threshold=config.ohem, from_logits=True,
                                     class_weights=class_weights)
     heads = len(trained.outputs)
@@ -486,6 +498,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lovasz-weight", type=float, default=0.0, metavar="W",
                         help="also train the main logits with the Lovász-softmax loss, a "
                              "surrogate of per-class IoU, at this weight (default 0: off)")
+    parser.add_argument("--head-dropout", type=float, metavar="R",
+                        help="rate of the dropout on the class logits during training "
+                             "(default: the model's, 0.35 for FANet and FSFFNet; 0: none)")
     parser.add_argument("--ohem", type=float, metavar="P",
                         help="OHEM: train on pixels whose true-class probability is below P")
     parser.add_argument("--workers", type=int, default=2, help="loader threads")

@@ -69,6 +69,7 @@ declare -A STAGES=(
   [fanet_schedule_frames_300]="--model fanet $LONG_300 --crop-height 384 --crop-width 512
     --holdout $HOLDOUT --val-every 10"
   [fanet_final_frames_300]="--model fanet $LONG_300 --crop-height 384 --crop-width 512"
+  [recipe_n]="${RECIPE[*]} $CHOSEN --crop-height 384 --crop-width 512 --head-dropout 0"
 )
 # After fanet_schedule_d150's plateau at 37.5 % held-out: recipe_e (OHEM instead of class
 # weights), recipe_f (d + decoupled weight decay 0.5: the kernels' sum of lr over 40 epochs is
@@ -110,11 +111,15 @@ declare -A STAGES=(
 # They did (41.3 against 40.2 % at epoch 100): fanet_schedule_frames_300, the twin, first;
 # fanet_final_frames_300 (every frame) follows and replaces fanet_final_300 in fanet_camvid
 # only if the twin beats fanet_schedule_300's 42.3 % held-out by a point or more.
+# recipe_n: recipe_l without the dropout the builders put on the class logits (a review found
+# it: it zeroes single class scores and scales the rest by 1/0.65 while training, so OHEM,
+# distillation and Lovász see noisier logits than inference does); against recipe_l.
 ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule_d150 recipe_e recipe_f recipe_h
        recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final recipe_i recipe_j
        fanet_schedule_300 fanet_final_300 recipe_k fsffnet_schedule_300 recipe_i_seed1 recipe_j_seed1
        fsffnet_final_300 recipe_l recipe_m
-       recipe_l_seed1 fanet_schedule_frames fanet_schedule_frames_300 fanet_final_frames_300)
+       recipe_l_seed1 fanet_schedule_frames recipe_n fanet_schedule_frames_300
+       fanet_final_frames_300)
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   [ -n "${STAGES[${1:-}]+x}" ] || { echo "usage: $0 STAGE (one of ${ORDER[*]})" >&2; exit 2; }

@@ -43,6 +43,7 @@ from fanet_training.train import (
     datasets,
     new_optimizer,
     parse_args,
+    set_head_dropout,
     train,
     with_defaults_resolved,
 )
@@ -259,6 +260,19 @@ def test_weight_decay_shrinks_kernels_and_leaves_batchnorm_and_biases(name: str)
         factor = 1 - 0.1 * 0.5 if variable.name == "kernel" else 1.0
         after = variable.numpy()
         np.testing.assert_allclose(after, before[variable.path] * factor, rtol=1e-6)
+
+
+def test_head_dropout_sets_the_training_noise_on_the_logits() -> None:
+    config = config_from_args(parse_args(["--dataset-root", "d", "--layout", "camvid",
+                                          "--run-dir", "r", "--head-dropout", "0"]))
+    assert config.head_dropout == 0.0
+    model = build_model("fanet", 11, (64, 64, 3), output="logits")
+    image = np.random.default_rng(0).random((1, 64, 64, 3), np.float32)
+    noisy = [model(image, training=True).numpy() for _ in range(2)]
+    assert not np.allclose(*noisy)  # the model's own 0.35
+    set_head_dropout(model, 0.0)
+    plain = [model(image, training=True).numpy() for _ in range(2)]
+    np.testing.assert_allclose(*plain, rtol=1e-5, atol=1e-5)
 
 
 def test_the_campaign_recipe_is_the_default() -> None:

@@ -187,6 +187,10 @@ def feature_fusion(high, low, filters: int, name: str, dilation: int = 4):
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
+HEAD_DROPOUT_LAYER = "classifier_dropout"
+"""The dropout layer :func:`classifier_head` ends in (its default name)."""
+
+
 def classifier_head(x, num_classes: int, name: str = "classifier", dropout: float = 0.35):
     """Class logits at the feature map's stride: 1x1 Conv2D (L2 4e-5), dropout (0.35 unless
     the model says otherwise).
