@@ -109,7 +109,7 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
     trt.ParserError = error_type
     names = ["FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8"] + (["INT64"] if major >= 10 else [])
     trt.DataType = enum.Enum("DataType", names)
-    flags = ["FP16", "INT8"] if major < 11 else ["DEBUG"]
+    flags = (["FP16", "INT8"] if major < 11 else ["DEBUG"]) + ["TF32"]
     trt.BuilderFlag = enum.Enum("BuilderFlag", flags)
     trt.MemoryPoolType = enum.Enum("MemoryPoolType", ["WORKSPACE"])
     creation_flags = {"EXPLICIT_BATCH": 0} if major < 11 else {}
@@ -202,7 +202,7 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
 
     class Config:
         def __init__(self) -> None:
-            self.flags, self.profile, self.int8_calibrator = set(), None, None
+            self.flags, self.profile, self.int8_calibrator = {"TF32"}, None, None  # as TRT's
             self.timing_cache: TimingCache | None = None
 
         def create_timing_cache(self, serialized) -> TimingCache | None:
@@ -225,6 +225,9 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
 
         def set_flag(self, flag) -> None:
             self.flags.add(flag.name)
+
+        def clear_flag(self, flag) -> None:
+            self.flags.discard(flag.name)
 
         def add_optimization_profile(self, profile: Profile) -> None:
             self.profile = profile

@@ -19,6 +19,7 @@ from tiny_model import build_tiny_model
 
 from fanet_ros.runtime import BackendConfig, ModelLoadError
 from fanet_ros.tensorrt.engine_cache import (
+    KEY_SCHEMA,
     EngineCache,
     EnvironmentFacts,
     atomic_write_bytes,
@@ -289,6 +290,6 @@ def test_two_processes_needing_one_engine_build_it_once(spec):
 
 def test_the_calibration_is_part_of_the_key(spec):
     key = spec.key(ORIN)
-    assert key.calibration == "" and key.to_dict()["schema"] == 3
+    assert key.calibration == "" and key.to_dict()["schema"] == KEY_SCHEMA == 4
     assert spec.key(ORIN, "a" * 64).file_stem() != key.file_stem()
     assert spec.key(ORIN, "a" * 64).file_stem() != spec.key(ORIN, "b" * 64).file_stem()

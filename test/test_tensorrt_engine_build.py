@@ -107,7 +107,7 @@ def test_calibration_error_is_raised_after_the_build_and_no_cache_is_written(
                              int8_calibration_dir=str(images_with_a_bad_third))
     with pytest.raises(ModelLoadError, match=r"calibration failed .*cannot read image .*c\.png"):
         create_backend(config)
-    assert trt.builds == [(["FP16", "INT8"], 2)]  # TensorRT itself saw two batches and went on
+    assert trt.builds == [(["FP16", "INT8", "TF32"], 2)]  # TRT saw two batches, went on
     assert not list((tmp_path / "engines").glob("*.calib"))
     assert not list((tmp_path / "engines").glob("*.engine"))
 
@@ -126,7 +126,7 @@ def test_calibration_cache_is_kept_per_tensorrt_version(fake_gpu, tiny_model, tm
         engine.unlink()
     trt, _ = fake_gpu("8.6.1")  # same version, no images: the calibration cache suffices
     create_backend(tensorrt_config(tiny_model, tmp_path, precision="int8")).close()
-    assert trt.builds == [(["FP16", "INT8"], 0)]
+    assert trt.builds == [(["FP16", "INT8", "TF32"], 0)]
     fake_gpu("10.3.0")  # an upgrade does not reuse 8.6's scales, which TensorRT would reject
     with pytest.raises(ModelLoadError, match="needs calibration images.*_trt10.3.0_"):
         create_backend(tensorrt_config(tiny_model, tmp_path, precision="int8"))
@@ -170,7 +170,7 @@ def test_tensorrt_11_builds_fp16_from_an_fp16_graph_on_a_strongly_typed_network(
                                   synthetic_frames(4, 64, 96))
     finally:
         backend.close()
-    assert trt.networks == [(True, ["FLOAT16"])] and trt.builds == [([], 0)]
+    assert trt.networks == [(True, ["FLOAT16"])] and trt.builds == [(["TF32"], 0)]  # fp16: TF32 on
     assert result.agreement_percent >= 99.5 and result.max_probability_difference < 1e-2
     assert any("converted to fp16" in m for m in said)
     assert not any("falling back" in m for m in said)
@@ -253,13 +253,13 @@ def test_deleting_the_calibration_cache_or_changing_the_images_recalibrates(
 
     start(first)
     start(first)  # cached engine, no build
-    assert trt.builds == [(["FP16", "INT8"], 3)]
+    assert trt.builds == [(["FP16", "INT8", "TF32"], 3)]
     (calib,) = (tmp_path / "engines").glob("*.calib")
     calib.unlink()
     start(first)  # the docs' "delete it to recalibrate"
-    assert trt.builds[-1] == (["FP16", "INT8"], 3) and len(trt.builds) == 2
+    assert trt.builds[-1] == (["FP16", "INT8", "TF32"], 3) and len(trt.builds) == 2
     start(second)  # other images: calibrate again
-    assert trt.builds[-1] == (["FP16", "INT8"], 4) and len(trt.builds) == 3
+    assert trt.builds[-1] == (["FP16", "INT8", "TF32"], 4) and len(trt.builds) == 3
     start(second)
     assert len(trt.builds) == 3
     create_backend(tensorrt_config(tiny_model, tmp_path, precision="int8")).close()
@@ -278,3 +278,13 @@ def test_rebuilds_reuse_the_timing_cache(fake_gpu, tiny_model, tmp_path):
     timing.write_bytes(b"garbage")  # a corrupt cache costs time, not the build
     open_engine(config, print, force=True)
     assert trt.timed[2] == trt.timed[0]
+
+
+@pytest.mark.parametrize(("precision", "flags"), [
+    ("fp32", []), ("fp16", ["FP16", "TF32"])])
+def test_fp32_engines_are_built_without_tf32(fake_gpu, tiny_model, tmp_path, precision, flags):
+    """TensorRT turns TF32 on by default: an "fp32" engine would multiply in TF32 on Ampere
+    and later GPUs (10 mantissa bits), so fp32 builds clear it."""
+    trt, _ = fake_gpu()
+    create_backend(tensorrt_config(tiny_model, tmp_path, precision=precision)).close()
+    assert trt.builds == [(flags, 0)]

@@ -67,6 +67,8 @@ def build_serialized_engine(
 
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, spec.workspace_mb << 20)
+    if spec.precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)  # on by default (Ampere and later): fp32 is fp32
     if timing_cache is not None:
         _load_timing_cache(config, timing_cache, log)
     image = network.get_input(0)

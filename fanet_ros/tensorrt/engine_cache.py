@@ -27,13 +27,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
-KEY_SCHEMA = 3
+KEY_SCHEMA = 4
 """Bump when the build settings change, so that older engines are rebuilt.
 
 2: the GPU's multiprocessor count and memory joined the key; the engine is
 built from the graph :mod:`fanet_ros.onnx.tensorrt_graph` prepares.
 3: the INT8 calibration's identity joined the key; TensorRT 11 builds fp16
 from a graph converted to fp16 (:mod:`fanet_ros.onnx.fp16`).
+4: fp32 engines are built without TF32 (TensorRT enables it by default on Ampere and
+later GPUs, where "fp32" engines then multiplied in TF32).
 """
 
 T = TypeVar("T")
