@@ -40,6 +40,9 @@ class AugmentConfig:
     max_zoom: float = 1.0 / 0.6
     """Objects appear ``zoom`` times their size at inference (log-uniform in the range);
     below 1 the frame is zoomed out and the border is padded with void."""
+    pad_fill: str = "black"
+    """Pixels of that padding: ``black``, or ``mean`` (the frame's own mean colour, so that
+    BatchNorm's statistics do not learn black borders that cameras never show)."""
     hflip: float = 0.5
     vflip: float = 0.5
     brightness: float = 0.2
@@ -68,6 +71,7 @@ STREET = AugmentConfig(min_zoom=0.5, max_zoom=2.0, vflip=0.0, brightness=0.25, c
                        saturation=0.35, gamma=0.5, temperature=0.15, blur=0.25, noise=0.25,
                        jpeg=0.25)
 PRESETS = {"street": STREET, "legacy": LEGACY}
+PAD_FILLS = ("black", "mean")
 
 
 def augment_config(name: str) -> AugmentConfig:
@@ -86,7 +90,7 @@ def random_crop_resize(
     The zoom is relative to the frame resized to ``height x width`` (the inference scale).
     With ``crop = (h, w)`` the output is ``h x w`` at that same scale: the source region
     shrinks by ``h / height`` and ``w / width``. A region larger than the frame (zoom < 1)
-    is padded: black pixels, void labels.
+    is padded: void labels, pixels black or the frame's mean colour (``config.pad_fill``).
     """
     src_h, src_w = labels.shape
     out_h, out_w = crop or (height, width)
@@ -95,13 +99,15 @@ def random_crop_resize(
     region_w = max(1, round(src_w * out_w / (width * zoom)))
     top = int(rng.integers(min(0, src_h - region_h), max(0, src_h - region_h) + 1))
     left = int(rng.integers(min(0, src_w - region_w), max(0, src_w - region_w) + 1))
-    image = _padded_window(image, top, left, region_h, region_w, 0)
+    fill = image.reshape(-1, image.shape[-1]).mean(0).round().astype(image.dtype) \
+        if config.pad_fill == "mean" else 0
+    image = _padded_window(image, top, left, region_h, region_w, fill)
     labels = _padded_window(labels, top, left, region_h, region_w, IGNORE_LABEL)
     return resize_image(image, out_h, out_w), resize_labels(labels, out_h, out_w)
 
 
 def _padded_window(array: np.ndarray, top: int, left: int, height: int, width: int,
-                   fill: int) -> np.ndarray:
+                   fill: int | np.ndarray) -> np.ndarray:
     """``array[top:top+height, left:left+width]``, with ``fill`` where it leaves the array."""
     src_h, src_w = array.shape[:2]
     inner = array[max(top, 0):min(top + height, src_h), max(left, 0):min(left + width, src_w)]

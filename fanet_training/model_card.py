@@ -29,10 +29,12 @@ TRAIN_OPTIONS = (
     "learning_rate", "end_learning_rate", "warmup_epochs", "bn_momentum", "ohem", "seed",
     "crop_height", "crop_width", "class_weighting", "val_every", "init_from", "augment",
     "aux_loss_weight", "copy_paste", "class_mix", "weight_decay", "ema", "distill_from",
-    "distill_weight", "lovasz_weight", "head_dropout", "train_splits", "holdout", "select",
+    "distill_weight", "lovasz_weight", "head_dropout", "pad_fill", "train_splits", "holdout",
+    "select",
 )
 DEFAULTS = {"train_splits": "train", "holdout": "", "select": "best", "distill_weight": 1.0,
-            "lovasz_weight": 0.0, "class_mix": 0.0, "head_dropout": None}
+            "lovasz_weight": 0.0, "class_mix": 0.0, "head_dropout": None,
+            "pad_fill": "black"}
 """Options left out of the reproduce command when they have these values (what a plain
 training run does); the recipe's options are always written out."""
 

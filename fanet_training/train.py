@@ -27,7 +27,7 @@ from fanet_ros.dataset_layouts import (
 )
 from fanet_ros.model_metadata import Normalization
 from fanet_training import run_state
-from fanet_training.augment import PRESETS, augment_config
+from fanet_training.augment import PAD_FILLS, PRESETS, augment_config
 from fanet_training.callbacks import LearningRateRangeTest, RunCheckpoint, ValidationMeanIoU
 from fanet_training.class_weights import (
     CLASS_WEIGHTING,
@@ -125,6 +125,8 @@ class TrainConfig:
     lovasz_weight: float = 0.0
     """Weight of a Lovász-softmax loss (``losses.LovaszSoftmax``, a surrogate of per-class
     IoU) on the main logits beside their cross-entropy (weight 1); 0: none."""
+    pad_fill: str = "black"
+    """Pixels of the border a zoom-out pads: ``black`` or the frame's ``mean`` colour."""
     head_dropout: float | None = None
     """Rate of the dropout the builders put on the class logits (``classifier_dropout``;
     training only); ``None``: the model's own (0.35 for FANet and FSFFNet)."""
@@ -247,7 +249,7 @@ def datasets(config: TrainConfig, replicas: int
     data = DataConfig(config.dataset_root, config.layout, config.height, config.width,
                       config.batch_size, config.workers, config.cache, config.skip_corrupt,
                       config.seed, crop, Normalization.from_dict(config.normalization),
-                      augment_config(config.augment), targets)
+                      replace(augment_config(config.augment), pad_fill=config.pad_fill), targets)
     if config.batch_size % replicas:
         raise ValueError(f"--batch-size {config.batch_size} must be a multiple of the "
                          f"{replicas} replicas")
@@ -498,6 +500,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lovasz-weight", type=float, default=0.0, metavar="W",
                         help="also train the main logits with the Lovász-softmax loss, a "
                              "surrogate of per-class IoU, at this weight (default 0: off)")
+    parser.add_argument("--pad-fill", choices=PAD_FILLS, default=TrainConfig.pad_fill,
+                        help="pixels of the border a zoom-out (--augment street) pads: black "
+                             "(default) or the frame's mean colour")
     parser.add_argument("--head-dropout", type=float, metavar="R",
                         help="rate of the dropout on the class logits during training "
                              "(default: the model's, 0.35 for FANet and FSFFNet; 0: none)")

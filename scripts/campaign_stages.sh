@@ -70,6 +70,7 @@ declare -A STAGES=(
     --holdout $HOLDOUT --val-every 10"
   [fanet_final_frames_300]="--model fanet $LONG_300 --crop-height 384 --crop-width 512"
   [recipe_n]="${RECIPE[*]} $CHOSEN --crop-height 384 --crop-width 512 --head-dropout 0"
+  [recipe_o]="${RECIPE[*]} $CHOSEN --crop-height 384 --crop-width 512 --pad-fill mean"
 )
 # After fanet_schedule_d150's plateau at 37.5 % held-out: recipe_e (OHEM instead of class
 # weights), recipe_f (d + decoupled weight decay 0.5: the kernels' sum of lr over 40 epochs is
@@ -114,11 +115,14 @@ declare -A STAGES=(
 # recipe_n: recipe_l without the dropout the builders put on the class logits (a review found
 # it: it zeroes single class scores and scales the rest by 1/0.65 while training, so OHEM,
 # distillation and Lovász see noisier logits than inference does); against recipe_l.
+# recipe_o: recipe_l with zoom-outs padded in the frame's mean colour instead of black (on
+# whole frames about a quarter of the pixels a step sees are that black border, which
+# BatchNorm's statistics average in; cameras never show it); against recipe_l.
 ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule_d150 recipe_e recipe_f recipe_h
        recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final recipe_i recipe_j
        fanet_schedule_300 fanet_final_300 recipe_k fsffnet_schedule_300 recipe_i_seed1 recipe_j_seed1
        fsffnet_final_300 recipe_l recipe_m
-       recipe_l_seed1 fanet_schedule_frames recipe_n fanet_schedule_frames_300
+       recipe_l_seed1 fanet_schedule_frames recipe_n recipe_o fanet_schedule_frames_300
        fanet_final_frames_300)
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then

@@ -117,6 +117,11 @@ def test_zooming_out_pads_with_void_and_street_scenes_are_never_upside_down() ->
     assert (out == 0).mean() == pytest.approx(0.25, abs=0.01)
     assert set(np.unique(out)) == {0, 255}
     assert (pixels[out == 255] == 0).mean() > 0.98  # black, but for the blended edge
+    mean_fill = replace(half, pad_fill="mean")
+    image[:180] = 100  # mean colour 150
+    pixels, out = random_crop_resize(image, labels, 384, 512, mean_fill, np.random.default_rng(0))
+    assert set(np.unique(out)) == {0, 255}
+    assert (pixels[out == 255] == 150).mean() > 0.98  # the frame's mean colour instead
     assert STREET.vflip == 0 and STREET.min_zoom <= 0.5 and STREET.max_zoom >= 2.0
     top_half = np.zeros((64, 64), np.uint8)
     top_half[32:] = 1  # class 1 at the bottom, like a road
