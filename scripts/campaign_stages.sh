@@ -121,6 +121,8 @@ declare -A STAGES=(
 # Rule, written before either ended: a change that leads recipe_l by a point or more both at
 # epoch 40 and over the last three validations goes into fanet_schedule_frames_300, which
 # then restarts from epoch 0 (it had trained 26 of 300 epochs); otherwise it resumes as it is.
+# Neither met it (recipe_n 38.5 and recipe_o 38.0 against 36.9 % at epoch 40, but 37.2 and
+# 37.5 against 37.2 over the last three): the twin resumed from epoch 26 unchanged.
 ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule_d150 recipe_e recipe_f recipe_h
        recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final recipe_i recipe_j
        fanet_schedule_300 fanet_final_300 recipe_k fsffnet_schedule_300 recipe_i_seed1 recipe_j_seed1
