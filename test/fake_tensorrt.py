@@ -112,6 +112,11 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
     flags = (["FP16", "INT8"] if major < 11 else ["DEBUG"]) + ["TF32"]
     trt.BuilderFlag = enum.Enum("BuilderFlag", flags)
     trt.MemoryPoolType = enum.Enum("MemoryPoolType", ["WORKSPACE"])
+    if major < 10:  # TensorRT 8.6's sources, in its order (10.x keeps the enum, all off)
+        trt.TacticSource = enum.IntEnum("TacticSource", [
+            "CUBLAS", "CUBLAS_LT", "CUDNN", "EDGE_MASK_CONVOLUTIONS", "JIT_CONVOLUTIONS"],
+            start=0)
+    trt.tactic_sources = []  # the tactic sources of every build that set them, for tests
     creation_flags = {"EXPLICIT_BATCH": 0} if major < 11 else {}
     if major >= 10:
         creation_flags["STRONGLY_TYPED"] = 1
@@ -203,6 +208,7 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
     class Config:
         def __init__(self) -> None:
             self.flags, self.profile, self.int8_calibrator = {"TF32"}, None, None  # as TRT's
+            self.tactic_sources = None
             self.timing_cache: TimingCache | None = None
 
         def create_timing_cache(self, serialized) -> TimingCache | None:
@@ -229,6 +235,13 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
         def clear_flag(self, flag) -> None:
             self.flags.discard(flag.name)
 
+        def get_tactic_sources(self) -> int:
+            return (1 << len(trt.TacticSource)) - 1  # 8.x: every source on by default
+
+        def set_tactic_sources(self, sources: int) -> bool:
+            self.tactic_sources = sources
+            return True
+
         def add_optimization_profile(self, profile: Profile) -> None:
             self.profile = profile
 
@@ -251,6 +264,9 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
         def build_serialized_network(self, network: Network, config: Config):
             batches = _calibrate(config) if "INT8" in config.flags else 0
             trt.builds.append((sorted(config.flags), batches))
+            if config.tactic_sources is not None:
+                trt.tactic_sources.append(sorted(
+                    s.name for s in trt.TacticSource if config.tactic_sources >> int(s) & 1))
             floats = {TensorProto.DataType.Name(i.data_type)
                       for i in network.model.graph.initializer
                       if i.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16)}

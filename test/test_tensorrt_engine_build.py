@@ -288,3 +288,14 @@ def test_fp32_engines_are_built_without_tf32(fake_gpu, tiny_model, tmp_path, pre
     trt, _ = fake_gpu()
     create_backend(tensorrt_config(tiny_model, tmp_path, precision=precision)).close()
     assert trt.builds == [(flags, 0)]
+
+
+@pytest.mark.parametrize(("version", "sources"), [
+    ("8.6.1", [["EDGE_MASK_CONVOLUTIONS", "JIT_CONVOLUTIONS"]]), ("10.3.0", [])])
+def test_tensorrt_8_engines_use_no_cublas_or_cudnn_tactics(fake_gpu, tiny_model, tmp_path,
+                                                          version, sources):
+    """TensorRT 8.x also times cuBLAS/cuDNN kernels by default; an engine that picked one
+    would depend on that library's version, which the engine key does not hold."""
+    trt, _ = fake_gpu(version)
+    create_backend(tensorrt_config(tiny_model, tmp_path)).close()
+    assert trt.tactic_sources == sources  # 10.x: left as TensorRT sets them (no libraries)

@@ -37,6 +37,11 @@ class EngineBuildError(ModelLoadError):
     """TensorRT rejected the model or the settings; the message says what to change."""
 
 
+LIBRARY_TACTICS = ("CUBLAS", "CUBLAS_LT", "CUDNN")
+"""Tactic sources TensorRT 8.x enables by default (10.x no longer does): kernels of other
+libraries, whose versions the engine then depends on without the engine key holding them."""
+
+
 def strongly_typed_only() -> bool:
     """True for TensorRT 11 and later: no precision builder flags, types come from the graph."""
     return not hasattr(trt.BuilderFlag, "FP16")
@@ -69,6 +74,8 @@ def build_serialized_engine(
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, spec.workspace_mb << 20)
     if spec.precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
         config.clear_flag(trt.BuilderFlag.TF32)  # on by default (Ampere and later): fp32 is fp32
+    if int(trt.__version__.split(".")[0]) < 10:
+        _without_library_tactics(config)
     if timing_cache is not None:
         _load_timing_cache(config, timing_cache, log)
     image = network.get_input(0)
@@ -132,6 +139,18 @@ def _check_precision_supported(precision: str) -> None:
             "NVIDIA ModelOpt). Use precision fp16 or fp32, or install TensorRT 8.6 to 10.x "
             "(pip install 'tensorrt<11') for calibrated int8."
         )
+
+
+def _without_library_tactics(config: trt.IBuilderConfig) -> None:
+    """TensorRT's own kernels only, as TensorRT 10 builds by default: no engine that needs a
+    given cuBLAS or cuDNN at run time (an upgrade of either would keep the key and break or
+    slow the engine), and neither library is loaded (hundreds of MiB on a Jetson)."""
+    sources = config.get_tactic_sources()
+    for name in LIBRARY_TACTICS:
+        source = getattr(trt.TacticSource, name, None)
+        if source is not None:
+            sources &= ~(1 << int(source))
+    config.set_tactic_sources(sources)
 
 
 def _create_network(builder: trt.Builder) -> trt.INetworkDefinition:

@@ -35,7 +35,8 @@ built from the graph :mod:`fanet_ros.onnx.tensorrt_graph` prepares.
 3: the INT8 calibration's identity joined the key; TensorRT 11 builds fp16
 from a graph converted to fp16 (:mod:`fanet_ros.onnx.fp16`).
 4: fp32 engines are built without TF32 (TensorRT enables it by default on Ampere and
-later GPUs, where "fp32" engines then multiplied in TF32).
+later GPUs, where "fp32" engines then multiplied in TF32); TensorRT 8.x builds leave out
+cuBLAS and cuDNN tactics (:data:`fanet_ros.tensorrt.builder.LIBRARY_TACTICS`).
 """
 
 T = TypeVar("T")
