@@ -241,8 +241,10 @@ class SegmentationCore:
     # -- parameters ---------------------------------------------------------------
 
     def _on_set_parameters(self, params: list) -> SetParametersResult:
-        """overlay_alpha at any time; a managed node's configure-time parameters only while
-        it is unconfigured (rclpy refuses read-only ones before this is called)."""
+        """Run-time parameters (overlay_alpha, jpeg_quality) at any time; a managed node's
+        configure-time ones only while it is unconfigured (rclpy refuses read-only ones before
+        this is called). Every value set is kept in ``params``, which the next configure and
+        the cameras read."""
         for param in params:
             if param.name in MODEL_PARAMETERS and self.has_parameter(param.name):
                 return SetParametersResult(successful=False, reason=f"{param.name} is read-only: "
@@ -260,8 +262,7 @@ class SegmentationCore:
             spec = PARAMETERS_BY_NAME.get(param.name)
             if spec is not None:  # kept for the next configure too
                 self.params[param.name] = list(param.value) if spec.names else param.value
-            if param.name == "overlay_alpha":
-                self.params["overlay_alpha"] = float(param.value)
+            if param.name == "overlay_alpha":  # the pipelines hold their own copy
                 for channel in self.channels.values():
                     channel.pipeline.overlay_alpha = float(param.value)
         return SetParametersResult(successful=True)
