@@ -361,6 +361,11 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
         raise ValueError(f"--distill-weight {config.distill_weight}: must be positive")
     if not config.lovasz_weight >= 0:
         raise ValueError(f"--lovasz-weight {config.lovasz_weight}: must be 0 or more")
+    if config.head_dropout is not None and not 0 <= config.head_dropout < 1:
+        raise ValueError(f"--head-dropout {config.head_dropout}: a rate from 0 up to (not "
+                         "including) 1")
+    if config.pad_fill not in PAD_FILLS:
+        raise ValueError(f"--pad-fill {config.pad_fill!r}: one of {', '.join(PAD_FILLS)}")
     train_data, eval_data = datasets(config, replicas)
     if config.select == "best" and not eval_data:
         raise ValueError("--select best needs frames to score: a val split that is not "

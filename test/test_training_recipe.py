@@ -280,6 +280,18 @@ def test_head_dropout_sets_the_training_noise_on_the_logits() -> None:
     np.testing.assert_allclose(*plain, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize(("option", "message"), [
+    ({"head_dropout": 1.0}, "--head-dropout 1.0: a rate from 0"),
+    ({"head_dropout": -0.1}, "--head-dropout -0.1"),
+    ({"pad_fill": "grey"}, "--pad-fill 'grey': one of black, mean")])
+def test_bad_head_dropout_or_pad_fill_is_refused_before_training(
+        tmp_path: Path, option: dict, message: str) -> None:
+    root = write_dataset(tmp_path / "data", count=2)
+    with pytest.raises(ValueError, match=message):
+        train(_config(root, tmp_path / "run", **option), verbose=0)
+    assert not (tmp_path / "run" / "state.json").exists()
+
+
 def test_the_campaign_recipe_is_the_default() -> None:
     plain = config_from_args(parse_args(["--dataset-root", "d", "--layout", "camvid",
                                          "--run-dir", "r"]))
