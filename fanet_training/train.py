@@ -48,6 +48,7 @@ from fanet_training.losses import DistillationLoss, LovaszSoftmax, SegmentationC
 from fanet_training.models import AUX_TAPS, MODELS, build_model, with_auxiliary_heads
 from fanet_training.models.blocks import HEAD_DROPOUT_LAYER
 from fanet_training.schedule import WarmupPolyDecay
+from fanet_training.source_checks import check_source_held_out, held_out_drives
 from fanet_training.weight_average import EMA, WeightAverage
 
 
@@ -253,7 +254,7 @@ def datasets(config: TrainConfig, replicas: int
     if config.batch_size % replicas:
         raise ValueError(f"--batch-size {config.batch_size} must be a multiple of the "
                          f"{replicas} replicas")
-    drives = tuple(d for d in config.holdout.split(",") if d)
+    drives = held_out_drives(config.holdout)
     train_splits = [s for s in config.train_splits.split(",") if s]
     trained, held, evaluation = [], [], {}
     for split in dict.fromkeys(train_splits + ["val"]):
@@ -366,10 +367,12 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
                          "including) 1")
     if config.pad_fill not in PAD_FILLS:
         raise ValueError(f"--pad-fill {config.pad_fill!r}: one of {', '.join(PAD_FILLS)}")
+    check_sources(config)
     train_data, eval_data = datasets(config, replicas)
-    if config.select == "best" and not eval_data:
-        raise ValueError("--select best needs frames to score: a val split that is not "
-                         "trained on, or --holdout drives; or use --select last")
+    if config.select == "best" and "val" not in eval_data:
+        raise ValueError("--select best picks the epoch by val mIoU, and val is trained on: "
+                         "use --select last (the held-out drives never choose the weights, "
+                         "or their score would no longer measure unseen streets)")
     steps = min(len(train_data), config.steps_per_epoch or len(train_data))
     run_state.write_json(run_dir / run_state.CONFIG, asdict(config))
     scored = ", ".join(f"{len(d.samples)} {name}" for name, d in eval_data.items()) or "none"
@@ -394,8 +397,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
         return build_model(config.model, num_classes, (config.height, config.width, 3),
                            output="logits")
 
-    monitor = None if config.select == "last" else (
-        "holdout_miou" if "holdout" in eval_data else "val_miou")
+    monitor = None if config.select == "last" else "val_miou"
     callbacks = [ValidationMeanIoU(eval_data, train_data.label_set, eval_model, config.val_every,
                                    average),
                  RunCheckpoint(run_dir, state, ship_model, monitor, average=average)]
@@ -413,6 +415,17 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     if train_data.skipped:
         print(f"skipped {len(train_data.skipped)} unreadable training images", flush=True)
     return state
+
+
+def check_sources(config: TrainConfig) -> None:
+    """``--init-from`` weights and the ``--distill-from`` teacher left the held-out drives out."""
+    drives = held_out_drives(config.holdout)
+    if config.init_from:
+        check_source_held_out("--init-from", resolve_weights_source(config.init_from).path,
+                              config.layout, drives)
+    if config.distill_from:
+        check_source_held_out("--distill-from", Path(config.distill_from), config.layout,
+                              drives)
 
 
 def attach_average(average: WeightAverage, model: keras.Model, run_dir: Path,
@@ -555,7 +568,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="leave the frames of these drives (name prefixes, e.g. 0006R0) "
                              "out of training and score them as 'holdout'")
     parser.add_argument("--select", choices=("best", "last"), default="best",
-                        help="weights to ship: best held-out (else val) mIoU, or the last epoch")
+                        help="weights to ship: the best val mIoU (val must not be trained "
+                             "on; held-out drives never choose), or the last epoch")
     parser.add_argument("--lr-find", type=int, metavar="STEPS", nargs="?", const=100,
                         help="run a learning-rate range test of STEPS steps instead of training")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,

@@ -37,6 +37,7 @@ from fanet_training.data import DataConfig, SegmentationDataset
 from fanet_training.init_weights import WeightsSource, init_from, resolve_weights_source
 from fanet_training.losses import SegmentationCrossEntropy
 from fanet_training.models import build_model
+from fanet_training.source_checks import check_source_held_out
 from fanet_training.train import (
     class_weights_for,
     config_from_args,
@@ -231,6 +232,55 @@ def test_held_out_drives_are_scored_and_never_trained(tmp_path: Path) -> None:
     assert list(scored) == ["holdout"] and len(train_data.samples) == 6
     with pytest.raises(ValueError, match="no frame"):
         datasets(_config(root, tmp_path / "run", holdout="0006R0"), 1)
+
+
+def test_the_held_out_drive_never_chooses_the_shipped_weights(tmp_path: Path) -> None:
+    root = write_dataset(tmp_path / "data", count=4)
+    state = train(_config(root, tmp_path / "run", epochs=3, holdout="frame_000"), verbose=0)
+    assert state["monitor"] == "val_miou"
+    assert state["best_epoch"] == max(state["history"], key=lambda h: h["val_miou"])["epoch"]
+    with pytest.raises(ValueError, match="val is trained on: use --select last"):
+        train(_config(root, tmp_path / "run2", holdout="frame_000", train_splits="train,val"),
+              verbose=0)
+    assert not (tmp_path / "run2" / "config.json").exists()
+
+
+def _source_run(folder: Path, holdout: str, layout: str = "folder") -> Path:
+    """A run folder as fanet-train leaves it: its config, weights and exported teacher."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(
+        {"model": "tiny_test", "layout": layout, "holdout": holdout}))
+    (folder / "best.weights.h5").write_bytes(b"")
+    (folder / "heldout.onnx").write_bytes(b"")
+    return folder
+
+
+@pytest.mark.parametrize("option", ["init_from", "distill_from"])
+def test_a_source_that_trained_on_the_held_out_drive_is_refused(tmp_path: Path,
+                                                                option: str) -> None:
+    root = write_dataset(tmp_path / "data", count=4)
+    leaky = _source_run(tmp_path / "all_drives", holdout="")
+    source = str(leaky if option == "init_from" else leaky / "heldout.onnx")
+    with pytest.raises(ValueError, match="trained on drive frame_000 .* would leak into the "
+                                         "held-out score"):
+        train(_config(root, tmp_path / "run", holdout="frame_000", **{option: source}),
+              verbose=0)
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_sources_that_left_the_drive_out_or_saw_another_dataset_pass(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    drives = ("frame_000",)
+    for holdout in ("frame_000", "frame_0,other"):  # the same drive, or a prefix of it
+        folder = _source_run(tmp_path / f"held_{holdout}", holdout=holdout)
+        check_source_held_out("--init-from", folder / "best.weights.h5", "folder", drives)
+    other = _source_run(tmp_path / "cityscapes", holdout="", layout="cityscapes")
+    check_source_held_out("--distill-from", other / "heldout.onnx", "folder", drives)
+    check_source_held_out("--init-from", tmp_path / "all_drives.weights.h5", "folder", ())
+    assert capsys.readouterr().err == ""
+    loose = tmp_path / "loose.weights.h5"  # no run folder: cannot be checked, so it is said
+    check_source_held_out("--init-from", loose, "folder", drives)
+    assert "no config.json beside it says which frames it trained on" in capsys.readouterr().err
 
 
 def test_deep_supervision_trains_extra_heads_that_the_shipped_weights_leave_out(
