@@ -181,13 +181,16 @@ class RunCheckpoint(keras.callbacks.Callback):
                               best_holdout_miou=record.get("holdout_miou"))
         self.state["epoch"] = epoch + 1
         self.state.setdefault("history", []).append(record)
+        written = [run_state.CHECKPOINT]
         if improved:
             with average_applied(self.average):
-                run_state.save_weights(self.ship_model, self.run_dir / run_state.BEST)
-        run_state.save_weights(self.model, self.run_dir / run_state.CHECKPOINT)
+                self.ship_model.save_weights(run_state.staged(self.run_dir / run_state.BEST))
+            written.append(run_state.BEST)
+        self.model.save_weights(run_state.staged(self.run_dir / run_state.CHECKPOINT))
         if self.average is not None:
-            self.average.save(self.run_dir / EMA)
-        run_state.write_json(self.run_dir / run_state.STATE, self.state)
+            self.average.save(run_state.staged(self.run_dir / EMA))
+            written.append(EMA)
+        run_state.commit_epoch(self.run_dir, self.state, written)
 
 
 class LearningRateRangeTest(keras.callbacks.Callback):

@@ -1,4 +1,4 @@
-"""The run folder: checkpoint, optimizer state and progress, written atomically each epoch.
+"""The run folder: checkpoint, optimizer state and progress, committed together each epoch.
 
 Layout::
 
@@ -25,6 +25,8 @@ CONFIG = "config.json"
 CHECKPOINT = "checkpoint.weights.h5"
 STATE = "state.json"
 BEST = "best.weights.h5"
+PENDING = "pending"
+"""``state.json`` key naming the files an interrupted epoch commit still has to move."""
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -41,22 +43,53 @@ def read_json(path: Path) -> dict[str, Any]:
         raise ValueError(f"cannot read '{path}': {exc}") from None
 
 
-def save_weights(model: keras.Model, path: Path) -> None:
-    tmp = path.with_name("tmp." + path.name)  # Keras wants the .weights.h5 suffix
-    model.save_weights(tmp)
-    os.replace(tmp, path)
+def staged(path: Path) -> Path:
+    """Where ``path``'s next version is written before it replaces ``path`` (Keras wants the
+    ``.weights.h5`` suffix kept)."""
+    return path.with_name("tmp." + path.name)
+
+
+def commit_epoch(run_dir: Path, state: dict[str, Any], names: list[str]) -> None:
+    """Make an epoch's staged files (``staged(run_dir / name)``) and its state current together.
+
+    ``state.json`` is written first with the names under ``pending``, the files are then moved
+    into place and ``state.json`` is written again without them. A kill before the first write
+    leaves the previous epoch whole; a kill after it leaves this epoch, which
+    :func:`finish_commit` completes when the run is resumed.
+    """
+    write_json(run_dir / STATE, {**state, PENDING: names})
+    _move_staged(run_dir, names)
+    write_json(run_dir / STATE, state)
+
+
+def finish_commit(run_dir: Path) -> None:
+    """Complete an epoch commit that a kill interrupted (before the run's files are read)."""
+    path = run_dir / STATE
+    if not path.is_file():
+        return
+    state = read_json(path)
+    names = state.pop(PENDING, None)
+    if names is not None:
+        _move_staged(run_dir, names)
+        write_json(path, state)
+
+
+def _move_staged(run_dir: Path, names: list[str]) -> None:
+    for name in names:
+        if staged(run_dir / name).exists():  # else moved before the kill
+            os.replace(staged(run_dir / name), run_dir / name)
 
 
 def save_arrays(path: Path, arrays: dict[str, Any]) -> None:
     """Write ``arrays`` as an ``.npz`` through a temporary file so a kill never leaves half."""
-    tmp = path.with_name("tmp." + path.name)
+    tmp = staged(path)
     with open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
     os.replace(tmp, path)
 
 
 def load_checkpoint(model: keras.Model, path: Path) -> None:
-    """Restore a compiled model and its optimizer (step, momenta) from ``save_weights``.
+    """Restore a compiled model and its optimizer (step, momenta) from its weights file.
 
     Keras writes a compiled model's optimizer variables into its weights file, but reads them
     back only into an optimizer that is already built, so build it first.

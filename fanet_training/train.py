@@ -340,6 +340,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path = run_dir / run_state.STATE
+    run_state.finish_commit(run_dir)
     state = run_state.read_json(state_path) if state_path.is_file() else {"epoch": 0}
     if state["epoch"]:
         saved = run_state.read_json(run_dir / run_state.CONFIG)

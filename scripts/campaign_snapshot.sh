@@ -8,8 +8,9 @@
 #   bash scripts/campaign_snapshot.sh ../campaign_wt
 #
 # The running stage (pid in SOURCE/campaign/RUNNING) is paused with SIGSTOP while its files are
-# read, at a moment when state.json is the newest of them (it is written last each epoch), so
-# checkpoint, weight average and state are of one epoch; SIGCONT follows at once.
+# read, at a moment when state.json is the newest of them and names no file still to move
+# (fanet_training/run_state.py: commit_epoch), so checkpoint, weight average and state are of
+# one epoch; SIGCONT follows at once.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SOURCE="$(cd "${1:-$HERE}" && pwd)"
@@ -24,8 +25,9 @@ resume_files() {  # resume_files RUN_DIR: what resuming the run needs, one per l
   fi
 }
 
-consistent() {  # consistent RUN_DIR: no epoch file is newer than state.json
-  [ -z "$(find "$1" -maxdepth 1 \( -name '*.h5' -o -name '*.npz' \) -newer "$1/state.json")" ]
+consistent() {  # consistent RUN_DIR: no epoch file is newer than state.json, none to move
+  [ -z "$(find "$1" -maxdepth 1 \( -name '*.h5' -o -name '*.npz' \) -newer "$1/state.json")" ] &&
+    [ "$(json_field "$1/state.json" pending)" = None ]
 }
 
 pause() { [ -z "$PID" ] || kill "-$1" "$PID" 2>/dev/null || true; }
@@ -38,7 +40,8 @@ snapshot() {  # snapshot NAME: stage campaign/NAME's resumable files of one epoc
     pause CONT
     tries=$((tries + 1))
     if [ "$tries" -gt 60 ]; then
-      echo "[snapshot] $src: state.json stays older than its checkpoint" >&2
+      echo "[snapshot] $src: state.json stays older than its checkpoint or names files to" \
+        "move (a killed run: resuming it completes them)" >&2
       return 1
     fi
     sleep 2

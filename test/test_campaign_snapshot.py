@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -80,6 +82,31 @@ def test_a_newer_epoch_is_committed_and_the_run_keeps_going(checkouts) -> None:
     if stat.exists():  # resumed after the copy: not left stopped
         assert stat.read_text().rsplit(")", 1)[1].split()[0] != "T"
     assert "nothing newer" in _snapshot(repo, worktree)
+
+
+def test_an_epoch_still_moving_its_files_into_place_is_waited_for(checkouts) -> None:
+    repo, worktree, _ = checkouts
+    run = worktree / "campaign" / "stage"
+    moving = ["checkpoint.weights.h5", "ema.npz"]  # what fanet-train's commit_epoch leaves
+    for name in moving:
+        (run / f"tmp.{name}").write_bytes(b"n9")
+    time.sleep(0.02)
+    (run / "state.json").write_text(json.dumps({"epoch": 9, "pending": moving}))
+
+    def finish_commit() -> None:
+        time.sleep(3)
+        for name in moving:
+            os.replace(run / f"tmp.{name}", run / name)
+        (run / "state.json").write_text(json.dumps({"epoch": 9}))
+
+    mover = threading.Thread(target=finish_commit)
+    mover.start()
+    try:
+        assert "stage: epoch 9 committed" in _snapshot(repo, worktree)
+    finally:
+        mover.join()
+    assert _git(repo, "show", "HEAD:campaign/stage/checkpoint.weights.h5") == "n9"
+    assert "pending" not in json.loads(_git(repo, "show", "HEAD:campaign/stage/state.json"))
 
 
 def test_staged_changes_of_the_user_are_left_alone(checkouts) -> None:

@@ -181,7 +181,7 @@ def test_resume_refuses_a_checkpoint_without_this_optimizers_state(tmp_path: Pat
 
     model = build_model("tiny_test", 3, (32, 32, 3))
     model.compile(optimizer=keras.optimizers.SGD(momentum=0.9), loss="mse")
-    run_state.save_weights(model, tmp_path / "checkpoint.weights.h5")  # SGD's, unbuilt
+    model.save_weights(tmp_path / "checkpoint.weights.h5")  # SGD's, unbuilt
     model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
     with pytest.raises(ValueError, match="restored no optimizer state"):
         run_state.load_checkpoint(model, tmp_path / "checkpoint.weights.h5")
@@ -293,6 +293,39 @@ def test_ema_run_scores_both_ships_the_average_and_resumes_it(tmp_path: Path) ->
     checkpoint = _weights(tmp_path / "run" / "checkpoint.weights.h5")
     assert best.keys() == checkpoint.keys()
     assert any(not np.allclose(best[k], checkpoint[k]) for k in best)
+
+
+@pytest.mark.parametrize(("killed_after", "occurrence"), [
+    ("tmp.ema.npz", 2),  # epoch 2's files half written: the run resumes after epoch 1
+    ("state.json", 3),  # epoch 2's state names its files, none moved yet
+    ("checkpoint.weights.h5", 2),  # epoch 2's checkpoint in place, its average not yet
+])
+def test_a_kill_while_an_epoch_is_saved_resumes_one_consistent_epoch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed_after: str,
+        occurrence: int) -> None:
+    from fanet_training import run_state
+
+    root = write_dataset(tmp_path / "data", count=8)
+    config = _config(root, tmp_path / "run", epochs=3, ema=0.9, select="last")
+    real_replace, moved = os.replace, []
+
+    def killed_once_there(src, dst) -> None:
+        real_replace(src, dst)
+        moved.append(Path(dst).name)
+        if moved.count(killed_after) == occurrence:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(run_state.os, "replace", killed_once_there)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=0)
+    monkeypatch.setattr(run_state.os, "replace", real_replace)
+    state = train(config, verbose=0)
+    assert [h["epoch"] for h in state["history"]] == [1, 2, 3]
+    with h5py.File(tmp_path / "run" / "checkpoint.weights.h5") as saved:
+        assert int(saved["optimizer/vars/0"][()]) == 6  # 3 epochs x 2 steps, none twice
+    with np.load(tmp_path / "run" / EMA) as saved:
+        assert int(saved["updates"]) == 6
+    assert "pending" not in json.loads((tmp_path / "run" / "state.json").read_text())
 
 
 def _weights(path: Path) -> dict[str, np.ndarray]:
