@@ -205,6 +205,10 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
         def serialize(self) -> memoryview:
             return memoryview(("FAKE-TIMING " + ",".join(sorted(self.kernels))).encode())
 
+        def combine(self, input_cache: TimingCache, ignore_mismatch: bool) -> bool:
+            self.kernels |= input_cache.kernels
+            return True
+
     class Config:
         def __init__(self) -> None:
             self.flags, self.profile, self.int8_calibrator = {"TF32"}, None, None  # as TRT's

@@ -280,6 +280,33 @@ def test_rebuilds_reuse_the_timing_cache(fake_gpu, tiny_model, tmp_path):
     assert trt.timed[2] == trt.timed[0]
 
 
+def test_a_build_keeps_the_timings_another_build_saved_meanwhile(fake_gpu, tiny_model,
+                                                                 tmp_path):
+    """Two nodes building different engines on one GPU share the timing cache file: the build
+    that saves last merges in what the other saved after it had loaded the file."""
+    trt, _ = fake_gpu()
+    from fanet_ros.shipped_models import resolve_model
+    from fanet_ros.tensorrt.engines import open_engine
+
+    first = tensorrt_config(tiny_model, tmp_path, precision="fp32")
+    other = tensorrt_config(str(resolve_model("fanet_synthetic")), tmp_path, precision="fp32")
+    build, interrupted = trt.Builder.build_serialized_network, []
+
+    def other_build_meanwhile(self, network, config):
+        if not interrupted:  # the first build has loaded the (empty) timing cache
+            interrupted.append(True)
+            open_engine(other, print)
+        return build(self, network, config)
+
+    trt.Builder.build_serialized_network = other_build_meanwhile
+    open_engine(first, print)
+    trt.Builder.build_serialized_network = build
+    assert len(trt.builds) == 2 and trt.timed[0] > 0 and trt.timed[1] > 0
+    open_engine(other, print, force=True)
+    open_engine(first, print, force=True)
+    assert trt.timed[2:] == [0, 0]  # both engines' kernel timings were kept
+
+
 @pytest.mark.parametrize(("precision", "flags"), [
     ("fp32", []), ("fp16", ["FP16", "TF32"])])
 def test_fp32_engines_are_built_without_tf32(fake_gpu, tiny_model, tmp_path, precision, flags):

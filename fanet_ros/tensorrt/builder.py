@@ -12,7 +12,8 @@ builds from the graph converted to fp16 (:mod:`fanet_ros.onnx.fp16`)
 and int8 is refused with what to do.
 
 Every build loads and saves TensorRT's timing cache (the kernel timings of
-this GPU and TensorRT version), so a rebuild does not time every kernel again.
+this GPU and TensorRT version), so a rebuild does not time every kernel again;
+the save merges what other builds saved meanwhile, under a file lock.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from fanet_ros.onnx.tensorrt_graph import data_type_problems, prepare_for_tensor
 from fanet_ros.runtime.base import ModelLoadError
 from fanet_ros.tensorrt.build_advice import build_failure_advice
 from fanet_ros.tensorrt.calibration_data import CalibrationImages, ImageFolderError, list_images
-from fanet_ros.tensorrt.engine_cache import atomic_write_bytes
+from fanet_ros.tensorrt.engine_cache import atomic_write_bytes, exclusive_lock
 from fanet_ros.tensorrt.engine_spec import CALIBRATION_IMAGE_LIMIT, EngineSpec, trt_logger
 
 
@@ -163,6 +164,14 @@ def _create_network(builder: trt.Builder) -> trt.INetworkDefinition:
     return builder.create_network()
 
 
+def _read_timing_cache(config: Any, path: Path) -> Any | None:
+    """The timing cache saved at ``path``, or ``None`` if there is none or it is unreadable."""
+    try:
+        return config.create_timing_cache(path.read_bytes()) if path.is_file() else None
+    except Exception:  # OSError; older bindings or a wrapper may raise on bad data
+        return None
+
+
 def _load_timing_cache(config: Any, path: Path, log: Callable[[str], None]) -> None:
     """Start the build from the saved timing cache, or an empty one if it is missing or bad."""
     data = b""
@@ -185,12 +194,17 @@ def _load_timing_cache(config: Any, path: Path, log: Callable[[str], None]) -> N
 
 
 def _save_timing_cache(config: Any, path: Path, log: Callable[[str], None]) -> None:
-    """Save what this build timed; a failure costs only time on the next build."""
+    """Save what this build timed together with what other builds (of other engines, in other
+    processes) saved since it loaded the file; a failure costs only time on the next build."""
     cache = config.get_timing_cache()
     if cache is None:
         return
     try:
-        atomic_write_bytes(path, bytes(cache.serialize()))
+        with exclusive_lock(path.with_name(path.name + ".lock")):
+            saved = _read_timing_cache(config, path)
+            if saved is not None:  # False: another GPU's timings are not taken in
+                cache.combine(saved, False)
+            atomic_write_bytes(path, bytes(cache.serialize()))
     except OSError as exc:
         log(f"TensorRT timing cache {path} could not be saved ({exc}); the next build times "
             "every kernel again")

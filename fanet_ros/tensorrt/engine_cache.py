@@ -149,6 +149,27 @@ def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
         os.close(directory)
 
 
+@contextlib.contextmanager
+def exclusive_lock(path: Path, on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing), calling ``on_wait``
+    first if another process holds it.
+
+    The lock file stays: removing it would let a third process lock a new
+    file while the second still holds the old one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class EngineCache:
     """A folder of ``.engine`` files and their ``.json`` sidecars."""
 
@@ -171,25 +192,11 @@ class EngineCache:
                  f"trt{env.tensorrt_version}")
         return self.directory / f"timing_{'_'.join(slug(p) for p in parts)}.cache"
 
-    @contextlib.contextmanager
-    def build_lock(self, key: EngineKey, log: Callable[[str], None]) -> Iterator[None]:
-        """Hold the exclusive inter-process lock of ``key``'s engine (waits for another holder).
-
-        The lock file stays: removing it would let a third process lock a new
-        file while the second still holds the old one.
-        """
-        path = self.lock_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log(f"waiting for another process that is building {self.engine_path(key).name}")
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def build_lock(self, key: EngineKey, log: Callable[[str], None]
+                   ) -> contextlib.AbstractContextManager[None]:
+        """Hold the exclusive inter-process lock of ``key``'s engine (waits for another holder)."""
+        return exclusive_lock(self.lock_path(key), lambda: log(
+            f"waiting for another process that is building {self.engine_path(key).name}"))
 
     def lookup(self, key: EngineKey) -> tuple[bytes | None, str]:
         """The cached engine's bytes, or ``None`` and why it cannot be used."""
