@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import hashlib
 import json
 import sys
 import types
@@ -125,6 +126,7 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
     trt.networks = []  # (strongly typed, float types of the weights) of every build
     trt.timed = []  # kernels each build timed (those its timing cache lacked)
     trt.profiles = []  # (min, opt, max) input shapes of every optimisation profile
+    trt.parsed = []  # sha256 of every graph given to the ONNX parser
 
     if major < 11:
         class IInt8EntropyCalibrator2:
@@ -165,6 +167,7 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
                 return self.parse(handle.read())
 
         def parse(self, model: bytes, path: str | None = None) -> bool:
+            trt.parsed.append(hashlib.sha256(bytes(model)).hexdigest())
             graph = onnx.load_from_string(bytes(model))
             if not self.network.explicit_batch:
                 self.errors.append(error_type(-1, EXPLICIT_BATCH_ONLY))

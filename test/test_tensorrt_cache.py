@@ -76,7 +76,7 @@ def test_engine_names_say_what_they_are_for_and_differ_per_setup(spec):
         spec.key(replace(ORIN, tensorrt_version="10.3.0")).file_stem(),
         replace(spec, precision="fp32").key(ORIN).file_stem(),
         replace(spec, input_height=128).key(ORIN).file_stem(),
-        replace(spec, onnx_sha256="0" * 64).key(ORIN).file_stem(),
+        replace(spec, graph_sha256="0" * 64).key(ORIN).file_stem(),
     }
     assert stem not in others and len(others) == 5
 
@@ -101,7 +101,7 @@ def test_build_once_then_load_from_the_cache(spec):
     engine, path = trt.load(cache, key)
     assert trt.builds == 1 and path == cache.engine_path(key) and engine == path.read_bytes()
     sidecar = json.loads(cache.sidecar_path(key).read_text())
-    assert sidecar["key"]["onnx_sha256"] == spec.onnx_sha256
+    assert sidecar["key"]["graph_sha256"] == spec.graph_sha256
     assert sidecar["key"]["environment"] == {
         "tensorrt_version": "8.6.2.3", "gpu_name": "Orin", "compute_capability": "8.7",
         "multiprocessor_count": 16, "total_memory_mb": 62841,
@@ -138,7 +138,31 @@ def test_a_changed_onnx_file_is_rebuilt(tiny_model, tmp_path):
     trt.load(EngineCache(old.cache_dir), old.key(ORIN))
     build_tiny_model(model, seed=1)  # retrained, same file name
     new = EngineSpec.from_config(config)
-    assert new.onnx_sha256 != old.onnx_sha256
+    assert new.onnx_sha256 != old.onnx_sha256 and new.graph_sha256 != old.graph_sha256
+    trt.load(EngineCache(new.cache_dir), new.key(ORIN))
+    assert trt.builds == 2
+
+
+def test_a_change_in_how_the_graph_is_prepared_rebuilds_the_engine(tiny_model, tmp_path,
+                                                                    monkeypatch):
+    """An upgrade of fanet_ros that prepares the graph for the parser otherwise rebuilds the
+    engines cached for the same ONNX file, without anyone bumping KEY_SCHEMA."""
+    from fanet_ros.tensorrt import engine_spec
+
+    config = BackendConfig(model_path=tiny_model, engine_cache_dir=str(tmp_path / "engines"))
+    trt = FakeTensorRT()
+    old = EngineSpec.from_config(config)
+    trt.load(EngineCache(old.cache_dir), old.key(ORIN))
+    prepare = engine_spec.prepare_for_tensorrt
+
+    def prepared_otherwise(model):
+        graph, changes = prepare(model)
+        graph.graph.node[0].name += "_renamed"
+        return graph, changes
+
+    monkeypatch.setattr(engine_spec, "prepare_for_tensorrt", prepared_otherwise)
+    new = EngineSpec.from_config(config)
+    assert new.onnx_sha256 == old.onnx_sha256 and new.graph_sha256 != old.graph_sha256
     trt.load(EngineCache(new.cache_dir), new.key(ORIN))
     assert trt.builds == 2
 
@@ -290,6 +314,6 @@ def test_two_processes_needing_one_engine_build_it_once(spec):
 
 def test_the_calibration_is_part_of_the_key(spec):
     key = spec.key(ORIN)
-    assert key.calibration == "" and key.to_dict()["schema"] == KEY_SCHEMA == 4
+    assert key.calibration == "" and key.to_dict()["schema"] == KEY_SCHEMA == 5
     assert spec.key(ORIN, "a" * 64).file_stem() != key.file_stem()
     assert spec.key(ORIN, "a" * 64).file_stem() != spec.key(ORIN, "b" * 64).file_stem()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 
 import cv2
 import numpy as np
@@ -278,6 +279,16 @@ def test_rebuilds_reuse_the_timing_cache(fake_gpu, tiny_model, tmp_path):
     timing.write_bytes(b"garbage")  # a corrupt cache costs time, not the build
     open_engine(config, print, force=True)
     assert trt.timed[2] == trt.timed[0]
+
+
+@pytest.mark.parametrize(("version", "precision"), [
+    ("10.3.0", "fp16"), ("11.0.0", "fp16"), ("8.6.1", "fp32")])
+def test_the_engine_key_holds_the_digest_of_the_graph_the_parser_got(
+        fake_gpu, tiny_model, tmp_path, version, precision):
+    trt, _ = fake_gpu(version)
+    create_backend(tensorrt_config(tiny_model, tmp_path, precision=precision)).close()
+    (sidecar,) = (tmp_path / "engines").glob("*.json")
+    assert json.loads(sidecar.read_text())["key"]["graph_sha256"] == trt.parsed[-1]
 
 
 def test_a_build_keeps_the_timings_another_build_saved_meanwhile(fake_gpu, tiny_model,

@@ -2,8 +2,8 @@
 
 The caller selects the GPU first (:func:`fanet_ros.tensorrt.engines.open_engine`);
 TensorRT builds for the current CUDA device. The parser gets the graph
-:func:`~fanet_ros.onnx.tensorrt_graph.prepare_for_tensorrt` makes of the ONNX
-file (a labels model's final uint8 Cast left out), not the file itself.
+:func:`~fanet_ros.tensorrt.engine_spec.parser_graph` makes of the ONNX file (a labels
+model's final uint8 Cast left out), not the file itself; the engine key holds its sha256.
 
 Up to 10.x, fp16 and int8 are builder flags over the fp32 graph ("weak
 typing"). TensorRT 11 removed those flags and the INT8 calibrator: networks
@@ -25,13 +25,17 @@ from typing import Any
 import onnx
 import tensorrt as trt
 
-from fanet_ros.onnx.fp16 import convert_to_fp16
-from fanet_ros.onnx.tensorrt_graph import data_type_problems, prepare_for_tensorrt
+from fanet_ros.onnx.tensorrt_graph import data_type_problems
 from fanet_ros.runtime.base import ModelLoadError
 from fanet_ros.tensorrt.build_advice import build_failure_advice
 from fanet_ros.tensorrt.calibration_data import CalibrationImages, ImageFolderError, list_images
 from fanet_ros.tensorrt.engine_cache import atomic_write_bytes, exclusive_lock
-from fanet_ros.tensorrt.engine_spec import CALIBRATION_IMAGE_LIMIT, EngineSpec, trt_logger
+from fanet_ros.tensorrt.engine_spec import (
+    CALIBRATION_IMAGE_LIMIT,
+    EngineSpec,
+    parser_graph,
+    trt_logger,
+)
 
 
 class EngineBuildError(ModelLoadError):
@@ -56,13 +60,9 @@ def build_serialized_engine(
     ``timing_cache``: TensorRT's timing cache file, read if present and written after the build.
     """
     _check_precision_supported(spec.precision)
-    graph, changes = prepare_for_tensorrt(onnx.load(str(spec.onnx_path)))
+    graph, changes = parser_graph(spec.onnx_path, spec.precision, spec.tensorrt_version)
     for change in changes:
         log(f"TensorRT engine builder: {change}")
-    if strongly_typed_only() and spec.precision == "fp16":
-        graph = convert_to_fp16(graph)
-        log(f"TensorRT engine builder: TensorRT {trt.__version__} builds strongly typed "
-            "networks, so the graph was converted to fp16 (inputs and outputs stay fp32)")
     logger = trt_logger()
     logger.take_errors()  # only this build's errors explain its failure
     builder = trt.Builder(logger)

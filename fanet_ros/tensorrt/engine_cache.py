@@ -1,7 +1,7 @@
 """Cached TensorRT engines: naming, atomic writes and the rebuild decision.
 
-Plain Python with no TensorRT import: what the engine depends on (the ONNX
-file, the TensorRT version, the GPU, precision and input shape) is data in an
+Plain Python with no TensorRT import: what the engine depends on (the graph
+parsed from the ONNX file, the TensorRT version, the GPU, precision and input shape) is data in an
 :class:`EngineKey`, and building or deserialising are functions passed in.
 
 On disk, each engine ``NAME.engine`` has a sidecar ``NAME.json`` recording its
@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
-KEY_SCHEMA = 4
+KEY_SCHEMA = 5
 """Bump when the build settings change, so that older engines are rebuilt.
 
 2: the GPU's multiprocessor count and memory joined the key; the engine is
@@ -37,6 +37,8 @@ from a graph converted to fp16 (:mod:`fanet_ros.onnx.fp16`).
 4: fp32 engines are built without TF32 (TensorRT enables it by default on Ampere and
 later GPUs, where "fp32" engines then multiplied in TF32); TensorRT 8.x builds leave out
 cuBLAS and cuDNN tactics (:data:`fanet_ros.tensorrt.builder.LIBRARY_TACTICS`).
+5: the key holds the sha256 of the graph the parser is given instead of the ONNX file's, so a
+change to how the graph is prepared rebuilds engines without a schema bump.
 """
 
 T = TypeVar("T")
@@ -76,7 +78,8 @@ class EngineKey:
     """Everything a serialised engine depends on."""
 
     model_name: str
-    onnx_sha256: str
+    graph_sha256: str
+    """sha256 of the graph TensorRT's parser is given (the ONNX file as prepared for it)."""
     precision: str
     input_height: int
     input_width: int

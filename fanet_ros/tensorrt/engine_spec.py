@@ -6,11 +6,16 @@ builder and by :mod:`fanet_ros.tensorrt.engines`, which opens the engine through
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import onnx
+
 from fanet_ros.model_metadata import ModelMetadata
+from fanet_ros.onnx.fp16 import convert_to_fp16
+from fanet_ros.onnx.tensorrt_graph import prepare_for_tensorrt
 from fanet_ros.runtime.base import ModelLoadError
 from fanet_ros.runtime.config import BackendConfig
 from fanet_ros.runtime.onnxruntime_backend import load_session, model_input_size, resolve_input_size
@@ -25,6 +30,27 @@ from fanet_ros.tensorrt.engine_cache import (
 
 CALIBRATION_IMAGE_LIMIT = 500
 """At most this many images of int8_calibration_dir are used (sorted by name)."""
+
+
+def builds_strongly_typed(tensorrt_version: str) -> bool:
+    """TensorRT 11 and later build strongly typed networks only (types come from the graph)."""
+    major = tensorrt_version.split(".")[0]
+    return major.isdigit() and int(major) >= 11
+
+
+def parser_graph(onnx_path: Path, precision: str, tensorrt_version: str
+                 ) -> tuple[onnx.ModelProto, list[str]]:
+    """The graph TensorRT's ONNX parser is given, and what was changed to make it.
+
+    The ONNX file as :func:`~fanet_ros.onnx.tensorrt_graph.prepare_for_tensorrt` prepares it;
+    for fp16 on a strongly typed TensorRT, converted to fp16 (:mod:`fanet_ros.onnx.fp16`).
+    """
+    graph, changes = prepare_for_tensorrt(onnx.load(str(onnx_path)))
+    if builds_strongly_typed(tensorrt_version) and precision == "fp16":
+        graph = convert_to_fp16(graph)
+        changes.append(f"TensorRT {tensorrt_version} builds strongly typed networks, so the "
+                       "graph was converted to fp16 (inputs and outputs stay fp32)")
+    return graph, changes
 
 
 @dataclass(frozen=True)
@@ -43,6 +69,8 @@ class EngineSpec:
     gpu_device: int
     tensorrt_version: str
     """The installed TensorRT's (``none`` without it); names the calibration cache."""
+    graph_sha256: str
+    """sha256 of :func:`parser_graph`'s graph: what the engine is built from."""
 
     @classmethod
     def from_config(cls, config: BackendConfig, tensorrt_version: str | None = None) -> EngineSpec:
@@ -58,6 +86,8 @@ class EngineSpec:
         cache_dir = Path(config.engine_cache_dir).expanduser() if config.engine_cache_dir else (
             default_cache_dir()
         )
+        version = tensorrt_version or installed_tensorrt_version()[0] or "none"
+        graph, _ = parser_graph(path, config.precision, version)
         return cls(
             onnx_path=path,
             onnx_sha256=file_sha256(path),
@@ -69,14 +99,15 @@ class EngineSpec:
             calibration_dir=config.int8_calibration_dir,
             cache_dir=cache_dir,
             gpu_device=config.gpu_device,
-            tensorrt_version=tensorrt_version or installed_tensorrt_version()[0] or "none",
+            tensorrt_version=version,
+            graph_sha256=hashlib.sha256(graph.SerializeToString()).hexdigest(),
         )
 
     def key(self, environment: EnvironmentFacts, calibration: str = "") -> EngineKey:
         """``calibration``: the INT8 calibration cache's sha256 (empty for fp32 and fp16)."""
         return EngineKey(
             model_name=self.onnx_path.stem,
-            onnx_sha256=self.onnx_sha256,
+            graph_sha256=self.graph_sha256,
             precision=self.precision,
             input_height=self.input_height,
             input_width=self.input_width,
