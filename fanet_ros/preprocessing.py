@@ -27,17 +27,23 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return resized
 
 
+NEAREST = cv2.INTER_NEAREST_EXACT
+"""Nearest-neighbour that samples each output pixel's centre, as the image resizes do
+(``cv2.INTER_NEAREST`` takes ``floor(x * scale)``: up to half a source pixel up and left)."""
+
+
 def resize_labels(
     labels: np.ndarray, height: int, width: int, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """Nearest-neighbour resize of a ``[H, W]`` label map (no invented classes).
+    """Nearest-neighbour resize of a ``[H, W]`` label map (no invented classes), pixel
+    centres aligned with :func:`resize_image`'s.
 
     Writes into ``out`` (``[height, width]`` uint8) when given; returns
     ``labels`` itself when the size already matches.
     """
     if labels.shape[0] == height and labels.shape[1] == width:
         return labels
-    return cv2.resize(labels, (width, height), dst=out, interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(labels, (width, height), dst=out, interpolation=NEAREST)
 
 
 UNIT_RANGE = Normalization(scale=1.0 / 255.0)

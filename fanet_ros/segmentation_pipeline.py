@@ -17,7 +17,7 @@ import numpy as np
 from fanet_ros.colorize import Colorizer
 from fanet_ros.image_conversion import DecodedImage, as_rgb, message_array
 from fanet_ros.label_upsampling import ClassArgmax, LogitsUpsampler
-from fanet_ros.preprocessing import normalize, resize_image, resize_labels
+from fanet_ros.preprocessing import NEAREST, normalize, resize_image, resize_labels
 from fanet_ros.runtime.base import (
     InferenceBackend,
     NonFiniteOutputError,
@@ -252,7 +252,7 @@ class SegmentationPipeline:
             return small
         full = self._buffers.get("color", (full_size.height, full_size.width, 3))
         return cv2.resize(small, (full_size.width, full_size.height), dst=full,
-                          interpolation=cv2.INTER_NEAREST)
+                          interpolation=NEAREST)
 
     def _blend(self, base: np.ndarray, encoding: str, color: np.ndarray) -> np.ndarray:
         """``base`` and ``color`` mixed by ``overlay_alpha`` into a reused buffer."""
