@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import cv2
@@ -224,6 +225,25 @@ def test_node_that_cannot_start_is_reported_with_its_log(dataset: Path, tmp_path
     with pytest.raises(EvaluationError, match=missing):
         evaluate_bag(bag, tmp_path / "out", start_node_params={"model_path": "missing.onnx"},
                      startup_timeout_s=30.0)
+
+
+def test_a_colour_topic_given_as_the_label_topic_is_named_at_once(dataset: Path,
+                                                                  tmp_path: Path,
+                                                                  tiny_model: Path) -> None:
+    bag = _bag(dataset, tmp_path / "bag", "sqlite3")
+    started = time.monotonic()
+    with pytest.raises(EvaluationError, match="carries [rb]g[rb]8 images, not mono8 class ids"):
+        evaluate_bag(bag, None, label_topic="/segmentation_node/color",
+                     start_node_params={"model_path": str(tiny_model), **NODE_PARAMS},
+                     startup_timeout_s=120.0)
+    assert time.monotonic() - started < 60.0  # not after the whole start-up timeout
+
+
+def test_an_unknown_dataset_name_is_refused_before_the_replay(dataset: Path,
+                                                             tmp_path: Path) -> None:
+    bag = _bag(dataset, tmp_path / "bag", "sqlite3")
+    with pytest.raises(EvaluationError, match="unknown dataset 'camvd'; known: bdd100k"):
+        evaluate_bag(bag, None, dataset="camvd", start_node_params={"model_path": "x.onnx"})
 
 
 def test_cli_reports_a_bad_bag_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

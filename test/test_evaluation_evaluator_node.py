@@ -19,6 +19,7 @@ from fanet_ros.evaluation.evaluator_node import EvaluatorNode
 from fanet_ros.image_conversion import fill_image_msg
 from fanet_ros.labels import CAMVID
 from fanet_ros.metrics import ConfusionMatrix
+from fanet_ros.node.arrival_time import WITH_MESSAGE_INFO
 from fanet_ros.node.qos_profiles import LATCHED_QOS
 
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
@@ -86,6 +87,43 @@ def test_evaluator_pairs_by_stamp_publishes_miou_and_writes_report(tmp_path: Pat
         assert report["frames"]["matched"] == 3 and report["frames"]["unmatched"] == 1
         assert report["unmatched_stamps"] == ["100.000003000"]
         assert (tmp_path / "live" / "frames.png").is_file()
+        executor.shutdown()
+        evaluator.destroy_node()
+        player.destroy_node()
+    finally:
+        rclpy.try_shutdown()
+
+
+@pytest.mark.skipif(not WITH_MESSAGE_INFO, reason="rclpy before Iron reports no arrival time")
+def test_latency_is_measured_between_arrivals_whatever_the_executor_was_doing() -> None:
+    """Ground truth and labels 20 ms apart queue while the evaluator is busy: each frame still
+    gets its 20 ms, whichever of its two callbacks the executor runs first."""
+    rclpy.init()
+    try:
+        evaluator = EvaluatorNode(parameter_overrides=[
+            Parameter("output_dir", value=""), Parameter("num_classes", value=3)])
+        player = rclpy.create_node("fake_player")
+        truth_pub = player.create_publisher(Image, "/camera/ground_truth", RELIABLE)
+        label_pub = player.create_publisher(Image, "/segmentation_node/label", RELIABLE)
+        executor = SingleThreadedExecutor()
+        executor.add_node(evaluator)
+        _spin_until(executor, lambda: truth_pub.get_subscription_count() > 0
+                    and label_pub.get_subscription_count() > 0)
+        labels = np.ones((8, 8), np.uint8)
+        for k in range(5):
+            header = Header(frame_id="camera")
+            header.stamp.sec = 100 + k
+            truth_pub.publish(fill_image_msg(Image(), labels, "mono8", header))
+            time.sleep(0.02)
+            label_pub.publish(fill_image_msg(Image(), labels, "mono8", header))
+        time.sleep(0.3)  # the evaluator busy: both sides wait in their queues
+        _spin_until(executor, lambda: evaluator.scorer.frames == 5)
+        assert len(evaluator.latencies_ms) == 5
+        assert all(15.0 < ms < 300.0 for ms in evaluator.latencies_ms), evaluator.latencies_ms
+        truth_pub.publish(fill_image_msg(Image(), labels, "mono8", header))  # stamp 104 again
+        truth_pub.publish(fill_image_msg(Image(), labels, "mono8", header))
+        _spin_until(executor, lambda: evaluator.counts.ground_truth == 7)
+        assert evaluator.unmatched_stamps == ["104.000000000"]  # the first copy, given up
         executor.shutdown()
         evaluator.destroy_node()
         player.destroy_node()

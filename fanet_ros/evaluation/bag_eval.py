@@ -205,6 +205,10 @@ def evaluate_bag(
         raise EvaluationError(f"rate must be one of {', '.join(RATES)}, not {rate!r}")
     publish_topic = publish_topic or image_topic
     label_info_topic = label_info_topic or label_topic.rsplit("/", 1)[0] + "/label_info"
+    try:  # before the replay: a misspelt name fails at once, not after the node's warm-up
+        fallback = label_set_for(dataset)
+    except ValueError as exc:
+        raise EvaluationError(f"dataset: {exc}") from None
     bag_path = Path(bag_path).expanduser()
     with BagReader(bag_path) as reader, ExitStack() as stack:
         truth = load_ground_truth(
@@ -231,7 +235,7 @@ def evaluate_bag(
             )
             first = next(reader.images(image_topic))
             replay.warm_up(first, startup_timeout_s, check, infos.for_image(first.stamp))
-            label_set = _label_set(replay.label_info, dataset, label_info_topic)
+            label_set = _label_set(replay.label_info, fallback, label_info_topic)
             _play(reader, image_topic, truth, infos, replay, label_set, rate,
                   frame_timeout_s, retries, num_samples, progress)
             report = _report(bag_path, rate, label_set, truth, replay, node, label_topic)
@@ -246,10 +250,10 @@ def _noop() -> None:
     """Nothing to check when the node is not ours."""
 
 
-def _label_set(label_info: str | None, dataset: str, label_info_topic: str) -> LabelSet:
+def _label_set(label_info: str | None, fallback: LabelSet | None,
+               label_info_topic: str) -> LabelSet:
     if label_info is not None:
         return label_set_from_label_info(label_info)
-    fallback = label_set_for(dataset)
     if fallback is None:
         raise EvaluationError(
             f"no class names: nothing on '{label_info_topic}' (the node's latched "

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections import OrderedDict
 from typing import Any
 
@@ -40,6 +39,7 @@ from fanet_ros.evaluation.report import FrameCounts, Report, write_report
 from fanet_ros.evaluation.scoring import FrameScorer
 from fanet_ros.image_conversion import image_from_msg
 from fanet_ros.labels import LabelSet
+from fanet_ros.node.arrival_time import subscribe_with_arrival
 from fanet_ros.node.callback_guard import CallbackFailures, GuardedExecutor
 from fanet_ros.node.malloc_tuning import keep_image_buffers
 from fanet_ros.node.node_parameters import ParameterSpec, declare_parameters
@@ -48,7 +48,8 @@ from fanet_ros.node.parameter_requests import guard_parameter_services
 from fanet_ros.node.qos_profiles import LATCHED_QOS
 from fanet_ros.node.steady_timer import steady_timer
 
-LATENCY_DEFINITION = "label arrival minus the arrival of the ground truth with the same stamp"
+LATENCY_DEFINITION = ("label arrival minus the arrival of the ground truth with the same "
+                      "stamp (the middleware's reception times)")
 Pending = tuple[np.ndarray, int]
 """Labels ``[H, W]`` and their arrival time (ns)."""
 
@@ -97,8 +98,8 @@ class EvaluatorNode(Node):
         self.waiting_for_classes: list[tuple[Stamp, np.ndarray, np.ndarray]] = []
 
         self.label_info_topic = info_topic = self.label_topic.rsplit("/", 1)[0] + "/label_info"
-        self.create_subscription(Image, self.label_topic, self._on_label, LABEL_QOS)
-        self.create_subscription(Image, self.ground_truth_topic, self._on_truth, LABEL_QOS)
+        subscribe_with_arrival(self, Image, self.label_topic, self._on_label, LABEL_QOS)
+        subscribe_with_arrival(self, Image, self.ground_truth_topic, self._on_truth, LABEL_QOS)
         self.create_subscription(String, info_topic, self._on_label_info, LATCHED_QOS)
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.miou_pub = self.create_publisher(Float32, "~/mean_iou", qos)
@@ -131,19 +132,20 @@ class EvaluatorNode(Node):
         for stamp, truth, labels in waiting:
             self._score(stamp, truth, labels)
 
-    def _on_label(self, msg: Image) -> None:
-        self._arrive(msg, self.pending_labels, self.pending_truth, is_label=True)
+    def _on_label(self, msg: Image, received_ns: int) -> None:
+        self._arrive(msg, received_ns, self.pending_labels, self.pending_truth, is_label=True)
 
-    def _on_truth(self, msg: Image) -> None:
+    def _on_truth(self, msg: Image, received_ns: int) -> None:
         self.counts.ground_truth += 1
-        self._arrive(msg, self.pending_truth, self.pending_labels, is_label=False)
+        self._arrive(msg, received_ns, self.pending_truth, self.pending_labels, is_label=False)
 
-    def _arrive(self, msg: Image, mine: OrderedDict, theirs: OrderedDict, is_label: bool) -> None:
-        now = time.time_ns()
-        self.first_ns = self.first_ns or now
+    def _arrive(self, msg: Image, now: int, mine: OrderedDict, theirs: OrderedDict,
+                is_label: bool) -> None:
+        """``now``: when ``msg`` arrived (ns, system clock), whenever this callback runs."""
+        self.first_ns = min(self.first_ns or now, now)
         if is_label:
             self.counts.labels_received += 1
-            self.last_ns = now
+            self.last_ns = max(self.last_ns, now)
         if msg.encoding != "mono8":
             topic = self.label_topic if is_label else self.ground_truth_topic
             if not is_label:
@@ -157,12 +159,14 @@ class EvaluatorNode(Node):
         labels = np.array(image_from_msg(msg).pixels[:, :, 0])
         other = theirs.pop(stamp, None)
         if other is None:
+            if stamp in mine:  # a second message of this stamp (a looped bag): the first is lost
+                self._give_up(stamp, mine.pop(stamp), is_label)
             mine[stamp] = (labels, now)
             if len(mine) > self.max_pending:
                 self._give_up(*mine.popitem(last=False), is_label)
             return
-        if is_label:
-            self.latencies_ms.append((now - other[1]) * 1e-6)
+        label_ns, truth_ns = (now, other[1]) if is_label else (other[1], now)
+        self.latencies_ms.append((label_ns - truth_ns) * 1e-6)
         truth, prediction = (other[0], labels) if is_label else (labels, other[0])
         self._score(stamp, truth, prediction)
 

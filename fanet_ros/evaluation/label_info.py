@@ -24,11 +24,12 @@ def label_set_from_label_info(text: str) -> LabelSet:
         colors = tuple(tuple(int(v) for v in c["color"]) for c in classes)
         dataset = str(info.get("dataset", ""))
         ignore = int(info.get("ignore_label", IGNORE_LABEL))
-    except (ValueError, KeyError, TypeError) as exc:
+        known = LABEL_SETS.get(dataset.lower())
+        categories = known.categories if known and known.class_names == names else {}
+        return LabelSet(dataset or "model", names, colors, ignore,  # type: ignore[arg-type]
+                        categories)
+    except (ValueError, KeyError, TypeError) as exc:  # LabelSet checks the table too
         raise LabelInfoError(f"unreadable label_info message ({exc}): {text[:200]!r}") from None
-    known = LABEL_SETS.get(dataset.lower())
-    categories = known.categories if known and known.class_names == names else {}
-    return LabelSet(dataset or "model", names, colors, ignore, categories)  # type: ignore[arg-type]
 
 
 def label_set_for(dataset: str = "", num_classes: int = 0) -> LabelSet | None:

@@ -38,6 +38,7 @@ from fanet_ros.evaluation.output_bag import OutputBag
 from fanet_ros.evaluation.scoring import FrameSample, FrameScorer
 from fanet_ros.evaluation.temporal import TemporalStats
 from fanet_ros.image_conversion import fill_image_msg, image_from_msg
+from fanet_ros.node.arrival_time import subscribe_with_arrival
 from fanet_ros.node.camera_info import camera_info_topic
 from fanet_ros.node.qos_profiles import LATCHED_QOS
 
@@ -104,7 +105,7 @@ class Replay:
         self.first_sent_ns = self.last_received_ns = 0
         self.error: str | None = None
         self._cond = threading.Condition()
-        self.node.create_subscription(Image, label_topic, self._on_label, LABEL_QOS)
+        subscribe_with_arrival(self.node, Image, label_topic, self._on_label, LABEL_QOS)
         self.node.create_subscription(String, label_info_topic, self._on_label_info, LATCHED_QOS)
         for topic, msgtype in (outputs.topics if outputs else {}).items():
             if topic != label_topic:
@@ -150,7 +151,8 @@ class Replay:
             check()
             with self._cond:
                 self.warmup_stamps.add(self._publish(image, camera_info))
-                self._cond.wait_for(lambda: self.warmed_up, WARMUP_PERIOD_S)
+                self._cond.wait_for(lambda: self.warmed_up or self.error, WARMUP_PERIOD_S)
+                self.raise_error()  # e.g. the label topic carries colour images
                 if self.warmed_up:
                     self._cond.wait_for(lambda: self.label_info is not None, 2.0)
                     return
@@ -239,8 +241,7 @@ class Replay:
             self.label_info = msg.data
             self._cond.notify_all()
 
-    def _on_label(self, msg: Image) -> None:
-        received_ns = time.time_ns()
+    def _on_label(self, msg: Image, received_ns: int) -> None:
         stamp = stamp_of(msg)
         with self._cond:
             try:
