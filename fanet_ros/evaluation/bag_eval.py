@@ -31,6 +31,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -281,7 +282,7 @@ def _play(
     for position, image in enumerate(images):
         frame = PlayedFrame(
             image.stamp,
-            truth.label(image.stamp),
+            partial(truth.label, image.stamp),
             np.array(as_rgb(image.pixels, image.encoding)) if position in shown else None,
             image.log_time_ns,
             infos.for_image(image.stamp),

@@ -62,7 +62,9 @@ class PlayedFrame:
     """A bag frame on its way through the node."""
 
     bag_stamp: Stamp
-    ground_truth: np.ndarray | None
+    ground_truth: Callable[[], np.ndarray | None] | None
+    """Decodes the frame's class ids when its answer comes (a frame the node drops never
+    holds them decoded: a long realtime replay would keep them all)."""
     image: np.ndarray | None
     """Kept only for frames shown in the report."""
     log_time_ns: int = 0
@@ -292,8 +294,9 @@ class Replay:
         prediction = np.array(image_from_msg(msg).pixels[:, :, 0])
         assert self.temporal is not None
         self.temporal.add(index, stamp_to_ns(frame.bag_stamp), prediction)
-        truth, image = frame.ground_truth, frame.image
+        load_truth, image = frame.ground_truth, frame.image
         frame.ground_truth = frame.image = None  # scored once: a long bag's frames are let go
+        truth = None if load_truth is None else load_truth()
         if truth is None:
             if image is not None:
                 stamp_text = format_stamp(frame.bag_stamp)

@@ -196,7 +196,7 @@ def node_row(
             period, sent, started = 1.0 / rate_hz, 0, time.monotonic()
             while time.monotonic() - started < seconds:
                 image, labels = pool[sent % len(pool)]
-                index = replay.send(image, PlayedFrame(image.stamp, labels, None))
+                index = replay.send(image, PlayedFrame(image.stamp, lambda t=labels: t, None))
                 sent += 1
                 if not replay.wait_for(index, 1.0):
                     replay.resend(image, index)
