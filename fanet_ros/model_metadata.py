@@ -35,12 +35,33 @@ def _whole_number(name: str, value: Any) -> int:
     return int(value)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _numbers(name: str, value: Any) -> tuple[float, ...]:
     """A list of numbers from metadata or a config; ``ValueError`` names the field."""
-    try:
-        return tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a list of numbers, not {value!r}") from None
+    if not isinstance(value, (list, tuple)) or not all(_is_number(v) for v in value):
+        raise ValueError(f"{name} must be a list of numbers, not {value!r}")
+    return tuple(float(v) for v in value)
+
+
+def _strings(name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{name} must be a list of strings, not {value!r}")
+    return tuple(value)
+
+
+def _categories(value: Any) -> dict[str, tuple[int, ...]]:
+    """``{category: [class id, ...]}``; the ids' range is checked with the classes."""
+    if not isinstance(value, dict):
+        raise ValueError(f"categories must be an object of class id lists, not {value!r}")
+    categories = {}
+    for name, ids in value.items():
+        if not isinstance(ids, (list, tuple)):
+            raise ValueError(f"categories[{name!r}] must be a list of class ids, not {ids!r}")
+        categories[str(name)] = tuple(_whole_number(f"categories[{name!r}]", i) for i in ids)
+    return categories
 
 
 def _color(index: int, value: Any) -> tuple[int, ...]:
@@ -77,6 +98,8 @@ class Normalization:
     def from_dict(cls, values: Mapping[str, Any] | None) -> Normalization:
         """From metadata or a training config (missing keys: the defaults)."""
         values = values or {}
+        if not isinstance(values, Mapping):
+            raise ValueError(f"normalization must be an object, not {values!r}")
         (scale,) = _numbers("normalization.scale", [values.get("scale", cls.scale)])
         return cls(scale=scale,
                    mean=_numbers("normalization.mean", values.get("mean", cls.mean)),  # type: ignore[arg-type]
@@ -119,6 +142,21 @@ class ModelMetadata:
             problems.append(f"layout {self.layout!r} (only NHWC is supported)")
         if self.color_order != "RGB":
             problems.append(f"color_order {self.color_order!r} (only RGB is supported)")
+        if not isinstance(self.dynamic_size, bool):
+            problems.append(f"dynamic_size {self.dynamic_size!r} (true or false)")
+        if not isinstance(self.size_multiple, int) or self.size_multiple <= 0:
+            problems.append(f"size_multiple {self.size_multiple!r} (a positive whole number)")
+        elif self.dynamic_size and (self.input_height % self.size_multiple
+                                    or self.input_width % self.size_multiple):
+            problems.append(f"input size {self.input_height}x{self.input_width} is not a "
+                            f"multiple of size_multiple {self.size_multiple}")
+        for name, ids in self.categories.items():
+            outside = [i for i in ids if not 0 <= i < len(self.class_names)]
+            if outside:
+                problems.append(f"category {name!r} names class ids {outside} outside "
+                                f"0..{len(self.class_names) - 1}")
+        if not isinstance(self.extra, dict):
+            problems.append(f"extra {self.extra!r} (an object)")
         if self.schema_version > SCHEMA_VERSION:
             problems.append(
                 f"schema version {self.schema_version} is newer than this fanet_ros "
@@ -160,24 +198,26 @@ class ModelMetadata:
                 f"(required: {', '.join(REQUIRED_KEYS)})"
             )
         try:
-            data["class_names"] = tuple(str(n) for n in data["class_names"])
+            data["class_names"] = _strings("class_names", data["class_names"])
+            if not isinstance(data["colors"], (list, tuple)):
+                raise ValueError(f"colors must be a list of RGB triples, not {data['colors']!r}")
             data["colors"] = tuple(_color(i, c) for i, c in enumerate(data["colors"]))
-            data["categories"] = {k: tuple(v) for k, v in data.get("categories", {}).items()}
+            data["categories"] = _categories(data.get("categories", {}))
             data["normalization"] = Normalization.from_dict(data.get("normalization"))
             for name in ("input_height", "input_width", "ignore_label", "size_multiple"):
                 if name in data:
                     data[name] = _whole_number(name, data[name])
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise ValueError(f"invalid model metadata: {exc}") from None
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            data.setdefault("extra", {})
-            data["extra"] = {**data["extra"], **{k: data.pop(k) for k in unknown}}
-        try:
+            unknown = set(data) - set(cls.__dataclass_fields__)
+            if unknown:  # newer writers' keys are kept as provenance
+                extra = data.get("extra", {})
+                if not isinstance(extra, dict):
+                    raise ValueError(f"extra must be an object, not {extra!r}")
+                data["extra"] = {**extra, **{k: data.pop(k) for k in unknown}}
             return cls(**data)
-        except TypeError as exc:
-            raise ValueError(f"invalid model metadata: {exc}") from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            message = str(exc)
+            raise ValueError(message if message.startswith("invalid model metadata") else
+                             f"invalid model metadata: {message}") from None
 
     @classmethod
     def for_label_set(cls, label_set: LabelSet, **kwargs: Any) -> ModelMetadata:

@@ -29,7 +29,7 @@ class Teacher:
         flag = f"--distill-from '{path}'"
         try:
             self.session, self.metadata = load_session(path)
-            fixed = model_input_size(self.session)
+            fixed = model_input_size(self.session, path)
         except ModelLoadError as exc:
             raise ValueError(f"{flag}: {exc}") from None
         metadata = self.metadata

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import onnx
 import pytest
+from onnx import TensorProto, helper
 from ros_harness import exit_code, start_node_process
 from tiny_model import build_tiny_model
 
@@ -78,6 +79,20 @@ def test_a_fixed_batch_other_than_1_stops_loading(tmp_path):
         _load(tmp_path / "batch4.onnx")
 
 
+def test_a_model_with_fp16_input_stops_loading_naming_the_file_and_the_fix(tmp_path):
+    model = onnx.load(str(build_tiny_model(tmp_path / "tiny.onnx")))
+    image = model.graph.input[0]
+    image.type.tensor_type.elem_type = TensorProto.FLOAT16
+    for node in model.graph.node:  # the graph itself stays float32 behind a Cast
+        node.input[:] = [f"{name}_fp32" if name == image.name else name for name in node.input]
+    model.graph.node.insert(0, helper.make_node("Cast", [image.name], [f"{image.name}_fp32"],
+                                                to=TensorProto.FLOAT))
+    onnx.save(model, str(tmp_path / "fp16_input.onnx"))
+    with pytest.raises(ModelLoadError, match=r"fp16_input.onnx': the model's input is "
+                                             r"tensor\(float16\), but frames are fed as float32"):
+        _load(tmp_path / "fp16_input.onnx")
+
+
 @pytest.mark.parametrize(("graph", "claimed"), [("labels", "probabilities"),
                                                 ("probabilities", "labels")])
 def test_output_kind_that_contradicts_the_graph_stops_loading(tmp_path, graph, claimed):
@@ -113,6 +128,34 @@ def test_unusable_metadata_names_the_file_the_key_and_the_fix(tiny_model, tmp_pa
     message = str(info.value)
     assert str(broken) in message and expected in message and "fanet-export" in message
     assert "__init__" not in message
+
+
+def _tiny_metadata(**changes) -> str:
+    fields = {"model": "tiny", "input_height": 64, "input_width": 96, "dynamic_size": True}
+    data = json.loads(ModelMetadata.for_label_set(CAMVID, **fields).to_json())
+    return json.dumps({**data, **changes})
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (_tiny_metadata(size_multiple=0), "size_multiple 0 (a positive whole number)"),
+    (_tiny_metadata(extra="note", written_by="a newer fanet-export"),
+     "extra must be an object, not 'note'"),
+    (_tiny_metadata(dynamic_size="false"), "dynamic_size 'false' (true or false)"),
+    (_tiny_metadata(categories={"flat": [0, 99]}),
+     "category 'flat' names class ids [99] outside 0..10"),
+    (_tiny_metadata(categories={"flat": "01"}), "categories['flat'] must be a list of class ids"),
+    (_tiny_metadata(class_names="abcdefghijk"), "class_names must be a list of strings"),
+    (_tiny_metadata(normalization={"mean": "012"}), "normalization.mean must be a list of numbers"),
+    (_tiny_metadata(input_height=60), "input size 60x96 is not a multiple of size_multiple 32"),
+])
+def test_metadata_of_the_wrong_type_or_range_stops_loading_naming_the_file(
+        tiny_model, tmp_path, text, expected):
+    """Each of these was accepted (or crashed with a bare TypeError / ZeroDivisionError)."""
+    broken = _with_raw_metadata(tiny_model, tmp_path / "broken.onnx", text)
+    with pytest.raises(ModelLoadError) as info:
+        _load(broken)
+    message = str(info.value)
+    assert str(broken) in message and expected in message and "fanet-export" in message
 
 
 def test_a_folder_given_as_model_path_is_called_a_folder(tmp_path, tiny_model):

@@ -77,19 +77,28 @@ def load_session(
     return session, metadata
 
 
-def model_input_size(session: ort.InferenceSession) -> tuple[int | None, int | None]:
+def model_input_size(session: ort.InferenceSession, path: str | Path
+                     ) -> tuple[int | None, int | None]:
     """Height and width of the NHWC input; ``None`` where the graph leaves it dynamic."""
-    shape = session.get_inputs()[0].shape
+    image = session.get_inputs()[0]
+    shape = image.shape
     if len(shape) != 4 or shape[3] != 3:
         raise ModelLoadError(
-            f"expected an NHWC RGB input [1, H, W, 3] (the layout the metadata declares), "
-            f"the model's input has shape {shape}; export it with `fanet-export`"
+            f"model file '{path}': expected an NHWC RGB input [1, H, W, 3] (the layout the "
+            f"metadata declares), the model's input has shape {shape}; export it with "
+            "`fanet-export`"
         )
     if isinstance(shape[0], int) and shape[0] > 1:
         raise ModelLoadError(
-            f"the model's input has a fixed batch of {shape[0]} ({shape}), but a camera "
-            "frame is a batch of 1: export it with a batch of 1 or a dynamic batch "
-            "(`fanet-export` does)"
+            f"model file '{path}': the model's input has a fixed batch of {shape[0]} ({shape}), "
+            "but a camera frame is a batch of 1: export it with a batch of 1 or a dynamic "
+            "batch (`fanet-export` does)"
+        )
+    if image.type != "tensor(float)":
+        raise ModelLoadError(
+            f"model file '{path}': the model's input is {image.type}, but frames are fed as "
+            "float32 (tensor(float)): export it with float32 input and output (`fanet-export` "
+            "does; for fp16 inference use the TensorRT backend with precision fp16)"
         )
     return tuple(d if isinstance(d, int) and d > 0 else None for d in shape[1:3])  # type: ignore[return-value]
 
@@ -159,7 +168,7 @@ class OnnxRuntimeBackend(InferenceBackend):
         super().__init__(Path(model_path), metadata)
         self.session = session
         self._height, self._width = resolve_input_size(
-            metadata, model_input_size(session), input_size, self.model_path
+            metadata, model_input_size(session, self.model_path), input_size, self.model_path
         )
         self._input_name = session.get_inputs()[0].name
         self._output_names = [session.get_outputs()[0].name]

@@ -81,7 +81,7 @@ class EngineSpec:
         session, metadata = load_session(config.model_path)
         path = Path(config.model_path).expanduser()
         height, width = resolve_input_size(
-            metadata, model_input_size(session), config.input_size, path
+            metadata, model_input_size(session, path), config.input_size, path
         )
         cache_dir = Path(config.engine_cache_dir).expanduser() if config.engine_cache_dir else (
             default_cache_dir()
