@@ -112,6 +112,11 @@ def choose_head(model_name: str, stride: int, head: str | None) -> str:
     return head
 
 
+def weights_beside(output: Path) -> Path:
+    """``save_weights``' file for the ONNX file ``output``: ``<name>.weights.h5`` beside it."""
+    return output.with_name(output.stem + ".weights.h5")
+
+
 def export(weights: Path, model_name: str, layout: str, output: Path, height: int, width: int,
            any_size: bool = True, head: str | None = None, extra: dict | None = None,
            dataset_name: str | None = None,
@@ -162,7 +167,7 @@ def export(weights: Path, model_name: str, layout: str, output: Path, height: in
     ops = sorted({node.op_type for node in proto.graph.node})
     diff, agreement = check_against_keras(model, reference, output, height, width, head)
     if save_weights:
-        reference.save_weights(output.with_name(output.stem + ".weights.h5"))
+        reference.save_weights(weights_beside(output))
     return ExportResult(output, ops, diff, agreement, head, tuple(changes), mode)
 
 

@@ -39,6 +39,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -59,6 +60,7 @@ from fanet_training.export import (
     export,
     onnx_metadata,
     run_provenance,
+    weights_beside,
 )
 
 SIZE_MODES = {"size-agnostic": "any multiple-of-32 size (size-agnostic graph), default ",
@@ -122,11 +124,41 @@ def main(argv: list[str] | None = None) -> int:
         print("fanet-export: error: --quantize int8 needs --calibration-dir and the logits "
               "head", file=sys.stderr)
         return 2
+    final, args.output = args.output, partial_path(args.output)
+    args.final_output = final
+    status = 1  # an exception leaves nothing behind either
+    try:
+        status = export_to(source, args)
+    finally:
+        written = [(args.output, final), (weights_beside(args.output), weights_beside(final))]
+        dropped = False
+        for staged, destination in written:
+            if staged.is_file():
+                if status == 0:
+                    os.replace(staged, destination)
+                else:
+                    staged.unlink()
+                    dropped = True
+    if dropped:
+        print(f"fanet-export: '{final}' left as it was (nothing is written when a check fails)",
+              file=sys.stderr)
+    return status
+
+
+def partial_path(output: Path) -> Path:
+    """Where the export is written until every check has passed (then renamed to ``output``,
+    so a failed export never replaces a working model)."""
+    return output.with_name(f".{output.stem}.partial{output.suffix}")
+
+
+def export_to(source: Path, args: argparse.Namespace) -> int:
+    """The export (float, or float then INT8 with ``--quantize``) to ``args.output``."""
     if args.quantize:
         with tempfile.TemporaryDirectory() as tmp:
             output, args.output = args.output, Path(tmp) / "float.onnx"
             status = main_float(source, args)
-            return status or quantize_output(args.output, output, args)
+            args.output, float_model = output, args.output
+            return status or quantize_output(float_model, output, args)
     return main_float(source, args)
 
 
@@ -141,8 +173,8 @@ def quantize_output(float_model: Path, output: Path, args: argparse.Namespace) -
     except (ValueError, ImageFolderError) as exc:
         print(f"fanet-export: error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {result.path} (INT8 QDQ, calibrated on {result.calibration_frames} images of "
-          f"{args.calibration_dir})")
+    print(f"quantised {args.final_output} (INT8 QDQ, calibrated on "
+          f"{result.calibration_frames} images of {args.calibration_dir})")
     print(f"INT8 vs float model: labels identical on {100 * result.label_agreement:.2f}% of "
           "pixels of calibration images; measure the val mIoU before deploying it "
           "(bench/ort_tuning.py --camvid)")
@@ -182,7 +214,7 @@ def main_float(source: Path, args: argparse.Namespace) -> int:
         print(f"fanet-export: error: {exc}", file=sys.stderr)
         return 2
     args.head = result.head
-    print(f"wrote {result.path} ({model_name}, {layout}, "
+    print(f"exported {args.final_output} ({model_name}, {layout}, "
           f"{SIZE_MODES[result.size_mode]}{height}x{width}, output {args.head}, opset {OPSET})")
     for change in result.size_changes:
         print(f"  {change}")
@@ -230,7 +262,8 @@ def convert_onnx(source: Path, args: argparse.Namespace) -> int:
         return 2
     done = ["cut to the logits head" if cut else "",
             f"made size-agnostic ({len(result.size_changes)} nodes rewritten)" if any_size else ""]
-    print(f"wrote {result.path} ({source}: {', '.join(d for d in done if d)}; opset kept)")
+    print(f"converted {args.final_output} ({source}: {', '.join(d for d in done if d)}; "
+          "opset kept)")
     for change in result.size_changes:
         print(f"  {change}")
     failed = report_ops(result, args.allow_unsupported_ops)

@@ -13,6 +13,7 @@ import pytest
 from fanet_ros.labels import CAMVID
 from fanet_ros.runtime.base import labels_from_output
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from fanet_training import export_cli
 from fanet_training.export_cli import main
 from fanet_training.models import build_model
 
@@ -118,6 +119,25 @@ def test_an_exported_labels_model_is_cut_to_logits_with_the_same_labels(
     # cutting again is refused: it already ends at logits
     assert main([str(cut), "--head", "logits", "--output", str(tmp_path / "x.onnx")]) == 2
     assert main([str(labels_model), "--head", "labels", "--output", str(tmp_path / "y.onnx")]) == 2
+
+
+@pytest.mark.slow
+def test_a_failed_check_leaves_the_model_already_there_as_it_was(
+    labels_export: tuple[Path, int, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture
+) -> None:
+    labels_model, code, printed = labels_export
+    assert code == 0, printed
+    deployed = tmp_path / "deployed.onnx"
+    deployed.write_bytes(b"the model the robot runs")
+    monkeypatch.setattr(export_cli, "LABEL_AGREEMENT", 1.01)  # no conversion can pass
+    assert main([str(labels_model), "--head", "logits", "--output", str(deployed)]) == 1
+    assert deployed.read_bytes() == b"the model the robot runs"
+    assert [p.name for p in tmp_path.iterdir()] == ["deployed.onnx"]  # no partial file left
+    assert "'" + str(deployed) + "' left as it was" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main([str(labels_model), "--head", "logits", "--output", str(deployed)]) == 0
+    assert OnnxRuntimeBackend(deployed).metadata.output == "logits"
 
 
 def test_missing_weights_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
