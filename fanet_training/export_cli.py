@@ -186,10 +186,16 @@ def main_float(source: Path, args: argparse.Namespace) -> int:
     if source.suffix == ".onnx":
         return convert_onnx(source, args)
     config, extra = {}, {}
-    if source.is_dir():
-        config = run_state.read_json(source / run_state.CONFIG)
-        extra = run_provenance(source)
-        source = source / run_state.BEST
+    run_dir = source if source.is_dir() else source.parent
+    try:
+        if source.is_dir() or (run_dir / run_state.CONFIG).is_file():  # a run folder's file
+            config = run_state.read_json(run_dir / run_state.CONFIG)  # too: model, size, pixels
+            source = source / run_state.BEST if source.is_dir() else source
+            if source.name == run_state.BEST and (run_dir / run_state.STATE).is_file():
+                extra = run_provenance(run_dir)
+    except ValueError as exc:
+        print(f"fanet-export: error: {exc}", file=sys.stderr)
+        return 2
     if not source.is_file():
         print(f"fanet-export: error: no weights file '{source}'", file=sys.stderr)
         return 2

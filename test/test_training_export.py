@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +140,25 @@ def test_a_failed_check_leaves_the_model_already_there_as_it_was(
     monkeypatch.undo()
     assert main([str(labels_model), "--head", "logits", "--output", str(deployed)]) == 0
     assert OnnxRuntimeBackend(deployed).metadata.output == "logits"
+
+
+@pytest.mark.slow
+def test_a_weights_file_of_a_run_folder_exports_with_that_runs_options(
+    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({
+        "model": "fanet", "layout": "camvid", "height": 64, "width": 96,
+        "normalization": {"scale": 1 / 255, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}}))
+    shutil.copy(weights, run / "checkpoint.weights.h5")
+    output = tmp_path / "from_checkpoint.onnx"
+    code = main([str(run / "checkpoint.weights.h5"), "--output", str(output)])
+    assert code == 0, capsys.readouterr().out
+    metadata = OnnxRuntimeBackend(output).metadata
+    assert metadata.model == "fanet" and (metadata.input_height, metadata.input_width) == (64, 96)
+    assert metadata.normalization.mean == (0.5, 0.5, 0.5)  # not the default (0, 0, 0)
+    assert "epochs" not in metadata.extra  # the run's figures belong to its best weights
 
 
 def test_missing_weights_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
