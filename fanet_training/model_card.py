@@ -21,6 +21,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from fanet_ros.model_metadata import Normalization
 from fanet_ros.runtime.onnxruntime_backend import load_session
 from fanet_ros.tooling.host import cpu_model
 
@@ -30,13 +31,19 @@ TRAIN_OPTIONS = (
     "crop_height", "crop_width", "class_weighting", "val_every", "init_from", "augment",
     "aux_loss_weight", "copy_paste", "class_mix", "weight_decay", "ema", "distill_from",
     "distill_weight", "lovasz_weight", "head_dropout", "pad_fill", "train_splits", "holdout",
-    "select",
+    "select", "steps_per_epoch",
 )
 DEFAULTS = {"train_splits": "train", "holdout": "", "select": "best", "distill_weight": 1.0,
             "lovasz_weight": 0.0, "class_mix": 0.0, "head_dropout": None,
             "pad_fill": "black"}
 """Options left out of the reproduce command when they have these values (what a plain
 training run does); the recipe's options are always written out."""
+ADDED_AS_NO_CHANGE = frozenset({
+    "ohem", "crop_height", "crop_width", "init_from", "class_mix", "ema", "distill_from",
+    "distill_weight", "lovasz_weight", "head_dropout", "pad_fill", "holdout",
+    "steps_per_epoch"})
+"""Options whose default, when they were added, kept what fanet-train did before: a config
+that does not record them ran with that default."""
 
 
 def portable_folders(config: dict) -> dict:
@@ -56,6 +63,9 @@ def this_machine() -> str:
 
 
 def train_command(config: dict) -> str:
+    """The ``fanet-train`` command of a run's ``config.json``; options the config does not
+    record (a run of an older fanet-train) are named in a comment after it, since today's
+    defaults for them may train another recipe."""
     parts = ["fanet-train"]
     for key in TRAIN_OPTIONS:
         value = config.get(key)
@@ -65,7 +75,14 @@ def train_command(config: dict) -> str:
     if config.get("cache"):
         parts.append("--cache")
     parts.append(f"--run-dir {config['run_dir']}")
-    return " \\\n    ".join(parts)
+    command = " \\\n    ".join(parts)
+    unrecorded = [f"--{key.replace('_', '-')}" for key in TRAIN_OPTIONS
+                  if key not in config and key not in ADDED_AS_NO_CHANGE]
+    if unrecorded:
+        command += ("\n# run by an older fanet-train, whose config.json does not record "
+                    f"{', '.join(unrecorded)}: today's defaults for them may train another "
+                    "recipe")
+    return command
 
 
 def percent(value: float | None) -> str:
@@ -90,14 +107,18 @@ def per_epoch_scoring(config: dict, history: list[dict]) -> str:
             + "; held out: the drives left out of training")
 
 
-def held_out_row(report: dict | None) -> list[str]:
-    """The header table's held-out figure: the robustness report's clean frames."""
+def held_out_row(report: dict | None, schedule_run: Path | None = None) -> list[str]:
+    """The header table's held-out figure: the robustness report's clean frames, scored
+    with ``schedule_run``'s weights when the card's own run trained on those drives."""
     if not report or not report.get("drives"):
         return []
     clean = report["results"]["clean"]
+    drives = ", ".join(report["drives"])
+    whose = (f"scored with `{schedule_run.name}`, the same recipe and schedule trained without "
+             f"{drives}: these weights trained on it" if schedule_run is not None else
+             "a drive the scored weights never trained on")
     return [f"| held-out drive mIoU | **{100 * clean['mean_iou']:.2f} %** "
-            f"({report['frames']} frames of {', '.join(report['drives'])}, a drive the "
-            f"scored weights never trained on; pixel accuracy "
+            f"({report['frames']} frames of {drives}, {whose}; pixel accuracy "
             f"{100 * clean['pixel_accuracy']:.2f} %) |"]
 
 
@@ -115,18 +136,32 @@ def schedule_section(run_dir: Path, state: dict) -> list[str]:
             *(f"| {h['epoch']} | {percent(h['holdout_miou'])} |" for h in scored), ""]
 
 
-def robustness_section(report: dict) -> list[str]:
-    """The card's robustness table from a ``fanet-robustness --output`` report."""
+def robustness_section(report: dict, schedule_run: Path | None = None) -> list[str]:
+    """The card's robustness table from a ``fanet-robustness --output`` report (of
+    ``schedule_run``'s export when given)."""
     from fanet_ros.evaluation.robustness import markdown_table
 
     where = (f"{report['split']} frames of drive(s) {', '.join(report['drives'])}"
              if report.get("drives") else f"the {report['split']} split")
+    model = report["model"]
+    if schedule_run is not None:
+        model = f"{schedule_run.as_posix()}/{model}"
+        where += (f", by `{schedule_run.name}` (`fanet-export {schedule_run.as_posix()} "
+                  f"--output {model}`)")
     return ["## Robustness", "",
             f"mIoU on {report['frames']} {where}, as they are and degraded "
-            f"(`fanet-robustness {report['model']} --dataset-root /data/camvid --split "
+            f"(`fanet-robustness {model} --dataset-root /data/camvid --split "
             f"{report['split']}" + (f" --drives {','.join(report['drives'])}"
                                     if report.get("drives") else "") + "`):",
             "", markdown_table(report), ""]
+
+
+def pixels_text(normalization) -> str:
+    """What the model's input pixels are, from its metadata's normalisation."""
+    if normalization == Normalization():
+        return "RGB in [0, 1]"
+    return (f"RGB as (pixel x {normalization.scale:g} - mean) / std, mean "
+            f"{list(normalization.mean)}, std {list(normalization.std)}")
 
 
 def input_size_text(meta) -> str:
@@ -245,7 +280,7 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         "",
         f"`{onnx_path.name}`: {meta.model} with {meta.num_classes} classes "
         f"({', '.join(meta.class_names)}), input {input_size_text(meta)} "
-        f"RGB in [0, 1], output {meta.output}. sha256 `{digest[:16]}…`, "
+        f"{pixels_text(meta.normalization)}, output {meta.output}. sha256 `{digest[:16]}…`, "
         f"{onnx_path.stat().st_size / 1e6:.1f} MB.",
         "",
         "| | |",
@@ -263,7 +298,7 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         f"(fanet-evaluate, {metrics['input_size'][0]}x{metrics['input_size'][1]} input, "
         f"scored at the labels' resolution) |",
         f"| {split} pixel accuracy | {100 * metrics['pixel_accuracy']:.2f} % |",
-        *held_out_row(robustness),
+        *held_out_row(robustness, schedule_run),
         "",
         f"## {split.capitalize()} IoU per class",
         "",
@@ -298,7 +333,7 @@ def card_markdown(run_dir: Path, metrics: dict, onnx_path: Path, title: str, har
         lines += schedule_section(schedule_run,
                                   run_state.read_json(schedule_run / run_state.STATE))
     if robustness:
-        lines += robustness_section(robustness)
+        lines += robustness_section(robustness, schedule_run)
     if extra_sections:
         lines += [extra_sections.strip(), ""]
     if notes:

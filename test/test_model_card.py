@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fanet_ros.shipped_models import shipped_model_path
 from fanet_training import run_state
-from fanet_training.model_card import main
+from fanet_training.model_card import TRAIN_OPTIONS, main, train_command
 
 
 def _run(tmp_path: Path, monitor: str | None) -> Path:
@@ -60,5 +60,20 @@ def test_card_names_the_schedule_the_recipe_and_the_robustness(tmp_path: Path) -
     assert "## Per epoch (mIoU at 384x512, every epoch; held out" in text
     assert "## Robustness" in text and "| dark (gamma 2.2, gain 0.6) | 40.0 | 80.0 |" in text
     assert "--drives 0006R0" in text
-    assert "| held-out drive mIoU | **50.00 %** (101 frames of 0006R0" in text
+    assert "| held-out drive mIoU | **50.00 %** (101 frames of 0006R0, scored with `run`, the " \
+           "same recipe and schedule trained without 0006R0: these weights trained on it" in text
+    assert f"fanet-robustness {run.as_posix()}/fanet_camvid.onnx --dataset-root" in text
+    assert f"`fanet-export {run.as_posix()} --output {run.as_posix()}/fanet_camvid.onnx`" in text
+    assert "RGB in [0, 1]" in text
     assert "## Held-out drive" in text
+
+
+def test_a_config_of_an_older_fanet_train_says_what_it_does_not_record() -> None:
+    config = {"model": "fanet", "epochs": 20, "run_dir": "runs/fanet_synthetic",
+              "dataset_root": "/data/synth", "layout": "camvid"}
+    command = train_command(config)
+    assert command.splitlines()[-1].startswith("# run by an older fanet-train")
+    assert "--augment" in command.splitlines()[-1] and "--copy-paste" in command.splitlines()[-1]
+    assert "--head-dropout" not in command  # added without changing what training did
+    full = {key: None for key in TRAIN_OPTIONS} | config
+    assert "older fanet-train" not in train_command(full)
