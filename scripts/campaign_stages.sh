@@ -111,8 +111,8 @@ declare -A STAGES=(
 # whole frames go on to the 300-epoch pair only if they still lead there by a point or more.
 # They did (41.3 against 40.2 % at epoch 100): fanet_schedule_frames_300, the twin, first;
 # fanet_final_frames_300 (every frame) follows and replaces fanet_final_300 in fanet_camvid
-# only if the twin beats fanet_schedule_300's 42.3 % held-out by a point or more. Since the
-# labels are resized on pixel centres (2026-12-07, from the twin's epoch 73 on) that is judged
+# only if the twin beats fanet_schedule_300's 42.3 % held-out by a point or more. Labels are
+# resized on pixel centres since 2026-12-07 (the twin from its next resume), so that is judged
 # on fanet-robustness's clean figure for both twins (42.30 % for fanet_schedule_300 with
 # either resize; FANet's logits path does not resize labels).
 # recipe_n: recipe_l without the dropout the builders put on the class logits (a review found
