@@ -55,10 +55,11 @@ from fanet_ros.model_metadata import attach_metadata, metadata_of_proto
 from fanet_ros.onnx.heads import argmax_labels
 from fanet_ros.preprocessing import resize_labels, upsampled_probabilities
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend, session_options
-from fanet_ros.segmentation_pipeline import SegmentationPipeline
+from fanet_ros.segmentation_pipeline import SegmentationPipeline, StageTimes
 from fanet_ros.shipped_models import shipped_model_path
 
-UNITS = {"*_ms, ms, frame_ms, preprocess, inference, postprocess": "milliseconds (median)",
+UNITS = {"*_ms, ms, frame_ms": "milliseconds (median)",
+         "preprocess, inference, postprocess": "milliseconds per frame (mean over the frames)",
          "gmacs": "10^9 multiply-accumulates (convolutions and dense layers)",
          "gmac_per_s": "10^9 multiply-accumulates per second", "ghz": "GHz (cpu MHz in "
          "/proc/cpuinfo)", "share_of_peak, boundary_share, agreement_with_camera_resize, "
@@ -304,7 +305,8 @@ def pipeline_rows(args: argparse.Namespace, frames: list[np.ndarray]) -> list[di
     for run in runs.values():
         run(images[0])  # warm-up
     for pipeline in pipelines.values():
-        pipeline.times.take()
+        pipeline.times = StageTimes()  # the warm-up's stages out (take() keeps an unfinished
+        # frame's, and process() alone never finishes one)
     frame_ms: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.iterations):
         for image in images:
