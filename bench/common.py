@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -20,6 +21,18 @@ REPO = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 CACHE_DIR = Path(os.environ.get("FANET_BENCH_CACHE", Path.home() / ".cache" / "fanet_ros_bench"))
 """Exported models and other artifacts the benchmarks make (never the repository)."""
+
+
+def exporter_digest() -> str:
+    """12 hex digits of the code an export depends on (the models, ``fanet_training.export``,
+    ``fanet_ros.onnx``): part of cached exports' names, so a change to it exports again."""
+    digest = hashlib.sha256()
+    sources = [REPO / "fanet_training" / "export.py",
+               *sorted((REPO / "fanet_training" / "models").glob("*.py")),
+               *sorted((REPO / "fanet_ros" / "onnx").glob("*.py"))]
+    for source in sources:
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def median_ms(fn: Callable[[], Any], iterations: int, warmup: int = 1) -> float:

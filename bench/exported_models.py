@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from bench.common import CACHE_DIR
+from bench.common import CACHE_DIR, exporter_digest
 
 
 def exported_model(
@@ -29,7 +29,7 @@ def exported_model(
     height, width = size
     head = "labels" if labels else head
     suffix = "" if head == "probabilities" else f"_{head}"
-    path = cache_dir / f"{name}_{layout}_{height}x{width}{suffix}.onnx"
+    path = cache_dir / f"{name}_{layout}_{height}x{width}{suffix}_{exporter_digest()}.onnx"
     if path.is_file():
         return path
     import keras

@@ -35,6 +35,7 @@ import numpy as np
 
 from bench.common import (
     CACHE_DIR,
+    exporter_digest,
     format_size,
     machine_info,
     median_ms,
@@ -90,7 +91,8 @@ def size_row(name: str) -> dict[str, Any]:
 
 def network_model(name: str, size: tuple[int, int], classes: int) -> Path:
     """``name`` (random weights, seed 0) cut at its logits, as ONNX at ``size`` (cached)."""
-    path = CACHE_DIR / f"{name}_{classes}classes_{size[0]}x{size[1]}_own_stride_logits.onnx"
+    path = CACHE_DIR / (f"{name}_{classes}classes_{size[0]}x{size[1]}_own_stride_logits_"
+                        f"{exporter_digest()}.onnx")
     if path.is_file():
         return path
     import keras

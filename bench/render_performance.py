@@ -413,7 +413,9 @@ def node_pipeline_tables(data: dict[str, Any]) -> str:
          r["latency_ms"]["p95"], r["latency_ms"]["p99"], r["p95_over_frame_processing"],
          r["node_p95_over_frame_processing"],
          f"{r['latency_first_ms']['p95'] or 0:.0f} / {r['latency_last_ms']['p95'] or 0:.0f}",
-         r["frames_dropped_stale"], r["rss_mb_start"], r["rss_mb_end"],
+         r["frames_dropped_stale"],
+         f"{r['frames_published_by_node']} / {r['outputs_received'].get('overlay', 0)}",
+         r["rss_mb_start"], r["rss_mb_end"],
          None if r["rss_growth"] is None else f"{100 * r['rss_growth']:+.1f}%"]
         for r in runs]
     breakdown_rows = [
@@ -425,11 +427,14 @@ def node_pipeline_tables(data: dict[str, Any]) -> str:
         f"Node pipeline, {desc}: mean stage times (ms, from /diagnostics)",
         markdown_table(["camera Hz", "transport", *NODE_STAGES, "frame",
                         "non-inference / inference"], stage_rows),
-        "Latency (camera stamp to overlay receipt at a subscriber, and to the node's publish), "
-        "rate, drops and memory",
+        "Latency (camera stamp to overlay receipt at a subscriber, over the overlays that "
+        "arrived; node p95: the median of the node's per-second p95 to its publish), rate, "
+        "drops, published against received (the node's counters span the run plus about a "
+        "second each side) and memory",
         markdown_table(["camera Hz", "transport", "output Hz", "p50 ms", "p95 ms", "p99 ms",
                         "p95 / frame", "node p95 / frame", "p95 first / last window ms",
-                        "dropped stale", "RSS start MiB", "RSS end MiB", "RSS growth"],
+                        "dropped stale", "published / overlays received", "RSS start MiB",
+                        "RSS end MiB", "RSS growth"],
                        run_rows),
         "Where the latency goes, p50 / p95 ms (the node's windows, median of its periods; "
         "the rest of the end-to-end latency is the outputs' transport to the subscriber)",
