@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -215,20 +216,30 @@ def model_comparison(data: dict[str, Any]) -> str:
 def train_throughput(data: dict[str, Any]) -> str:
     results, settings = data["results"], data["settings"]
     rows = []
+    frame = settings["height"] * settings["width"]
+    crop = math.prod(int(side) for side in settings["crop"].split("x"))
+
+    def megapixels(name: str, images_per_s: float) -> float:
+        """Training pixels per second: a crop row's images are crops."""
+        return images_per_s * (crop if "crops" in name else frame) / 1e6
+
     loops = {name: r for name, r in results.items() if name != "peer"}
-    before = next(iter(loops.values()))["images_per_s"]
+    first, before = next(iter(loops.items()))
+    before_mpx = megapixels(first, before["images_per_s"])
     for name, r in loops.items():
-        rows.append([name, r["images_per_s"], r["epoch_s"], r["validation_s"],
+        mpx = megapixels(name, r["images_per_s"])
+        rows.append([name, r["images_per_s"], mpx, r["epoch_s"], r["validation_s"],
                      r["validation_every"], 100 * r["validation_share"],
-                     f"{r['images_per_s'] / before:.2f}x"])
+                     f"{mpx / before_mpx:.2f}x"])
     peer = results.get("peer") or {}
     if "images_per_s" in peer:
+        mpx = megapixels("peer", peer["images_per_s"])
         rows.append([f"peer: Fast-SCNN (PyTorch {peer['torch']}, eager, in-memory batches), "
-                     f"{settings['height']}x{settings['width']}", peer["images_per_s"],
-                     peer["epoch_s"], None, None, None, f"{peer['images_per_s'] / before:.2f}x"])
+                     f"{settings['height']}x{settings['width']}", peer["images_per_s"], mpx,
+                     peer["epoch_s"], None, None, None, f"{mpx / before_mpx:.2f}x"])
     parts = [command_line(data), markdown_table(
-        ["loop", "train img/s", "epoch s (train)", "validation s", "validated every N epochs",
-         "validation % of time", "vs before"], rows)]
+        ["loop", "train img/s", "train Mpx/s", "epoch s (train)", "validation s",
+         "validated every N epochs", "validation % of time", "vs before (pixels/s)"], rows)]
     if "skipped" in peer:
         parts.append(f"Peer row skipped: {peer['skipped']}")
     return "\n\n".join([*parts, machine_line(data)])
@@ -538,7 +549,9 @@ def memory_after_large_frames(results: Results) -> str:
     header = ["node", f"start ({phases[0].removeprefix('after ')})", *phases[1:3],
               phases[3].replace("malloc_trim(0)", "`malloc_trim(0)`")]
     return "\n\n".join([
-        f"Outputs subscribed: {join_and(runs[0]['outputs'])}; MiB of the node's RSS",
+        f"Outputs subscribed: {join_and(runs[0]['outputs'])}; MiB of the node's RSS (the "
+        "measured node runs with tracemalloc on, whose bookkeeping the RSS includes: compare "
+        "the changes more than the absolute figures)",
         markdown_table(header, rows),
         *(f"{command_line(d)}: {machine_line(d)}" for d in runs)])
 
@@ -615,7 +628,9 @@ def shipped_models(results: Results, root: Path) -> str:
     return "\n\n".join([
         "Written from the cards, `fanet_ros/models/<name>.robustness.json` (`fanet-robustness` "
         "on the held-out drive with the model's twin trained without it, "
-        "`scripts/ship_models.sh camvid`) and `bench/results/resolution_<name>.json`.",
+        "`scripts/ship_models.sh camvid`) and `bench/results/resolution_<name>.json`. The "
+        "speed columns come from each model's own resolution-table run (machines below): "
+        "across models they compare only roughly.",
         markdown_table(["model", "val mIoU (trained on)", "held-out drive mIoU",
                         "held-out degraded, mean", "held-out degraded, worst",
                         "default input", "inference ms (CPU)", "frame ms (CPU)"], rows),
