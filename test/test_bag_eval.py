@@ -157,6 +157,35 @@ def test_realtime_replay_accounts_for_every_ground_truth_frame(
     assert c.labels_received >= 1
 
 
+def test_a_realtime_replay_keeps_the_bags_pace_while_frames_are_scored(
+    dataset: Path, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scoring a large frame takes tens of ms; it must not hold back the next frame's send,
+    or a slow evaluator would bunch the frames up and count drops the node never made."""
+    from fanet_ros.evaluation.replay import Replay
+    from fanet_ros.evaluation.scoring import FrameScorer
+
+    add, send, sent_at = FrameScorer.add, Replay.send, []
+
+    def slow_add(self, *args, **kwargs):
+        time.sleep(1.0)
+        return add(self, *args, **kwargs)
+
+    def timed_send(self, *args, **kwargs):
+        sent_at.append(time.monotonic())
+        return send(self, *args, **kwargs)
+
+    monkeypatch.setattr(FrameScorer, "add", slow_add)
+    monkeypatch.setattr(Replay, "send", timed_send)
+    bag = _bag(dataset, tmp_path / "bag", "sqlite3", fps=20.0)  # a frame every 50 ms
+    report = evaluate_bag(bag, None, rate="realtime", frame_timeout_s=5.0,
+                          start_node_params={"model_path": str(tiny_model), **NODE_PARAMS})
+    assert len(sent_at) == FRAMES + 1
+    late = [t - sent_at[0] - 0.05 * i for i, t in enumerate(sent_at)]
+    assert max(late) < 0.4, late  # held back by a frame's scoring, a send came 0.9 s late
+    assert report.counts.matched >= 1
+
+
 def test_bag_without_the_image_topic_is_named(dataset: Path, tmp_path: Path) -> None:
     bag = _bag(dataset, tmp_path / "bag", "mcap")
     with pytest.raises(BagError, match=r"bag '.*bag' has no image topic '/front/image'.*"

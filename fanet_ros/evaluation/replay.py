@@ -96,6 +96,9 @@ class Replay:
         self.frames: list[PlayedFrame] = []
         self.sent: dict[Stamp, int] = {}
         self.answered: set[int] = set()
+        """Frames answered and scored."""
+        self.claimed: set[int] = set()
+        """Frames whose first answer has come (scored, or being scored)."""
         self.warmup_stamps: set[Stamp] = set()
         self.warm_topics: set[str] = set()
         """Output topics that answered a warm-up frame."""
@@ -244,13 +247,29 @@ class Replay:
             self._cond.notify_all()
 
     def _on_label(self, msg: Image, received_ns: int) -> None:
+        """Claim the frame under the lock, score it outside (the publisher, pacing a realtime
+        replay, needs the lock; scoring a large frame takes tens of ms), then answer it."""
         stamp = stamp_of(msg)
+        index, error = None, None
         with self._cond:
             try:
-                self._take_label(msg, stamp, received_ns)
-                self._record(self.label_topic, msg, stamp)
+                index = self._claim_label(msg, stamp, received_ns)
             except Exception as exc:  # surfaced in the main thread, never lost here
-                self.error = str(exc)
+                error = str(exc)
+        try:
+            if index is not None:  # scorer and temporal statistics: this thread only
+                self._score_label(msg, index)
+        except Exception as exc:
+            error = str(exc)
+        with self._cond:
+            try:
+                if index is not None:
+                    self.answered.add(index)  # after scoring: the report waits for answers
+                self._record(self.label_topic, msg, stamp)
+            except Exception as exc:
+                error = error or str(exc)
+            if error:
+                self.error = error
             self._cond.notify_all()
 
     def _on_output(self, topic: str, msg: Any) -> None:
@@ -272,7 +291,8 @@ class Replay:
         frame = self.frames[index]
         self.outputs.write(topic, index, msg, frame.bag_stamp, frame.log_time_ns)
 
-    def _take_label(self, msg: Image, stamp: Stamp, received_ns: int) -> None:
+    def _claim_label(self, msg: Image, stamp: Stamp, received_ns: int) -> int | None:
+        """The index of the frame ``msg`` answers first (its latency recorded), else None."""
         if msg.encoding != "mono8":
             raise ReplayError(
                 f"'{self.label_topic}' carries {msg.encoding} images, not mono8 class ids: "
@@ -280,19 +300,22 @@ class Replay:
             )
         if stamp in self.warmup_stamps:
             self.warm_topics.add(self.label_topic)
-            return
+            return None
         index = self.sent.get(stamp)
         if index is None or self.scorer is None:
             self.unexpected += 1
-            return
-        if index in self.answered:  # a late answer to a frame sent again
-            return
-        self.answered.add(index)
-        self.last_received_ns = received_ns
+            return None
+        if index in self.claimed:  # a late answer to a frame sent again
+            return None
+        self.claimed.add(index)
+        self.last_received_ns = max(self.last_received_ns, received_ns)
         self.latencies_ms.append((received_ns - stamp_to_ns(stamp)) * 1e-6)
+        return index
+
+    def _score_label(self, msg: Image, index: int) -> None:
+        assert self.scorer is not None and self.temporal is not None
         frame = self.frames[index]
         prediction = np.array(image_from_msg(msg).pixels[:, :, 0])
-        assert self.temporal is not None
         self.temporal.add(index, stamp_to_ns(frame.bag_stamp), prediction)
         load_truth, image = frame.ground_truth, frame.image
         frame.ground_truth = frame.image = None  # scored once: a long bag's frames are let go
