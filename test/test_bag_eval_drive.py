@@ -202,3 +202,10 @@ def test_flicker_counts_consecutive_frames_only() -> None:
     assert (summary["mean"], summary["pairs"], summary["pairs_skipping_frames"]) == (0.25, 1, 1)
     np.testing.assert_allclose(stats.points[1].share, [0.75, 0.25, 0.0])
     assert stats.points[2].time_s == pytest.approx(0.3)
+
+
+def test_the_timeline_counts_from_the_bags_first_frame_even_when_it_was_dropped() -> None:
+    stats = TemporalStats(num_classes=3, first_ns=5_000_000_000)  # frame 0's stamp
+    stats.add(2, 5_200_000_000, np.zeros((2, 4), np.uint8))  # frames 0 and 1 never answered
+    stats.add(3, 5_300_000_000, np.zeros((2, 4), np.uint8))
+    assert [round(p.time_s, 3) for p in stats.points] == [0.2, 0.3]

@@ -274,7 +274,7 @@ def _play(
     shown = {labelled[int(i)] for i in np.linspace(0, len(labelled) - 1, num_samples)} if (
         labelled and num_samples > 0
     ) else set()
-    replay.start(FrameScorer(label_set, max_samples=num_samples))
+    replay.start(FrameScorer(label_set, max_samples=num_samples), truth.image_stamps[0])
     start_wall = time.monotonic()
     first_log_ns: int | None = None
     images = tqdm(reader.images(image_topic), total=len(truth.image_stamps), unit="frame",

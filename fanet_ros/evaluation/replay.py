@@ -169,9 +169,13 @@ class Replay:
             f"with its image topic remapped to '{self.publisher.topic_name}'?"
         )
 
-    def start(self, scorer: FrameScorer) -> None:
+    def start(self, scorer: FrameScorer, first_stamp: Stamp | None = None) -> None:
+        """Score answers from now on; ``first_stamp``: the bag's first frame's, which the
+        timeline counts from."""
         self.scorer = scorer
-        self.temporal = TemporalStats(scorer.label_set.num_classes)
+        self.temporal = TemporalStats(scorer.label_set.num_classes,
+                                      first_ns=None if first_stamp is None
+                                      else stamp_to_ns(first_stamp))
         self.first_sent_ns = time.time_ns()
 
     def send(self, image: BagImage, frame: PlayedFrame) -> int:

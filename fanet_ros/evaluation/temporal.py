@@ -43,12 +43,14 @@ class TemporalStats:
     points: list[TimelinePoint] = field(default_factory=list)
     pairs_skipping_frames: int = 0
     """Frame pairs more than one bag frame apart (frames dropped between them)."""
+    first_ns: int | None = None
+    """The bag's first frame's stamp (ns), which ``time_s`` counts from; ``None``: the first
+    answered frame's (later than the bag's when that frame was dropped)."""
     _previous: tuple[int, np.ndarray] | None = field(default=None, init=False, repr=False)
-    _first_ns: int | None = field(default=None, init=False, repr=False)
 
     def add(self, index: int, stamp_ns: int, prediction: np.ndarray) -> None:
         """Record frame ``index`` (``[H, W]`` class ids) of the bag."""
-        self._first_ns = stamp_ns if self._first_ns is None else self._first_ns
+        self.first_ns = stamp_ns if self.first_ns is None else self.first_ns
         counts = np.bincount(prediction.reshape(-1), minlength=256)[: self.num_classes]
         changed = None
         previous = self._previous
@@ -61,7 +63,7 @@ class TemporalStats:
         if previous is None or index > previous[0]:
             self._previous = (index, prediction)
         self.points.append(TimelinePoint(
-            index, (stamp_ns - self._first_ns) * 1e-9, counts / max(1, prediction.size), changed
+            index, (stamp_ns - self.first_ns) * 1e-9, counts / max(1, prediction.size), changed
         ))
 
     def changed_fractions(self) -> np.ndarray:
