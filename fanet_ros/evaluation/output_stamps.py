@@ -33,10 +33,15 @@ class OutputStamps:
         ]
 
     def _record(self, name: str) -> Callable[[bytes], None]:
+        from rclpy.serialization import deserialize_message
+        from sensor_msgs.msg import Image
+
         from fanet_ros.image_conversion import image_from_serialized
 
         def record(serialized: bytes) -> None:
-            stamp = image_from_serialized(serialized).stamp_sec
+            fast = image_from_serialized(serialized)  # None: a CDR layout it does not read
+            stamp = fast.stamp_sec if fast is not None else deserialize_message(
+                serialized, Image).header.stamp.sec
             with self.changed:
                 self.seen[name].add(stamp)
                 self.changed.notify_all()
