@@ -92,8 +92,8 @@ NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("num_threads", 0, "ONNX Runtime CPU threads; 0: its default (all cores).",
                   int_range=(0, 256, 1)),
     ParameterSpec("output_resolution", "input", "Resolution of the outputs: input (the "
-                  "camera's; a logits model's labels are computed there exactly, older "
-                  "models' labels are resized nearest-neighbour) or model.",
+                  "camera's; a logits model's labels are computed there exactly, "
+                  "probabilities and labels models' are resized nearest-neighbour) or model.",
                   choices=OUTPUT_RESOLUTIONS),
     ParameterSpec("cameras", [], "Cameras served by this one node and model. Empty: one "
                   "camera on image. [front, rear]: front/image and rear/image in (remap each), "

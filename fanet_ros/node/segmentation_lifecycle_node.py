@@ -17,7 +17,7 @@ such as nav2's, or launch_ros's ``LifecycleNode``):
 
 While ``unconfigured`` (at start, after cleanup or a failed configure) every parameter may
 be set (``ros2 param set``: another model_path, input size, backend, cameras...) and the next
-configure reads it; in other states only overlay_alpha, as on segmentation_node.
+configure reads it; in other states only overlay_alpha and jpeg_quality, as on segmentation_node.
 """
 
 from __future__ import annotations
