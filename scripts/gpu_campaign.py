@@ -23,6 +23,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,12 +49,50 @@ def flag(args: list[str], name: str) -> str:
     return args[len(args) - 1 - args[::-1].index(name) + 1]
 
 
+def campaign_order() -> list[str]:
+    """The stages in scripts/campaign_stages.sh's ORDER."""
+    result = subprocess.run(
+        ["bash", "-c", f'source "{REPO / "scripts" / "campaign_stages.sh"}"; echo "${{ORDER[@]}}"'],
+        capture_output=True, text=True, check=True)
+    return result.stdout.split()
+
+
+def unfinished_stages(campaign: Path, limit: int = 4) -> list[str]:
+    """The first ``limit`` stages of ORDER whose run in ``campaign`` has not finished."""
+    stages = []
+    for stage in campaign_order():
+        epoch, epochs = read_epoch(campaign / stage)
+        if not epochs or epoch < epochs:
+            stages.append(stage)
+    return stages[:limit]
+
+
+def seed_from_campaign(campaign: Path, work: Path, stage: str) -> str:
+    """Copy a stage's unfinished CPU run (``campaign/<stage>``) into its GPU run folder, so
+    fanet-train resumes it there (a run may resume under another dataset root and layout)
+    instead of starting again; returns what was done. A GPU run already there is kept."""
+    source, target = campaign / stage, run_dir(work, stage)
+    epoch, epochs = read_epoch(source)
+    if (target / "state.json").is_file() or not epoch:
+        return "starts from its GPU run folder" if (target / "state.json").is_file() else \
+            "starts from epoch 0"
+    if json.loads((source / "state.json").read_text()).get("pending"):
+        raise SystemExit(f"{source}: its state names files still to move (a killed run): "
+                         "resume it once on the CPU first")
+    target.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES + UNFINISHED_FILES:
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)
+    return f"resumes after epoch {epoch} of {epochs} (from {source})"
+
+
 def launch(pack: Path, work: Path, stage: str, workers: int, backend: str,
            env: dict[str, str], extra: list[str]) -> subprocess.Popen:
     args = stage_args(stage) + extra
     command = [sys.executable, str(pack / "run.py"), str(work / stage),
                "--models", flag(args, "--model"), "--jobs", "1", "--workers", str(workers),
                "--backend", backend, "--mixed-precision", "off", "--no-evaluate",
+               "--require-gpu",  # a backend that sees no GPU exits (then torch is tried)
                "--", *args, "--dataset-root", str(pack / "data"), "--layout", "folder"]
     log = open(work / f"{stage}.driver.log", "a")
     log.write(f"$ {' '.join(command)}\n")
@@ -82,6 +121,9 @@ def stage_tar(run: Path) -> tuple[bytes, int, int] | None:
         epoch, epochs = read_epoch(run)
         if not epoch:
             return None
+        if json.loads((run / "state.json").read_text()).get("pending"):
+            time.sleep(2)  # an epoch's files are being moved into place
+            continue
         names = RUN_FILES + (FINISHED_FILES if epoch >= epochs else UNFINISHED_FILES)
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
@@ -158,8 +200,12 @@ def main() -> int:
     parser.add_argument("pack", type=Path)
     parser.add_argument("work", type=Path)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--stages", nargs="+", default=["fsffnet_final", "fsffnet_schedule",
-                                                         "fanet_final", "fanet_schedule"])
+    parser.add_argument("--stages", nargs="+",
+                        help="default: the first unfinished stages of ORDER (up to 4), each "
+                             "resuming from its run in campaign/")
+    parser.add_argument("--campaign", type=Path, default=REPO / "campaign",
+                        help="the CPU campaign's run folders (finished stages are skipped, "
+                             "unfinished ones resume from them)")
     parser.add_argument("--deadline-s", type=float, default=470)
     parser.add_argument("--snapshot-every", type=float, default=60)
     parser.add_argument("--max-files", type=int, default=8)
@@ -172,6 +218,20 @@ def main() -> int:
     args = parser.parse_args()
     started = time.time()
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.stages is None:
+        args.stages = unfinished_stages(args.campaign)
+    for stage in list(args.stages):
+        epoch, epochs = read_epoch(args.campaign / stage)
+        if epochs and epoch >= epochs:
+            print(f"[gpu-campaign] {stage}: finished in {args.campaign} ({epoch}/{epochs}), "
+                  "skipped", flush=True)
+            args.stages.remove(stage)
+        else:
+            print(f"[gpu-campaign] {stage}: "
+                  f"{seed_from_campaign(args.campaign, args.work, stage)}", flush=True)
+    if not args.stages:
+        print("[gpu-campaign] nothing to train", flush=True)
+        return 0
     workers = max(2, min(8, (os.cpu_count() or 2) // len(args.stages)))
     env = dict(os.environ, PYTHONUNBUFFERED="1",
                XLA_PYTHON_CLIENT_MEM_FRACTION=f"{0.8 / len(args.stages):.2f}")

@@ -91,3 +91,44 @@ def test_snapshot_keeps_the_most_advanced_runs_within_the_limit(gpu_campaign, tm
         assert "best.weights.h5" in tar.getnames() and "ema.npz" not in tar.getnames()
     with tarfile.open(out / "logs.tar.gz") as tar:
         assert "fsffnet_final/logs/fsffnet.log" in tar.getnames()
+
+
+def _campaign_run(campaign: Path, stage: str, epoch: int, epochs: int) -> Path:
+    run = campaign / stage
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"epochs": epochs}))
+    (run / "state.json").write_text(json.dumps({"epoch": epoch}))
+    (run / "class_weights.json").write_text("{}")
+    (run / "checkpoint.weights.h5").write_bytes(b"c")
+    (run / "ema.npz").write_bytes(b"e")
+    return run
+
+
+def test_by_default_the_unfinished_stages_train_resuming_from_the_campaign(gpu_campaign,
+                                                                           tmp_path: Path):
+    order = gpu_campaign.campaign_order()
+    campaign, work = tmp_path / "campaign", tmp_path / "work"
+    for stage in order:
+        _campaign_run(campaign, stage, 100, 100)
+    last = order[-1]
+    (campaign / last / "state.json").write_text(json.dumps({"epoch": 96}))
+    (campaign / last / "config.json").write_text(json.dumps({"epochs": 300}))
+    assert gpu_campaign.unfinished_stages(campaign) == [last]
+    assert gpu_campaign.seed_from_campaign(campaign, work, last).startswith(
+        "resumes after epoch 96 of 300")
+    run = gpu_campaign.run_dir(work, last)
+    assert json.loads((run / "state.json").read_text())["epoch"] == 96
+    assert (run / "checkpoint.weights.h5").read_bytes() == b"c"
+    (run / "state.json").write_text(json.dumps({"epoch": 120}))  # the GPU went on: kept
+    assert gpu_campaign.seed_from_campaign(campaign, work, last) == \
+        "starts from its GPU run folder"
+
+
+def test_a_run_whose_epoch_is_being_committed_is_not_packed_half(gpu_campaign, tmp_path: Path,
+                                                                 monkeypatch):
+    run = _campaign_run(tmp_path, "stage", 7, 300)
+    (run / "state.json").write_text(json.dumps({"epoch": 7, "pending": ["ema.npz"]}))
+    monkeypatch.setattr(gpu_campaign.time, "sleep", lambda s: None)
+    assert gpu_campaign.stage_tar(run) is None  # never a state with files still to move
+    (run / "state.json").write_text(json.dumps({"epoch": 7}))
+    assert gpu_campaign.stage_tar(run)[1:] == (7, 300)
