@@ -66,10 +66,12 @@ The box needs Python {pack["python_version"]}, NumPy, OpenCV (`opencv-python-hea
 ./run.sh --help
 ```
 
-100 epochs per model is an estimate for about 10 minutes on one modern GPU with both models
-side by side (the CPU loader sets the pace; not measured on a GPU): check the seconds per
-epoch in `OUTPUT/logs/<model>.log` during the first minutes and start again in a new OUTPUT
-with fewer `--epochs` if needed (`--epochs` shapes the learning-rate schedule).
+Measured on an NVIDIA H200 (2026-12-04, four stages side by side): FANet 4-5 s per epoch of
+CamVid train+val, FSFFNet 39-44 s, so 100 epochs are about 8 min for FANet and over an hour
+for FSFFNet: check the seconds per epoch in `OUTPUT/logs/<model>.log` during the first
+minutes and start again in a new OUTPUT with fewer `--epochs` if needed (`--epochs` shapes
+the learning-rate schedule). Within a session's short device commands use
+`scripts/gpu_campaign.py` instead: it stops at a deadline and returns resumable runs.
 
 `OUTPUT/runs/<model>/` is a `fanet-train` run folder (weights, `state.json` with the
 per-epoch history, `learning_curve.csv`/`.png`, `eval/metrics.json`), `OUTPUT/logs/` the

@@ -81,9 +81,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("output", type=Path, help="folder for runs, logs and the summary")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(DEFAULT_MODELS))
     parser.add_argument("--epochs", type=int, default=100,
-                        help="epochs per model (default 100: an estimate for ~10 min on one "
-                             "modern GPU with both models side by side, not measured; check "
-                             "the seconds per epoch in OUTPUT/logs/<model>.log)")
+                        help="epochs per model (default 100: about 8 min for FANet, over an "
+                             "hour for FSFFNet on an H200; check the seconds per epoch in "
+                             "OUTPUT/logs/<model>.log)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--height", type=int, default=384, help="training height (x32)")
     parser.add_argument("--width", type=int, default=512, help="training width (x32)")
