@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 from onnx import TensorProto, helper
 
-from fanet_ros.onnx.heads import softmax_on_last_axis
+from fanet_ros.onnx.heads import cut_to_logits, softmax_on_last_axis
 
 
 def nchw_softmax_model(perm: tuple[int, ...] = (0, 2, 3, 1)) -> onnx.ModelProto:
@@ -44,3 +45,41 @@ def test_other_graph_ends_are_left_alone() -> None:
     model = nchw_softmax_model(perm=(0, 3, 2, 1))  # not NCHW -> NHWC
     assert not softmax_on_last_axis(model)
     assert [n.op_type for n in model.graph.node] == ["Relu", "Softmax", "Transpose"]
+
+
+def resize_by_sizes_model(nchw: bool) -> onnx.ModelProto:
+    """Scores -> Resize(sizes, no scales) x4 -> Softmax -> NHWC probabilities [1, 32, 48, 5],
+    as tf2onnx's dynamic export writes the classifier's upsampling."""
+    scores_shape, sizes = ([1, 5, 8, 12], [1, 5, 32, 48]) if nchw else ([1, 8, 12, 5],
+                                                                       [1, 32, 48, 5])
+    nodes = [helper.make_node("Relu", ["x"], ["scores"]),
+             helper.make_node("Resize", ["scores", "", "", "sizes"], ["up"], mode="linear")]
+    if nchw:
+        nodes += [helper.make_node("Softmax", ["up"], ["p_nchw"], axis=1),
+                  helper.make_node("Transpose", ["p_nchw"], ["probabilities"], perm=[0, 2, 3, 1])]
+    else:
+        nodes += [helper.make_node("Softmax", ["up"], ["probabilities"], axis=-1)]
+    graph = helper.make_graph(
+        nodes, "head", [helper.make_tensor_value_info("x", TensorProto.FLOAT, scores_shape)],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, 32, 48, 5])],
+        initializer=[helper.make_tensor("sizes", TensorProto.INT64, [4], sizes)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_resize_by_sizes_is_cut_to_nhwc_logits_in_either_layout() -> None:
+    for nchw in (True, False):
+        model = resize_by_sizes_model(nchw)
+        shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+        x = np.random.default_rng(0).normal(0, 3, shape).astype(np.float32)
+        cut_to_logits(model)
+        logits = run(model, x)
+        expected = np.maximum(x, 0).transpose(0, 2, 3, 1) if nchw else np.maximum(x, 0)
+        assert logits.shape == (1, 8, 12, 5)
+        np.testing.assert_array_equal(logits, expected)
+
+
+def test_a_layout_nothing_tells_is_refused() -> None:
+    model = resize_by_sizes_model(nchw=True)
+    del model.graph.output[0].type.tensor_type.shape.dim[:]  # the class count unknown
+    with pytest.raises(ValueError, match="cannot tell whether the classifier's logits are NCHW"):
+        cut_to_logits(model)

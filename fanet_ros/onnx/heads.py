@@ -109,6 +109,30 @@ def _final_softmax(graph: onnx.GraphProto, output: str
     return node, transpose, class_axis
 
 
+def logits_are_nchw(model: onnx.ModelProto, resize: onnx.NodeProto) -> bool:
+    """Whether the classifier's ``Resize`` works on NCHW scores: from its constant scales
+    (1 on the class axis), else from the inferred shape of its input against the model's
+    class count (the last axis of its NHWC output); ``ValueError`` when neither tells."""
+    graph = model.graph
+    scales = initializer(graph, resize.input[2]) if len(resize.input) > 2 else None
+    if scales is not None and scales.size == 4:
+        if scales[1] == 1 and scales[3] != 1:
+            return True
+        if scales[3] == 1 and scales[1] != 1:
+            return False
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    shapes = {v.name: v.type.tensor_type.shape.dim
+              for v in (*inferred.value_info, *inferred.input, *inferred.output)}
+    dims = [d.dim_value or None for d in shapes.get(resize.input[0], [])]
+    output = [d.dim_value or None for d in graph.output[0].type.tensor_type.shape.dim]
+    classes = output[-1] if len(output) == 4 else None
+    if len(dims) == 4 and classes is not None and (dims[1] == classes) != (dims[3] == classes):
+        return dims[1] == classes
+    raise ValueError("cannot tell whether the classifier's logits are NCHW or NHWC (its "
+                     "Resize has no constant scales and their shape is not known); export "
+                     "the logits head from the weights instead (fanet-export RUN_DIR)")
+
+
 def cut_to_logits(model: onnx.ModelProto) -> None:
     """Make an exported model end at its stride-8 class logits, NHWC ``[N, H/8, W/8, C]``.
 
@@ -125,9 +149,8 @@ def cut_to_logits(model: onnx.ModelProto) -> None:
     if node is None:
         raise ValueError("the model has no classifier Resize before its output; is it already "
                          "a logits model?")
-    scales = initializer(graph, node.input[2]) if len(node.input) > 2 else None
     logits = node.input[0]
-    if scales is not None and scales.size == 4 and scales[1] == 1 and scales[3] != 1:
+    if logits_are_nchw(model, node):
         graph.node.append(helper.make_node("Transpose", [logits], ["logits"], perm=[0, 2, 3, 1]))
     else:
         graph.node.append(helper.make_node("Identity", [logits], ["logits"]))
