@@ -371,9 +371,10 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     check_sources(config)
     train_data, eval_data = datasets(config, replicas)
     if config.select == "best" and "val" not in eval_data:
-        raise ValueError("--select best picks the epoch by val mIoU, and val is trained on: "
-                         "use --select last (the held-out drives never choose the weights, "
-                         "or their score would no longer measure unseen streets)")
+        raise ValueError("--select best picks the epoch by val mIoU, and no val frame is left "
+                         "to score (val is trained on, or the dataset has none): use --select "
+                         "last (the held-out drives never choose the weights, or their score "
+                         "would no longer measure unseen streets)")
     steps = min(len(train_data), config.steps_per_epoch or len(train_data))
     run_state.write_json(run_dir / run_state.CONFIG, asdict(config))
     scored = ", ".join(f"{len(d.samples)} {name}" for name, d in eval_data.items()) or "none"
