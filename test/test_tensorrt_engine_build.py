@@ -277,8 +277,12 @@ def test_rebuilds_reuse_the_timing_cache(fake_gpu, tiny_model, tmp_path):
     assert trt.timed[0] > 0 and trt.timed[1] == 0
     (timing,) = (tmp_path / "engines").glob("timing_*.cache")
     timing.write_bytes(b"garbage")  # a corrupt cache costs time, not the build
-    open_engine(config, print, force=True)
+    logs: list[str] = []
+    open_engine(config, logs.append, force=True)
     assert trt.timed[2] == trt.timed[0]
+    assert f"TensorRT timing cache {timing} is unusable" in "\n".join(logs)
+    open_engine(config, print, force=True)  # the build saved a good cache over the bad one
+    assert trt.timed[3] == 0
 
 
 @pytest.mark.parametrize(("version", "precision"), [

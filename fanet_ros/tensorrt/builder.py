@@ -164,29 +164,27 @@ def _create_network(builder: trt.Builder) -> trt.INetworkDefinition:
     return builder.create_network()
 
 
-def _read_timing_cache(config: Any, path: Path) -> Any | None:
-    """The timing cache saved at ``path``, or ``None`` if there is none or it is unreadable."""
+def _read_timing_cache(config: Any, path: Path) -> tuple[Any | None, str]:
+    """The timing cache saved at ``path``, else ``None`` and why ('' when there is no file)."""
+    if not path.is_file():
+        return None, ""
     try:
-        return config.create_timing_cache(path.read_bytes()) if path.is_file() else None
-    except Exception:  # OSError; older bindings or a wrapper may raise on bad data
-        return None
+        cache = config.create_timing_cache(path.read_bytes())
+    except OSError as exc:
+        return None, f"cannot be read ({exc})"
+    except Exception as exc:  # older bindings or a wrapper may raise on bad data
+        return None, f"is unusable ({exc})"
+    if cache is None:  # a corrupt file: createTimingCache is noexcept and returns None
+        return None, "is unusable (TensorRT could not read it)"
+    return cache, ""
 
 
 def _load_timing_cache(config: Any, path: Path, log: Callable[[str], None]) -> None:
     """Start the build from the saved timing cache, or an empty one if it is missing or bad."""
-    data = b""
-    if path.is_file():
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            log(f"TensorRT timing cache {path} cannot be read ({exc}); timing every kernel")
-    try:
-        cache = config.create_timing_cache(data)
-        problem = "TensorRT could not read it" if cache is None else ""
-    except Exception as exc:  # older bindings or a wrapper may raise instead
-        cache, problem = None, str(exc)
-    if cache is None:  # a corrupt file: createTimingCache is noexcept and returns None
-        log(f"TensorRT timing cache {path} is unusable ({problem}); starting an empty one")
+    cache, problem = _read_timing_cache(config, path)
+    if problem:
+        log(f"TensorRT timing cache {path} {problem}; starting an empty one")
+    if cache is None:
         cache = config.create_timing_cache(b"")
     if not config.set_timing_cache(cache, False):  # False: refuse another GPU's timings
         log(f"TensorRT refused the timing cache {path}; starting an empty one")
@@ -201,7 +199,7 @@ def _save_timing_cache(config: Any, path: Path, log: Callable[[str], None]) -> N
         return
     try:
         with exclusive_lock(path.with_name(path.name + ".lock")):
-            saved = _read_timing_cache(config, path)
+            saved, _ = _read_timing_cache(config, path)
             if saved is not None:  # False: another GPU's timings are not taken in
                 cache.combine(saved, False)
             atomic_write_bytes(path, bytes(cache.serialize()))
