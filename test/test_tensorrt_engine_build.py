@@ -295,6 +295,20 @@ def test_the_engine_key_holds_the_digest_of_the_graph_the_parser_got(
     assert json.loads(sidecar.read_text())["key"]["graph_sha256"] == trt.parsed[-1]
 
 
+def test_a_model_replaced_after_its_key_was_computed_is_not_built_under_that_key(
+        fake_gpu, tiny_model, tmp_path):
+    trt, _ = fake_gpu()
+    from fanet_ros.tensorrt.builder import EngineBuildError, build_serialized_engine
+
+    model = tmp_path / "model.onnx"
+    model.write_bytes(tiny_model.read_bytes())
+    spec = EngineSpec.from_config(tensorrt_config(str(model), tmp_path, precision="fp32"))
+    build_tiny_model(model, output="labels")  # another graph at the same path
+    with pytest.raises(EngineBuildError, match="changed after its engine key was computed"):
+        build_serialized_engine(spec, print)
+    assert trt.builds == []
+
+
 def test_a_build_keeps_the_timings_another_build_saved_meanwhile(fake_gpu, tiny_model,
                                                                  tmp_path):
     """Two nodes building different engines on one GPU share the timing cache file: the build

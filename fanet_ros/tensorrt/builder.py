@@ -18,6 +18,7 @@ the save merges what other builds saved meanwhile, under a file lock.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,13 @@ def build_serialized_engine(
     builder = trt.Builder(logger)
     network = _create_network(builder)
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse(graph.SerializeToString()):
+    serialized_graph = graph.SerializeToString()
+    if hashlib.sha256(serialized_graph).hexdigest() != spec.graph_sha256:
+        raise EngineBuildError(
+            f"'{spec.onnx_path}' changed after its engine key was computed (replaced while the "
+            "node started?); start again so the engine is built and cached under its own key"
+        )
+    if not parser.parse(serialized_graph):
         raise EngineBuildError(_parser_report(parser, graph, spec))
 
     config = builder.create_builder_config()
