@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import subprocess
 import tarfile
 from pathlib import Path
 
@@ -53,8 +52,7 @@ def test_every_stage_is_a_valid_fanet_train_command(gpu_campaign):
 
     from fanet_training.train import config_from_args, parse_args
 
-    order = subprocess.run(["bash", "-c", 'source scripts/campaign_stages.sh; echo "${ORDER[@]}"'],
-                           cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    order = gpu_campaign.campaign_order()
     assert "fanet_schedule_300" in order
     configs = {stage: config_from_args(parse_args([*gpu_campaign.stage_args(stage),
                                                    "--run-dir", f"campaign/{stage}"]))
