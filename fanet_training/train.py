@@ -9,6 +9,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import math
@@ -299,21 +300,42 @@ def paste_classes(samples: list[Sample], layout: str) -> tuple[int, ...]:
 
 def class_weights_for(config: TrainConfig, train_data: SegmentationDataset,
                       run_dir: Path) -> list[float] | None:
-    """The run's class weights: computed once from the training labels, kept in the run folder."""
+    """The run's class weights: computed from the training labels, kept in the run folder.
+
+    The kept weights are reused only if they were computed by the same method from the same
+    frames (a folder first used by ``--lr-find`` with another ``--class-weighting``, or
+    restarted with another ``--holdout`` or ``--train-splits``, gets new ones).
+    """
     if config.class_weighting == "none":
         return None
     path = run_dir / "class_weights.json"
+    source = {"method": config.class_weighting, "layout": config.layout,
+              "frames": frames_digest(train_data.samples)}
     if path.is_file():
-        return run_state.read_json(path)["weights"]
+        kept = run_state.read_json(path)
+        if all(kept.get(key) == value for key, value in source.items()):
+            return kept["weights"]
+        print(f"{path} was computed {_weights_source_text(kept)}, this run trains "
+              f"{_weights_source_text(source)}: computing the class weights again", flush=True)
     pixels, image_pixels = class_pixel_counts(train_data.samples, config.layout,
                                               train_data.label_set.num_classes)
     weights = class_weights(config.class_weighting, pixels, image_pixels)
     names = train_data.label_set.class_names
     print(f"class weights ({config.class_weighting}): "
           + ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights)), flush=True)
-    run_state.write_json(path, {"method": config.class_weighting, "weights": weights,
-                             "pixels": pixels.tolist()})
+    run_state.write_json(path, {**source, "weights": weights, "pixels": pixels.tolist()})
     return weights
+
+
+def frames_digest(samples: list[Sample]) -> str:
+    """sha256 of the frames' names, in order: which frames class weights were counted on."""
+    return hashlib.sha256("\n".join(sorted(s.name for s in samples)).encode()).hexdigest()
+
+
+def _weights_source_text(source: dict) -> str:
+    frames = str(source.get("frames") or "unrecorded")[:12]
+    return (f"by {source.get('method', 'an unrecorded method')} from {source.get('layout', '?')}"
+            f" frames {frames}")
 
 
 RESUME_MAY_CHANGE = frozenset({"dataset_root", "layout", "run_dir", "workers", "cache",

@@ -337,6 +337,29 @@ def _weights(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def test_kept_class_weights_are_reused_only_for_the_same_method_and_frames(
+        tmp_path: Path, capsys) -> None:
+    from fanet_training.train import find_learning_rate
+
+    root = write_dataset(tmp_path / "data", count=4)
+    path = tmp_path / "run" / "class_weights.json"
+
+    def weights_after(**overrides) -> dict:
+        config = _config(root, tmp_path / "run", **overrides)
+        find_learning_rate(config, steps=2, verbose=0)
+        return json.loads(path.read_text())
+
+    median = weights_after(class_weighting="median-frequency")
+    assert weights_after(class_weighting="median-frequency") == median  # kept
+    square_root = weights_after(class_weighting="sqrt-median-frequency")
+    assert square_root["method"] == "sqrt-median-frequency"
+    assert square_root["weights"] != median["weights"]
+    assert "computing the class weights again" in capsys.readouterr().out
+    held_out = weights_after(class_weighting="sqrt-median-frequency", holdout="frame_000")
+    assert held_out["frames"] != square_root["frames"]
+    assert held_out["pixels"] != square_root["pixels"]  # counted without frame_000
+
+
 def test_lr_find_sweeps_with_the_loss_training_uses(tmp_path: Path) -> None:
     from fanet_training.train import find_learning_rate
 
