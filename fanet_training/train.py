@@ -49,7 +49,7 @@ from fanet_training.losses import DistillationLoss, LovaszSoftmax, SegmentationC
 from fanet_training.models import AUX_TAPS, MODELS, build_model, with_auxiliary_heads
 from fanet_training.models.blocks import HEAD_DROPOUT_LAYER
 from fanet_training.schedule import WarmupPolyDecay
-from fanet_training.source_checks import check_source_held_out, held_out_drives
+from fanet_training.source_checks import check_source, held_out_drives
 from fanet_training.weight_average import EMA, WeightAverage
 
 
@@ -442,14 +442,17 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
 
 
 def check_sources(config: TrainConfig) -> None:
-    """``--init-from`` weights and the ``--distill-from`` teacher left the held-out drives out."""
+    """``--init-from`` weights and the ``--distill-from`` teacher did not train on the
+    held-out drives, nor on val where this run scores it."""
     drives = held_out_drives(config.holdout)
+    scores_val = "val" not in config.train_splits.split(",")
+    options = {"scores_val": scores_val, "val_selects": scores_val and config.select == "best"}
     if config.init_from:
-        check_source_held_out("--init-from", resolve_weights_source(config.init_from).path,
-                              config.layout, drives)
+        check_source("--init-from", resolve_weights_source(config.init_from).path,
+                     config.layout, drives, **options)
     if config.distill_from:
-        check_source_held_out("--distill-from", Path(config.distill_from), config.layout,
-                              drives)
+        check_source("--distill-from", Path(config.distill_from), config.layout, drives,
+                     **options)
 
 
 def attach_average(average: WeightAverage, model: keras.Model, run_dir: Path,

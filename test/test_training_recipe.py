@@ -37,7 +37,7 @@ from fanet_training.data import DataConfig, SegmentationDataset
 from fanet_training.init_weights import WeightsSource, init_from, resolve_weights_source
 from fanet_training.losses import SegmentationCrossEntropy
 from fanet_training.models import build_model
-from fanet_training.source_checks import check_source_held_out
+from fanet_training.source_checks import check_source
 from fanet_training.train import (
     class_weights_for,
     config_from_args,
@@ -245,11 +245,13 @@ def test_the_held_out_drive_never_chooses_the_shipped_weights(tmp_path: Path) ->
     assert not (tmp_path / "run2" / "config.json").exists()
 
 
-def _source_run(folder: Path, holdout: str, layout: str = "folder") -> Path:
+def _source_run(folder: Path, holdout: str, layout: str = "folder",
+                train_splits: str = "train") -> Path:
     """A run folder as fanet-train leaves it: its config, weights and exported teacher."""
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(
-        {"model": "tiny_test", "layout": layout, "holdout": holdout}))
+        {"model": "tiny_test", "layout": layout, "holdout": holdout,
+         "train_splits": train_splits}))
     (folder / "best.weights.h5").write_bytes(b"")
     (folder / "heldout.onnx").write_bytes(b"")
     return folder
@@ -273,14 +275,31 @@ def test_sources_that_left_the_drive_out_or_saw_another_dataset_pass(
     drives = ("frame_000",)
     for holdout in ("frame_000", "frame_0,other"):  # the same drive, or a prefix of it
         folder = _source_run(tmp_path / f"held_{holdout}", holdout=holdout)
-        check_source_held_out("--init-from", folder / "best.weights.h5", "folder", drives)
+        check_source("--init-from", folder / "best.weights.h5", "folder", drives)
     other = _source_run(tmp_path / "cityscapes", holdout="", layout="cityscapes")
-    check_source_held_out("--distill-from", other / "heldout.onnx", "folder", drives)
-    check_source_held_out("--init-from", tmp_path / "all_drives.weights.h5", "folder", ())
+    check_source("--distill-from", other / "heldout.onnx", "folder", drives)
+    check_source("--init-from", tmp_path / "all_drives.weights.h5", "folder", ())
     assert capsys.readouterr().err == ""
     loose = tmp_path / "loose.weights.h5"  # no run folder: cannot be checked, so it is said
-    check_source_held_out("--init-from", loose, "folder", drives)
+    check_source("--init-from", loose, "folder", drives)
     assert "no config.json beside it says which frames it trained on" in capsys.readouterr().err
+
+
+def test_a_source_that_trained_on_val_never_picks_the_epoch_by_val(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = write_dataset(tmp_path / "data", count=4)
+    teacher = _source_run(tmp_path / "train_val", holdout="", train_splits="train,val")
+    with pytest.raises(ValueError, match="trained on val .* --select best picks this run's "
+                                         "epoch by val mIoU: use --select last"):
+        train(_config(root, tmp_path / "run", distill_from=str(teacher / "heldout.onnx")),
+              verbose=0)
+    assert not (tmp_path / "run" / "config.json").exists()
+    source = teacher / "best.weights.h5"
+    check_source("--init-from", source, "folder", (), scores_val=True)  # --select last
+    assert "this run's val mIoU is optimistic" in capsys.readouterr().err
+    check_source("--init-from", source, "folder", ())  # the run trains on val: nothing to say
+    check_source("--init-from", source, "cityscapes", (), val_selects=True)  # other frames
+    assert capsys.readouterr().err == ""
 
 
 def test_deep_supervision_trains_extra_heads_that_the_shipped_weights_leave_out(
