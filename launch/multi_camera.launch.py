@@ -9,8 +9,9 @@ under the namespace a bringup includes this file in (PushRosNamespace), in both 
 one_node:=true (default): one process and one model (one engine on a GPU, front_gpu_device)
 serve both cameras (parameter cameras: [front, rear]); the outputs are
 /segmentation_node/front/overlay and /segmentation_node/rear/overlay.
-one_node:=false: what segmentation.launch.py starts, per camera, under its own namespace
-and GPU: /front/segmentation_node/overlay and /rear/segmentation_node/overlay.
+one_node:=false: what segmentation.launch.py starts, per camera, under its own namespace:
+/front/segmentation_node/overlay and /rear/segmentation_node/overlay, both on front_gpu_device
+unless rear_gpu_device names another GPU.
 Both cameras are checked before anything starts.
 """
 
@@ -31,22 +32,24 @@ from fanet_ros.launching.launch_arguments import (
 )
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
-CAMERAS = {"front": "0", "rear": "1"}
-"""Camera name -> default gpu_device (of its own node with one_node:=false)."""
+CAMERAS = {"front": "0", "rear": ""}
+"""Camera name -> default gpu_device of its own node with one_node:=false ("": the first
+camera's, so a one-GPU robot needs no argument)."""
 SHARED = ("model", "dataset", "model_path", "params_file", "backend", "precision",
           "use_sim_time", "dds_profile", "lifecycle", "autostart")
 """segmentation.launch.py arguments both cameras take."""
 ARGUMENTS = [ARGUMENTS_BY_NAME[name] for name in SHARED] + [
     LaunchArgument("one_node", "true", "true: one node and one model serve both cameras (on "
                    "front_gpu_device); false: a node per camera, each in the camera's namespace "
-                   "on its own GPU.", BOOLEANS),
+                   "(on rear_gpu_device where set).", BOOLEANS),
 ] + [
     argument for camera, gpu in CAMERAS.items() for argument in (
         LaunchArgument(f"{camera}_image", f"{camera}/camera/image_raw",
                        f"Camera topic of the {camera} camera. Relative names resolve under the "
                        "namespace this launch is included in (/ alone)."),
         LaunchArgument(f"{camera}_gpu_device", gpu, f"CUDA device of the {camera} camera's node "
-                       "(one_node:=false; with one_node:=true the node uses front_gpu_device)."),
+                       "(one_node:=false; with one_node:=true the node uses front_gpu_device)"
+                       + (". Empty: front_gpu_device." if not gpu else "."),),
         LaunchArgument(f"{camera}_rviz", "false", f"Start an rviz2 window for the {camera} camera.",
                        BOOLEANS),
     )
@@ -63,7 +66,8 @@ def start_cameras(context: LaunchContext) -> list:
         resolve_launch({**{name: value[name] for name in SHARED},
                         "namespace": "" if one_node else camera,
                         "image": full_namespace(value[f"{camera}_image"], outer),
-                        "gpu_device": value[f"{first if one_node else camera}_gpu_device"],
+                        "gpu_device": value[f"{first if one_node else camera}_gpu_device"]
+                        or value[f"{first}_gpu_device"],
                         "rviz": value[f"{camera}_rviz"]}, CONFIG_DIR, outer,
                        camera=camera if one_node else "")
         for camera in CAMERAS

@@ -363,6 +363,15 @@ def test_multi_camera_launch_serves_both_cameras(installed, ros_context, tmp_pat
                         if name == "segmentation_node"}
 
             assert wait_for(lambda: running() == set(nodes), 30.0), running()
+            if one_node == "false":  # a one-GPU robot needs no rear_gpu_device
+                from rcl_interfaces.srv import GetParameters
+
+                client = spinner.node.create_client(GetParameters,
+                                                    "/rear/segmentation_node/get_parameters")
+                wait_for_service_replies(client, 30.0)
+                future = client.call_async(GetParameters.Request(names=["gpu_device"]))
+                assert wait_for(future.done, 30.0)
+                assert [v.integer_value for v in future.result().values] == [0]
     finally:
         os.killpg(proc.pid, signal.SIGINT)
     code, log = finish(proc, tmp_path)

@@ -17,6 +17,7 @@ import pytest
 from fake_tensorrt import forget_tensorrt_modules, install_fake_gpu
 
 from fanet_ros.runtime import BackendConfig, ModelLoadError, create_backend
+from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from fanet_ros.tensorrt.availability import tensorrt_status
 from fanet_ros.tensorrt.cuda_runtime import CudaError
 
@@ -157,6 +158,22 @@ def test_stream_errors_other_than_not_ready_raise(fake_gpu):
     cuda.cudaStreamQuery = lambda handle: (cudaError_t.cudaErrorInvalidValue,)
     with pytest.raises(CudaError, match=r"cudaStreamQuery failed: cudaErrorInvalidValue \(1\)"):
         stream.synchronize()
+
+
+def test_auto_on_a_gpu_index_that_does_not_exist_warns_that_it_runs_on_the_cpu(
+        fake_gpu, tiny_model, tmp_path):
+    fake_gpu(devices=1)
+    infos, warned = [], []
+    backend = create_backend(config(tiny_model, tmp_path, backend="auto", gpu_device=1),
+                             log=infos.append, warn=warned.append)
+    backend.close()
+    assert isinstance(backend, OnnxRuntimeBackend)
+    assert warned == ["backend: onnxruntime (auto: TensorRT not usable (gpu_device 1 does "
+                        "not exist (1 CUDA device(s) visible; check CUDA_VISIBLE_DEVICES)))"]
+    create_backend(config(tiny_model, tmp_path, backend="auto", gpu_device=0),
+                   log=infos.append, warn=warned.append).close()
+    assert len(warned) == 1
+    assert any(i.startswith("backend: tensorrt (auto: TensorRT") for i in infos)
 
 
 def test_two_backends_on_two_gpus_in_one_thread_each_run_on_their_own(

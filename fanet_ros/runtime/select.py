@@ -46,8 +46,11 @@ def create_backend(
     why. ``backend: tensorrt`` raises instead.
     """
     choice, why = choose_backend(config.backend, config.gpu_device)
-    if log is not None:
-        log(f"backend: {choice} ({why})")
+    report = log
+    if choice != "tensorrt" and config.backend == "auto" and _tensorrt_installed():
+        report = warn or log  # TensorRT is there but cannot run: the CPU is no one's plan
+    if report is not None:
+        report(f"backend: {choice} ({why})")
     if choice == "tensorrt":
         check_model_file(config.model_path)  # a missing model is no reason to fall back
         try:
@@ -72,6 +75,12 @@ def create_backend(
         input_size=config.input_size,
         num_threads=config.num_threads,
     ))
+
+
+def _tensorrt_installed() -> bool:
+    from fanet_ros.tensorrt.availability import tensorrt_version
+
+    return tensorrt_version()[0] is not None
 
 
 def _tensorrt_backend(
