@@ -29,11 +29,16 @@ RUN_LAUNCH = """
 import sys
 from ros2launch.api import (get_share_file_path_from_package, launch_a_launch_file,
                             print_arguments_of_launch_file)
-path = sys.argv[1] if sys.argv[1].startswith("/") else get_share_file_path_from_package(
-    package_name="fanet_ros", file_name=sys.argv[1])
-if sys.argv[2:] == ["--show-args"]:
+if not sys.argv[1].startswith("/"):  # the command line of `ros2 launch fanet_ros FILE ...`
+    sys.argv.insert(1, "fanet_ros")
+    path = get_share_file_path_from_package(package_name="fanet_ros", file_name=sys.argv[2])
+else:  # `ros2 launch PATH ...`
+    sys.argv.insert(1, "")
+    path = sys.argv[2]
+arguments = sys.argv[3:]
+if arguments == ["--show-args"]:
     sys.exit(print_arguments_of_launch_file(launch_file_path=path))
-sys.exit(launch_a_launch_file(launch_file_path=path, launch_file_arguments=sys.argv[2:]))
+sys.exit(launch_a_launch_file(launch_file_path=path, launch_file_arguments=arguments))
 """
 
 
@@ -187,9 +192,10 @@ def generate_launch_description():
 """
 
 
+@pytest.mark.parametrize("name", ["robot_bringup.launch.py", "segmentation.launch.py"])
 def test_a_robots_bringup_includes_the_launch_file_with_its_own_arguments(
-        installed, ros_context, tmp_path, tiny_model):
-    bringup = tmp_path / "robot_bringup.launch.py"
+        installed, ros_context, tmp_path, tiny_model, name):
+    bringup = tmp_path / name  # the bringup may have the name of the file it includes
     bringup.write_text(BRINGUP.format(model=tiny_model))
     proc = launch(installed, tmp_path, str(bringup), "robot:=lf_r1")
     try:

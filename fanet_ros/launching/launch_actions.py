@@ -69,9 +69,31 @@ def check_command_line(context: LaunchContext, declared: Iterable[str]) -> None:
 
 def launched_directly(context: LaunchContext) -> bool:
     """Whether the launch file running now is the one named on the command line
-    (``ros2 launch PACKAGE FILE ...`` or ``ros2 launch PATH ...``), not one it includes."""
+    (``ros2 launch PACKAGE FILE ...`` or ``ros2 launch PATH ...``), not one it includes
+    (a bringup of the same file name, in another package or folder, included it)."""
     current = context.get_locals_as_dict().get("current_launch_file_path")
-    return current is not None and Path(current).name in {Path(a).name for a in sys.argv[1:]}
+    if current is None:
+        return False
+    current_path = Path(current).resolve()
+    words = sys.argv[1:]
+    for index, word in enumerate(words):
+        if Path(word).name != current_path.name:
+            continue
+        if Path(word).is_file() and Path(word).resolve() == current_path:
+            return True  # ros2 launch PATH
+        if index > 0 and _in_share_of(words[index - 1], current_path):
+            return True  # ros2 launch PACKAGE FILE
+    return False
+
+
+def _in_share_of(package: str, path: Path) -> bool:
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+    try:
+        share = Path(get_package_share_directory(package)).resolve()
+    except (PackageNotFoundError, ValueError):
+        return False
+    return share in path.parents
 
 
 def segmentation_actions(
