@@ -276,5 +276,18 @@ def test_a_cleanup_lets_another_model_and_size_be_set_for_the_next_configure(
         assert node.segmenter is None and not list(node.subscriptions)
         assert node.set_parameters([Parameter("input_height", value=0)])[0].successful
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+
+        # two cameras, then back to one: `ros2 param set ... cameras "[]"` sends a bool array
+        assert node.set_parameters([Parameter("cameras", value=["front", "rear"])])[0].successful
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert sorted(node.channels) == ["front", "rear"]
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        refused = node.set_parameters([Parameter("cameras", value=[1, 2])])[0]
+        assert not refused.successful and "must be a list of names" in refused.reason
+        back = Parameter("cameras", Parameter.Type.BOOL_ARRAY, [])
+        assert node.set_parameters([back])[0].successful
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert list(node.channels) == [""]
     finally:
         node.destroy_node()

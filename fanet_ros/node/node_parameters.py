@@ -31,7 +31,8 @@ class ParameterSpec:
     """(from, to, step) as in rcl_interfaces/IntegerRange."""
     float_range: tuple[float, float] | None = None
     names: bool = False
-    """A list of distinct names, each a ROS topic name token (declared as a string array)."""
+    """A list of distinct names, each a ROS topic name token (a string array; dynamically typed,
+    so that an empty list, which ``ros2 param set`` sends as a bool array, is taken)."""
 
     def check(self, value: Any) -> str | None:
         """The reason ``value`` is invalid, or ``None``."""
@@ -57,8 +58,23 @@ TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 """A ROS name token: letters, digits and underscores, starting with a letter."""
 
 
+def is_empty_array(value: Any) -> bool:
+    """An empty list, tuple or ``array.array`` (rclpy's integer and double arrays)."""
+    return not isinstance(value, (str, bytes)) and hasattr(value, "__len__") and len(value) == 0
+
+
+def names_value(value: Any) -> Any:
+    """A names parameter's value as a list (``[]`` for an empty array of any type); other
+    values are left for :func:`name_list_problem` to refuse."""
+    return [] if is_empty_array(value) else list(value) if isinstance(value, (list, tuple)) \
+        else value
+
+
 def name_list_problem(name: str, value: Any) -> str | None:
-    """Why ``value`` is not a list of distinct name tokens, or ``None``."""
+    """Why ``value`` is not a list of distinct name tokens, or ``None``. An empty array of any
+    element type is the empty list (YAML's ``[]`` has no element type)."""
+    if is_empty_array(value):
+        return None
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         return f"{name} must be a list of names, e.g. [front, rear], not {value!r}"
     bad = [v for v in value if not TOKEN.fullmatch(v)]
@@ -152,6 +168,7 @@ def parameter_descriptor(spec: ParameterSpec, reconfigurable: bool = False) -> A
         descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
     if spec.names:
         descriptor.additional_constraints = "distinct names of letters, digits and _"
+        descriptor.dynamic_typing = True  # [] arrives as an empty bool array, or not set
     if spec.int_range is not None:
         low, high, step = spec.int_range
         descriptor.integer_range = [IntegerRange(from_value=low, to_value=high, step=step)]
@@ -170,16 +187,16 @@ def declare_parameters(
     :func:`parameter_descriptor`); the values, and a problem per parameter that has the wrong
     type or value (every one, not the first)."""
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-    from rclpy.parameter import Parameter
 
     values: dict[str, Any] = {}
     problems = []
     for spec in specs:
         try:
             descriptor = parameter_descriptor(spec, reconfigurable)
-            # an empty list has no element type: a names list is declared by type (unset: [])
-            default = Parameter.Type.STRING_ARRAY if spec.names else spec.default
+            # an empty list has no element type: a names list is dynamically typed (unset: [])
+            default = None if spec.names else spec.default
             value = node.declare_parameter(spec.name, default, descriptor).value
+            value = names_value(value) if spec.names and value is not None else value
             value = list(spec.default) if spec.names and value is None else value
         except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
             problems.append(f"{spec.name}: {exc}")

@@ -36,6 +36,7 @@ from fanet_ros.node.node_parameters import (
     PARAMETERS_BY_NAME,
     combination_problems,
     declare_parameters,
+    names_value,
 )
 from fanet_ros.node.node_usage import exit_if_help
 from fanet_ros.node.parameter_requests import guard_parameter_services
@@ -261,7 +262,8 @@ class SegmentationCore:
         for param in params:
             spec = PARAMETERS_BY_NAME.get(param.name)
             if spec is not None:  # kept for the next configure too
-                self.params[param.name] = list(param.value) if spec.names else param.value
+                self.params[param.name] = names_value(param.value) if spec.names \
+                    else param.value
             if param.name == "overlay_alpha":  # the pipelines hold their own copy
                 for channel in self.channels.values():
                     channel.pipeline.overlay_alpha = float(param.value)
