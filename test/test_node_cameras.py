@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,14 +33,15 @@ MODEL = "fanet_synthetic"
 
 
 @pytest.fixture(scope="module")
-def two_camera_node(ros_context, tmp_path_factory) -> Iterator[None]:
+def two_camera_node(ros_context, tmp_path_factory) -> Iterator[Path]:
+    """The node's log file."""
+    log = tmp_path_factory.mktemp("cameras") / "node.log"
     with running_node(
         {"model_path": str(resolve_model(MODEL)), "cameras": "[front, rear]",
          "diagnostics_period": 0.2, "input_timeout": 1.0, "num_threads": 1},
-        tmp_path_factory.mktemp("cameras") / "node.log",
-        remaps={f"{camera}/image": topic for camera, topic in CAMERAS.items()}, namespace=NS,
+        log, remaps={f"{camera}/image": topic for camera, topic in CAMERAS.items()}, namespace=NS,
     ):
-        yield
+        yield log
 
 
 class Camera:
@@ -159,3 +161,18 @@ def test_a_stopped_camera_leaves_the_other_at_full_rate(two_camera_node):
         assert front_while_alone, "no front status while it played alone"
         level, message, _ = front_while_alone[-1]
         assert level == 0, message
+
+
+def test_each_camera_warns_of_its_own_unreadable_frames(two_camera_node):
+    """Warnings are throttled per camera: the front camera's never silence the rear's."""
+    with SpinningNode("unreadable_frames") as spinner:
+        front, rear = Camera(spinner, "front"), Camera(spinner, "rear")
+        assert wait_for(lambda: connected(front, rear), TIMEOUT)
+        time.sleep(1.0)
+        for camera in (front, rear):  # within one throttle period
+            msg = image_msg(camera_image(0), "rgb8", 30 * 10**9, frame_id="x")
+            msg.encoding = "not_an_encoding"
+            camera.image_pub.publish(msg)
+        assert wait_for(lambda: all(f"dropped a frame from {CAMERAS[c]}" in
+                                    two_camera_node.read_text() for c in CAMERAS), TIMEOUT), (
+            two_camera_node.read_text())

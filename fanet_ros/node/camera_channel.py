@@ -105,7 +105,10 @@ class CameraChannel:
         self._accepting = accepting
         self._create_publisher = create_publisher or node.create_publisher
         self._destroy_publisher = destroy_publisher or node.destroy_publisher
-        logger = node.get_logger()
+        self.logger = node.get_logger().get_child(camera) if camera else node.get_logger()
+        """This camera's logger: rclpy throttles per logger and call site, so one camera's
+        dropped frames never silence another's."""
+        logger = self.logger
         self.frames_in = RateMeter()
         self.frames_out = RateMeter()
         self.counters = FrameCounters(pipeline.times.lock)
@@ -144,7 +147,7 @@ class CameraChannel:
     def _create_topics(self) -> None:
         node, params, camera = self.node, self.params, self.camera
         prefix = f"{camera}/" if camera else ""
-        logger = node.get_logger()
+        logger = self.logger
         overrides = QoSOverridingOptions.with_default_policies()
         for name in OUTPUTS:
             self.publishers[name] = self._create_publisher(
@@ -233,7 +236,7 @@ class CameraChannel:
             if isinstance(exc, ImageTooLargeError):
                 self.counters.add(too_large=1)
             self.counters.error(str(exc), failure=False)
-            self.node.get_logger().warning(
+            self.logger.warning(
                 f"dropped a frame from {self.image_sub.topic_name}: {exc}",
                 throttle_duration_sec=WARN_THROTTLE_S,
             )
@@ -262,7 +265,7 @@ class CameraChannel:
         """A frame of this camera failed in the worker (``frames_failed``)."""
         text = f"{type(exc).__name__}: {exc}"
         self.counters.error(text, failure=True)
-        self.node.get_logger().error(
+        self.logger.error(
             f"frame failed in the worker (frames_failed), from {self.image_sub.topic_name}: "
             f"{text}", throttle_duration_sec=WARN_THROTTLE_S,
         )
@@ -412,7 +415,7 @@ class CameraChannel:
         started = health.reason != self._health_reason
         self._health_reason = health.reason
         # one call site per severity and throttling: rclpy refuses to mix them at one
-        logger = self.node.get_logger()
+        logger = self.logger
         if health.level == ERROR and started:
             logger.error(health.message)
         elif health.level == ERROR:
