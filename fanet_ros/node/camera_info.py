@@ -45,8 +45,10 @@ def camera_info_topic(image_topic: str) -> str:
 def scaled_camera_info(info: Any, scale_x: float, scale_y: float, header: Any) -> CameraInfo:
     """A copy of ``info`` for its image resized by ``scale_x`` x ``scale_y``, with ``header``.
 
-    Scales the size, the intrinsics K, the projection P (fx, cx, Tx, fy, cy) and the
-    ROI, as image_proc's resize node does; distortion, rectification and binning stay.
+    Scales the size, the ROI and the rows of the intrinsics K and the projection P that give
+    pixel x (by ``scale_x``) and y (by ``scale_y``): fx, cx, Tx and fy, cy, Ty (a vertical
+    stereo pair's baseline term, which image_proc's resize node leaves); distortion,
+    rectification and binning stay.
     """
     roi = info.roi
     out = CameraInfo(
@@ -60,10 +62,12 @@ def scaled_camera_info(info: Any, scale_x: float, scale_y: float, header: Any) -
             do_rectify=roi.do_rectify,
         ),
     )
-    for i, scale in ((0, scale_x), (2, scale_x), (4, scale_y), (5, scale_y)):
-        out.k[i] *= scale
-    for i, scale in ((0, scale_x), (2, scale_x), (3, scale_x), (5, scale_y), (6, scale_y)):
-        out.p[i] *= scale
+    for i in range(3):  # K = [fx s cx; 0 fy cy; 0 0 1]
+        out.k[i] *= scale_x
+        out.k[3 + i] *= scale_y
+    for i in range(4):  # P = [fx' s cx' Tx; 0 fy' cy' Ty; 0 0 1 0]
+        out.p[i] *= scale_x
+        out.p[4 + i] *= scale_y
     return out
 
 
