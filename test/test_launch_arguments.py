@@ -149,6 +149,17 @@ def test_params_file_values_are_checked_with_the_arguments(tiny_model, tmp_path)
     assert plan.parameters["backend"] == "onnxruntime"  # the argument wins over the file
 
 
+def test_a_misspelt_parameter_in_the_nodes_own_entry_is_refused(tiny_model, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    other_nodes_setting: 1\n"
+                      "segmentation_node:\n  ros__parameters:\n    output_resolutin: model\n"
+                      "    use_sim_time: true\n    qos_overrides: {}\n")
+    message = problems_of(tiny_model, params_file=str(params))
+    assert (f"params_file '{params}', segmentation_node: segmentation_node has no parameter "
+            "'output_resolutin' (did you mean 'output_resolution'?)") in message
+    assert "other_nodes_setting" not in message and "use_sim_time" not in message
+
+
 def test_int8_with_onnxruntime_is_refused_by_the_node_rules():
     problems = combination_problems({"backend": "onnxruntime", "precision": "int8"})
     assert any("precision int8 is a TensorRT engine precision" in p for p in problems)

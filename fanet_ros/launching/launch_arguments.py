@@ -10,6 +10,7 @@ and a DDS profile that would undo the user's settings.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -265,12 +266,18 @@ def parameter_problems(
     return problems + combination_problems({**file_values, **parameters})
 
 
+NODE_OWN_PARAMETERS = ("qos_overrides", "use_sim_time", "start_type_description_service",
+                       "class_names", "class_colors")
+"""Parameters the node has beside its table: rclpy's, QoS overrides and the model's classes."""
+
+
 def params_file_values(path: Path, namespace: str) -> tuple[dict[str, Any], list[str]]:
     """The node's parameters in a ROS 2 params file, and why it cannot be read.
 
     Reads the entries for every node (``/**``) and for this node (``segmentation_node``,
-    ``/**/segmentation_node`` or its full name); names the node does not declare are left
-    to it (``qos_overrides`` and the like).
+    ``/**/segmentation_node`` or its full name). A name the node does not have is refused in
+    this node's own entries (a misspelling the node would ignore) and left alone under
+    ``/**``, which other nodes read too.
     """
     try:
         data = yaml.safe_load(path.read_text())
@@ -281,13 +288,26 @@ def params_file_values(path: Path, namespace: str) -> tuple[dict[str, Any], list
                     "(<node name>: ros__parameters: <name>: <value>)"]
     fqn = f"{namespace.rstrip('/')}/{NODE_NAME}".lstrip("/")
     values: dict[str, Any] = {}
+    problems: list[str] = []
     for key, entry in data.items():
-        if str(key).lstrip("/") in ("**", NODE_NAME, f"**/{NODE_NAME}", fqn) and isinstance(
+        section = str(key).lstrip("/")
+        if section in ("**", NODE_NAME, f"**/{NODE_NAME}", fqn) and isinstance(
             entry, dict
         ) and isinstance(entry.get("ros__parameters"), dict):
-            values.update({name: value for name, value in entry["ros__parameters"].items()
+            given = entry["ros__parameters"]
+            values.update({name: value for name, value in given.items()
                            if name in PARAMETERS_BY_NAME})
-    return values, []
+            if section != "**":
+                problems += [unknown_parameter(path, key, str(name)) for name in given
+                             if name not in PARAMETERS_BY_NAME and name not in NODE_OWN_PARAMETERS]
+    return values, problems
+
+
+def unknown_parameter(path: Path, section: object, name: str) -> str:
+    close = difflib.get_close_matches(name, [*PARAMETERS_BY_NAME, *NODE_OWN_PARAMETERS], n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return (f"params_file '{path}', {section}: {NODE_NAME} has no parameter '{name}'{hint}; "
+            "the node would ignore it")
 
 
 def choose_model_path(model_path: str, model: str, dataset: str) -> tuple[str, str | None]:
