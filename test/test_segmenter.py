@@ -105,3 +105,18 @@ def test_importing_the_package_loads_no_runtime():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_probabilities_models_confidence_is_its_winning_probability(tmp_path):
+    from tiny_model import build_tiny_model
+
+    from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+    pipeline = SegmentationPipeline(OnnxRuntimeBackend(
+        build_tiny_model(tmp_path / "probabilities.onnx", output="probabilities")))
+    image = DecodedImage(street_image(64, 96), "bgr8")
+    batch, _ = pipeline.preprocess(image)
+    expected = np.rint(pipeline.backend.infer(batch)[0].max(axis=-1) * 255.0).astype(np.uint8)
+    out = pipeline.process(image, at_input_resolution=False, want_confidence=True)
+    np.testing.assert_array_equal(out.confidence, expected)
+    assert out.confidence.std() > 0  # a varied image, not a constant
