@@ -176,3 +176,17 @@ def test_each_camera_warns_of_its_own_unreadable_frames(two_camera_node):
         assert wait_for(lambda: all(f"dropped a frame from {CAMERAS[c]}" in
                                     two_camera_node.read_text() for c in CAMERAS), TIMEOUT), (
             two_camera_node.read_text())
+
+
+def test_a_camera_of_another_shape_than_the_model_input_is_told_what_to_set(two_camera_node):
+    with SpinningNode("wide_camera") as spinner:
+        front = Camera(spinner, "front")
+        assert wait_for(lambda: connected(front), TIMEOUT)
+        time.sleep(1.0)
+        wide = np.zeros((90, 160, 3), np.uint8)  # 16:9 on the model's 4:3 input
+        front.image_pub.publish(image_msg(wide, "rgb8", 40 * 10**9, frame_id="front_optical"))
+        expected = (f"{CAMERAS['front']}: camera frames of 160x90 (WxH, aspect 1.78) are "
+                    "stretched to the model input 256x192")
+        assert wait_for(lambda: expected in two_camera_node.read_text(), TIMEOUT), (
+            two_camera_node.read_text())
+        assert "input_height:=160 input_width:=256" in two_camera_node.read_text()

@@ -50,6 +50,7 @@ from fanet_ros.node.diagnostics_health import (
 from fanet_ros.node.frame_notes import FrameNotes
 from fanet_ros.node.frame_stamps import check_stamp, clock_skew_note, stamp_nanoseconds
 from fanet_ros.node.input_qos import AdaptiveSubscription, policy_name
+from fanet_ros.node.input_shape import stretch_advice
 from fanet_ros.node.node_statistics import LatencyWindow, RateMeter
 from fanet_ros.node.qos_profiles import output_qos, sensor_data_qos
 from fanet_ros.node.throughput_watch import ArrivalWindow, ThroughputWatch
@@ -130,6 +131,7 @@ class CameraChannel:
         self.processing = LatencyWindow()
         """Receipt to publish."""
         self._max_pixels = round(params["max_decoded_megapixels"] * 1e6)
+        self._shape_checked: tuple[int, int] | None = None
         self.notes = FrameNotes(logger.warning, FRAME_NOTES, WARN_THROTTLE_S)
         """Frames published or dropped with a finding (fanet_ros.node.frame_notes)."""
         self.publishers: dict[str, Publisher] = {}
@@ -242,6 +244,7 @@ class CameraChannel:
             )
             return None
         self.pipeline.times.add("convert", time.perf_counter() - t0)
+        self._check_shape(image.height, image.width)
         if image.extra_bytes:
             self.notes.note("with_extra_data", (
                 f"frames on {self.image_sub.topic_name} carry {image.extra_bytes} bytes of "
@@ -254,6 +257,17 @@ class CameraChannel:
             want_confidence=want["confidence"],
         )
         return Frame(header, image, request, received, received_ns)
+
+    def _check_shape(self, height: int, width: int) -> None:
+        """Warn once per camera size that the model input stretches (:mod:`input_shape`)."""
+        if (height, width) == self._shape_checked:
+            return
+        self._shape_checked = (height, width)
+        meta = self.pipeline.metadata
+        advice = stretch_advice((height, width), self.pipeline.model_size, meta.dynamic_size,
+                                meta.size_multiple)
+        if advice:
+            self.logger.warning(f"{self.image_sub.topic_name}: {advice}")
 
     def drop_nonfinite(self, exc: Exception, model_path: str) -> None:
         """A broken model, not a broken worker: say so."""
