@@ -354,8 +354,9 @@ def fill_jpeg_msg(msg: Any, pixels: np.ndarray, encoding: str, header: Any,
     if encoding not in ("rgb8", "bgr8", "mono8"):
         raise ImageConversionError(f"cannot JPEG-encode {encoding} (rgb8, bgr8, mono8)")
     target = "mono8" if encoding == "mono8" else "bgr8"
-    ok, encoded = cv2.imencode(".jpg", pixels[..., ::-1] if encoding == "rgb8" else pixels,
-                               [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if encoding == "rgb8":  # a contiguous copy: imencode of a reversed view is 2x slower
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise ImageConversionError(f"JPEG encoding of a {pixels.shape} {encoding} image failed")
     msg.header = header
