@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import sys
 from pathlib import Path
@@ -12,20 +11,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fanet_ros.tooling.ros_env import use_local_ros_domain  # noqa: E402
+from fanet_ros.tooling.ros_env import (  # noqa: E402
+    reserve_ros_domain,
+    use_local_ros_domain,
+)
 
-
-def xdist_worker_domain() -> int | None:
-    """Under pytest-xdist, a domain per worker: workers inherit the controller's domain (set
-    by this file in the controller) and shift it by 100 each, so no two workers meet."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
-    base = os.environ.get("ROS_DOMAIN_ID", "")
-    if not worker.startswith("gw") or not base.isdigit():
-        return None
-    return 1 + (int(base) - 1 + 100 * int(worker[2:])) % 232
-
-
-ROS_DOMAIN_ID = use_local_ros_domain(xdist_worker_domain())
+# Every pytest process (the run, or the pytest-xdist controller and each worker) reserves a
+# domain of its own, so neither two workers nor two runs on one machine ever meet; the nodes
+# and tools a test starts inherit it through ROS_DOMAIN_ID.
+ROS_DOMAIN_ID = use_local_ros_domain(reserve_ros_domain())
 
 TRAINING_IMPORT = re.compile(r"^(from|import) (keras|tensorflow|tf2onnx|fanet_training)\b", re.M)
 """A test file that needs the training extra (``pip install -e .[training]``)."""

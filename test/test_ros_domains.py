@@ -1,26 +1,24 @@
-"""Test runs stay on their own ROS domain: one per run, and one per pytest-xdist worker."""
+"""Test runs stay on their own ROS domain: one per pytest process, reserved on the machine."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
-import pytest
-from conftest import xdist_worker_domain
+from fanet_ros.tooling.ros_env import DOMAINS, reserve_ros_domain
 
 
 def test_this_process_uses_a_local_domain_of_its_own() -> None:
     assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
-    assert 1 <= int(os.environ["ROS_DOMAIN_ID"]) <= 232  # Fast DDS's usable range
+    assert int(os.environ["ROS_DOMAIN_ID"]) in DOMAINS  # below the ephemeral ports
 
 
-@pytest.mark.parametrize("base", [1, 37, 100, 232])
-def test_xdist_workers_never_share_a_domain(base: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(base))
-    domains = []
-    for worker in range(8):
-        monkeypatch.setenv("PYTEST_XDIST_WORKER", f"gw{worker}")
-        domains.append(xdist_worker_domain())
-    assert domains[0] == base and len(set(domains)) == 8
-    assert all(1 <= d <= 232 for d in domains)
-    monkeypatch.delenv("PYTEST_XDIST_WORKER")
-    assert xdist_worker_domain() is None  # without xdist: the run's own domain
+def test_processes_never_reserve_a_domain_another_holds() -> None:
+    held = {int(os.environ["ROS_DOMAIN_ID"]), reserve_ros_domain(), reserve_ros_domain()}
+    assert len(held) == 3  # this run's, and two more
+    code = ("from fanet_ros.tooling.ros_env import reserve_ros_domain; "
+            "print(reserve_ros_domain(), reserve_ros_domain(exclude=5))")
+    others = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert len({*held, *map(int, others)}) == 5 and "5" not in others[1:]

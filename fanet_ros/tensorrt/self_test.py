@@ -284,6 +284,7 @@ def run_self_test(
 
 def _private_domain() -> int:
     """A ROS domain other than the current one, so the test frames reach no running system."""
+    from fanet_ros.tooling.ros_env import reserve_ros_domain
+
     current = os.environ.get("ROS_DOMAIN_ID", "0")
-    domain = 1 + os.getpid() % 100
-    return domain + 1 if str(domain) == current else domain
+    return reserve_ros_domain(exclude=int(current) if current.isdigit() else None)
