@@ -168,7 +168,7 @@ def test_a_realtime_replay_keeps_the_bags_pace_while_frames_are_scored(
     add, send, sent_at = FrameScorer.add, Replay.send, []
 
     def slow_add(self, *args, **kwargs):
-        time.sleep(1.0)
+        time.sleep(2.0)  # far above what a loaded machine's scheduling adds (below)
         return add(self, *args, **kwargs)
 
     def timed_send(self, *args, **kwargs):
@@ -182,7 +182,7 @@ def test_a_realtime_replay_keeps_the_bags_pace_while_frames_are_scored(
                           start_node_params={"model_path": str(tiny_model), **NODE_PARAMS})
     assert len(sent_at) == FRAMES + 1
     late = [t - sent_at[0] - 0.05 * i for i, t in enumerate(sent_at)]
-    assert max(late) < 0.4, late  # held back by a frame's scoring, a send came 0.9 s late
+    assert max(late) < 1.0, late  # held back by a frame's scoring, a send came ~2 s late
     assert report.counts.matched >= 1
 
 

@@ -64,6 +64,19 @@ class Camera:
         with self._lock:
             self.received[kind].append(msg)
 
+    def warm_up(self) -> None:
+        """Send frames until one comes back (both sides matched, the node's input settled),
+        then forget what came back."""
+        for k in range(int(TIMEOUT / 0.5)):
+            self.send(500_000_000 + k, seed=0)
+            if wait_for(lambda: bool(self.outputs()), 0.5):
+                break
+        assert self.outputs(), f"no output of the {self.name} camera's warm-up frames"
+        time.sleep(0.5)  # a warm-up frame still in flight comes back now, not later
+        with self._lock:
+            for kind in self.received:
+                self.received[kind].clear()
+
     def outputs(self, kind: str = "label") -> list:
         with self._lock:
             return list(self.received[kind])
@@ -95,7 +108,8 @@ def test_each_cameras_frames_reach_its_own_outputs(two_camera_node):
         probe = {name: DiagnosticsProbe(spinner.node, f"{NODE}/{name}: segmentation")
                  for name in CAMERAS}
         assert wait_for(lambda: connected(front, rear), TIMEOUT)
-        time.sleep(1.0)  # the node must see our output subscriptions too
+        front.warm_up()  # the node sees our output subscriptions too
+        rear.warm_up()
         sent = {}
         for i in range(3):  # both cameras at once, so that their frames run as one batch
             sent[front.name, i] = front.send(1_000_000_000 + i, seed=10 + i)

@@ -12,8 +12,11 @@ from sensor_msgs.msg import Image
 from test_node_reliability import camera_frame
 
 TIMEOUT = 20.0
-FRAMES, RATE = 20, 20.0
+FRAMES, RATE = 20, 10.0
 """640x480 bgr8 frames (921,600 bytes: more than Fast DDS carries best effort by default)."""
+ALLOWED_LOSS = 3
+"""The old re-check lost 0.5-0.9 s of frames (5-9 at 10 Hz); a loaded machine may take a
+moment longer to switch than an idle one."""
 
 
 def test_a_reliable_camera_starting_late_delivers_its_first_frames(
@@ -38,8 +41,8 @@ def test_a_reliable_camera_starting_late_delivers_its_first_frames(
             time.sleep(1.0 / RATE)
         status = diag.status_after(lambda s: s["input_reliability"] == "reliable", TIMEOUT)
         assert status, diag.latest
-        time.sleep(1.0)
+        wait_for(lambda: int(diag.latest["frames_received"]) >= FRAMES - ALLOWED_LOSS, TIMEOUT)
         received = int(diag.latest["frames_received"])
         lost = int(diag.latest["frames_lost_in_transport"])
         print(f"late reliable camera: {received} of {FRAMES} received, {lost} lost")
-        assert received >= FRAMES - 2, (received, lost, log.read_text())
+        assert received >= FRAMES - ALLOWED_LOSS, (received, lost, log.read_text())

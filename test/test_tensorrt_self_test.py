@@ -63,7 +63,7 @@ def test_engine_step_builds_compares_and_reports(fake_gpu, tiny_model, tmp_path)
 
 
 def test_node_step_runs_the_real_node_through_real_topics(tiny_model, tmp_path):
-    row = node_row(tiny_model, "onnxruntime", 0, tmp_path / "engines", seconds=2.0,
+    row = node_row(tiny_model, "onnxruntime", 0, tmp_path / "engines", seconds=4.0,
                    log_dir=tmp_path, rate_hz=10.0, startup_timeout_s=60.0)
     assert row.result == PASS, row.detail
     assert "agreement with ONNX Runtime 100.000 %" in row.detail
