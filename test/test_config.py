@@ -187,3 +187,17 @@ def test_rviz_shows_topics_the_namespaced_node_really_uses(own_ros_context, tiny
         assert subscribed[shown["Camera"]] == [image.type.replace("/", "/msg/")]
     finally:
         node.destroy_node()
+
+
+def test_a_misspelt_parameter_is_named_and_other_nodes_parameters_are_not(
+        own_ros_context, tiny_model, capfd):
+    node = SegmentationNode(
+        context=own_ros_context,
+        cli_args=["--ros-args", "-p", f"model_path:={tiny_model}",
+                  "-p", "output_resolutin:=model", "-p", "publish_rate:=5.0"],
+    )
+    node.destroy_node()
+    err = capfd.readouterr().err
+    assert ("parameter 'output_resolutin' is not one of this node's and is ignored: did you "
+            "mean 'output_resolution'?") in err
+    assert "publish_rate" not in err  # a /** file's parameter of another node

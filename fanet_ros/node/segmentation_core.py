@@ -42,6 +42,7 @@ from fanet_ros.node.node_usage import exit_if_help
 from fanet_ros.node.parameter_requests import guard_parameter_services
 from fanet_ros.node.qos_profiles import LATCHED_QOS
 from fanet_ros.node.steady_timer import steady_timer
+from fanet_ros.node.unknown_parameters import misspelt_parameters
 from fanet_ros.runtime import ModelLoadError
 from fanet_ros.segmentation_pipeline import SegmentationPipeline
 from fanet_ros.segmenter import Segmenter
@@ -95,6 +96,12 @@ class SegmentationCore:
             raise StartupError("invalid parameters: " + "; ".join(problems))
         self.params = values
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        overrides = getattr(self, "_parameter_overrides", {})  # rclpy has no public accessor
+        for name, meant in misspelt_parameters(overrides, [*PARAMETERS_BY_NAME,
+                                                           *MODEL_PARAMETERS]):
+            self.get_logger().warning(
+                f"parameter '{name}' is not one of this node's and is ignored: did you mean "
+                f"'{meant}'? (`--help` lists them)")
 
     def _create_output_publisher(self, msg_type: type, topic: str, qos: Any,
                                  **kwargs: Any) -> Publisher:
