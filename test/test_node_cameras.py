@@ -204,3 +204,6 @@ def test_a_camera_of_another_shape_than_the_model_input_is_told_what_to_set(two_
         assert wait_for(lambda: expected in two_camera_node.read_text(), TIMEOUT), (
             two_camera_node.read_text())
         assert "input_height:=160 input_width:=256" in two_camera_node.read_text()
+        probe = DiagnosticsProbe(spinner.node, f"{NODE}/front: segmentation")
+        assert probe.status_after(lambda s: s.get("input_shape") ==
+                                  "160x90 (WxH), stretched to the model input", TIMEOUT)

@@ -132,6 +132,8 @@ class CameraChannel:
         """Receipt to publish."""
         self._max_pixels = round(params["max_decoded_megapixels"] * 1e6)
         self._shape_checked: tuple[int, int] | None = None
+        self.input_shape = ""
+        """/diagnostics ``input_shape``: the last frame's shape against the model input's."""
         self.notes = FrameNotes(logger.warning, FRAME_NOTES, WARN_THROTTLE_S)
         """Frames published or dropped with a finding (fanet_ros.node.frame_notes)."""
         self.publishers: dict[str, Publisher] = {}
@@ -266,6 +268,8 @@ class CameraChannel:
         meta = self.pipeline.metadata
         advice = stretch_advice((height, width), self.pipeline.model_size, meta.dynamic_size,
                                 meta.size_multiple)
+        self.input_shape = f"{width}x{height} (WxH), " + (
+            "stretched to the model input" if advice else "the model input's shape")
         if advice:
             self.logger.warning(f"{self.image_sub.topic_name}: {advice}")
 
@@ -387,6 +391,7 @@ class CameraChannel:
             "input_reliability": policy_name(source.reliability),
             "input_publishers": str(source.publishers),
             "input_publishers_best_effort": str(source.best_effort_publishers),
+            **({"input_shape": self.input_shape} if self.input_shape else {}),
             "frames_received": str(counts.received),
             "frames_lost_in_transport": str(counts.lost),
             "frames_published": str(counts.published),
