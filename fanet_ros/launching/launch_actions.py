@@ -6,6 +6,7 @@ Decisions live in :mod:`fanet_ros.launching.launch_arguments`; this module turns
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -74,26 +75,27 @@ def launched_directly(context: LaunchContext) -> bool:
     current = context.get_locals_as_dict().get("current_launch_file_path")
     if current is None:
         return False
-    current_path = Path(current).resolve()
-    words = sys.argv[1:]
-    for index, word in enumerate(words):
-        if Path(word).name != current_path.name:
+    given = Path(os.path.abspath(current))  # as launch has it (a symlink install: in share)
+    for index, word in enumerate(sys.argv[1:]):
+        if Path(word).name != given.name:
             continue
-        if Path(word).is_file() and Path(word).resolve() == current_path:
+        if Path(word).is_file() and Path(word).resolve() == given.resolve():
             return True  # ros2 launch PATH
-        if index > 0 and _in_share_of(words[index - 1], current_path):
+        if index > 0 and _in_share_of(sys.argv[index], given):
             return True  # ros2 launch PACKAGE FILE
     return False
 
 
 def _in_share_of(package: str, path: Path) -> bool:
+    """Whether ``path`` lies in ``package``'s share folder, as given or with links resolved
+    (``colcon build --symlink-install`` links share files to the source tree)."""
     from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
     try:
-        share = Path(get_package_share_directory(package)).resolve()
+        share = Path(os.path.abspath(get_package_share_directory(package)))
     except (PackageNotFoundError, ValueError):
         return False
-    return share in path.parents
+    return share in path.parents or share.resolve() in path.resolve().parents
 
 
 def segmentation_actions(
