@@ -23,7 +23,11 @@ It behaves as TensorRT does where fanet_ros depends on it:
   another device than the current one, or when the engine's device is not current;
 * TensorRT 11 has no FP16/INT8 builder flags and no INT8 calibrator;
 * a failed build logs errors and returns ``None``; the timing cache keeps what
-  a build timed, and a build with it re-times only what it lacks.
+  a build timed, and a build with it re-times only what it lacks;
+* from 10.x a build reports its steps to ``config.progress_monitor``
+  (``IProgressMonitor``) and is cancelled (returns ``None``) when ``step_complete``
+  returns False or raises, as the binding's trampoline does (it prints the exception);
+  ``trt.build_steps`` is called before each step (a test's hook).
 
 "Engines" run the parsed ONNX graph with ONNX Runtime on the fake CUDA
 memory of :mod:`fake_cuda`, so the data path of the backend is exercised.
@@ -127,6 +131,14 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
     trt.timed = []  # kernels each build timed (those its timing cache lacked)
     trt.profiles = []  # (min, opt, max) input shapes of every optimisation profile
     trt.parsed = []  # sha256 of every graph given to the ONNX parser
+    trt.build_steps = lambda step: None  # called before each reported build step (tests)
+    trt.cancelled_builds = 0
+    if major >= 10:
+        class IProgressMonitor:
+            def __init__(self) -> None:
+                pass
+
+        trt.IProgressMonitor = IProgressMonitor
 
     if major < 11:
         class IInt8EntropyCalibrator2:
@@ -217,6 +229,8 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
             self.flags, self.profile, self.int8_calibrator = {"TF32"}, None, None  # as TRT's
             self.tactic_sources = None
             self.timing_cache: TimingCache | None = None
+            if major >= 10:
+                self.progress_monitor = None
 
         def create_timing_cache(self, serialized) -> TimingCache | None:
             text = bytes(serialized).decode(errors="replace")
@@ -288,11 +302,32 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
                 errors.append("Calibration failure occurred with no scaling factors detected.")
             for message in errors:
                 self.logger.log(Severity.ERROR, message)
-            if errors:
+            if errors or not _steps_completed(config):
                 return None
             image = network.get_input(0)
             shape = config.profile.shape if config.profile else image.shape
             return _serialize(network.model, image.name, shape)
+
+    def _steps_completed(config: Config, steps: int = 4) -> bool:
+        monitor = getattr(config, "progress_monitor", None)
+        if monitor is not None:
+            monitor.phase_start("Building engine", None, steps)
+        for step in range(steps):
+            trt.build_steps(step)
+            if monitor is None:
+                continue
+            try:
+                go_on = monitor.step_complete("Building engine", step)
+            except BaseException as exc:  # what TensorRT's trampoline does
+                print(f"[fake TensorRT] exception in step_complete: {exc!r}", file=sys.stderr)
+                go_on = False
+            if not go_on:
+                monitor.phase_finish("Building engine")
+                trt.cancelled_builds += 1
+                return False
+        if monitor is not None:
+            monitor.phase_finish("Building engine")
+        return True
 
     def _calibrate(config: Config) -> int:
         calibrator = config.int8_calibrator

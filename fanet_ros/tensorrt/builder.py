@@ -37,10 +37,15 @@ from fanet_ros.tensorrt.engine_spec import (
     parser_graph,
     trt_logger,
 )
+from fanet_ros.tensorrt.signal_watch import SignalWatch
 
 
 class EngineBuildError(ModelLoadError):
     """TensorRT rejected the model or the settings; the message says what to change."""
+
+
+class EngineBuildInterrupted(EngineBuildError):
+    """SIGINT or SIGTERM arrived during the build, and TensorRT cancelled it."""
 
 
 LIBRARY_TACTICS = ("CUBLAS", "CUBLAS_LT", "CUDNN")
@@ -109,11 +114,17 @@ def build_serialized_engine(
 
     log(f"TensorRT {trt.__version__}: building {spec.precision} engine for "
         f"{spec.onnx_path.name} at {spec.input_height}x{spec.input_width}")
-    try:
-        serialized = builder.build_serialized_network(network, config)
-    finally:
-        if calibrator is not None:
-            calibrator.free()
+    with SignalWatch() as watch:
+        _cancel_on_signal(config, watch)
+        try:
+            serialized = builder.build_serialized_network(network, config)
+        finally:
+            if calibrator is not None:
+                calibrator.free()
+    if serialized is None and watch.arrived():
+        raise EngineBuildInterrupted(
+            f"the TensorRT engine build for '{spec.onnx_path}' was interrupted (SIGINT or "
+            "SIGTERM); nothing was cached, the next start builds it again")
     if calibrator is not None and calibrator.error is not None:
         raise EngineBuildError(
             f"INT8 calibration failed while reading a batch: {calibrator.error} (no calibration "
@@ -137,6 +148,31 @@ def build_serialized_engine(
     if timing_cache is not None:
         _save_timing_cache(config, timing_cache, log)
     return bytes(serialized)
+
+
+def _cancel_on_signal(config: Any, watch: SignalWatch) -> None:
+    """A progress monitor that cancels the build at its next step once ``watch`` sees a
+    signal (TensorRT 10 and later: ``IProgressMonitor``; before, the build runs to its end).
+    An exception in ``step_complete`` (a Python signal handler run there) cancels it too:
+    TensorRT's Python binding returns ``False`` then."""
+    if not watch.active or not hasattr(trt, "IProgressMonitor") or \
+            not hasattr(config, "progress_monitor"):
+        return
+
+    class CancelOnSignal(trt.IProgressMonitor):
+        def __init__(self) -> None:
+            trt.IProgressMonitor.__init__(self)
+
+        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+            pass
+
+        def step_complete(self, phase_name: str, step: int) -> bool:
+            return not watch.arrived()
+
+        def phase_finish(self, phase_name: str) -> None:
+            pass
+
+    config.progress_monitor = CancelOnSignal()  # the config keeps it alive
 
 
 def _check_precision_supported(precision: str) -> None:

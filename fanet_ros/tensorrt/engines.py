@@ -80,6 +80,8 @@ def open_engine(
             f"cannot write TensorRT engines to '{spec.cache_dir}' ({exc.strerror or exc}); set "
             "engine_cache_dir to a writable folder"
         ) from None
+    except ModelLoadError:
+        raise  # says what to do already (EngineBuildError, EngineBuildInterrupted)
     except RuntimeError as exc:
         raise ModelLoadError(str(exc)) from None
     return spec, runtime, engine, path
