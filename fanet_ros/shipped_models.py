@@ -15,6 +15,11 @@ class ModelLoadError(RuntimeError):
     """A model (or engine) could not be loaded; the message names the file and the fix."""
 
 
+class EngineBuildInterrupted(ModelLoadError):
+    """SIGINT or SIGTERM arrived during a TensorRT engine build, and TensorRT cancelled it
+    (:mod:`fanet_ros.tensorrt.builder`): a shutdown, so ``backend: auto`` does not fall back."""
+
+
 def models_dir() -> Path:
     """The folder that holds the shipped ONNX models and their model cards."""
     return Path(str(resources.files("fanet_ros") / "models"))

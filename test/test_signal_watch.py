@@ -47,7 +47,7 @@ def fake_gpu(monkeypatch):
 def test_sigint_during_a_build_cancels_it_and_caches_nothing(fake_gpu, tiny_model, tmp_path,
                                                              quiet_sigint):
     trt, _ = fake_gpu("10.3.0")
-    from fanet_ros.tensorrt.builder import EngineBuildInterrupted
+    from fanet_ros.shipped_models import EngineBuildInterrupted
     from fanet_ros.tensorrt.engines import open_engine
 
     config = BackendConfig(model_path=str(tiny_model), backend="tensorrt", precision="fp16",
@@ -60,3 +60,18 @@ def test_sigint_during_a_build_cancels_it_and_caches_nothing(fake_gpu, tiny_mode
     trt.build_steps = lambda step: None
     open_engine(config, print)  # the next start builds it
     assert len(list((tmp_path / "engines").glob("*.engine"))) == 1
+
+
+def test_backend_auto_does_not_fall_back_to_the_cpu_on_an_interrupted_build(
+        fake_gpu, tiny_model, tmp_path, quiet_sigint):
+    trt, _ = fake_gpu("11.0.0")
+    from fanet_ros.runtime import create_backend
+    from fanet_ros.shipped_models import EngineBuildInterrupted
+
+    trt.build_steps = lambda step: signal.raise_signal(signal.SIGINT) if step == 0 else None
+    warned = []
+    with pytest.raises(EngineBuildInterrupted):
+        create_backend(BackendConfig(model_path=str(tiny_model), backend="auto",
+                                     precision="fp16", engine_cache_dir=str(tmp_path)),
+                       warn=warned.append)
+    assert not any("falling back" in w for w in warned)

@@ -46,8 +46,8 @@ def scaled_camera_info(info: Any, scale_x: float, scale_y: float, header: Any) -
     """A copy of ``info`` for its image resized by ``scale_x`` x ``scale_y``, with ``header``.
 
     Scales the size, the ROI and the rows of the intrinsics K and the projection P that give
-    pixel x (by ``scale_x``) and y (by ``scale_y``): fx, cx, Tx and fy, cy, Ty (a vertical
-    stereo pair's baseline term, which image_proc's resize node leaves); distortion,
+    pixel x (by ``scale_x``: fx, skew, cx, Tx) and y (by ``scale_y``: fy, cy, Ty, a vertical
+    stereo pair's baseline term); image_proc's resize node leaves skew and Ty. Distortion,
     rectification and binning stay.
     """
     roi = info.roi

@@ -11,6 +11,7 @@ from fanet_ros.runtime.base import (
     check_output_against_metadata,
 )
 from fanet_ros.runtime.config import BackendConfig
+from fanet_ros.shipped_models import EngineBuildInterrupted
 
 
 def choose_backend(requested: str, gpu_device: int = 0) -> tuple[str, str]:
@@ -55,6 +56,8 @@ def create_backend(
         check_model_file(config.model_path)  # a missing model is no reason to fall back
         try:
             return _checked(_tensorrt_backend(config, log))
+        except EngineBuildInterrupted:
+            raise  # a shutdown was asked for: no fallback to load
         except Exception as exc:
             if config.backend != "auto":
                 if isinstance(exc, ModelLoadError):

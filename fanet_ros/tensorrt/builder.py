@@ -28,6 +28,7 @@ import tensorrt as trt
 
 from fanet_ros.onnx.tensorrt_graph import data_type_problems
 from fanet_ros.runtime.base import ModelLoadError
+from fanet_ros.shipped_models import EngineBuildInterrupted
 from fanet_ros.tensorrt.build_advice import build_failure_advice
 from fanet_ros.tensorrt.calibration_data import CalibrationImages, ImageFolderError, list_images
 from fanet_ros.tensorrt.engine_cache import atomic_write_bytes, exclusive_lock
@@ -42,10 +43,6 @@ from fanet_ros.tensorrt.signal_watch import SignalWatch
 
 class EngineBuildError(ModelLoadError):
     """TensorRT rejected the model or the settings; the message says what to change."""
-
-
-class EngineBuildInterrupted(EngineBuildError):
-    """SIGINT or SIGTERM arrived during the build, and TensorRT cancelled it."""
 
 
 LIBRARY_TACTICS = ("CUBLAS", "CUBLAS_LT", "CUDNN")
@@ -152,7 +149,7 @@ def build_serialized_engine(
 
 def _cancel_on_signal(config: Any, watch: SignalWatch) -> None:
     """A progress monitor that cancels the build at its next step once ``watch`` sees a
-    signal (TensorRT 10 and later: ``IProgressMonitor``; before, the build runs to its end).
+    signal (TensorRT 9.0 and later: ``IProgressMonitor``; 8.6 runs the build to its end).
     An exception in ``step_complete`` (a Python signal handler run there) cancels it too:
     TensorRT's Python binding returns ``False`` then."""
     if not watch.active or not hasattr(trt, "IProgressMonitor") or \
