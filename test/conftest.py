@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 import sys
@@ -67,3 +68,14 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny.onnx")
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """``fake_gpu(version, ...)`` installs a fake ``tensorrt`` and CUDA for one test
+    (:func:`fake_tensorrt.install_fake_gpu`); the modules that imported them are forgotten
+    after it."""
+    from fake_tensorrt import forget_tensorrt_modules, install_fake_gpu
+
+    yield functools.partial(install_fake_gpu, monkeypatch)
+    forget_tensorrt_modules()

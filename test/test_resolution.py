@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
-from fake_tensorrt import forget_tensorrt_modules, install_fake_gpu
 
 from fanet_ros.runtime import BackendConfig, ModelLoadError, create_backend
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
@@ -62,12 +59,6 @@ def test_a_size_off_the_rule_is_refused_naming_the_rule(size, nearest):
     assert f"{size[0]}x{size[1]}" in str(error.value)
     if nearest:
         assert f"nearest allowed size is {nearest}" in str(error.value)
-
-
-@pytest.fixture
-def fake_gpu(monkeypatch):
-    yield functools.partial(install_fake_gpu, monkeypatch)
-    forget_tensorrt_modules()
 
 
 def test_tensorrt_builds_one_engine_per_size_and_caches_it_under_the_size(fake_gpu, tmp_path):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import signal
 import threading
 
 import pytest
-from fake_tensorrt import forget_tensorrt_modules, install_fake_gpu
 
 from fanet_ros.runtime import BackendConfig
 from fanet_ros.tensorrt.signal_watch import SignalWatch
@@ -36,12 +34,6 @@ def test_a_watch_sees_sigint_at_once_and_gives_the_wakeup_fd_back(quiet_sigint):
     thread.start()
     thread.join()
     assert not box[0].active and not box[0].arrived()  # only the main thread can watch
-
-
-@pytest.fixture
-def fake_gpu(monkeypatch):
-    yield functools.partial(install_fake_gpu, monkeypatch)
-    forget_tensorrt_modules()
 
 
 def test_sigint_during_a_build_cancels_it_and_caches_nothing(fake_gpu, tiny_model, tmp_path,

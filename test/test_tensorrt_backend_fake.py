@@ -8,24 +8,16 @@ engine cache and builder are the real code.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib
 import warnings
 
 import numpy as np
 import pytest
-from fake_tensorrt import forget_tensorrt_modules, install_fake_gpu
 
 from fanet_ros.runtime import BackendConfig, ModelLoadError, create_backend
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from fanet_ros.tensorrt.availability import tensorrt_status
 from fanet_ros.tensorrt.cuda_runtime import CudaError
-
-
-@pytest.fixture
-def fake_gpu(monkeypatch):
-    yield functools.partial(install_fake_gpu, monkeypatch)
-    forget_tensorrt_modules()
 
 
 def config(model, tmp_path, **options) -> BackendConfig:

@@ -8,7 +8,6 @@ everything of fanet_ros between the ONNX file and the engine is the real code.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import json
 
@@ -16,7 +15,6 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-from fake_tensorrt import forget_tensorrt_modules, install_fake_gpu
 from onnx import TensorProto, helper
 from tiny_model import build_tiny_model
 
@@ -31,12 +29,6 @@ OUT_OF_MEMORY = (
     "Requested amount of GPU memory (4294967296 bytes) could not be allocated. There may not "
     "be enough free memory for allocation to succeed."
 )
-
-
-@pytest.fixture
-def fake_gpu(monkeypatch):
-    yield functools.partial(install_fake_gpu, monkeypatch)
-    forget_tensorrt_modules()
 
 
 def tensorrt_config(model, tmp_path, **options) -> BackendConfig:

@@ -8,10 +8,7 @@ with ``backend:=onnxruntime``, the same code it runs with ``tensorrt`` on a GPU.
 
 from __future__ import annotations
 
-import functools
-
 import pytest
-from fake_tensorrt import forget_tensorrt_modules, install_fake_gpu
 
 from fanet_ros.tensorrt import check_engine_cli
 from fanet_ros.tensorrt.availability import tensorrt_status
@@ -44,12 +41,6 @@ def test_exit_status_fail_beats_skip_beats_pass():
     assert exit_status([Row("a", PASS, ""), Row("b", PASS, "")]) == 0
     assert exit_status([Row("a", PASS, ""), Row("b", SKIP, "")]) == 2
     assert exit_status([Row("a", FAIL, ""), Row("b", SKIP, "")]) == 1
-
-
-@pytest.fixture
-def fake_gpu(monkeypatch):
-    yield functools.partial(install_fake_gpu, monkeypatch)
-    forget_tensorrt_modules()
 
 
 def test_engine_step_builds_compares_and_reports(fake_gpu, tiny_model, tmp_path):
