@@ -20,7 +20,11 @@ from typing import Any
 
 import yaml
 
-from fanet_ros.node.node_parameters import PARAMETERS_BY_NAME, combination_problems
+from fanet_ros.node.node_parameters import (
+    MODEL_PARAMETERS,
+    PARAMETERS_BY_NAME,
+    combination_problems,
+)
 from fanet_ros.runtime.base import HOW_TO_GET_A_MODEL
 from fanet_ros.shipped_models import (
     DEFAULT_DATASET,
@@ -267,7 +271,7 @@ def parameter_problems(
 
 
 NODE_OWN_PARAMETERS = ("qos_overrides", "use_sim_time", "start_type_description_service",
-                       "class_names", "class_colors")
+                       *MODEL_PARAMETERS)
 """Parameters the node has beside its table: rclpy's, QoS overrides and the model's classes."""
 
 

@@ -137,6 +137,8 @@ NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
 )
 
 PARAMETERS_BY_NAME = {spec.name: spec for spec in NODE_PARAMETERS}
+MODEL_PARAMETERS = ("class_names", "class_colors")
+"""Read-only parameters the node declares from the loaded model (not in the table)."""
 
 
 def combination_problems(values: dict[str, Any]) -> list[str]:
@@ -196,7 +198,7 @@ def declare_parameters(
             # an empty list has no element type: a names list is dynamically typed (unset: [])
             default = None if spec.names else spec.default
             value = node.declare_parameter(spec.name, default, descriptor).value
-            value = names_value(value) if spec.names and value is not None else value
+            value = names_value(value) if spec.names else value
             value = list(spec.default) if spec.names and value is None else value
         except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
             problems.append(f"{spec.name}: {exc}")

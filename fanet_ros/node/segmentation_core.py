@@ -32,6 +32,7 @@ from fanet_ros.node.camera_channel import CameraChannel, Frame, Received, Startu
 from fanet_ros.node.frame_slot import RoundRobinSlots
 from fanet_ros.node.malloc_tuning import keep_image_buffers, user_malloc_settings
 from fanet_ros.node.node_parameters import (
+    MODEL_PARAMETERS,
     NODE_PARAMETERS,
     PARAMETERS_BY_NAME,
     combination_problems,
@@ -56,8 +57,6 @@ WORKER_JOIN_S = 5.0
 """How long deactivating waits for an inference in progress."""
 INACTIVE_MESSAGE = "inactive: configured, frames are not processed (activate to start)"
 """The /diagnostics message of a configured managed node that is not active."""
-MODEL_PARAMETERS = ("class_names", "class_colors")
-"""Read-only parameters declared from the loaded model."""
 
 
 class SegmentationCore:
