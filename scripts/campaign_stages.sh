@@ -73,9 +73,9 @@ declare -A STAGES=(
   [recipe_n]="${RECIPE[*]} $CHOSEN --crop-height 384 --crop-width 512 --head-dropout 0"
   [recipe_o]="${RECIPE[*]} $CHOSEN --crop-height 384 --crop-width 512 --pad-fill mean"
   [recipe_p]="${RECIPE[*]} $CHOSEN --crop-height 384 --crop-width 512
-    --distill-from $FSFFNET_TEACHER_300"
+    --distill-from $FSFFNET_TEACHER_300 --select last"
   [recipe_p_seed1]="${RECIPE[*]} $CHOSEN --crop-height 384 --crop-width 512
-    --distill-from $FSFFNET_TEACHER_300 --seed 1"
+    --distill-from $FSFFNET_TEACHER_300 --select last --seed 1"
 )
 # After fanet_schedule_d150's plateau at 37.5 % held-out: recipe_e (OHEM instead of class
 # weights), recipe_f (d + decoupled weight decay 0.5: the kernels' sum of lr over 40 epochs is
@@ -142,6 +142,8 @@ declare -A STAGES=(
 # ran: distillation goes on to a 300-epoch whole-frame twin only if, averaged over the two
 # seeds, it leads recipe_l / recipe_l_seed1 by a point or more both at epoch 40 (theirs: 37.25 %)
 # and over the last three validations (36.75 %); else it stays off and no long run follows.
+# --select last: the teacher trained on val, so val must not pick their weights (fanet-train
+# refuses it); the rule reads the validations' history, which the choice of weights leaves alone.
 ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule_d150 recipe_e recipe_f recipe_h
        recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final recipe_i recipe_j
        fanet_schedule_300 fanet_final_300 recipe_k fsffnet_schedule_300 recipe_i_seed1 recipe_j_seed1

@@ -66,6 +66,20 @@ def test_every_stage_is_a_valid_fanet_train_command(gpu_campaign):
     assert replace(distilled, distill_from=None, run_dir="") == replace(baseline, run_dir="")
 
 
+
+def test_the_stages_left_to_run_pass_fanet_trains_source_checks(gpu_campaign, monkeypatch):
+    """A stage campaign.sh would still start is not refused at its start (a teacher that trained
+    on val with --select best was, an hour after it was queued)."""
+    pytest.importorskip("keras")
+
+    from fanet_training.train import check_sources, config_from_args, parse_args
+
+    monkeypatch.chdir(REPO)  # stage paths (teachers) are relative to the repository
+    left = gpu_campaign.unfinished_stages(REPO / "campaign", limit=1000)
+    for stage in left:
+        check_sources(config_from_args(parse_args([*gpu_campaign.stage_args(stage),
+                                                   "--run-dir", f"campaign/{stage}"])))
+
 def test_snapshot_keeps_the_most_advanced_runs_within_the_limit(gpu_campaign, tmp_path):
     work, out = tmp_path / "work", tmp_path / "out"
     _run(work, "fsffnet_final", "fsffnet", 6, 24)
