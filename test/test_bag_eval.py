@@ -278,3 +278,131 @@ def test_an_unknown_dataset_name_is_refused_before_the_replay(dataset: Path,
 def test_cli_reports_a_bad_bag_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert bag_eval.main([str(tmp_path / "nothing"), "-o", str(tmp_path / "out")]) == 1
     assert "nothing' does not exist" in capsys.readouterr().err
+
+
+def _stop_node_after_warm_up(monkeypatch: pytest.MonkeyPatch, stop) -> None:
+    """Call ``stop()`` once the node has answered the warm-up frame, before the replay."""
+    from fanet_ros.evaluation.replay import Replay
+
+    start = Replay.start
+
+    def start_then_stop(self, *args, **kwargs):
+        stop()
+        return start(self, *args, **kwargs)
+
+    monkeypatch.setattr(Replay, "start", start_then_stop)
+
+
+def test_a_node_that_dies_during_the_replay_ends_it_with_its_log(
+        dataset: Path, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: nothing looked at the node after its warm-up, so each remaining frame waited out
+    its timeout and resends (15 s a frame by default) and the run ended 'successfully'."""
+    from fanet_ros.evaluation.node_process import NodeProcess
+
+    started: list[NodeProcess] = []
+
+    class RecordedNode(NodeProcess):
+        def __enter__(self):
+            started.append(super().__enter__())
+            return started[-1]
+
+    def kill() -> None:
+        started[0]._process.kill()
+        started[0]._process.wait()
+
+    monkeypatch.setattr(bag_eval, "NodeProcess", RecordedNode)
+    _stop_node_after_warm_up(monkeypatch, kill)
+    bag = _bag(dataset, tmp_path / "bag", "sqlite3")
+    began = time.monotonic()
+    with pytest.raises(EvaluationError, match=r"the segmentation node exited with code -9"):
+        evaluate_bag(bag, tmp_path / "out", frame_timeout_s=2.0,
+                     start_node_params={"model_path": str(tiny_model), **NODE_PARAMS})
+    assert time.monotonic() - began < 60.0
+
+
+def test_a_running_node_that_stops_answering_ends_a_lossless_replay(
+        dataset: Path, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node bag_eval did not start cannot be polled; three frames in a row without a label
+    (after their resends) end the run instead of waiting out the whole bag."""
+    from fanet_ros.evaluation.node_process import NodeProcess
+
+    bag = _bag(dataset, tmp_path / "bag", "sqlite3")
+    with NodeProcess({"model_path": str(tiny_model), **NODE_PARAMS}, BagTopics().image,
+                     tmp_path / "node.log") as node:
+        _stop_node_after_warm_up(monkeypatch, node.stop)
+        with pytest.raises(EvaluationError, match=rf"no label for the last {bag_eval.SILENT_FRAMES}"
+                           r" frames .*stopped answering at frame 1 of 6"):
+            evaluate_bag(bag, None, frame_timeout_s=0.5, retries=1, startup_timeout_s=60.0)
+
+
+def test_cli_exits_1_when_the_node_answered_no_frame(
+        dataset: Path, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """A realtime run whose node stopped after its warm-up scores nothing: exit 1, not 0 with
+    'mIoU nan %', so a script that checks the exit code sees it."""
+    from fanet_ros.evaluation.node_process import NodeProcess
+
+    bag = _bag(dataset, tmp_path / "bag", "sqlite3", fps=50.0)
+    with NodeProcess({"model_path": str(tiny_model), **NODE_PARAMS}, BagTopics().image,
+                     tmp_path / "node.log") as node:
+        _stop_node_after_warm_up(monkeypatch, node.stop)
+        code = bag_eval.main([str(bag), "-o", str(tmp_path / "out"), "--rate", "realtime",
+                              "--frame-timeout", "0.5", "--no-progress"])
+    out = capsys.readouterr()
+    assert code == 1
+    assert "mIoU n/a" in out.out
+    assert f"the node answered none of the {FRAMES + 1} frames sent" in out.err
+
+
+@pytest.mark.parametrize("option", [["--samples", "-1"], ["--frame-timeout", "0"],
+                                    ["--startup-timeout", "-5"]])
+def test_cli_refuses_negative_counts_and_timeouts(option: list[str],
+                                                  capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        bag_eval.build_parser().parse_args(["bag", *option])
+    assert exited.value.code == 2
+    assert option[1] in capsys.readouterr().err
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads children from /proc")
+def test_sigterm_stops_the_node_bag_eval_started(dataset: Path, tiny_model: Path,
+                                                 tmp_path: Path) -> None:
+    """Before: Python's default SIGTERM ended bag_eval without unwinding, and the node it had
+    started went on running (holding the GPU) after the job was cancelled."""
+    import signal
+    import subprocess
+    import sys
+
+    bag = _bag(dataset, tmp_path / "bag", "sqlite3", fps=1.0)  # 6 s of realtime replay
+    tool = subprocess.Popen(
+        [sys.executable, "-m", "fanet_ros.evaluation.bag_eval", str(bag), "-o",
+         str(tmp_path / "out"), "--rate", "realtime", "--no-progress", "--start-node",
+         "--model-path", str(tiny_model), "-p", "num_threads:=1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60.0
+    while not (nodes := _children(tool.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert nodes, "bag_eval started no node"
+    time.sleep(1.0)
+    tool.send_signal(signal.SIGTERM)
+    _, err = tool.communicate(timeout=60.0)
+    assert tool.returncode == 143, err
+    assert "interrupted (exit 143)" in err
+    deadline = time.monotonic() + 10.0
+    while any(_alive(pid) for pid in nodes) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in nodes)

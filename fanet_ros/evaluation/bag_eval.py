@@ -29,6 +29,7 @@ import bisect
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -45,6 +46,7 @@ from fanet_ros.evaluation.bag_io import (
     CAMERA_INFO_TYPE,
     IMAGE_TYPE,
     BagError,
+    BagImage,
     BagReader,
     BagTopics,
     Stamp,
@@ -59,6 +61,7 @@ from fanet_ros.evaluation.scoring import FrameScorer
 from fanet_ros.image_conversion import as_rgb
 from fanet_ros.labels import LabelSet
 from fanet_ros.node.camera_info import camera_info_topic
+from fanet_ros.tooling.interrupts import interrupted_exit_code, sigterm_unwinds
 
 RATES = ("lossless", "realtime")
 DEFAULT_LABEL_TOPIC = "/segmentation_node/label"
@@ -67,6 +70,9 @@ LATENCY_DEFINITION = (
     "wall-clock time at which it publishes it (the node keeps the stamp on its outputs)"
 )
 _TOPICS = BagTopics()
+SILENT_FRAMES = 3
+"""Lossless replay gives up once this many frames in a row got no label (each after its
+resends): the node has stopped answering, and waiting out the rest of the bag helps no one."""
 
 
 class EvaluationError(RuntimeError):
@@ -238,7 +244,7 @@ def evaluate_bag(
             replay.warm_up(first, startup_timeout_s, check, infos.for_image(first.stamp))
             label_set = _label_set(replay.label_info, fallback, label_info_topic)
             _play(reader, image_topic, truth, infos, replay, label_set, rate,
-                  frame_timeout_s, retries, num_samples, progress)
+                  frame_timeout_s, retries, num_samples, progress, check)
             report = _report(bag_path, rate, label_set, truth, replay, node, label_topic)
         except (ReplayError, NodeProcessError, LabelInfoError) as exc:
             raise EvaluationError(f"evaluating bag '{bag_path}': {exc}") from None
@@ -266,8 +272,10 @@ def _label_set(label_info: str | None, fallback: LabelSet | None,
 def _play(
     reader: BagReader, image_topic: str, truth: GroundTruth, infos: CameraInfos, replay: Replay,
     label_set: LabelSet, rate: str, frame_timeout_s: float, retries: int, num_samples: int,
-    progress: bool,
+    progress: bool, check: Callable[[], None],
 ) -> None:
+    """Send every frame (at the bag's pace or one at a time), checking after each that a node
+    this run started is still running."""
     labelled = [  # without ground truth, any frame may be shown
         i for i, s in enumerate(truth.image_stamps) if s in truth.labels or not truth.labels
     ]
@@ -277,6 +285,7 @@ def _play(
     replay.start(FrameScorer(label_set, max_samples=num_samples), truth.image_stamps[0])
     start_wall = time.monotonic()
     first_log_ns: int | None = None
+    silent = 0
     images = tqdm(reader.images(image_topic), total=len(truth.image_stamps), unit="frame",
                   desc=f"bag_eval {rate}", disable=not progress)
     for position, image in enumerate(images):
@@ -294,16 +303,27 @@ def _play(
                 time.sleep(delay)
             replay.send(image, frame)
             replay.raise_error()
+            check()
             continue
         index = replay.send(image, frame)
-        for _ in range(retries):
-            if replay.wait_for(index, frame_timeout_s):
-                break
-            replay.resend(image, index)
-        else:
-            replay.wait_for(index, frame_timeout_s)
+        silent = 0 if _answered(replay, image, index, frame_timeout_s, retries) else silent + 1
+        check()
+        if silent >= SILENT_FRAMES:
+            raise ReplayError(
+                f"no label for the last {silent} frames (each waited for {frame_timeout_s:g} s "
+                f"and resent {retries} times): the node stopped answering at frame "
+                f"{position + 2 - silent} of {len(truth.image_stamps)}")
     replay.drain(frame_timeout_s)
     replay.wait_for_outputs(frame_timeout_s)
+
+
+def _answered(replay: Replay, image: BagImage, index: int, timeout_s: float, retries: int) -> bool:
+    """Wait for frame ``index``'s label, resending the frame ``retries`` times."""
+    for _ in range(retries):
+        if replay.wait_for(index, timeout_s):
+            return True
+        replay.resend(image, index)
+    return replay.wait_for(index, timeout_s)
 
 
 def _report(
@@ -361,6 +381,20 @@ def parse_parameter(text: str) -> tuple[str, str]:
     return name, value
 
 
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be a positive number of seconds")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Replay a bag through the segmentation node; report accuracy and latency.",
@@ -381,9 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--label-topic", default=DEFAULT_LABEL_TOPIC)
     parser.add_argument("--label-info-topic", help="default: ~/label_info next to the label topic")
     parser.add_argument("--dataset", default="", help="class names if ~/label_info is missing")
-    parser.add_argument("--frame-timeout", type=float, default=5.0, metavar="S")
-    parser.add_argument("--startup-timeout", type=float, default=60.0, metavar="S")
-    parser.add_argument("--samples", type=int, default=4, help="frames shown in frames.png")
+    parser.add_argument("--frame-timeout", type=_positive_seconds, default=5.0, metavar="S",
+                        help="wait for each label this long before resending (lossless)")
+    parser.add_argument("--startup-timeout", type=_positive_seconds, default=60.0, metavar="S")
+    parser.add_argument("--samples", type=_count, default=4, help="frames shown in frames.png")
     parser.add_argument("--no-progress", action="store_true")
     node = parser.add_argument_group("starting the node")
     node.add_argument("--start-node", action="store_true",
@@ -395,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command: exit 0 scored, 1 bad input or no frame answered, 2 bad arguments,
+    130/143 interrupted (SIGINT/SIGTERM; a node this run started is stopped)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     params = None
@@ -408,30 +445,51 @@ def main(argv: list[str] | None = None) -> int:
     elif args.param or args.model_path:
         parser.error("--model-path and -p need --start-node")
     try:
-        report = evaluate_bag(
-            args.bag, args.output_dir, args.rate, params,
-            image_topic=args.image_topic, ground_truth_topic=args.ground_truth_topic,
-            publish_topic=args.publish_topic, label_topic=args.label_topic,
-            label_info_topic=args.label_info_topic, dataset=args.dataset,
-            frame_timeout_s=args.frame_timeout, startup_timeout_s=args.startup_timeout,
-            num_samples=args.samples, progress=not args.no_progress,
-            record_outputs=args.record_outputs,
-        )
+        with sigterm_unwinds():  # evaluate_bag unwinds: the node it started is stopped
+            report = evaluate_bag(
+                args.bag, args.output_dir, args.rate, params,
+                image_topic=args.image_topic, ground_truth_topic=args.ground_truth_topic,
+                publish_topic=args.publish_topic, label_topic=args.label_topic,
+                label_info_topic=args.label_info_topic, dataset=args.dataset,
+                frame_timeout_s=args.frame_timeout, startup_timeout_s=args.startup_timeout,
+                num_samples=args.samples, progress=not args.no_progress,
+                record_outputs=args.record_outputs,
+            )
     except (BagError, EvaluationError) as exc:
         print(f"bag_eval: {exc}", file=sys.stderr)
         return 1
+    except (KeyboardInterrupt, SystemExit) as exc:
+        code = interrupted_exit_code(exc)
+        print(f"bag_eval: interrupted (exit {code}); no report written", file=sys.stderr)
+        return code
     print(summary_line(report) + f" Report: {Path(args.output_dir) / 'report.md'}")
     if report.outputs_bag:
         print(f"Outputs bag: {report.outputs_bag['path']}")
+    nothing = nothing_scored(report)
+    if nothing:
+        print(f"bag_eval: {nothing}", file=sys.stderr)
+        return 1
     return 0
+
+
+def nothing_scored(report: Report) -> str:
+    """Why the run measured nothing (no label came back, or none matched the ground truth);
+    empty when it measured something."""
+    c = report.counts
+    if c.labels_received == 0:
+        return f"the node answered none of the {c.images_sent} frames sent"
+    if report.scores is not None and c.matched == 0:
+        return (f"no label matched any of the {c.ground_truth} ground-truth frames "
+                f"({c.dropped} of {c.images_sent} frames dropped)")
+    return ""
 
 
 def summary_line(report: Report) -> str:
     """One line: accuracy (or flicker, without ground truth), latency and throughput."""
     c, lat = report.counts, report.latency_summary_ms()
     if report.scores is not None:
-        head = (f"mIoU {100 * report.mean_iou:.2f} %, pixel accuracy "
-                f"{100 * report.scores.pixel_accuracy:.2f} % over {c.matched} frames "
+        head = (f"mIoU {_percent(report.mean_iou)}, pixel accuracy "
+                f"{_percent(report.scores.pixel_accuracy)} over {c.matched} frames "
                 f"({c.unmatched} unmatched, {c.dropped} dropped)")
     else:
         changed = report.temporal.stability_summary()["mean"] if report.temporal else None
@@ -443,6 +501,10 @@ def summary_line(report: Report) -> str:
         + "/".join("n/a" if lat[k] is None else f"{lat[k]:.1f}" for k in ("p50", "p95", "p99"))
         + f" ms; {report.throughput_fps:.1f} fps."
     )
+
+
+def _percent(fraction: float) -> str:
+    return "n/a" if np.isnan(fraction) else f"{100 * fraction:.2f} %"
 
 
 if __name__ == "__main__":

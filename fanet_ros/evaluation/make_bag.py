@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
-import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -37,6 +36,7 @@ from fanet_ros.evaluation.bag_io import (
 )
 from fanet_ros.evaluation.scratch_folder import ScratchFolder, remove_stale_scratch
 from fanet_ros.preprocessing import resize_image, resize_labels
+from fanet_ros.tooling.interrupts import interrupted_exit_code, sigterm_unwinds
 
 BAG_VERSION = 8
 """rosbag2 metadata version written (the oldest rosbags writes, for older ROS 2 players)."""
@@ -265,22 +265,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stop(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds write_bag, which removes its scratch folder
-
-
 def main(argv: list[str] | None = None) -> int:
     """The command: exit 0 written, 1 bad input, 2 bad arguments or output path, 130/143
     interrupted (SIGINT/SIGTERM; nothing is left behind)."""
     args = build_parser().parse_args(argv)
     topics = BagTopics(args.image_topic, args.camera_info_topic, args.ground_truth_topic)
-    previous = signal.signal(signal.SIGTERM, _stop)
     try:
-        frames = frames_from_dataset(args.dataset, args.layout, args.split, args.limit, args.resize)
-        summary = write_bag(
-            frames, args.output, args.fps, args.storage, topics, args.frame_id,
-            overwrite=args.overwrite,
-        )
+        with sigterm_unwinds():  # write_bag unwinds and removes its scratch folder
+            frames = frames_from_dataset(args.dataset, args.layout, args.split, args.limit,
+                                         args.resize)
+            summary = write_bag(
+                frames, args.output, args.fps, args.storage, topics, args.frame_id,
+                overwrite=args.overwrite,
+            )
     except OutputPathError as exc:
         print(f"make_bag: {exc}", file=sys.stderr)
         return 2
@@ -288,12 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make_bag: {exc}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, SystemExit) as exc:
-        code = exc.code if isinstance(exc, SystemExit) else 128 + signal.SIGINT
+        code = interrupted_exit_code(exc)
         print(f"make_bag: interrupted (exit {code}); no bag written to '{args.output}'",
               file=sys.stderr)
-        return int(code)  # type: ignore[arg-type]
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return code
     for scratch in summary.removed_scratch:
         print(f"removed '{scratch}', the scratch folder of an earlier run that was killed")
     print(

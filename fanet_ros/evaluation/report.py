@@ -254,9 +254,11 @@ def _plot_timeline(temporal: TemporalStats, label_set: LabelSet, path: Path) -> 
         changed = [(p.time_s, 100.0 * p.changed) for p in points if p.changed is not None]
         if changed:
             bottom.plot(*zip(*changed), marker=".", linewidth=0.8)
+        top.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=6)
+    else:
+        top.text(0.5, 0.5, "no labels received", ha="center", transform=top.transAxes)
     top.set_ylim(0, 100)
     top.set_ylabel("class share (%)")
-    top.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=6)
     bottom.set_ylabel("pixels changed (%)")
     bottom.set_xlabel("time in the bag (s)")
     top.set_title("Class share and frame-to-frame label changes")
@@ -269,16 +271,20 @@ def _plot_class_iou(report: Report, path: Path) -> None:
     plt = _pyplot()
     names = report.label_set.class_names
     assert report.scores is not None
-    iou = np.nan_to_num(report.scores.class_iou, nan=0.0) * 100.0
+    absent = np.isnan(report.scores.class_iou)  # in neither ground truth nor prediction
+    iou = np.where(absent, 0.0, report.scores.class_iou) * 100.0
     colors = [tuple(v / 255.0 for v in c) for c in report.label_set.colors]
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(names) + 1.5))
     ax.barh(range(len(names)), iou, color=colors, edgecolor="black", linewidth=0.5)
+    for row in np.flatnonzero(absent):  # not a 0 % bar: the table's "n/a"
+        ax.text(1.0, row, "n/a (absent)", va="center", fontsize=7)
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.set_xlabel("IoU (%)")
-    ax.axvline(report.mean_iou * 100.0, color="red", linestyle="--", label="mean IoU")
-    ax.legend(loc="lower right")
+    if not np.isnan(report.mean_iou):
+        ax.axvline(report.mean_iou * 100.0, color="red", linestyle="--", label="mean IoU")
+        ax.legend(loc="lower right")
     ax.set_title(f"Per-class IoU ({report.mode})")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
