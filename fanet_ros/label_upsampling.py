@@ -151,16 +151,16 @@ class LogitsUpsampler:
 
     def __init__(self) -> None:
         self._argmax = ClassArgmax()
-        self._plan_key: tuple[int, ...] = ()
-        self._plan: tuple[CellBlocks, CellBlocks] | None = None
+        self._plan: tuple[tuple[int, ...], tuple[CellBlocks, CellBlocks] | None] = ((), None)
 
     def _plan_for(self, low: tuple[int, int], size: tuple[int, int]):
         key = (*low, *size)
-        if key != self._plan_key or self._plan is None:
-            self._plan = (CellBlocks.along(source_axis(low[0], size[0]), low[0]),
-                          CellBlocks.along(source_axis(low[1], size[1]), low[1]))
-            self._plan_key = key
-        return self._plan
+        plan_key, plan = self._plan  # key and tables read and replaced as one: threads share it
+        if key != plan_key or plan is None:
+            plan = (CellBlocks.along(source_axis(low[0], size[0]), low[0]),
+                    CellBlocks.along(source_axis(low[1], size[1]), low[1]))
+            self._plan = (key, plan)
+        return plan
 
     def labels(
         self, logits: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None

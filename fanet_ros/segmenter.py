@@ -6,6 +6,7 @@ script sees exactly the labels the node publishes.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -67,6 +68,10 @@ class Segmenter:
     index; -1 runs on the CPU only. Further keywords are the node's parameters of the same
     name (``input_height``, ``input_width``, ``num_threads``, ``precision``,
     ``engine_cache_dir``, ``workspace_mb``, ``int8_calibration_dir``).
+
+    Calls from several threads are safe and take turns (one model, one set of buffers); for
+    frames in parallel, give each thread its own ``Segmenter``. ``close()`` (or ``with``) frees
+    the model at once; a dropped ``Segmenter`` frees it when garbage-collected.
     """
 
     def __init__(
@@ -87,6 +92,7 @@ class Segmenter:
         config = BackendConfig(model_path=resolve_model(model), backend=backend,
                                gpu_device=device, **options)
         self.pipeline = SegmentationPipeline(create_backend(config, log, warn), overlay_alpha)
+        self._turn = threading.Lock()
         self.backend = self.pipeline.backend
         self.metadata = self.pipeline.metadata
         self.class_names: tuple[str, ...] = self.metadata.class_names
@@ -103,10 +109,14 @@ class Segmenter:
         """Segment one image: an ``[H, W, 3]`` (or ``[H, W, 4]``) uint8 array in
         ``encoding`` order, an ``[H, W]`` mono8 array, or an image file's path."""
         decoded = as_decoded_image(image, encoding)
-        out = self.pipeline.process(decoded, want_color=False, want_overlay=False,
-                                    want_confidence=confidence)
-        labels = np.array(out.labels)  # the pipeline reuses its buffers
-        conf = None if out.confidence is None else np.array(out.confidence)
+        if not isinstance(image, (str, Path)):
+            # the caller's frame: its overlay is drawn later, when the caller may have reused it
+            decoded = DecodedImage(np.array(decoded.pixels), decoded.encoding)
+        with self._turn:  # one set of pipeline buffers: threads take turns
+            out = self.pipeline.process(decoded, want_color=False, want_overlay=False,
+                                        want_confidence=confidence)
+            labels = np.array(out.labels)  # the pipeline reuses its buffers
+            conf = None if out.confidence is None else np.array(out.confidence)
         return Segmentation(decoded, labels, conf, self)
 
     def close(self) -> None:

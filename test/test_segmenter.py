@@ -120,3 +120,39 @@ def test_a_probabilities_models_confidence_is_its_winning_probability(tmp_path):
     out = pipeline.process(image, at_input_resolution=False, want_confidence=True)
     np.testing.assert_array_equal(out.confidence, expected)
     assert out.confidence.std() > 0  # a varied image, not a constant
+
+
+def test_one_segmenter_shared_by_threads_gives_each_call_its_own_labels():
+    """Before: calls shared the pipeline's input and output buffers, and one thread's frame
+    was overwritten while another's ran (12 of 60 results wrong in a review's run)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fanet_ros import Segmenter
+
+    seg = Segmenter("fanet_synthetic", device=-1, num_threads=1)
+    rng = np.random.default_rng(0)
+    frames = [cv2.resize(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8), (640, 480))
+              for _ in range(2)]
+    expected = [seg(frame).labels for frame in frames]
+    assert not np.array_equal(*expected)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda k: (k % 2, seg(frames[k % 2]).labels), range(60)))
+    assert all(np.array_equal(labels, expected[k]) for k, labels in results)
+
+
+def test_the_overlay_shows_the_frame_that_was_segmented_though_the_caller_reused_it(tiny_model):
+    from fanet_ros import Segmenter
+
+    seg = Segmenter(tiny_model, device=-1)
+    frame = street_image()
+    expected = seg(frame.copy()).overlay
+    result = seg(frame)
+    frame[:] = 0  # the caller reads the next frame into the same buffer
+    np.testing.assert_array_equal(result.overlay, expected)
+
+
+def test_one_input_side_alone_is_refused_naming_both(tiny_model):
+    from fanet_ros import Segmenter
+
+    with pytest.raises(ValueError, match="set both input_height and input_width, or neither"):
+        Segmenter(tiny_model, device=-1, input_height=64)

@@ -76,6 +76,33 @@ def test_inference_waits_by_polling_never_with_cuda_stream_synchronize(
     assert cuda.live == {}
 
 
+
+def test_a_backend_dropped_without_close_frees_its_gpu_memory(fake_gpu, tiny_model, tmp_path):
+    """Pinned and device buffers are not freed by Python's garbage collector: before, every
+    Segmenter dropped unclosed (a notebook cell run again) kept its buffers until exit."""
+    import gc
+
+    _, cuda = fake_gpu()
+    backend = create_backend(config(tiny_model, tmp_path))
+    backend.infer(np.zeros((1, 64, 96, 3), np.float32))
+    assert cuda.live
+    del backend
+    gc.collect()
+    assert cuda.live == {}
+
+
+def test_close_then_garbage_collection_frees_once(fake_gpu, tiny_model, tmp_path):
+    import gc
+
+    _, cuda = fake_gpu()
+    backend = create_backend(config(tiny_model, tmp_path))
+    backend.close()
+    frees = []
+    cuda.cudaFree = cuda.cudaFreeHost = lambda ptr: frees.append(ptr)
+    del backend
+    gc.collect()
+    assert frees == []
+
 @pytest.mark.parametrize("failure", ["out-of-memory", "unexpected-exception"])
 def test_auto_falls_back_to_onnxruntime_with_a_warning_and_tensorrt_fails_hard(
     fake_gpu, tiny_model, tmp_path, monkeypatch, failure

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fanet_ros.runtime.config import BACKENDS, PRECISIONS
+from fanet_ros.runtime.config import BACKENDS, ONE_SIDED_INPUT_SIZE, PRECISIONS
 
 INPUT_RELIABILITIES = ("auto", "reliable", "best_effort")
 
@@ -148,7 +148,7 @@ def combination_problems(values: dict[str, Any]) -> list[str]:
 
     problems = []
     if bool(value("input_height")) != bool(value("input_width")):
-        problems.append("set both input_height and input_width, or neither")
+        problems.append(ONE_SIDED_INPUT_SIZE)
     if value("precision") == "int8" and value("backend") == "onnxruntime":
         problems.append("precision int8 is a TensorRT engine precision; backend onnxruntime runs "
                         "the model as exported (fp32): use backend auto or tensorrt for int8, "

@@ -9,6 +9,9 @@ BACKENDS = ("auto", "onnxruntime", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
+ONE_SIDED_INPUT_SIZE = "set both input_height and input_width, or neither"
+
+
 @dataclass(frozen=True)
 class BackendConfig:
     """Everything needed to load a model on a backend."""
@@ -35,6 +38,9 @@ class BackendConfig:
             raise ValueError(
                 f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"
             )
+        if bool(self.input_height) != bool(self.input_width):
+            raise ValueError(f"{ONE_SIDED_INPUT_SIZE} (0 and 0: the size the model was "
+                             f"exported at), not {self.input_height}x{self.input_width}")
 
     @property
     def input_size(self) -> tuple[int, int] | None:

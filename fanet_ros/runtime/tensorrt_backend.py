@@ -12,6 +12,7 @@ back as they are. The caller turns either into uint8 labels.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ class TensorRTBackend(InferenceBackend):
         self._context: Any = None
         self._stream: Stream | None = None
         self._buffers: list[DeviceBuffer | PinnedArray] = []
+        self._unclosed: weakref.finalize | None = None
         try:
             select_device(self._gpu)
             self._context = engine.create_execution_context()
@@ -82,6 +84,10 @@ class TensorRTBackend(InferenceBackend):
                     "use backend onnxruntime"
                 )
             self._set_up(engine_path)
+            # Pinned and device memory are not Python objects the garbage collector frees: a
+            # backend dropped without close() (a Segmenter never closed) frees them at its end.
+            self._unclosed = weakref.finalize(self, _free_gpu_memory, self._gpu, self._stream,
+                                              list(self._buffers))
         except BaseException:
             with contextlib.suppress(Exception):  # the error that stopped the set-up wins
                 self.close()
@@ -159,24 +165,34 @@ class TensorRTBackend(InferenceBackend):
         earlier step fails (a sticky CUDA error); the first failure is raised at the end."""
         if self._engine is None:
             return
+        if self._unclosed is not None:
+            self._unclosed.detach()  # freed here, not again when garbage-collected
         stream, self._stream = self._stream, None
         buffers, self._buffers = self._buffers, []
-        steps: list[Callable[[], object]] = [lambda: select_device(self._gpu)]  # our GPU's
-        if stream is not None:
-            steps.append(stream.synchronize)
-        steps += [buffer.free for buffer in reversed(buffers)]
-        if stream is not None:
-            steps.append(stream.destroy)
-        first_error: Exception | None = None
-        for step in steps:
-            try:
-                step()
-            except Exception as exc:
-                first_error = first_error or exc
+        first_error = _free_gpu_memory(self._gpu, stream, buffers)
         self._context = None
         self._engine = None
         if first_error is not None:
             raise first_error
+
+
+def _free_gpu_memory(gpu: int, stream: Stream | None,
+                     buffers: list[DeviceBuffer | PinnedArray]) -> Exception | None:
+    """Wait for ``stream``, free ``buffers`` and destroy it, on GPU ``gpu``; every step runs
+    even when an earlier one fails, and the first failure is returned."""
+    steps: list[Callable[[], object]] = [lambda: select_device(gpu)]
+    if stream is not None:
+        steps.append(stream.synchronize)
+    steps += [buffer.free for buffer in reversed(buffers)]
+    if stream is not None:
+        steps.append(stream.destroy)
+    first_error: Exception | None = None
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:
+            first_error = first_error or exc
+    return first_error
 
 
 def _io_tensor_names(engine: Any) -> tuple[list[str], list[str]]:
