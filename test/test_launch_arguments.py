@@ -255,3 +255,48 @@ def test_dds_profile_refuses_to_undo_the_users_dds_settings(tiny_model, environ,
     with pytest.raises(LaunchArgumentError, match=expected):
         resolve_launch({"model_path": str(tiny_model), "dds_profile": "large_images"},
                        CONFIG_DIR, environ=environ)
+
+
+NAMESPACES = ["", "front", "robot/front"]
+SECTIONS = ["/**", "segmentation_node", "/segmentation_node", "/**/segmentation_node",
+            "front/segmentation_node", "/robot/front/segmentation_node", "/*/segmentation_node",
+            "/front/*", "/**/front/**", "rear/segmentation_node"]
+
+
+def _rclpy_reads(params: Path, namespace: str) -> str:
+    """The value a real rclpy node named segmentation_node in ``namespace`` gets."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.node import Node
+
+    context = Context()
+    rclpy.init(args=["node", "--ros-args", "--params-file", str(params)], context=context)
+    try:
+        node = Node("segmentation_node", namespace=namespace or None, context=context)
+        value = node.declare_parameter("image_transport", "raw").value
+        node.destroy_node()
+        return value
+    finally:
+        rclpy.shutdown(context=context)
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_the_launch_reads_a_params_file_entry_for_the_names_rclpy_gives_it_to(tmp_path, section):
+    """Before: 'segmentation_node:' counted in any namespace, though rcl gives it only to
+    /segmentation_node: with namespace:=front the launch checked and used values the node
+    never got (the rviz Camera display subscribed to .../compressed, the node to raw)."""
+    params = tmp_path / "params.yaml"
+    params.write_text(f"{section}:\n  ros__parameters:\n    image_transport: compressed\n")
+    for namespace in NAMESPACES:
+        values, _ = la.params_file_values(params, namespace)
+        assert values.get("image_transport", "raw") == _rclpy_reads(params, namespace), namespace
+
+
+def test_an_entry_for_the_node_without_a_namespace_is_refused_when_it_has_one(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("segmentation_node:\n  ros__parameters:\n    image_transport: compressed\n")
+    _, problems = la.params_file_values(params, "front")
+    assert problems == [f"params_file '{params}', segmentation_node: applies to "
+                        "/segmentation_node only, not to /front/segmentation_node; name the "
+                        "entry /**/segmentation_node (any namespace) or front/segmentation_node"]
+    assert la.params_file_values(params, "")[1] == []

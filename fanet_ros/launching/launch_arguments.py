@@ -11,6 +11,7 @@ and a DDS profile that would undo the user's settings.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -278,10 +279,12 @@ NODE_OWN_PARAMETERS = ("qos_overrides", "use_sim_time", "start_type_description_
 def params_file_values(path: Path, namespace: str) -> tuple[dict[str, Any], list[str]]:
     """The node's parameters in a ROS 2 params file, and why it cannot be read.
 
-    Reads the entries for every node (``/**``) and for this node (``segmentation_node``,
-    ``/**/segmentation_node`` or its full name). A name the node does not have is refused in
-    this node's own entries (a misspelling the node would ignore) and left alone under
-    ``/**``, which other nodes read too.
+    Reads the entries whose node name matches this node's full name as rcl matches it
+    (``/**``, ``segmentation_node`` without a namespace, ``/**/segmentation_node``,
+    ``front/segmentation_node``, ``*`` for one name). A name the node does not have is refused
+    in the entries that name ``segmentation_node`` (a misspelling the node would ignore) and
+    left alone under wildcards, which other nodes read too. An entry for the node without a
+    namespace, read by none when this one has one, is refused with the names that work.
     """
     try:
         data = yaml.safe_load(path.read_text())
@@ -290,21 +293,41 @@ def params_file_values(path: Path, namespace: str) -> tuple[dict[str, Any], list
     if not isinstance(data, dict):
         return {}, [f"params_file '{path}' is not a ROS 2 parameters file "
                     "(<node name>: ros__parameters: <name>: <value>)"]
-    fqn = f"{namespace.rstrip('/')}/{NODE_NAME}".lstrip("/")
+    fqn = f"{namespace.strip('/')}/{NODE_NAME}".strip("/").split("/")
     values: dict[str, Any] = {}
     problems: list[str] = []
     for key, entry in data.items():
-        section = str(key).lstrip("/")
-        if section in ("**", NODE_NAME, f"**/{NODE_NAME}", fqn) and isinstance(
-            entry, dict
-        ) and isinstance(entry.get("ros__parameters"), dict):
-            given = entry["ros__parameters"]
-            values.update({name: value for name, value in given.items()
-                           if name in PARAMETERS_BY_NAME})
-            if section != "**":
-                problems += [unknown_parameter(path, key, str(name)) for name in given
-                             if name not in PARAMETERS_BY_NAME and name not in NODE_OWN_PARAMETERS]
+        if not (isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict)):
+            continue
+        section = str(key).strip("/").split("/")
+        if section[-1] != NODE_NAME:
+            if _node_name_matches(section, fqn):
+                values.update({name: value for name, value in entry["ros__parameters"].items()
+                               if name in PARAMETERS_BY_NAME})
+            continue
+        if not _node_name_matches(section, fqn):
+            if len(section) == 1 and len(fqn) > 1:
+                problems.append(
+                    f"params_file '{path}', {key}: applies to /{NODE_NAME} only, not to "
+                    f"/{'/'.join(fqn)}; name the entry /**/{NODE_NAME} (any namespace) or "
+                    f"{'/'.join(fqn)}")
+            continue
+        given = entry["ros__parameters"]
+        values.update({name: value for name, value in given.items() if name in PARAMETERS_BY_NAME})
+        problems += [unknown_parameter(path, key, str(name)) for name in given
+                     if name not in PARAMETERS_BY_NAME and name not in NODE_OWN_PARAMETERS]
     return values, problems
+
+
+def _node_name_matches(pattern: list[str], name: list[str]) -> bool:
+    """rcl's match of a params file's node name (split at ``/``) with a full node name: ``**``
+    stands for any number of names, ``*`` within a name for any characters."""
+    if not pattern:
+        return not name
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(_node_name_matches(rest, name[i:]) for i in range(len(name) + 1))
+    return bool(name) and fnmatch.fnmatchcase(name[0], head) and _node_name_matches(rest, name[1:])
 
 
 def unknown_parameter(path: Path, section: object, name: str) -> str:
