@@ -81,6 +81,21 @@ def image_from_msg(msg: Any) -> DecodedImage:
     return pixels_view(msg.data, msg.encoding, int(msg.height), int(msg.width), int(msg.step))
 
 
+CLASS_ID_ENCODINGS = ("mono8", "8UC1")
+"""Encodings of label images: ``8UC1`` is what cv_bridge's ``cv2_to_imgmsg`` names a
+one-channel uint8 array (labelling tools, simulators)."""
+
+
+def class_ids_from_msg(msg: Any) -> np.ndarray:
+    """``[H, W]`` uint8 class ids of a label ``sensor_msgs/Image`` (mono8 or 8UC1)."""
+    if msg.encoding not in CLASS_ID_ENCODINGS:
+        raise ImageConversionError(
+            f"carries {msg.encoding or 'an empty encoding'}, not class ids "
+            f"({' or '.join(CLASS_ID_ENCODINGS)})")
+    return pixels_view(msg.data, "mono8", int(msg.height), int(msg.width),
+                       int(msg.step)).pixels[:, :, 0]
+
+
 def pixels_view(data: Any, encoding: str, height: int, width: int, step: int) -> DecodedImage:
     """A ``[H, W, C]`` view on an image buffer, after checking it holds such an image (a
     bgr8 copy for the encodings of :data:`CONVERTED_TO_BGR`)."""

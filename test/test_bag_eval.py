@@ -406,3 +406,23 @@ def test_sigterm_stops_the_node_bag_eval_started(dataset: Path, tiny_model: Path
     while any(_alive(pid) for pid in nodes) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in nodes)
+
+
+@pytest.mark.parametrize("encoding", ["mono8", "8UC1"])
+def test_ground_truth_is_read_as_mono8_or_as_cv_bridge_names_a_uint8_array(
+        tmp_path: Path, encoding: str) -> None:
+    """cv_bridge's cv2_to_imgmsg(labels) says 8UC1; before, such a bag was refused."""
+    from fanet_ros.evaluation.bag_eval import load_ground_truth
+
+    topics, bag = BagTopics(), tmp_path / "bag"
+    labels = np.arange(HEIGHT * WIDTH, dtype=np.uint8).reshape(HEIGHT, WIDTH) % 11
+    with Writer(bag, version=8) as writer:
+        images = writer.add_connection(topics.image, IMAGE_TYPE, typestore=TYPESTORE)
+        truth = writer.add_connection(topics.ground_truth, IMAGE_TYPE, typestore=TYPESTORE)
+        header = make_header(10_000_000_000, "camera")
+        writer.write(images, 1, serialize_image(np.zeros((HEIGHT, WIDTH, 3), np.uint8), "rgb8",
+                                                header))
+        writer.write(truth, 1, serialize_image(labels, encoding, header))
+    with BagReader(bag) as reader:
+        read = load_ground_truth(reader, topics.image, topics.ground_truth)
+    np.testing.assert_array_equal(read.label(read.image_stamps[0]), labels)

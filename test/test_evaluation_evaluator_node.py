@@ -69,8 +69,9 @@ def test_evaluator_pairs_by_stamp_publishes_miou_and_writes_report(tmp_path: Pat
             elif k == 3:  # ground truth the node never answered
                 truth_pub.publish(fill_image_msg(Image(), truth, "mono8", header))
                 continue
-            else:
-                truth_pub.publish(fill_image_msg(Image(), truth, "mono8", header))
+            else:  # k == 2: ground truth as cv_bridge's cv2_to_imgmsg names a uint8 array
+                encoding = "8UC1" if k == 2 else "mono8"
+                truth_pub.publish(fill_image_msg(Image(), truth, encoding, header))
                 label_pub.publish(fill_image_msg(Image(), prediction, "mono8", header))
             expected.update(truth, prediction)
 

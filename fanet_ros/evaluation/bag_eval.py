@@ -118,13 +118,11 @@ def load_ground_truth(reader: BagReader, image_topic: str, ground_truth_topic: s
         return GroundTruth([image.stamp for image in reader.images(image_topic)], {})
     reader.require_image_topic(ground_truth_topic, "ground-truth")
     labels: dict[Stamp, bytes] = {}
-    for label in reader.images(ground_truth_topic):
+    for label in reader.images(ground_truth_topic, class_ids=True):
         where = (
             f"bag '{reader.path}', topic '{ground_truth_topic}', "
             f"stamp {format_stamp(label.stamp)}"
         )
-        if label.encoding != "mono8":
-            raise BagError(f"{where}: ground truth must be mono8 class ids, not {label.encoding}")
         if label.stamp in labels:
             raise BagError(f"{where}: two ground-truth images share this stamp")
         labels[label.stamp] = png_label(np.ascontiguousarray(label.pixels[:, :, 0]))

@@ -16,7 +16,12 @@ import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin
 from rosbags.typesys import Stores, get_typestore
 
-from fanet_ros.image_conversion import ImageConversionError, image_from_msg
+from fanet_ros.image_conversion import (
+    DecodedImage,
+    ImageConversionError,
+    class_ids_from_msg,
+    image_from_msg,
+)
 
 STORAGES = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -135,11 +140,13 @@ class BagReader:
     def count(self, topic: str) -> int:
         return sum(c.msgcount for c in self._reader.connections if c.topic == topic)
 
-    def images(self, topic: str) -> Iterator[BagImage]:
-        """The images of ``topic`` in recording order."""
+    def images(self, topic: str, class_ids: bool = False) -> Iterator[BagImage]:
+        """The images of ``topic`` in recording order; ``class_ids``: label images (mono8 or
+        8UC1), read as mono8."""
         for log_time, _, msg in self._messages(topic):
             try:
-                image = image_from_msg(msg)
+                image = (DecodedImage(class_ids_from_msg(msg)[:, :, None], "mono8") if class_ids
+                         else image_from_msg(msg))
             except ImageConversionError as exc:
                 raise BagError(
                     f"bag '{self.path}', topic '{topic}', stamp "

@@ -37,7 +37,7 @@ from fanet_ros.evaluation.label_info import (
 from fanet_ros.evaluation.replay import LABEL_QOS
 from fanet_ros.evaluation.report import FrameCounts, Report, write_report
 from fanet_ros.evaluation.scoring import FrameScorer
-from fanet_ros.image_conversion import image_from_msg
+from fanet_ros.image_conversion import ImageConversionError, class_ids_from_msg
 from fanet_ros.labels import LabelSet
 from fanet_ros.node.arrival_time import subscribe_with_arrival
 from fanet_ros.node.callback_guard import CallbackFailures, GuardedExecutor
@@ -146,17 +146,15 @@ class EvaluatorNode(Node):
         if is_label:
             self.counts.labels_received += 1
             self.last_ns = max(self.last_ns, now)
-        if msg.encoding != "mono8":
+        try:
+            labels = np.array(class_ids_from_msg(msg))
+        except ImageConversionError as exc:
             topic = self.label_topic if is_label else self.ground_truth_topic
             if not is_label:
                 self.unmatched_stamps.append(format_stamp(stamp_of(msg)))
-            self.get_logger().error(
-                f"'{topic}' carries {msg.encoding}, not mono8 class ids; ignored",
-                throttle_duration_sec=5.0,
-            )
+            self.get_logger().error(f"'{topic}' {exc}; ignored", throttle_duration_sec=5.0)
             return
         stamp = stamp_of(msg)
-        labels = np.array(image_from_msg(msg).pixels[:, :, 0])
         other = theirs.pop(stamp, None)
         if other is None:
             if stamp in mine:  # a second message of this stamp (a looped bag): the first is lost
