@@ -78,7 +78,7 @@ setup(
                               "models/*.weights.h5"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
-        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}", ["package.xml", "requirements.txt"]),
         (f"lib/{PACKAGE}", [f"ros_executables/{name}" for name in COMMANDS]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", sorted(glob("config/*.yaml") + glob("config/*.rviz")

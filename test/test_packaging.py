@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARE_FILES = (
     "share/ament_index/resource_index/packages/fanet_ros",
     "share/fanet_ros/package.xml",
+    "share/fanet_ros/requirements.txt",  # what rosdep cannot install (the import errors name it)
 )
 ROS_NAMES = ("segmentation_node", "segmentation_lifecycle_node", "evaluator_node", "demo",
              "make_bag", "bag_eval", "robustness", "build_engine", "check_engine")
@@ -133,3 +134,27 @@ def test_colcon_style_install_puts_executables_where_ros2_run_looks(tmp_path):
         assert (prefix / share).is_file(), share
     assert list((prefix / "share" / "fanet_ros" / "launch").glob("*.launch.py"))
     assert list((prefix / "share" / "fanet_ros" / "config").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("module", ["fanet_ros.launching.launch_arguments",
+                                    "fanet_ros.node.segmentation_node"])
+def test_a_missing_pip_requirement_is_named_with_the_command_that_installs_it(module):
+    """rosdep installs package.xml's keys, not requirements.txt: before, `ros2 launch` (even
+    --show-args) and `ros2 run` ended in a bare "No module named 'onnxruntime'" traceback."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.abc, sys\n"
+        "class Missing(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('onnxruntime', 'onnx'):\n"
+        "            raise ModuleNotFoundError(name, name=name)\n"
+        "sys.meta_path.insert(0, Missing())\n"
+        f"import {module}\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.returncode != 0
+    assert ("fanet_ros needs the Python packages onnxruntime, onnx, which rosdep does not "
+            "install: pip install -r $(ros2 pkg prefix fanet_ros)/share/fanet_ros/"
+            "requirements.txt") in result.stderr
