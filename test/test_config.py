@@ -135,6 +135,22 @@ def test_rviz_shows_the_compressed_camera_topic_when_the_node_reads_it(tiny_mode
     assert rviz_display_topics(plan)["Camera"] == "/camera/image_raw"
 
 
+
+@pytest.mark.parametrize(("setting", "policy"), [("", "Reliable"), ("reliable", "Reliable"),
+                                                 ("best_effort", "Best Effort")])
+def test_rviz_subscribes_to_the_camera_as_the_node_does(tiny_model, tmp_path, setting, policy):
+    """Before: the Camera display was best effort, and Fast DDS drops a reliable camera's large
+    frames to a best-effort reader (0 of 20 at 640x480): Overlay showed, Camera stayed black."""
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n" + (f"    input_reliability: {setting}\n"
+                                                         if setting else "    {}\n"))
+    plan = resolve_launch({"model_path": str(tiny_model), "params_file": str(params)},
+                          CONFIG_DIR)
+    config = yaml.safe_load(write_rviz_config(CONFIG_DIR / RVIZ_TEMPLATE, plan,
+                                              tmp_path / "rviz").read_text())
+    policies = {d["Name"]: d["Topic"]["Reliability Policy"] for d in image_displays(config)}
+    assert policies == {"Camera": policy, "Colour mask": "Reliable", "Overlay": "Reliable"}
+
 def test_rviz_config_without_a_needed_display_is_refused(tiny_model):
     plan = resolve_launch({"model_path": str(tiny_model)}, CONFIG_DIR)
     config = yaml.safe_load((CONFIG_DIR / RVIZ_TEMPLATE).read_text())

@@ -149,6 +149,9 @@ class SegmentationLaunch:
     node's only camera."""
     image_transport: str = "raw"
     """The node's ``image_transport`` (from the argument, else the params file)."""
+    input_reliability: str = "auto"
+    """The node's ``input_reliability`` (from the params file): rviz2's Camera display
+    subscribes to the camera the same way."""
     lifecycle: bool = False
     """segmentation_lifecycle_node instead of segmentation_node."""
     autostart: bool = True
@@ -251,6 +254,8 @@ def resolve_launch(
         environment=environment,
         camera=camera, image_transport=parameters.get("image_transport", file_values.get(
             "image_transport", PARAMETERS_BY_NAME["image_transport"].default)),
+        input_reliability=file_values.get("input_reliability",
+                                          PARAMETERS_BY_NAME["input_reliability"].default),
         lifecycle=args["lifecycle"] == "true", autostart=args["autostart"] == "true",
     )
 
@@ -424,6 +429,13 @@ def rviz_display_topics(plan: SegmentationLaunch) -> dict[str, str]:
     }
 
 
+def rviz_camera_reliability(plan: SegmentationLaunch) -> str:
+    """rviz2's Camera display subscribes as the node does: reliable unless the node is told
+    the camera is best effort. A best-effort subscription to a reliable camera is allowed,
+    but Fast DDS then drops its large frames (0 of 20 at 640x480, docs/node.md)."""
+    return "Best Effort" if plan.input_reliability == "best_effort" else "Reliable"
+
+
 def image_displays(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The ``rviz_default_plugins/Image`` displays of a parsed rviz2 config."""
     displays = config["Visualization Manager"]["Displays"]
@@ -441,6 +453,8 @@ def namespaced_rviz_config(template_text: str, plan: SegmentationLaunch) -> str:
     for display in displays:
         if display.get("Name") in topics:
             display["Topic"]["Value"] = topics[display["Name"]]
+        if display.get("Name") == "Camera":
+            display["Topic"]["Reliability Policy"] = rviz_camera_reliability(plan)
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
 
 
