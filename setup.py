@@ -5,9 +5,11 @@ pip:    `pip install .[ros]` pulls the ROS 2 Kilted wheels from PyPI; commands a
 The package ``fanet_training`` (training, export) needs no ROS.
 """
 
+import os
+import sys
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import Distribution, find_packages, setup
 from setuptools.command.develop import develop
 from setuptools.command.install_scripts import install_scripts
 
@@ -66,6 +68,30 @@ class RosDevelop(develop):
         super().finalize_options()
         self.exclude_scripts = True
 
+class RosInstallData(Distribution().get_command_class("install_data")):
+    """``setup.py install`` (what colcon runs): the ``ros2 run`` scripts in lib/fanet_ros start
+    the Python that built the workspace, as ament_python's entry-point scripts do, not the
+    first ``python3`` on PATH (a conda or venv shell's, without rclpy or the pip
+    requirements). Left as they are in a wheel (built for another machine's Python) and where
+    colcon --symlink-install links them to the source tree."""
+
+    def run(self) -> None:
+        super().run()
+        if "bdist_wheel" in self.distribution.commands:
+            return
+        for path in self.get_outputs():
+            if (os.path.dirname(path).endswith(os.path.join("lib", PACKAGE))
+                    and not os.path.islink(path)):
+                _use_this_python(path)
+
+
+def _use_this_python(path: str) -> None:
+    with open(path, encoding="utf-8") as handle:
+        first, rest = handle.readline(), handle.read()
+    if first.startswith("#!") and "python" in first:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(f"#!{sys.executable}\n{rest}")
+
 # pytest-xdist: scripts/test.sh runs two workers; jax (CPU): the GPU pack's run test
 TEST = ["pytest>=7", "pytest-xdist>=3.2", "ruff", "jax"]
 
@@ -104,7 +130,8 @@ setup(
         "all": ROS_WHEELS + TRAINING + EVALUATION + TEST,
     },
     zip_safe=False,
-    cmdclass={"install_scripts": RosInstallScripts, "develop": RosDevelop},
+    cmdclass={"install_scripts": RosInstallScripts, "develop": RosDevelop,
+              "install_data": RosInstallData},
     maintainer="fanet_ros developers",
     maintainer_email="dev@fanet-ros.local",
     description="Real-time semantic segmentation (FANet, FSFFNet) for ROS 2",

@@ -124,6 +124,8 @@ def test_colcon_style_install_puts_executables_where_ros2_run_looks(tmp_path):
     assert set(ROS_NAMES) <= ros_names
     for exe in ros_names:
         assert os.access(lib / exe, os.X_OK), exe
+        # the Python that built the workspace, not the first python3 on PATH
+        assert (lib / exe).read_text().splitlines()[0] == f"#!{sys.executable}", exe
     assert not (prefix / "bin").exists()  # nothing lands on PATH in a ROS workspace
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(p) for p in prefix.glob("lib/python*/site-packages")] + sys.path)}
