@@ -50,3 +50,15 @@ def test_command_filters_drives_and_writes_json(tmp_path: Path, capsys) -> None:
     assert "| clean |" in capsys.readouterr().out
     assert main(["fanet_synthetic", "--dataset-root", str(root), "--drives", "0006R0"]) == 2
     assert "no val frame" in capsys.readouterr().err
+
+
+def test_a_model_of_other_classes_than_the_layout_is_refused(tmp_path: Path, capsys) -> None:
+    """Before: a CamVid model on Cityscapes labels was scored id for id (its sky as road) and
+    printed an mIoU with exit 0."""
+    root = write_dataset(tmp_path / "data", "cityscapes", count=2, height=64, width=128)
+    assert main(["fanet_synthetic", "--dataset-root", str(root), "--layout", "cityscapes",
+                 "--split", "val"]) == 2
+    err = capsys.readouterr().err
+    assert ("segments 11 classes (Sky, Building, Pole, ...), the cityscapes layout's labels "
+            "19") in err
+    assert "pass the --layout of the dataset the model was trained on" in err

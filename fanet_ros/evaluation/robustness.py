@@ -34,11 +34,26 @@ from fanet_ros.metrics import ConfusionMatrix
 from fanet_ros.runtime import ModelLoadError
 from fanet_ros.segmenter import Segmenter
 
+THIN_CLASSES = ("Pole", "SignSymbol", "Pedestrian", "Bicyclist",  # CamVid
+                "pole", "traffic sign", "person", "rider", "bicycle")  # Cityscapes, BDD100K
+"""The classes the table shows beside mIoU (small, and what the models miss most)."""
+
 
 def robustness(segmenter: Segmenter, root: str, layout: str, split: str,
                drives: tuple[str, ...] = ()) -> dict:
-    """``{"frames": n, "results": {corruption: scores dict}}`` over the chosen frames."""
-    label_set = label_set_for_layout(layout)
+    """``{"frames": n, "results": {corruption: scores dict}}`` over the chosen frames.
+
+    The labels are read in the layout's classes (``folder``: the model's), which must be the
+    model's: a model of other classes is refused, not scored id for id.
+    """
+    label_set = (segmenter.metadata.label_set() if layout == "folder"
+                 else label_set_for_layout(layout))
+    if segmenter.class_names != label_set.class_names:
+        raise DatasetError(
+            f"model '{segmenter.model_path.name}' segments {len(segmenter.class_names)} classes "
+            f"({', '.join(segmenter.class_names[:3])}, ...), the {layout} layout's labels "
+            f"{label_set.num_classes} ({', '.join(label_set.class_names[:3])}, ...): pass the "
+            "--layout of the dataset the model was trained on")
     samples = find_samples(root, layout, split)
     if drives:
         samples = drive_samples(samples, drives)
@@ -59,15 +74,20 @@ def robustness(segmenter: Segmenter, root: str, layout: str, split: str,
 
 def markdown_table(report: dict) -> str:
     """One row per degradation: mIoU, pixel accuracy and the thin classes' IoU."""
-    thin = ("Pole", "SignSymbol", "Pedestrian", "Bicyclist")
+    results = report["results"]
+    present = next(iter(results.values()))["class_iou"] if results else {}
+    thin = [c for c in THIN_CLASSES if c in present]  # those of the layout's classes
     rows = ["| input | mIoU (%) | pixel acc. (%) | " + " | ".join(thin) + " |",
             "|---|---:|---:|" + "---:|" * len(thin)]
-    for name, scores in report["results"].items():
-        ious = [scores["class_iou"].get(c) for c in thin]
-        cells = " | ".join("n/a" if v is None else f"{100 * v:.1f}" for v in ious)
-        rows.append(f"| {name} | {100 * scores['mean_iou']:.1f} | "
-                    f"{100 * scores['pixel_accuracy']:.1f} | {cells} |")
+    for name, scores in results.items():
+        cells = [_percent(scores["class_iou"].get(c)) for c in thin]
+        rows.append(f"| {name} | {_percent(scores['mean_iou'])} | "
+                    f"{_percent(scores['pixel_accuracy'])} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def _percent(fraction: float | None) -> str:
+    return "n/a" if fraction is None else f"{100 * fraction:.1f}"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
