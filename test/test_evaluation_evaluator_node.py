@@ -190,3 +190,33 @@ def test_frames_waiting_for_the_classes_are_held_up_to_max_pending() -> None:
         player.destroy_node()
     finally:
         rclpy.shutdown(context=context)
+
+
+def test_a_best_effort_ground_truth_publisher_is_scored_with_a_qos_override() -> None:
+    """A reliable subscription matches no best-effort publisher (a simulator's sensor-data
+    QoS, or `ros2 bag play` of its recording): the standard qos_overrides parameter opens it."""
+    best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+    rclpy.init()
+    try:
+        evaluator = EvaluatorNode(parameter_overrides=[
+            Parameter("output_dir", value=""), Parameter("num_classes", value=3),
+            Parameter("qos_overrides./camera/ground_truth.subscription.reliability",
+                      value="best_effort")])
+        player = rclpy.create_node("fake_player")
+        truth_pub = player.create_publisher(Image, "/camera/ground_truth", best_effort)
+        label_pub = player.create_publisher(Image, "/segmentation_node/label", RELIABLE)
+        executor = SingleThreadedExecutor()
+        executor.add_node(evaluator)
+        _spin_until(executor, lambda: truth_pub.get_subscription_count() > 0
+                    and label_pub.get_subscription_count() > 0)
+        labels = np.ones((8, 8), np.uint8)
+        header = Header(frame_id="camera")
+        header.stamp.sec = 100
+        truth_pub.publish(fill_image_msg(Image(), labels, "mono8", header))
+        label_pub.publish(fill_image_msg(Image(), labels, "mono8", header))
+        _spin_until(executor, lambda: evaluator.scorer.frames == 1)
+        executor.shutdown()
+        evaluator.destroy_node()
+        player.destroy_node()
+    finally:
+        rclpy.try_shutdown()

@@ -25,6 +25,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, String
 
@@ -98,8 +99,13 @@ class EvaluatorNode(Node):
         self.waiting_for_classes: list[tuple[Stamp, np.ndarray, np.ndarray]] = []
 
         self.label_info_topic = info_topic = self.label_topic.rsplit("/", 1)[0] + "/label_info"
-        subscribe_with_arrival(self, Image, self.label_topic, self._on_label, LABEL_QOS)
-        subscribe_with_arrival(self, Image, self.ground_truth_topic, self._on_truth, LABEL_QOS)
+        # reliable and deep; qos_overrides.<topic>.subscription.reliability: best_effort for a
+        # best-effort publisher (a reliable subscription does not match one at all)
+        overridable = QoSOverridingOptions.with_default_policies()
+        subscribe_with_arrival(self, Image, self.label_topic, self._on_label, LABEL_QOS,
+                               qos_overriding_options=overridable)
+        subscribe_with_arrival(self, Image, self.ground_truth_topic, self._on_truth, LABEL_QOS,
+                               qos_overriding_options=overridable)
         self.create_subscription(String, info_topic, self._on_label_info, LATCHED_QOS)
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.miou_pub = self.create_publisher(Float32, "~/mean_iou", qos)

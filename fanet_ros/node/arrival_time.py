@@ -20,14 +20,16 @@ Humble's does not (there the callback's own time stands in)."""
 
 
 def subscribe_with_arrival(node: Node, msg_type: Any, topic: str,
-                           callback: Callable[[Any, int], None], qos: Any) -> Subscription:
+                           callback: Callable[[Any, int], None], qos: Any,
+                           **options: Any) -> Subscription:
     """``callback(msg, received_ns)``: the system-clock nanoseconds at which the middleware
     received ``msg`` (``MessageInfo['received_timestamp']``), or, where rclpy or the RMW does
-    not report it, the time the callback runs."""
+    not report it, the time the callback runs. ``options``: ``create_subscription``'s (e.g.
+    ``qos_overriding_options``)."""
     if WITH_MESSAGE_INFO:
         def with_info(msg: Any, info: Any) -> None:
             callback(msg, info.get("received_timestamp") or time.time_ns())
 
-        return node.create_subscription(msg_type, topic, with_info, qos)
+        return node.create_subscription(msg_type, topic, with_info, qos, **options)
     return node.create_subscription(msg_type, topic, lambda msg: callback(msg, time.time_ns()),
-                                    qos)
+                                    qos, **options)
