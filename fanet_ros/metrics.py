@@ -21,7 +21,11 @@ from fanet_ros.labels import IGNORE_LABEL, LabelSet
 
 
 class ConfusionMatrix:
-    """Accumulates ``counts[gt, pred]``; column ``N`` holds out-of-range predictions."""
+    """Accumulates ``counts[gt, pred]``; column ``N`` holds out-of-range predictions.
+
+    Ground truth that equals ``ignore_label``, or 255 (void in every label file and bag this
+    package writes, and never a class id), is not counted.
+    """
 
     def __init__(self, num_classes: int, ignore_label: int = IGNORE_LABEL) -> None:
         if num_classes < 1:
@@ -40,12 +44,14 @@ class ConfusionMatrix:
             )
         gt = gt.reshape(-1).astype(np.int64, copy=False)
         pred = pred.reshape(-1).astype(np.int64, copy=False)
-        valid = (gt >= 0) & (gt < self.num_classes) & (gt != self.ignore_label)
-        bad_gt = ~valid & (gt != self.ignore_label)
+        void = (gt == self.ignore_label) | (gt == IGNORE_LABEL)
+        valid = (gt >= 0) & (gt < self.num_classes) & ~void
+        bad_gt = ~valid & ~void
         if bad_gt.any():
+            voids = sorted({self.ignore_label, IGNORE_LABEL})
             raise ValueError(
-                f"ground truth holds ids outside 0..{self.num_classes - 1} and "
-                f"{self.ignore_label}: {np.unique(gt[bad_gt])[:10].tolist()}"
+                f"ground truth holds ids outside 0..{self.num_classes - 1} and void "
+                f"({' or '.join(map(str, voids))}): {np.unique(gt[bad_gt])[:10].tolist()}"
             )
         gt, pred = gt[valid], pred[valid]
         pred = np.where((pred >= 0) & (pred < self.num_classes), pred, self.num_classes)

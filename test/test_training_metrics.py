@@ -65,3 +65,17 @@ def test_frames_are_scored_at_the_ground_truths_resolution():
     assert scorer.confusion.counts.sum() == 64
     assert scorer.confusion.counts[2, 3] == 8  # the pole's 8 pixels, called road
     assert scorer.samples[-1].prediction.shape == (8, 8)  # the report shows the same
+
+
+def test_void_255_is_not_counted_whatever_the_models_ignore_label() -> None:
+    """make_bag and the dataset readers write 255 for void; a model whose metadata says void is
+    11 (CamVid's raw files) made every such frame an error ("ids outside 0..10 and 11")."""
+    for ignore in (11, 255):
+        matrix = ConfusionMatrix(11, ignore)
+        matrix.update(np.array([[0, 1, 255]], np.uint8), np.array([[0, 1, 2]], np.uint8))
+        assert matrix.total_pixels == 2
+    matrix = ConfusionMatrix(11, 11)
+    matrix.update(np.array([[11, 3]], np.uint8), np.array([[2, 3]], np.uint8))
+    assert matrix.total_pixels == 1
+    with pytest.raises(ValueError, match=r"outside 0\.\.10 and void \(11 or 255\): \[12\]"):
+        matrix.update(np.array([[12]], np.uint8), np.array([[0]], np.uint8))
