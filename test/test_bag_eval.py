@@ -426,3 +426,33 @@ def test_ground_truth_is_read_as_mono8_or_as_cv_bridge_names_a_uint8_array(
     with BagReader(bag) as reader:
         read = load_ground_truth(reader, topics.image, topics.ground_truth)
     np.testing.assert_array_equal(read.label(read.image_stamps[0]), labels)
+
+
+def test_a_compressed_camera_topic_is_decoded_and_scored_as_its_raw_frames(
+        dataset: Path, tiny_model: Path, tmp_path: Path) -> None:
+    """A robot's bag often holds only .../image_raw/compressed; before, it was refused as "not
+    sensor_msgs/msg/Image"."""
+    from fanet_ros.evaluation.bag_io import COMPRESSED_TYPE
+
+    raw = _bag(dataset, tmp_path / "raw", "sqlite3")
+    topics, bag = BagTopics(), tmp_path / "compressed"
+    compressed_topic = f"{topics.image}/compressed"
+    with BagReader(raw) as reader, Writer(bag, version=8) as writer:
+        images = writer.add_connection(compressed_topic, COMPRESSED_TYPE, typestore=TYPESTORE)
+        truth = writer.add_connection(topics.ground_truth, IMAGE_TYPE, typestore=TYPESTORE)
+        for image in reader.images(topics.image):
+            header = make_header(image.stamp[0] * 10**9 + image.stamp[1], image.frame_id)
+            png = cv2.imencode(".png", cv2.cvtColor(image.pixels, cv2.COLOR_RGB2BGR))[1]
+            msg = TYPESTORE.types[COMPRESSED_TYPE](header=header, format="png",
+                                                    data=png.reshape(-1))
+            writer.write(images, image.log_time_ns,
+                         TYPESTORE.serialize_cdr(msg, COMPRESSED_TYPE))
+        for label in reader.images(topics.ground_truth, class_ids=True):
+            header = make_header(label.stamp[0] * 10**9 + label.stamp[1], label.frame_id)
+            writer.write(truth, label.log_time_ns,
+                         serialize_image(label.pixels[:, :, 0], "mono8", header))
+    node = {"model_path": str(tiny_model), **NODE_PARAMS}
+    expected = evaluate_bag(raw, None, start_node_params=node)
+    report = evaluate_bag(bag, None, image_topic=compressed_topic, start_node_params=node)
+    assert report.counts == expected.counts
+    assert report.mean_iou == pytest.approx(expected.mean_iou, abs=1e-12)

@@ -103,6 +103,12 @@ def png_label(labels: np.ndarray) -> bytes:
     return data.tobytes()
 
 
+def raw_image_topic(compressed_topic: str) -> str:
+    """``/cam/image_raw/compressed`` -> ``/cam/image_raw`` (image_transport's names)."""
+    base, _, last = compressed_topic.rpartition("/")
+    return base if last == "compressed" and base else compressed_topic
+
+
 def ground_truth_topic_of(reader: BagReader, requested: str | None) -> str:
     """The ground-truth topic to read: ``requested``; by default (``None``) make_bag's
     topic when the bag has it; ``""`` for none."""
@@ -113,7 +119,7 @@ def ground_truth_topic_of(reader: BagReader, requested: str | None) -> str:
 
 def load_ground_truth(reader: BagReader, image_topic: str, ground_truth_topic: str) -> GroundTruth:
     """Read the labels and check each has an image with the same stamp; ``""``: no labels."""
-    reader.require_image_topic(image_topic, "image")
+    reader.require_image_topic(image_topic, "image", compressed=True)
     if not ground_truth_topic:
         return GroundTruth([image.stamp for image in reader.images(image_topic)], {})
     reader.require_image_topic(ground_truth_topic, "ground-truth")
@@ -203,12 +209,12 @@ def evaluate_bag(
     ``start_node_params``: start ``segmentation_node`` with these parameters
     (e.g. ``{"model_path": ...}``) for this run and stop it afterwards; ``None``
     evaluates a node that is already running. ``publish_topic`` (default: the
-    bag's image topic) is where frames go; ``dataset`` names the classes if the
+    bag's image topic, less ``/compressed`` for a CompressedImage topic, whose frames are
+    decoded and sent raw) is where frames go; ``dataset`` names the classes if the
     node's ``~/label_info`` does not arrive.
     """
     if rate not in RATES:
         raise EvaluationError(f"rate must be one of {', '.join(RATES)}, not {rate!r}")
-    publish_topic = publish_topic or image_topic
     label_info_topic = label_info_topic or label_topic.rsplit("/", 1)[0] + "/label_info"
     try:  # before the replay: a misspelt name fails at once, not after the node's warm-up
         fallback = label_set_for(dataset)
@@ -221,7 +227,12 @@ def evaluate_bag(
         )
         if not truth.image_stamps:
             raise BagError(f"bag '{bag_path}' has no messages on '{image_topic}'")
-        infos = CameraInfos(reader, image_topic)
+        # a CompressedImage topic (.../image_raw/compressed) is decoded here and sent raw, on
+        # the image topic it belongs to, beside that topic's camera_info
+        camera_topic = raw_image_topic(image_topic) if reader.is_compressed(image_topic) else (
+            image_topic)
+        publish_topic = publish_topic or camera_topic
+        infos = CameraInfos(reader, camera_topic)
         outputs = None
         if record_outputs is not None:
             outputs = stack.enter_context(OutputBag(
@@ -402,7 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where report.json, report.md and the PNGs go")
     parser.add_argument("--rate", choices=RATES, default="lossless",
                         help="lossless: wait for each label (accuracy); realtime: bag timing")
-    parser.add_argument("--image-topic", default=_TOPICS.image, help="image topic in the bag")
+    parser.add_argument("--image-topic", default=_TOPICS.image,
+                        help="camera topic in the bag: sensor_msgs/Image, or CompressedImage "
+                        "(.../compressed: decoded and sent raw)")
     parser.add_argument("--ground-truth-topic", help=f"default: {_TOPICS.ground_truth} when the "
                         "bag has it; \"\" for none (latency, class share and flicker only)")
     parser.add_argument("--record-outputs", nargs="?", const="", metavar="PATH",

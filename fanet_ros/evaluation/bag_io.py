@@ -20,11 +20,13 @@ from fanet_ros.image_conversion import (
     DecodedImage,
     ImageConversionError,
     class_ids_from_msg,
+    image_from_compressed_msg,
     image_from_msg,
 )
 
 STORAGES = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
 IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 TYPESTORE = get_typestore(Stores.LATEST)
 """Message definitions; Image and CameraInfo are identical in every ROS 2 distribution."""
@@ -124,29 +126,38 @@ class BagReader:
     def has_topic(self, topic: str) -> bool:
         return topic in self.topics
 
-    def require_image_topic(self, topic: str, role: str) -> None:
-        """Raise :class:`BagError` unless ``topic`` exists and holds sensor_msgs/Image."""
+    def require_image_topic(self, topic: str, role: str, compressed: bool = False) -> None:
+        """Raise :class:`BagError` unless ``topic`` exists and holds sensor_msgs/Image (or,
+        with ``compressed``, sensor_msgs/CompressedImage)."""
         if topic not in self.topics:
             listed = ", ".join(f"{t} ({m})" for t, m in sorted(self.topics.items())) or "none"
             raise BagError(
                 f"bag '{self.path}' has no {role} topic '{topic}'; its topics: {listed}"
             )
-        if self.topics[topic] != IMAGE_TYPE:
+        allowed = (IMAGE_TYPE, COMPRESSED_TYPE) if compressed else (IMAGE_TYPE,)
+        if self.topics[topic] not in allowed:
             raise BagError(
                 f"topic '{topic}' in bag '{self.path}' holds {self.topics[topic]}, "
-                f"not {IMAGE_TYPE}"
+                f"not {' or '.join(allowed)}"
             )
+
+    def is_compressed(self, topic: str) -> bool:
+        return self.topics.get(topic) == COMPRESSED_TYPE
 
     def count(self, topic: str) -> int:
         return sum(c.msgcount for c in self._reader.connections if c.topic == topic)
 
     def images(self, topic: str, class_ids: bool = False) -> Iterator[BagImage]:
-        """The images of ``topic`` in recording order; ``class_ids``: label images (mono8 or
-        8UC1), read as mono8."""
+        """The images of ``topic`` in recording order (a CompressedImage topic's decoded);
+        ``class_ids``: label images (mono8 or 8UC1), read as mono8."""
         for log_time, _, msg in self._messages(topic):
             try:
-                image = (DecodedImage(class_ids_from_msg(msg)[:, :, None], "mono8") if class_ids
-                         else image_from_msg(msg))
+                if class_ids:
+                    image = DecodedImage(class_ids_from_msg(msg)[:, :, None], "mono8")
+                elif hasattr(msg, "format"):  # CompressedImage: decoded (bgr8 or mono8)
+                    image = image_from_compressed_msg(msg)
+                else:
+                    image = image_from_msg(msg)
             except ImageConversionError as exc:
                 raise BagError(
                     f"bag '{self.path}', topic '{topic}', stamp "
