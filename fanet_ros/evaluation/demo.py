@@ -10,17 +10,26 @@ drops) and write the evaluation reports. Needs no dataset and no GPU.
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from fanet_ros.tooling.interrupts import interrupted_exit_code, sigterm_unwinds
 from fanet_ros.tooling.markdown_blocks import update_file_block
 from fanet_ros.tooling.ros_env import use_local_ros_domain
 
 DEMO_MODEL = ("fanet", "synthetic")
 DEMO_SEED = 2026
 """Drive seed; the demo model's training scenes come from other seeds."""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be 1 or more")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where the bag and the reports go (default: output/demo)")
     parser.add_argument("--model-path", type=Path, default=shipped_model_path(*DEMO_MODEL),
                         help="ONNX model (default: the shipped FANet trained on synthetic scenes)")
-    parser.add_argument("--frames", type=int, default=100, help="frames in the drive")
+    parser.add_argument("--frames", type=_positive, default=100, help="frames in the drive")
     parser.add_argument("--fps", type=float, default=10.0, help="camera rate of the drive")
     parser.add_argument("--height", type=int, default=360, help="camera image height")
     parser.add_argument("--width", type=int, default=480, help="camera image width")
@@ -98,15 +107,20 @@ def summary_markdown(reports: dict, args: argparse.Namespace, seconds: float) ->
         f"(seed {args.seed}) |",
         f"| model | `{args.model_path.name}` |",
         f"| mIoU (lossless, {lossless.counts.matched} frames) | "
-        f"{100 * lossless.mean_iou:.1f} % |",
-        f"| pixel accuracy | {100 * lossless.scores.pixel_accuracy:.1f} % |",
-        f"| latency p50 / p95 / p99 (realtime) | {latency['p50']:.1f} / {latency['p95']:.1f} / "
-        f"{latency['p99']:.1f} ms |",
+        f"{_percent(lossless.mean_iou)} |",
+        f"| pixel accuracy | {_percent(lossless.scores.pixel_accuracy)} |",
+        "| latency p50 / p95 / p99 (realtime) | "
+        + " / ".join("n/a" if latency[k] is None else f"{latency[k]:.1f}"
+                     for k in ("p50", "p95", "p99")) + " ms |",
         f"| output rate (realtime) | {realtime.throughput_fps:.1f} fps |",
         f"| frames dropped (realtime) | {counts.dropped} of {counts.images_sent} |",
         f"| demo wall time | {seconds:.0f} s |",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _percent(fraction: float) -> str:
+    return "n/a" if math.isnan(fraction) else f"{100 * fraction:.1f} %"
 
 
 def write_readme_block(readme: Path, summary: str, frames_png: Path,
@@ -134,8 +148,22 @@ def write_readme_block(readme: Path, summary: str, frames_png: Path,
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``ros2 run fanet_ros demo`` and ``scripts/demo.sh``."""
+    args = build_parser().parse_args(argv)
     use_local_ros_domain()
-    return run_demo(build_parser().parse_args(argv))
+    from fanet_ros.evaluation.bag_eval import EvaluationError  # rclpy: after the domain is set
+    from fanet_ros.evaluation.bag_io import BagError
+    from fanet_ros.runtime.base import ModelLoadError
+
+    try:
+        with sigterm_unwinds():  # the node it started is stopped
+            return run_demo(args)
+    except (BagError, EvaluationError, ModelLoadError) as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, SystemExit) as exc:
+        code = interrupted_exit_code(exc)
+        print(f"demo: interrupted (exit {code})", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":
