@@ -456,3 +456,21 @@ def test_a_compressed_camera_topic_is_decoded_and_scored_as_its_raw_frames(
     report = evaluate_bag(bag, None, image_topic=compressed_topic, start_node_params=node)
     assert report.counts == expected.counts
     assert report.mean_iou == pytest.approx(expected.mean_iou, abs=1e-12)
+
+
+def test_the_outputs_bag_goes_beside_the_input_bag_in_its_storage(tmp_path: Path) -> None:
+    """Before: a bag folder's .mcap file given as input put the outputs bag inside that folder,
+    and a compressed drive_0.mcap.zstd counted as sqlite3."""
+    from fanet_ros.evaluation.output_bag import default_output_path, storage_of
+
+    folder = tmp_path / "drive"
+    folder.mkdir()
+    (folder / "metadata.yaml").write_text("rosbag2_bagfile_information: {}\n")
+    (folder / "drive_0.mcap.zstd").write_bytes(b"")
+    assert default_output_path(folder / "drive_0.mcap.zstd") == tmp_path / "drive_segmentation"
+    assert default_output_path(folder) == tmp_path / "drive_segmentation"
+    assert storage_of(folder) == "mcap"
+    single = tmp_path / "other.mcap"
+    single.write_bytes(b"")
+    assert default_output_path(single) == tmp_path / "other_segmentation"
+    assert storage_of(single) == "mcap"

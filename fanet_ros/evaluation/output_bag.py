@@ -26,15 +26,19 @@ SUFFIX = "_segmentation"
 
 
 def default_output_path(bag_path: Path) -> Path:
-    """Beside the input: ``drive/`` or ``drive.mcap`` -> ``drive_segmentation/``."""
-    name = bag_path.stem if bag_path.is_file() else bag_path.name
+    """Beside the input: ``drive/``, ``drive.mcap`` or ``drive/drive_0.mcap`` (a file of a
+    rosbag2 folder) -> ``drive_segmentation/``, never inside the input bag."""
+    if bag_path.is_file() and (bag_path.parent / "metadata.yaml").is_file():
+        bag_path = bag_path.parent
+    name = bag_path.name.split(".")[0] if bag_path.is_file() else bag_path.name
     return bag_path.parent / f"{name}{SUFFIX}"
 
 
 def storage_of(bag_path: Path) -> str:
-    """The input's storage format: ``mcap`` or ``sqlite3``."""
+    """The input's storage format: ``mcap`` or ``sqlite3`` (``drive_0.mcap.zstd``, a
+    compressed file's, counts as its storage's)."""
     files = [bag_path] if bag_path.is_file() else list(bag_path.iterdir())
-    return "mcap" if any(f.suffix == ".mcap" for f in files) else "sqlite3"
+    return "mcap" if any(".mcap" in f.suffixes for f in files) else "sqlite3"
 
 
 class OutputBag:
