@@ -107,7 +107,8 @@ class Segmenter:
         self, image: np.ndarray | str | Path, encoding: str = "bgr8", confidence: bool = False
     ) -> Segmentation:
         """Segment one image: an ``[H, W, 3]`` (or ``[H, W, 4]``) uint8 array in
-        ``encoding`` order, an ``[H, W]`` mono8 array, or an image file's path."""
+        ``encoding`` order, an ``[H, W]`` or ``[H, W, 1]`` mono8 array, or an image file's
+        path."""
         decoded = as_decoded_image(image, encoding)
         if not isinstance(image, (str, Path)):
             # the caller's frame: its overlay is drawn later, when the caller may have reused it
@@ -142,6 +143,8 @@ def as_decoded_image(image: np.ndarray | str | Path, encoding: str = "bgr8") -> 
         raise TypeError(f"expected a uint8 image, got {pixels.dtype} (scale it to 0..255)")
     if pixels.ndim == 2:
         return DecodedImage(pixels[:, :, None], "mono8")
+    if pixels.ndim == 3 and pixels.shape[2] == 1:  # cv2.imread(..., IMREAD_GRAYSCALE)[..., None]
+        return DecodedImage(pixels, "mono8")
     channels = CHANNELS.get(encoding)
     if channels is None:
         raise ValueError(f"encoding must be one of {', '.join(CHANNELS)}, not {encoding!r}")

@@ -61,13 +61,17 @@ def how_to_get_a_model() -> str:
 
 def resolve_model(model: str | Path | None) -> Path:
     """The model file for ``model``: ``None`` = the default shipped model, a shipped name
-    (``fanet_camvid``) or a path. Existence is checked when the model loads."""
+    (``fanet_camvid``, or its file name ``fanet_camvid.onnx`` where no such file is in the
+    working directory) or a path. Existence is checked when the model loads."""
     if model is None or str(model) == "":
         return shipped_model_path()
     path = Path(model).expanduser()
-    if path.exists() or path.suffix == ".onnx" or len(path.parts) > 1:
+    bare = "/" not in str(model)  # a name, not a path such as ./fanet_camvid.onnx
+    name = path.stem if path.suffix == ".onnx" and bare else str(model)
+    shipped = shipped_model_path(*name.split("_", 1)) if "_" in name and bare else None
+    if path.exists() or not bare or (
+            path.suffix == ".onnx" and not (shipped is not None and shipped.is_file())):
         return path
-    shipped = shipped_model_path(*str(model).split("_", 1)) if "_" in str(model) else None
     if shipped is not None and shipped.is_file():
         return shipped
     raise ModelLoadError(

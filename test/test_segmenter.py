@@ -73,6 +73,7 @@ def test_mono_and_four_channel_inputs(tiny_model):
     seg = Segmenter(str(tiny_model), device=-1)
     gray = street_image()[:, :, 0]
     assert seg(gray).labels.shape == gray.shape
+    np.testing.assert_array_equal(seg(gray[:, :, None]).labels, seg(gray).labels)
     bgra = cv2.cvtColor(street_image(), cv2.COLOR_BGR2BGRA)
     result = seg(bgra, encoding="bgra8")
     assert result.labels.shape == bgra.shape[:2] and result.overlay.shape[2] == 3
@@ -92,11 +93,17 @@ def test_bad_inputs_say_what_is_expected(tiny_model, tmp_path):
         Segmenter("fsffnet_kitti")
 
 
-def test_shipped_model_by_name():
+def test_shipped_model_by_name(tmp_path, monkeypatch):
     from fanet_ros import Segmenter
+    from fanet_ros.shipped_models import resolve_model, shipped_model_path
 
     seg = Segmenter("fanet_synthetic", device=-1)
     assert seg.model_path.name == "fanet_synthetic.onnx"
+    monkeypatch.chdir(tmp_path)  # the shipped file's own name, none such here: the shipped one
+    assert resolve_model("fanet_synthetic.onnx") == shipped_model_path("fanet", "synthetic")
+    assert resolve_model("./fanet_synthetic.onnx") == Path("fanet_synthetic.onnx")  # a path
+    (tmp_path / "fanet_synthetic.onnx").write_bytes(b"")
+    assert resolve_model("fanet_synthetic.onnx") == Path("fanet_synthetic.onnx")  # the file here
 
 
 def test_importing_the_package_loads_no_runtime():
