@@ -121,7 +121,8 @@ class Segmenter:
         return Segmentation(decoded, labels, conf, self)
 
     def close(self) -> None:
-        self.backend.close()
+        with self._turn:  # not under a call in another thread
+            self.backend.close()
 
     def __enter__(self) -> Segmenter:
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -378,7 +379,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads children from /proc")
+@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
+                    reason="reads a process's children from /proc (CONFIG_PROC_CHILDREN)")
 def test_sigterm_stops_the_node_bag_eval_started(dataset: Path, tiny_model: Path,
                                                  tmp_path: Path) -> None:
     """Before: Python's default SIGTERM ended bag_eval without unwinding, and the node it had
@@ -474,3 +476,6 @@ def test_the_outputs_bag_goes_beside_the_input_bag_in_its_storage(tmp_path: Path
     single.write_bytes(b"")
     assert default_output_path(single) == tmp_path / "other_segmentation"
     assert storage_of(single) == "mcap"
+    dotted = tmp_path / "drive_2024.06.01.db3"
+    dotted.write_bytes(b"")
+    assert default_output_path(dotted) == tmp_path / "drive_2024.06.01_segmentation"

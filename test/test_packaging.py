@@ -138,25 +138,33 @@ def test_colcon_style_install_puts_executables_where_ros2_run_looks(tmp_path):
     assert list((prefix / "share" / "fanet_ros" / "config").glob("*.yaml"))
 
 
+HIDE_ONNXRUNTIME = (
+    "import importlib.abc, sys\n"
+    "class Missing(importlib.abc.MetaPathFinder):\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in ('onnxruntime', 'onnx'):\n"
+    "            raise ModuleNotFoundError(name, name=name)\n"
+    "sys.meta_path.insert(0, Missing())\n")
+
+
 @pytest.mark.parametrize("module", ["fanet_ros.launching.launch_arguments",
-                                    "fanet_ros.node.segmentation_node"])
+                                    "fanet_ros.node.segmentation_node",
+                                    "fanet_ros.node.segmentation_lifecycle_node"])
 def test_a_missing_pip_requirement_is_named_with_the_command_that_installs_it(module):
     """rosdep installs package.xml's keys, not requirements.txt: before, `ros2 launch` (even
     --show-args) and `ros2 run` ended in a bare "No module named 'onnxruntime'" traceback."""
-    import subprocess
-    import sys
-
-    code = (
-        "import importlib.abc, sys\n"
-        "class Missing(importlib.abc.MetaPathFinder):\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('onnxruntime', 'onnx'):\n"
-        "            raise ModuleNotFoundError(name, name=name)\n"
-        "sys.meta_path.insert(0, Missing())\n"
-        f"import {module}\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT)
+    result = subprocess.run([sys.executable, "-c", f"{HIDE_ONNXRUNTIME}import {module}\n"],
+                            capture_output=True, text=True, cwd=ROOT)
     assert result.returncode != 0
     assert ("fanet_ros needs the Python packages onnxruntime, onnx, which rosdep does not "
             "install: pip install -r $(ros2 pkg prefix fanet_ros)/share/fanet_ros/"
             "requirements.txt") in result.stderr
+
+
+def test_the_bag_tools_need_no_onnxruntime_to_evaluate_a_running_node():
+    """bag_eval imports small helpers of fanet_ros.node (topics, QoS): the node's check of its
+    own requirements must not come with them."""
+    result = subprocess.run(
+        [sys.executable, "-c", f"{HIDE_ONNXRUNTIME}import fanet_ros.evaluation.bag_eval\n"],
+        capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr

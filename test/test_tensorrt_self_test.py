@@ -51,6 +51,9 @@ def test_engine_step_builds_compares_and_reports(fake_gpu, tiny_model, tmp_path)
     fake_gpu(fail_build_with=["Could not find any implementation for node /conv/Conv."])
     row = engine_row(tiny_model, "fp32", 0, tmp_path / "other", frames=3)
     assert row.result == FAIL and "raise workspace_mb" in row.detail
+    row = engine_row(tiny_model, "fp32", 0, tmp_path / "other", frames=3,
+                     options=EngineOptions(input_height=64))  # was a traceback
+    assert row.result == FAIL and "set both input_height and input_width" in row.detail
 
 
 def test_node_step_runs_the_real_node_through_real_topics(tiny_model, tmp_path):

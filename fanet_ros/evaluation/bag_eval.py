@@ -121,7 +121,7 @@ def load_ground_truth(reader: BagReader, image_topic: str, ground_truth_topic: s
     """Read the labels and check each has an image with the same stamp; ``""``: no labels."""
     reader.require_image_topic(image_topic, "image", compressed=True)
     if not ground_truth_topic:
-        return GroundTruth([image.stamp for image in reader.images(image_topic)], {})
+        return GroundTruth(list(reader.stamps(image_topic)), {})
     reader.require_image_topic(ground_truth_topic, "ground-truth")
     labels: dict[Stamp, bytes] = {}
     for label in reader.images(ground_truth_topic, class_ids=True):
@@ -134,14 +134,14 @@ def load_ground_truth(reader: BagReader, image_topic: str, ground_truth_topic: s
         labels[label.stamp] = png_label(np.ascontiguousarray(label.pixels[:, :, 0]))
     stamps: list[Stamp] = []
     seen: set[Stamp] = set()
-    for image in reader.images(image_topic):
-        if image.stamp in seen:
+    for stamp in reader.stamps(image_topic):  # not decoded here: once, when played
+        if stamp in seen:
             raise BagError(
                 f"bag '{reader.path}', topic '{image_topic}': two images share stamp "
-                f"{format_stamp(image.stamp)}, so labels cannot be matched to them"
+                f"{format_stamp(stamp)}, so labels cannot be matched to them"
             )
-        seen.add(image.stamp)
-        stamps.append(image.stamp)
+        seen.add(stamp)
+        stamps.append(stamp)
     stray = sorted(set(labels) - seen)
     if stray:
         shown = ", ".join(format_stamp(s) for s in stray[:5])

@@ -167,6 +167,11 @@ class BagReader:
                 stamp_of(msg), log_time, image.pixels, image.encoding, msg.header.frame_id
             )
 
+    def stamps(self, topic: str) -> Iterator[Stamp]:
+        """The header stamps of ``topic``'s messages in recording order, nothing decoded."""
+        for _, _, msg in self._messages(topic):
+            yield stamp_of(msg)
+
     def serialized_by_stamp(self, topic: str) -> dict[Stamp, bytes]:
         """The CDR bytes of each message on ``topic`` (a type with a header) by header stamp."""
         return {stamp_of(msg): bytes(raw) for _, raw, msg in self._messages(topic)}

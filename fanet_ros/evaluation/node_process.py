@@ -86,3 +86,7 @@ class NodeProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        except BaseException:  # a second Ctrl-C or SIGTERM while waiting: leave no node behind
+            process.kill()
+            process.wait()
+            raise

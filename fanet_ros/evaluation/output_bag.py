@@ -30,7 +30,10 @@ def default_output_path(bag_path: Path) -> Path:
     rosbag2 folder) -> ``drive_segmentation/``, never inside the input bag."""
     if bag_path.is_file() and (bag_path.parent / "metadata.yaml").is_file():
         bag_path = bag_path.parent
-    name = bag_path.name.split(".")[0] if bag_path.is_file() else bag_path.name
+    name = bag_path.name
+    if bag_path.is_file():
+        for suffix in (".zstd", ".mcap", ".db3"):  # drive_0.mcap.zstd -> drive_0
+            name = name.removesuffix(suffix)
     return bag_path.parent / f"{name}{SUFFIX}"
 
 

@@ -11,7 +11,6 @@ and a DDS profile that would undo the user's settings.
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -326,13 +325,13 @@ def params_file_values(path: Path, namespace: str) -> tuple[dict[str, Any], list
 
 def _node_name_matches(pattern: list[str], name: list[str]) -> bool:
     """rcl's match of a params file's node name (split at ``/``) with a full node name: ``**``
-    stands for any number of names, ``*`` within a name for any characters."""
+    stands for any number of names, ``*`` for one; a ``*`` inside a name is literal."""
     if not pattern:
         return not name
     head, rest = pattern[0], pattern[1:]
     if head == "**":
         return any(_node_name_matches(rest, name[i:]) for i in range(len(name) + 1))
-    return bool(name) and fnmatch.fnmatchcase(name[0], head) and _node_name_matches(rest, name[1:])
+    return bool(name) and head in ("*", name[0]) and _node_name_matches(rest, name[1:])
 
 
 def unknown_parameter(path: Path, section: object, name: str) -> str:

@@ -26,6 +26,10 @@ from fanet_ros.node import startup_signals  # noqa: F401  first: Ctrl-C during i
 
 # isort: split
 
+from fanet_ros.node import pip_requirements_check  # noqa: F401  names a missing onnxruntime
+
+# isort: split
+
 import sys
 from typing import Any
 

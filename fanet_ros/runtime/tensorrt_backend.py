@@ -88,6 +88,9 @@ class TensorRTBackend(InferenceBackend):
             # backend dropped without close() (a Segmenter never closed) frees them at its end.
             self._unclosed = weakref.finalize(self, _free_gpu_memory, self._gpu, self._stream,
                                               list(self._buffers))
+            # not at exit: a node's worker thread may still be inferring then (it is left to
+            # the process exit on purpose), and the driver takes the memory back anyway
+            self._unclosed.atexit = False
         except BaseException:
             with contextlib.suppress(Exception):  # the error that stopped the set-up wins
                 self.close()

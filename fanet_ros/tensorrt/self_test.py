@@ -118,13 +118,14 @@ def engine_row(
     """Build the engine, compare it with ONNX Runtime on the CPU on test frames."""
     options = options or EngineOptions()
     step = f"engine {precision} (GPU {gpu_device})"
-    config = BackendConfig(model_path=model, backend="tensorrt", precision=precision,
-                           gpu_device=gpu_device, engine_cache_dir=str(cache_dir),
-                           input_height=options.input_height, input_width=options.input_width,
-                           workspace_mb=options.workspace_mb,
-                           int8_calibration_dir=options.calibration_dir)
     started = time.perf_counter()
-    try:
+    try:  # the config too: a one-sided input size is a FAIL row, not a traceback
+        config = BackendConfig(model_path=model, backend="tensorrt", precision=precision,
+                               gpu_device=gpu_device, engine_cache_dir=str(cache_dir),
+                               input_height=options.input_height,
+                               input_width=options.input_width,
+                               workspace_mb=options.workspace_mb,
+                               int8_calibration_dir=options.calibration_dir)
         reference = OnnxRuntimeBackend(model, gpu_device=-1, input_size=config.input_size)
         candidate = create_backend(config)
     except Exception as exc:
