@@ -12,11 +12,13 @@ Layouts:
 - ``bdd100k``: ``images/10k/{split}/*.jpg`` + ``labels/sem_seg/masks/{split}/*.png``
   (or ``labels/{split}/*_train_id.png``), train ids already.
 - ``folder``: ``images/{split}/*`` + ``labels/{split}/*`` matched by file stem;
-  labels hold class ids, 255 = void.
+  labels hold class ids, 255 = void. The classes are those of ``classes.json`` in the
+  dataset folder (:func:`read_classes_file`), else CamVid's 11.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +44,49 @@ class Sample:
     label_path: Path | None
 
 
-def label_set_for_layout(layout: str) -> LabelSet:
-    """The classes a layout's labels use (``folder`` defaults to CamVid's)."""
+CLASSES_FILE = "classes.json"
+"""A ``folder`` dataset's own classes, beside ``images/`` and ``labels/``; a training run
+copies it into its folder, where export, evaluation and ``--init-from`` read it."""
+
+
+def label_set_for_layout(layout: str, root: str | Path | None = None) -> LabelSet:
+    """The classes a layout's labels use: ``folder`` takes ``root``'s ``classes.json``
+    where there is one, else CamVid's."""
+    if layout == "folder" and root is not None and (Path(root) / CLASSES_FILE).is_file():
+        return read_classes_file(Path(root) / CLASSES_FILE)
     return get_label_set("camvid" if layout == "folder" else layout)
+
+
+def read_classes_file(path: Path) -> LabelSet:
+    """A class table: ``{"names": [...], "colors": [[r, g, b], ...], "ignore_label": 255,
+    "name": "..."}``; ``colors`` (default: a fixed palette), ``ignore_label`` (255) and
+    ``name`` (the folder's name) may be left out."""
+    try:
+        table = json.loads(path.read_text())
+        names = tuple(str(n) for n in table["names"])
+        colors = tuple(tuple(int(v) for v in c) for c in table.get("colors") or
+                       default_colors(len(names)))
+        return LabelSet(name=str(table.get("name") or path.parent.name), class_names=names,
+                        colors=colors, ignore_label=int(table.get("ignore_label", IGNORE_LABEL)))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise DatasetError(
+            f"class table '{path}' cannot be used ({type(exc).__name__}: {exc}); it holds "
+            '{"names": ["road", "grass", ...], "colors": [[128, 64, 128], ...] (optional), '
+            '"ignore_label": 255 (optional)}') from None
+
+
+def write_classes_file(label_set: LabelSet, path: Path) -> None:
+    """``label_set`` as :func:`read_classes_file` reads it."""
+    path.write_text(json.dumps({"name": label_set.name, "names": list(label_set.class_names),
+                                "colors": [list(c) for c in label_set.colors],
+                                "ignore_label": label_set.ignore_label}, indent=2) + "\n")
+
+
+def default_colors(count: int) -> list[tuple[int, int, int]]:
+    """Distinct RGB colours for ``count`` classes (hues around the circle, two brightnesses)."""
+    hsv = np.array([[[int(180 * i / max(count, 1)), 200, 255 - 80 * (i % 2)]
+                     for i in range(count)]], np.uint8)
+    return [tuple(int(v) for v in c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0]]
 
 
 def find_samples(root: str | Path, layout: str, split: str = "train",
@@ -84,9 +126,10 @@ def read_image(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_label(path: str | Path, layout: str) -> np.ndarray:
-    """``[H, W]`` uint8 class ids, 255 = void, decoded as the layout defines."""
-    return decode_label(read_raw_label(path), path, layout)
+def read_label(path: str | Path, layout: str, num_classes: int | None = None) -> np.ndarray:
+    """``[H, W]`` uint8 class ids, 255 = void, decoded as the layout defines (``num_classes``:
+    a ``folder`` dataset's own count, from its ``classes.json``)."""
+    return decode_label(read_raw_label(path), path, layout, num_classes)
 
 
 def read_raw_label(path: str | Path) -> np.ndarray:
@@ -120,14 +163,16 @@ def read_raw_label(path: str | Path) -> np.ndarray:
     return raw
 
 
-def decode_label(raw: np.ndarray, path: str | Path, layout: str) -> np.ndarray:
-    """The class ids of a raw label (:func:`read_raw_label`) as ``layout`` defines them."""
+def decode_label(raw: np.ndarray, path: str | Path, layout: str,
+                 num_classes: int | None = None) -> np.ndarray:
+    """The class ids of a raw label (:func:`read_raw_label`) as ``layout`` defines them;
+    values from ``num_classes`` (default: the layout's) up are void."""
     path = Path(path)
     if layout == "camvid":
         return np.where(raw < 11, raw, IGNORE_LABEL).astype(np.uint8)
     if layout == "cityscapes" and path.name.endswith("_gtFine_labelIds.png"):
         return cityscapes_label_ids_to_train_ids(raw)
-    num_classes = label_set_for_layout(layout).num_classes
+    num_classes = num_classes or label_set_for_layout(layout).num_classes
     return np.where(raw < num_classes, raw, IGNORE_LABEL).astype(np.uint8)
 
 

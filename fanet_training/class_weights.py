@@ -36,7 +36,7 @@ def _label_counts(label_paths: tuple[Path, ...], layout: str,
     pixels = np.zeros(num_classes, np.int64)
     image_pixels = np.zeros(num_classes, np.int64)
     for path in label_paths:
-        labels = read_label(path, layout)
+        labels = read_label(path, layout, num_classes)
         counts = np.bincount(labels.ravel(), minlength=256)[:num_classes]
         pixels += counts
         image_pixels[counts > 0] += labels.size

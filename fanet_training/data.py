@@ -88,7 +88,7 @@ class SegmentationDataset(keras.utils.PyDataset):
         self.training = training
         self.samples = samples if samples is not None else find_samples(
             config.root, config.layout, split)
-        self.label_set: LabelSet = label_set_for_layout(config.layout)
+        self.label_set: LabelSet = label_set_for_layout(config.layout, config.root)
         self.teacher = teacher if training else None
         self.skipped: set[str] = set()
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -182,7 +182,7 @@ class SegmentationDataset(keras.utils.PyDataset):
             return self._cache[i]
         sample = self.samples[i]
         image = read_image(sample.image_path)
-        labels = read_label(sample.label_path, self.config.layout)
+        labels = read_label(sample.label_path, self.config.layout, self.label_set.num_classes)
         if image.shape[:2] != labels.shape:
             raise DatasetError(
                 f"image '{sample.image_path}' is {image.shape[1]}x{image.shape[0]} but its "

@@ -54,21 +54,25 @@ class SplitLabelCounts:
         )
 
 
-def declared_void(raw: np.ndarray, layout: str, path: Path) -> np.ndarray:
+def declared_void(raw: np.ndarray, layout: str, path: Path,
+                  ignore_label: int = IGNORE_LABEL) -> np.ndarray:
     """Pixels whose raw value the layout defines as void (as opposed to out of range)."""
     if layout == "camvid":
         return (raw == CAMVID_VOID) | (raw == IGNORE_LABEL)
     if layout == "cityscapes" and path.name.endswith("_gtFine_labelIds.png"):
         return raw < CITYSCAPES_LABEL_IDS
-    return raw == IGNORE_LABEL
+    return (raw == IGNORE_LABEL) | (raw == ignore_label)
 
 
-def count_label_file(path: Path, layout: str) -> tuple[int, int, int, tuple[int, ...]]:
-    """``(valid, void, out_of_range, out-of-range values)`` of one label file."""
+def count_label_file(path: Path, layout: str, label_set: LabelSet | None = None
+                     ) -> tuple[int, int, int, tuple[int, ...]]:
+    """``(valid, void, out_of_range, out-of-range values)`` of one label file (``label_set``:
+    a ``folder`` dataset's own classes)."""
     raw = read_raw_label(path)
-    decoded = decode_label(raw, path, layout)
+    decoded = decode_label(raw, path, layout, label_set.num_classes if label_set else None)
     unlearned = decoded == IGNORE_LABEL
-    outside = unlearned & ~declared_void(raw, layout, path)
+    outside = unlearned & ~declared_void(raw, layout, path, label_set.ignore_label
+                                         if label_set else IGNORE_LABEL)
     out_of_range = int(np.count_nonzero(outside))
     values = tuple(int(v) for v in np.unique(raw[outside])[:5]) if out_of_range else ()
     void = int(np.count_nonzero(unlearned)) - out_of_range
@@ -77,14 +81,14 @@ def count_label_file(path: Path, layout: str) -> tuple[int, int, int, tuple[int,
 
 def count_split(
     samples: Sequence[Sample], layout: str, split: str, skip_unreadable: bool = False,
-    workers: int = 2,
+    workers: int = 2, label_set: LabelSet | None = None,
 ) -> SplitLabelCounts:
     """Count every label file of a split (in ``workers`` threads)."""
     counts = SplitLabelCounts(split)
 
     def one(sample: Sample) -> tuple[Sample, tuple | DatasetError]:
         try:
-            return sample, count_label_file(Path(sample.label_path), layout)
+            return sample, count_label_file(Path(sample.label_path), layout, label_set)
         except DatasetError as exc:
             return sample, exc
 
@@ -114,7 +118,7 @@ def check_splits(
     log = log or (lambda text: print(text, flush=True))
     reports = []
     for split, samples in splits:
-        counts = count_split(samples, layout, split, skip_unreadable, workers)
+        counts = count_split(samples, layout, split, skip_unreadable, workers, label_set)
         log(f"labels {counts.summary(label_set)}")
         if counts.out_of_range:
             path, values = counts.example  # type: ignore[misc]

@@ -35,13 +35,15 @@ from fanet_training import run_state
 
 
 def evaluate(model, root: str, layout: str, split: str, height: int, width: int,
-             normalization: Normalization | None = None) -> ConfusionMatrix:
-    """Confusion matrix of ``model`` over a split, at the ground truth's resolution."""
-    label_set = label_set_for_layout(layout)
+             normalization: Normalization | None = None,
+             label_set: LabelSet | None = None) -> ConfusionMatrix:
+    """Confusion matrix of ``model`` over a split, at the ground truth's resolution
+    (``label_set``: the model's classes, default the layout's)."""
+    label_set = label_set or label_set_for_layout(layout, root)
     matrix = ConfusionMatrix(label_set.num_classes, label_set.ignore_label)
     for sample in find_samples(root, layout, split):
         image = read_image(sample.image_path)
-        truth = read_label(sample.label_path, layout)
+        truth = read_label(sample.label_path, layout, label_set.num_classes)
         batch = model_input(image, height, width, normalization or Normalization())[None]
         predicted = np.asarray(model.predict_on_batch(batch))[0].argmax(-1).astype(np.uint8)
         matrix.update(truth, resize_labels(predicted, *truth.shape))
@@ -109,15 +111,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fanet-evaluate: error: need weights ('{weights}') and --model/--layout/--height/"
               "--width (or a run folder that records them)", file=sys.stderr)
         return 2
+    if height % 32 or width % 32:
+        print(f"fanet-evaluate: error: {height}x{width}: sides must be multiples of 32",
+              file=sys.stderr)
+        return 2
     from fanet_training.models import build_model
 
-    label_set = label_set_for_layout(layout)
-    model = build_model(model_name, label_set.num_classes, (height, width, 3))
-    model.load_weights(weights)
     try:
+        label_set = (run_state.run_label_set(weights.parent, layout) if config
+                     else label_set_for_layout(layout, args.dataset_root))
+        model = build_model(model_name, label_set.num_classes, (height, width, 3))
+        model.load_weights(weights)
         matrix = evaluate(model, args.dataset_root, layout, args.split, height, width,
-                          Normalization.from_dict(config.get("normalization")))
-    except DatasetError as exc:
+                          Normalization.from_dict(config.get("normalization")), label_set)
+    except (DatasetError, ValueError) as exc:
         print(f"fanet-evaluate: error: {exc}", file=sys.stderr)
         return 2
     scores = matrix.scores(label_set)

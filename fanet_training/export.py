@@ -27,6 +27,7 @@ import onnx
 
 from fanet_ros.dataset_layouts import label_set_for_layout
 from fanet_ros.label_upsampling import LOGITS_STRIDE
+from fanet_ros.labels import LabelSet
 from fanet_ros.model_metadata import ModelMetadata, Normalization, attach_metadata
 from fanet_ros.onnx.heads import append_argmax, cut_to_logits, softmax_on_last_axis
 from fanet_ros.onnx.sizes import make_size_agnostic
@@ -121,7 +122,7 @@ def export(weights: Path, model_name: str, layout: str, output: Path, height: in
            any_size: bool = True, head: str | None = None, extra: dict | None = None,
            dataset_name: str | None = None,
            normalization: Normalization | None = None,
-           save_weights: bool = False) -> ExportResult:
+           save_weights: bool = False, label_set: LabelSet | None = None) -> ExportResult:
     """Export, attach metadata, list/check ops and verify against Keras; raises on a mismatch.
 
     ``any_size`` (the default): the graph takes any height and width that are multiples of
@@ -134,7 +135,7 @@ def export(weights: Path, model_name: str, layout: str, output: Path, height: in
     """
     from fanet_training.models import build_model
 
-    label_set = label_set_for_layout(layout)
+    label_set = label_set or label_set_for_layout(layout)  # a run's own classes, else layout's
     if dataset_name:
         label_set = dataclasses.replace(label_set, name=dataset_name)
     # The probabilities model at the export size: the labels reference, and its stride.

@@ -215,7 +215,8 @@ def main_float(source: Path, args: argparse.Namespace) -> int:
         result = export(source, model_name, layout, args.output, height, width, args.any_size,
                         args.head, extra, args.dataset_name,
                         Normalization.from_dict(config.get("normalization")),
-                        args.save_weights)
+                        args.save_weights,
+                        run_state.run_label_set(run_dir, layout) if config else None)
     except ValueError as exc:
         print(f"fanet-export: error: {exc}", file=sys.stderr)
         return 2

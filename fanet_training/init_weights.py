@@ -13,7 +13,6 @@ from pathlib import Path
 import keras
 import onnx
 
-from fanet_ros.dataset_layouts import label_set_for_layout
 from fanet_ros.model_metadata import metadata_of_proto
 from fanet_ros.shipped_models import models_dir
 from fanet_training import run_state
@@ -57,7 +56,7 @@ def resolve_weights_source(name_or_path: str) -> WeightsSource:
     if config_path.is_file():
         config = run_state.read_json(config_path)
         return WeightsSource(path, config["model"],
-                             label_set_for_layout(config["layout"]).num_classes)
+                             run_state.run_label_set(path.parent, config["layout"]).num_classes)
     raise ValueError(f"--init-from '{path}': cannot tell its model and class count; give a run "
                      f"folder, or keep the weights beside the .onnx exported from them")
 

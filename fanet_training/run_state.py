@@ -21,6 +21,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from fanet_ros.dataset_layouts import CLASSES_FILE, label_set_for_layout, read_classes_file
+from fanet_ros.labels import LabelSet
+
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.weights.h5"
 STATE = "state.json"
@@ -100,3 +103,10 @@ def load_checkpoint(model: keras.Model, path: Path) -> None:
         raise ValueError(f"'{path}' restored no optimizer state (none saved, or saved by another "
                          "optimizer than this run's): resume with the options that started the "
                          "run, or start a new run folder")
+
+
+def run_label_set(run_dir: Path, layout: str) -> LabelSet:
+    """The classes a run trained: the ``classes.json`` it kept (a ``folder`` dataset's own),
+    else its layout's."""
+    kept = Path(run_dir) / CLASSES_FILE
+    return read_classes_file(kept) if kept.is_file() else label_set_for_layout(layout)

@@ -20,12 +20,16 @@ from pathlib import Path
 import keras
 
 from fanet_ros.dataset_layouts import (
+    CLASSES_FILE,
     LAYOUTS,
     DatasetError,
     Sample,
     find_samples,
     label_set_for_layout,
+    read_classes_file,
+    write_classes_file,
 )
+from fanet_ros.labels import LabelSet
 from fanet_ros.model_metadata import Normalization
 from fanet_training import run_state
 from fanet_training.augment import PAD_FILLS, PRESETS, augment_config
@@ -274,14 +278,15 @@ def datasets(config: TrainConfig, replicas: int
                          f"held-out drives")
     if held:
         evaluation["holdout"] = held
-    check_splits([("train", trained), *evaluation.items()], config.layout,
-                 label_set_for_layout(config.layout), config.skip_corrupt, config.workers)
+    label_set = label_set_for_layout(config.layout, config.dataset_root)
+    check_splits([("train", trained), *evaluation.items()], config.layout, label_set,
+                 config.skip_corrupt, config.workers)
     if config.copy_paste:
         data = replace(data, copy_paste=config.copy_paste,
-                       paste_classes=paste_classes(trained, config.layout))
+                       paste_classes=paste_classes(trained, config.layout, label_set))
     data = replace(data, class_mix=config.class_mix)
-    teacher = (Teacher(config.distill_from, label_set_for_layout(config.layout).num_classes,
-                       data.normalization) if config.distill_from else None)
+    teacher = (Teacher(config.distill_from, label_set.num_classes, data.normalization)
+               if config.distill_from else None)
     train_data = SegmentationDataset(data, "train", training=True, samples=trained,
                                      teacher=teacher)
     eval_data = {name: SegmentationDataset(data, name, training=False, samples=samples)
@@ -289,9 +294,8 @@ def datasets(config: TrainConfig, replicas: int
     return train_data, eval_data
 
 
-def paste_classes(samples: list[Sample], layout: str) -> tuple[int, ...]:
+def paste_classes(samples: list[Sample], layout: str, label_set: LabelSet) -> tuple[int, ...]:
     """``--copy-paste``'s classes: those rarer than the median class in ``samples``' labels."""
-    label_set = label_set_for_layout(layout)
     classes = rarer_than_median(*class_pixel_counts(samples, layout, label_set.num_classes))
     print("copy-paste carries " + ", ".join(label_set.class_names[c] for c in classes),
           flush=True)
@@ -391,6 +395,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     if config.pad_fill not in PAD_FILLS:
         raise ValueError(f"--pad-fill {config.pad_fill!r}: one of {', '.join(PAD_FILLS)}")
     check_sources(config)
+    keep_classes_file(config, run_dir, resumed=bool(state["epoch"]))
     train_data, eval_data = datasets(config, replicas)
     if config.select == "best" and "val" not in eval_data:
         raise ValueError("--select best picks the epoch by val mIoU, and no val frame is left "
@@ -439,6 +444,28 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     if train_data.skipped:
         print(f"skipped {len(train_data.skipped)} unreadable training images", flush=True)
     return state
+
+
+def keep_classes_file(config: TrainConfig, run_dir: Path, resumed: bool) -> None:
+    """A ``folder`` dataset's ``classes.json`` goes into the run folder, where export,
+    evaluation and ``--init-from`` find the classes the run trained; a resumed run refuses a
+    dataset whose classes changed since."""
+    source = Path(config.dataset_root) / CLASSES_FILE
+    kept = run_dir / CLASSES_FILE
+    if config.layout != "folder" or not source.is_file():
+        if resumed and kept.is_file():
+            raise ValueError(f"'{run_dir}' trained the classes of its {CLASSES_FILE}, and "
+                             f"'{source}' is gone: put it back, or use a new --run-dir")
+        return
+    classes = read_classes_file(source)
+    if resumed and kept.is_file() and read_classes_file(kept) != classes:
+        raise ValueError(f"'{source}' is not the class table '{run_dir}' trained "
+                         f"({kept}): restore it, or use a new --run-dir")
+    if resumed and not kept.is_file():
+        raise ValueError(f"'{run_dir}' trained CamVid's classes, and '{config.dataset_root}' "
+                         f"now has a {CLASSES_FILE}: use a new --run-dir")
+    write_classes_file(classes, kept)
+    print(f"classes ({source}): {', '.join(classes.class_names)}", flush=True)
 
 
 def check_sources(config: TrainConfig) -> None:

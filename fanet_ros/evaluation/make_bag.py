@@ -23,7 +23,14 @@ from pathlib import Path
 import numpy as np
 from rosbags.rosbag2 import Writer
 
-from fanet_ros.dataset_layouts import LAYOUTS, DatasetError, find_samples, read_image, read_label
+from fanet_ros.dataset_layouts import (
+    LAYOUTS,
+    DatasetError,
+    find_samples,
+    label_set_for_layout,
+    read_image,
+    read_label,
+)
 from fanet_ros.evaluation.bag_io import (
     CAMERA_INFO_TYPE,
     IMAGE_TYPE,
@@ -92,9 +99,10 @@ def frames_from_dataset(
 ) -> Iterator[Frame]:
     """Frames of a dataset split in name order, optionally resized to ``size`` (H, W)."""
     samples = find_samples(root, layout, split, require_labels=False)
+    classes = label_set_for_layout(layout, root).num_classes  # a folder's classes.json
     for sample in samples[:limit] if limit > 0 else samples:
         image = read_image(sample.image_path)
-        label = read_label(sample.label_path, layout) if sample.label_path else None
+        label = read_label(sample.label_path, layout, classes) if sample.label_path else None
         if size is not None:
             image = resize_image(image, *size)
             label = None if label is None else resize_labels(label, *size)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from fanet_ros.dataset_layouts import (
+    CLASSES_FILE,
     LAYOUTS,
     DatasetError,
     drive_samples,
@@ -43,11 +44,12 @@ def robustness(segmenter: Segmenter, root: str, layout: str, split: str,
                drives: tuple[str, ...] = ()) -> dict:
     """``{"frames": n, "results": {corruption: scores dict}}`` over the chosen frames.
 
-    The labels are read in the layout's classes (``folder``: the model's), which must be the
-    model's: a model of other classes is refused, not scored id for id.
+    The labels are read in the layout's classes (``folder``: its ``classes.json``, else the
+    model's), which must be the model's: a model of other classes is refused, not scored id for
+    id.
     """
-    label_set = (segmenter.metadata.label_set() if layout == "folder"
-                 else label_set_for_layout(layout))
+    own = layout == "folder" and not (Path(root) / CLASSES_FILE).is_file()
+    label_set = segmenter.metadata.label_set() if own else label_set_for_layout(layout, root)
     if segmenter.class_names != label_set.class_names:
         raise DatasetError(
             f"model '{segmenter.model_path.name}' segments {len(segmenter.class_names)} classes "
@@ -63,7 +65,7 @@ def robustness(segmenter: Segmenter, root: str, layout: str, split: str,
                 for name in CORRUPTIONS}
     for sample in samples:
         image = read_image(sample.image_path)
-        truth = read_label(sample.label_path, layout)
+        truth = read_label(sample.label_path, layout, label_set.num_classes)
         for name, corrupt in CORRUPTIONS.items():
             labels = segmenter(np.ascontiguousarray(corrupt(image)), "rgb8").labels
             matrices[name].update(truth, labels)
