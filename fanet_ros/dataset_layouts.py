@@ -246,9 +246,20 @@ def _find_bdd100k(root: Path, split: str) -> list[Sample]:
 
 def _find_folder(root: Path, split: str) -> list[Sample]:
     images_dir, labels_dir = root / "images" / split, root / "labels" / split
-    if not images_dir.is_dir():  # also accept images/ + labels/ without split folders
+    if not images_dir.is_dir():
+        splits = sorted(p.name for p in (root / "images").glob("*") if p.is_dir())
+        if splits:  # never another split's frames, nor a label of the same name from one
+            raise DatasetError(f"no '{images_dir}' folder: '{root / 'images'}' holds "
+                               f"{', '.join(splits)}; name the {split} folders {split}")
+        # images/ + labels/ without split folders: every split is every frame
         images_dir, labels_dir = root / "images", root / "labels"
-    labels = {p.stem: p for p in _images_in(labels_dir)}
+    label_files = _images_in(labels_dir)
+    lossy = [p for p in label_files if p.suffix.lower() in (".jpg", ".jpeg")]
+    if lossy:
+        raise DatasetError(f"label '{lossy[0]}' is a JPEG ({len(lossy)} such in "
+                           f"'{labels_dir}'): lossy compression invents class ids along every "
+                           "edge; save labels as PNG")
+    labels = {p.stem: p for p in label_files}
     return [Sample(p.stem, p, labels.get(p.stem)) for p in _images_in(images_dir)]
 
 

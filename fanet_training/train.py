@@ -270,6 +270,11 @@ def datasets(config: TrainConfig, replicas: int
             trained += kept
         elif kept:
             evaluation["val"] = kept
+    if {s.name for s in evaluation.get("val", [])} == {s.name for s in trained}:
+        print("warning: val holds the very frames training uses (a folder dataset without "
+              "images/val): its mIoU measures memory, not new streets, and --select best "
+              "picks by it; give the dataset images/val + labels/val of another drive",
+              flush=True)
     if drives and not held:
         raise ValueError(f"--holdout {config.holdout}: no frame of the dataset starts with "
                          f"{' or '.join(drives)}")

@@ -68,3 +68,27 @@ def test_images_are_read_as_stored_whatever_their_exif_orientation(tmp_path: Pat
     assert cv2.imread(str(path))[0].mean() < 50  # shown upright, as EXIF says: rotated
     read = read_image(path)
     assert read[0].mean() > 200 and read[-1].mean() < 50
+
+
+def test_a_folder_dataset_never_pairs_another_splits_frames(tmp_path: Path):
+    """Before: without images/val, val fell back to every image under images/ (train and
+    valid), each paired with whichever label file had its name."""
+    root = write_dataset(tmp_path / "data", splits=("train", "valid"))
+    with pytest.raises(DatasetError, match=r"holds train, valid; name the val folders val"):
+        find_samples(root, "folder", "val")
+    flat = write_dataset(tmp_path / "flat", splits=("train",))
+    for kind in ("images", "labels"):  # images/ + labels/ without split folders still read
+        for path in (flat / kind / "train").iterdir():
+            path.rename(flat / kind / path.name)
+        (flat / kind / "train").rmdir()
+    assert len(find_samples(flat, "folder", "val")) == len(find_samples(flat, "folder"))
+
+
+def test_jpeg_labels_are_refused(tmp_path: Path):
+    """A JPEG label reads back with class ids invented along every edge, silently."""
+    root = write_dataset(tmp_path / "data", splits=("train",))
+    label = next((root / "labels" / "train").iterdir())
+    cv2.imwrite(str(label.with_suffix(".jpg")), cv2.imread(str(label)))
+    label.unlink()
+    with pytest.raises(DatasetError, match=r"is a JPEG .*save labels as PNG"):
+        find_samples(root, "folder", "train")
