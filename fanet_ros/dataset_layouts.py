@@ -139,6 +139,9 @@ def read_raw_label(path: str | Path) -> np.ndarray:
     a 16-bit file with values past 255 (casting would wrap them modulo 256 into class ids);
     16-bit files whose values fit are read as they are, grey saved as RGB as grey.
     """
+    indexed = png_index_depth(path)
+    if indexed:
+        return _png_indices(path, *indexed)
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is None:
         raise DatasetError(f"cannot read label '{path}' (missing, corrupt or not an image)")
@@ -161,6 +164,44 @@ def read_raw_label(path: str | Path) -> np.ndarray:
             )
         raw = raw.astype(np.uint8)
     return raw
+
+
+PNG_PALETTE = 3
+"""PNG colour type of a palette image (labelme's and Pascal VOC's label files)."""
+
+
+def png_index_depth(path: str | Path) -> tuple[int, int] | None:
+    """``(colour type, bit depth)`` of a PNG whose pixel values OpenCV would not give as they
+    are: a palette image (it returns the palette's colours) or grey of 1, 2 or 4 bits (it
+    stretches them to 0..255); else ``None``."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(26)
+    except OSError:
+        return None
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    depth, colour_type = head[24], head[25]
+    if colour_type == PNG_PALETTE or (colour_type == 0 and depth < 8):
+        return colour_type, depth
+    return None
+
+
+def _png_indices(path: str | Path, colour_type: int, depth: int) -> np.ndarray:
+    """The stored values of a palette or low-bit grey PNG: its class ids."""
+    if colour_type == 0:  # OpenCV scales 1/2/4-bit grey to 0..255: undo it exactly
+        stretched = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if stretched is None:
+            raise DatasetError(f"cannot read label '{path}' (corrupt PNG)")
+        return (stretched // (255 // (2**depth - 1))).astype(np.uint8)
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DatasetError(
+            f"label '{path}' is a palette PNG (labelme, Pascal VOC): reading its class ids "
+            "needs Pillow (pip install pillow), or save it as 8-bit grey") from None
+    with Image.open(path) as image:
+        return np.asarray(image, dtype=np.uint8)
 
 
 def decode_label(raw: np.ndarray, path: str | Path, layout: str,

@@ -92,3 +92,20 @@ def test_jpeg_labels_are_refused(tmp_path: Path):
     label.unlink()
     with pytest.raises(DatasetError, match=r"is a JPEG .*save labels as PNG"):
         find_samples(root, "folder", "train")
+
+
+def test_palette_and_one_bit_pngs_read_as_their_class_ids(tmp_path: Path):
+    """labelme and Pascal VOC save labels as palette PNGs, a binary mask may be 1-bit: OpenCV
+    returns the palette's colours (refused as a colour mask) or 0/255 (class 1 read as void)."""
+    image = pytest.importorskip("PIL.Image")
+    from fanet_ros.dataset_layouts import read_raw_label
+
+    ids = np.array([[0, 1], [2, 3]], np.uint8)
+    palette = image.fromarray(ids, mode="P")
+    palette.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0])
+    palette.save(tmp_path / "voc.png")
+    image.fromarray(ids.astype(bool)).save(tmp_path / "mask.png")  # 1-bit
+    image.fromarray(ids * 4).save(tmp_path / "grey4.png", bits=4)
+    assert read_raw_label(tmp_path / "voc.png").tolist() == [[0, 1], [2, 3]]
+    assert read_raw_label(tmp_path / "mask.png").tolist() == [[0, 1], [1, 1]]
+    assert read_raw_label(tmp_path / "grey4.png").tolist() == [[0, 4], [8, 12]]
