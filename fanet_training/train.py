@@ -336,6 +336,18 @@ def class_weights_for(config: TrainConfig, train_data: SegmentationDataset,
     return weights
 
 
+def check_steps_per_epoch(step: int, epoch: int, steps: int, run_dir: Path, frames: int) -> None:
+    """A resumed run's optimizer is at ``epoch`` x ``steps``: frames added to (or taken from)
+    the dataset since would change the steps per epoch, and the learning-rate schedule, built
+    on them, would jump mid-run."""
+    if step != epoch * steps:
+        raise ValueError(
+            f"'{run_dir}' trained {epoch} epochs in {step} optimizer steps, and the dataset now "
+            f"gives {steps} steps per epoch ({frames} training frames): its frames changed, "
+            "which would move the learning-rate schedule mid-run. Resume with the frames it "
+            f"trained on, or start a new --run-dir (--init-from '{run_dir}' keeps its weights)")
+
+
 def frames_digest(samples: list[Sample]) -> str:
     """sha256 of the frames' names, in order: which frames class weights were counted on."""
     return hashlib.sha256("\n".join(sorted(s.name for s in samples)).encode()).hexdigest()
@@ -421,6 +433,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
         model, ship_model = compile_model(config, num_classes, optimizer, class_weights)
         if state["epoch"]:
             run_state.load_checkpoint(model, run_dir / run_state.CHECKPOINT)
+            check_steps_per_epoch(int(model.optimizer.iterations), state["epoch"], steps,
+                                  run_dir, len(train_data.samples))
             print(f"resuming '{run_dir}' after epoch {state['epoch']} "
                   f"(optimizer step {int(model.optimizer.iterations)})", flush=True)
         elif config.init_from:

@@ -103,6 +103,22 @@ def test_resume_continues_from_the_saved_epoch(tmp_path: Path) -> None:
 
 
 
+
+def test_resume_refuses_a_dataset_whose_frames_changed(tmp_path: Path) -> None:
+    """Before: the steps per epoch were recounted from the frames there now, and the
+    learning-rate schedule (built on them) jumped mid-run."""
+    root = write_dataset(tmp_path / "data", count=8)
+    config = _config(root, tmp_path / "run", epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, extra_callbacks=[KillBeforeEpoch(1)], verbose=0)
+    write_dataset(tmp_path / "more", count=8, seed=1, splits=("train",))
+    for kind in ("images", "labels"):  # a team adds 8 newly labelled frames
+        for path in (tmp_path / "more" / kind / "train").iterdir():
+            path.rename(root / kind / "train" / f"new_{path.name}")
+    with pytest.raises(ValueError, match=r"trained 1 epochs in 2 optimizer steps, and the "
+                       r"dataset now gives 4 steps per epoch \(16 training frames\)"):
+        train(config, verbose=0)
+
 def test_a_resumed_run_trains_on_the_batches_of_one_never_stopped(tmp_path: Path,
                                                                   monkeypatch) -> None:
     from fanet_training.data import SegmentationDataset
