@@ -201,7 +201,14 @@ def _png_indices(path: str | Path, colour_type: int, depth: int) -> np.ndarray:
             f"label '{path}' is a palette PNG (labelme, Pascal VOC): reading its class ids "
             "needs Pillow (pip install pillow), or save it as 8-bit grey") from None
     with Image.open(path) as image:
-        return np.asarray(image, dtype=np.uint8)
+        indices = np.asarray(image, dtype=np.uint8)
+        palette = np.array(image.getpalette() or [], np.uint8).reshape(-1, 3)
+    used = np.unique(indices)
+    if used.size and used.max() < len(palette):
+        colours = palette[used]
+        if (colours == colours[:, :1]).all():  # grey entries (a re-encoder's): their values
+            return palette[indices, 0]
+    return indices  # labelme / Pascal VOC: the index is the class id
 
 
 def decode_label(raw: np.ndarray, path: str | Path, layout: str,
@@ -285,10 +292,16 @@ def _find_bdd100k(root: Path, split: str) -> list[Sample]:
     return samples
 
 
+SPLIT_NAMES = {"train", "training", "val", "valid", "validation", "test", "testing"}
+"""Subfolders of a folder dataset's images/ that are splits (others, e.g. one per drive, are
+searched as part of every split when there are no split folders)."""
+
+
 def _find_folder(root: Path, split: str) -> list[Sample]:
     images_dir, labels_dir = root / "images" / split, root / "labels" / split
     if not images_dir.is_dir():
-        splits = sorted(p.name for p in (root / "images").glob("*") if p.is_dir())
+        splits = sorted(p.name for p in (root / "images").glob("*")
+                        if p.is_dir() and p.name.lower() in SPLIT_NAMES)
         if splits:  # never another split's frames, nor a label of the same name from one
             raise DatasetError(f"no '{images_dir}' folder: '{root / 'images'}' holds "
                                f"{', '.join(splits)}; name the {split} folders {split}")

@@ -103,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config, weights = {}, args.source
     if weights.is_dir():
-        config = run_state.read_json(weights / run_state.CONFIG)
         weights = weights / run_state.BEST
+    if (weights.parent / run_state.CONFIG).is_file():  # a run folder, or a file in one
+        config = run_state.read_json(weights.parent / run_state.CONFIG)
     model_name, layout = args.model or config.get("model"), args.layout or config.get("layout")
     height, width = args.height or config.get("height"), args.width or config.get("width")
     if not (model_name and layout and height and width) or not weights.is_file():
@@ -120,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         label_set = (run_state.run_label_set(weights.parent, layout) if config
                      else label_set_for_layout(layout, args.dataset_root))
+        scored = label_set_for_layout(layout, args.dataset_root)
+        if layout == "folder" and scored.class_names != label_set.class_names:
+            raise DatasetError(
+                f"the model's classes ({', '.join(label_set.class_names[:3])}, ...) are not "
+                f"the dataset's ({', '.join(scored.class_names[:3])}, ... of "
+                f"'{args.dataset_root}'): they would be scored id for id")
         model = build_model(model_name, label_set.num_classes, (height, width, 3))
         model.load_weights(weights)
         matrix = evaluate(model, args.dataset_root, layout, args.split, height, width,

@@ -336,14 +336,16 @@ def class_weights_for(config: TrainConfig, train_data: SegmentationDataset,
     return weights
 
 
-def check_steps_per_epoch(step: int, epoch: int, steps: int, run_dir: Path, frames: int) -> None:
-    """A resumed run's optimizer is at ``epoch`` x ``steps``: frames added to (or taken from)
-    the dataset since would change the steps per epoch, and the learning-rate schedule, built
-    on them, would jump mid-run."""
-    if step != epoch * steps:
+def check_steps_per_epoch(state: dict, steps: int, run_dir: Path, frames: int) -> None:
+    """A resumed run keeps the steps per epoch its state records (runs from before
+    2026-12-07 record none): frames added to (or taken from) the dataset since would change
+    them, and the learning-rate schedule, built on them, would jump mid-run. (Not read from
+    the optimizer's step count: mixed precision skips steps with overflowing gradients.)"""
+    trained = state.setdefault("steps_per_epoch", steps)
+    if trained != steps:
         raise ValueError(
-            f"'{run_dir}' trained {epoch} epochs in {step} optimizer steps, and the dataset now "
-            f"gives {steps} steps per epoch ({frames} training frames): its frames changed, "
+            f"'{run_dir}' trained {state['epoch']} epochs of {trained} steps, and the dataset "
+            f"now gives {steps} steps per epoch ({frames} training frames): its frames changed, "
             "which would move the learning-rate schedule mid-run. Resume with the frames it "
             f"trained on, or start a new --run-dir (--init-from '{run_dir}' keeps its weights)")
 
@@ -433,12 +435,13 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
         model, ship_model = compile_model(config, num_classes, optimizer, class_weights)
         if state["epoch"]:
             run_state.load_checkpoint(model, run_dir / run_state.CHECKPOINT)
-            check_steps_per_epoch(int(model.optimizer.iterations), state["epoch"], steps,
-                                  run_dir, len(train_data.samples))
+            check_steps_per_epoch(state, steps, run_dir, len(train_data.samples))
             print(f"resuming '{run_dir}' after epoch {state['epoch']} "
                   f"(optimizer step {int(model.optimizer.iterations)})", flush=True)
-        elif config.init_from:
-            initialise(model, config.init_from)
+        else:
+            state["steps_per_epoch"] = steps  # what a resume must find again
+            if config.init_from:
+                initialise(model, config.init_from)
         if average is not None:
             attach_average(average, model, run_dir, resume=bool(state["epoch"]))
     def eval_model() -> keras.Model:
@@ -475,9 +478,10 @@ def keep_classes_file(config: TrainConfig, run_dir: Path, resumed: bool) -> None
         if resumed and kept.is_file():
             raise ValueError(f"'{run_dir}' trained the classes of its {CLASSES_FILE}, and "
                              f"'{source}' is gone: put it back, or use a new --run-dir")
+        kept.unlink(missing_ok=True)  # an earlier start's, before its first epoch
         return
     classes = read_classes_file(source)
-    if resumed and kept.is_file() and read_classes_file(kept) != classes:
+    if resumed and kept.is_file() and not same_classes(read_classes_file(kept), classes):
         raise ValueError(f"'{source}' is not the class table '{run_dir}' trained "
                          f"({kept}): restore it, or use a new --run-dir")
     if resumed and not kept.is_file():
@@ -485,6 +489,11 @@ def keep_classes_file(config: TrainConfig, run_dir: Path, resumed: bool) -> None
                          f"now has a {CLASSES_FILE}: use a new --run-dir")
     write_classes_file(classes, kept)
     print(f"classes ({source}): {', '.join(classes.class_names)}", flush=True)
+
+
+def same_classes(a: LabelSet, b: LabelSet) -> bool:
+    """The same class table, whatever the sets are called (a dataset folder may move)."""
+    return (a.class_names, a.colors, a.ignore_label) == (b.class_names, b.colors, b.ignore_label)
 
 
 def check_sources(config: TrainConfig) -> None:

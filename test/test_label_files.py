@@ -109,3 +109,22 @@ def test_palette_and_one_bit_pngs_read_as_their_class_ids(tmp_path: Path):
     assert read_raw_label(tmp_path / "voc.png").tolist() == [[0, 1], [2, 3]]
     assert read_raw_label(tmp_path / "mask.png").tolist() == [[0, 1], [1, 1]]
     assert read_raw_label(tmp_path / "grey4.png").tolist() == [[0, 4], [8, 12]]
+
+
+
+def test_a_palette_of_grey_entries_reads_as_their_values(tmp_path: Path):
+    """A re-encoder (pngquant) may store grey ids as a palette whose entry k is grey v != k:
+    the values, as OpenCV reads them, are the ids."""
+    image = pytest.importorskip("PIL.Image")
+    from fanet_ros.dataset_layouts import read_raw_label
+
+    palette = image.fromarray(np.array([[0, 1, 2], [1, 0, 0]], np.uint8), mode="P")
+    palette.putpalette([3, 3, 3, 7, 7, 7, 255, 255, 255])
+    palette.save(tmp_path / "quantised.png")
+    assert read_raw_label(tmp_path / "quantised.png").tolist() == [[3, 7, 255], [7, 3, 3]]
+
+
+def test_folders_other_than_splits_are_part_of_every_split(tmp_path: Path):
+    """images/seq01, images/seq02 (one folder per drive, no split folders) stay readable."""
+    root = write_dataset(tmp_path / "data", splits=("seq01", "seq02"))
+    assert len(find_samples(root, "folder", "val")) == 8

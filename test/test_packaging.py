@@ -38,7 +38,7 @@ def test_package_xml_is_format_3_ament_python_with_rosdep_keys():
 
 
 ROSDEP_KEYS = {"cv2": "python3-opencv", "numpy": "python3-numpy", "yaml": "python3-yaml",
-               "tqdm": "python3-tqdm", "matplotlib": "python3-matplotlib"}
+               "tqdm": "python3-tqdm", "matplotlib": "python3-matplotlib", "PIL": "python3-pil"}
 """Python module -> rosdep key, where they differ (ROS packages keep their name)."""
 PIP_ONLY = {"onnxruntime", "onnx", "rosbags"}
 """No rosdep key on every distro: requirements.txt (package.xml says so)."""

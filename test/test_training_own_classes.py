@@ -4,6 +4,7 @@ the model's metadata, evaluated, and what the Python API and the node then name 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -57,6 +58,9 @@ def test_a_folder_datasets_own_classes_go_from_training_to_the_model(tmp_path: P
         assert segmenter(np.zeros((64, 64, 3), np.uint8)).labels.max() < 13
     assert evaluate.main([str(run), "--dataset-root", str(root), "--output-dir",
                           str(tmp_path / "eval")]) == 0
+    (root / "classes.json").write_text(json.dumps({"names": NAMES[::-1]}))  # reordered
+    assert evaluate.main([str(run / "best.weights.h5"), "--dataset-root", str(root),
+                          "--output-dir", str(tmp_path / "eval")]) == 2
 
 
 def test_a_resumed_run_refuses_a_dataset_whose_classes_changed(tmp_path: Path) -> None:
@@ -67,9 +71,25 @@ def test_a_resumed_run_refuses_a_dataset_whose_classes_changed(tmp_path: Path) -
                          run_dir=str(tmp_path / "run"))
     (tmp_path / "run").mkdir()
     keep_classes_file(config, tmp_path / "run", resumed=False)
-    (root / "classes.json").write_text(json.dumps({"names": NAMES[:12]}))
+    moved = root.rename(tmp_path / "moved")  # the same table from another folder: resumes
+    keep_classes_file(replace(config, dataset_root=str(moved)), tmp_path / "run", resumed=True)
+    (moved / "classes.json").write_text(json.dumps({"names": NAMES[:12]}))
     with pytest.raises(ValueError, match="is not the class table"):
-        keep_classes_file(config, tmp_path / "run", resumed=True)
+        keep_classes_file(replace(config, dataset_root=str(moved)), tmp_path / "run",
+                          resumed=True)
+    (moved / "classes.json").unlink()  # a new start on a dataset without one drops the copy
+    keep_classes_file(replace(config, dataset_root=str(moved)), tmp_path / "run", resumed=False)
+    assert not (tmp_path / "run" / "classes.json").exists()
+
+
+def test_the_gpu_pack_keeps_a_folder_datasets_own_classes(tmp_path: Path) -> None:
+    from fanet_training.gpu_pack.dataset import reencode
+
+    root = _thirteen_class_dataset(tmp_path / "data")
+    reencode(root, "folder", tmp_path / "pack")
+    assert read_classes_file(tmp_path / "pack" / "classes.json").class_names == tuple(NAMES)
+    label = next((tmp_path / "pack" / "labels" / "train").iterdir())
+    assert read_label(label, "folder", 13)[:16, :16].max() == 12
 
 
 def test_a_class_table_that_cannot_be_used_says_what_it_holds(tmp_path: Path) -> None:

@@ -115,8 +115,8 @@ def test_resume_refuses_a_dataset_whose_frames_changed(tmp_path: Path) -> None:
     for kind in ("images", "labels"):  # a team adds 8 newly labelled frames
         for path in (tmp_path / "more" / kind / "train").iterdir():
             path.rename(root / kind / "train" / f"new_{path.name}")
-    with pytest.raises(ValueError, match=r"trained 1 epochs in 2 optimizer steps, and the "
-                       r"dataset now gives 4 steps per epoch \(16 training frames\)"):
+    with pytest.raises(ValueError, match=r"trained 1 epochs of 2 steps, and the dataset now "
+                       r"gives 4 steps per epoch \(16 training frames\)"):
         train(config, verbose=0)
 
 def test_a_resumed_run_trains_on_the_batches_of_one_never_stopped(tmp_path: Path,

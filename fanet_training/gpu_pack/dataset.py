@@ -12,6 +12,7 @@ BDD100K keeps its own layout (it already pairs JPEG images with PNG masks).
 from __future__ import annotations
 
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,11 @@ import cv2
 import numpy as np
 
 from fanet_ros.dataset_layouts import (
+    CLASSES_FILE,
     DatasetError,
     Sample,
     find_samples,
+    label_set_for_layout,
     read_image,
     read_label,
 )
@@ -68,9 +71,10 @@ def _shrink(image: np.ndarray, labels: np.ndarray, max_width: int | None
 
 
 def _encode_one(sample: Sample, source_layout: str, dest: Path, layout: str, split: str,
-                options: EncodeOptions) -> int:
+                options: EncodeOptions, num_classes: int) -> int:
     image, labels = _shrink(read_image(sample.image_path),
-                            read_label(sample.label_path, source_layout), options.max_width)
+                            read_label(sample.label_path, source_layout, num_classes),
+                            options.max_width)
     image_rel, label_rel = pack_paths(layout, split, sample.name)
     written = 0
     for rel, ext, pixels, params in (
@@ -83,7 +87,7 @@ def _encode_one(sample: Sample, source_layout: str, dest: Path, layout: str, spl
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         (dest / rel).write_bytes(encoded.tobytes())
         written += encoded.size
-    if not np.array_equal(read_label(dest / label_rel, layout), labels):
+    if not np.array_equal(read_label(dest / label_rel, layout, num_classes), labels):
         raise DatasetError(f"re-encoded label '{dest / label_rel}' does not read back as written")
     return written
 
@@ -93,12 +97,16 @@ def reencode(root: str | Path, source_layout: str, dest: Path,
              ) -> dict:
     """Write ``splits`` of the dataset at ``root`` into ``dest``; returns what was written."""
     layout = pack_layout(source_layout)
+    num_classes = label_set_for_layout(source_layout, root).num_classes
+    if source_layout == "folder" and (Path(root) / CLASSES_FILE).is_file():  # its own classes
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(root) / CLASSES_FILE, dest / CLASSES_FILE)
     counts, total = {}, 0
     with ThreadPoolExecutor(options.threads) as pool:
         for split in splits:
             samples = find_samples(root, source_layout, split)
             total += sum(pool.map(lambda s, split=split: _encode_one(
-                s, source_layout, dest, layout, split, options), samples))
+                s, source_layout, dest, layout, split, options, num_classes), samples))
             found = find_samples(dest, layout, split)
             if len(found) != len(samples):
                 raise DatasetError(f"the re-encoded {split} split has {len(found)} samples, "
