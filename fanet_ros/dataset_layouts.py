@@ -137,7 +137,9 @@ def read_raw_label(path: str | Path) -> np.ndarray:
 
     A label holds one value per pixel: a colour mask (channels that differ) is refused, as is
     a 16-bit file with values past 255 (casting would wrap them modulo 256 into class ids);
-    16-bit files whose values fit are read as they are, grey saved as RGB as grey.
+    16-bit files whose values fit are read as they are, grey saved as RGB as grey. Palette
+    PNGs give their indices (labelme, Pascal VOC; a palette of grey entries its values), and
+    1/2/4-bit grey its values.
     """
     indexed = png_index_depth(path)
     if indexed:

@@ -422,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write the node's label, color, overlay and camera_info into a new "
                         "bag (default PATH: <bag>_segmentation beside the input), same storage")
     parser.add_argument("--publish-topic", help="topic the node listens on (default: the "
-                        "bag's image topic)")
+                        "bag's image topic, less /compressed for a CompressedImage topic)")
     parser.add_argument("--label-topic", default=DEFAULT_LABEL_TOPIC)
     parser.add_argument("--label-info-topic", help="default: ~/label_info next to the label topic")
     parser.add_argument("--dataset", default="", help="class names if ~/label_info is missing")
@@ -441,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command: exit 0 scored, 1 bad input or no frame answered, 2 bad arguments,
+    """The command: exit 0 scored, 1 bad input or nothing scored (no label came back, or none
+    matched), 2 bad arguments,
     130/143 interrupted (SIGINT/SIGTERM; a node this run started is stopped)."""
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -10,7 +10,9 @@ first), accumulates one confusion matrix (:mod:`fanet_ros.metrics`), publishes t
 running mean IoU on ``~/mean_iou`` (std_msgs/Float32) and a JSON summary on ``~/summary``
 (std_msgs/String), and writes report.json, report.md and the PNGs on shutdown. Latency here is the
 label's arrival minus its ground truth's arrival: ``ros2 bag play`` publishes
-image and ground truth together, and keeps the recorded stamps.
+image and ground truth together, and keeps the recorded stamps. Ground truth is mono8 or 8UC1.
+Both subscriptions are reliable; for a best-effort publisher pass
+``-p qos_overrides./camera/ground_truth.subscription.reliability:=best_effort``.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ LABEL_TOPIC = "segmentation_node/label"
 """The node's mono8 labels: relative, so a namespace moves it and ``-r`` remaps it; the
 latched ``label_info`` is read beside wherever it resolves to."""
 GROUND_TRUTH_TOPIC = BagTopics().ground_truth.lstrip("/")
-"""mono8 ground truth with the images' stamps (relative, as :data:`LABEL_TOPIC`)."""
+"""mono8 (or 8UC1) ground truth with the images' stamps (relative, as :data:`LABEL_TOPIC`)."""
 
 EVALUATOR_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("output_dir", "evaluation_report", "Folder for the report written on "
