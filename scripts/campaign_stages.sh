@@ -144,6 +144,9 @@ declare -A STAGES=(
 # and over the last three validations (36.75 %); else it stays off and no long run follows.
 # --select last: the teacher trained on val, so val must not pick their weights (fanet-train
 # refuses it); the rule reads the validations' history, which the choice of weights leaves alone.
+# They ended on 2026-12-07: 37.5 against 37.2 % at epoch 40 (+0.25) and 37.0 against 36.8 over
+# the last three (+0.2), averaged over the seeds: the rule is not met, distillation stays off and
+# no long run follows (docs/training.md, Long runs).
 ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule_d150 recipe_e recipe_f recipe_h
        recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final recipe_i recipe_j
        fanet_schedule_300 fanet_final_300 recipe_k fsffnet_schedule_300 recipe_i_seed1 recipe_j_seed1
