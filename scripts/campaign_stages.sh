@@ -76,6 +76,10 @@ declare -A STAGES=(
     --distill-from $FSFFNET_TEACHER_300 --select last"
   [recipe_p_seed1]="${RECIPE[*]} $CHOSEN --crop-height 384 --crop-width 512
     --distill-from $FSFFNET_TEACHER_300 --select last --seed 1"
+  [recipe_q]="${RECIPE[*]} $CHOSEN --crop-height 384 --crop-width 512 --head-dropout 0
+    --pad-fill mean"
+  [recipe_q_seed1]="${RECIPE[*]} $CHOSEN --crop-height 384 --crop-width 512 --head-dropout 0
+    --pad-fill mean --seed 1"
 )
 # After fanet_schedule_d150's plateau at 37.5 % held-out: recipe_e (OHEM instead of class
 # weights), recipe_f (d + decoupled weight decay 0.5: the kernels' sum of lr over 40 epochs is
@@ -147,12 +151,18 @@ declare -A STAGES=(
 # They ended on 2026-12-07: 37.5 against 37.2 % at epoch 40 (+0.25) and 37.0 against 36.8 over
 # the last three (+0.2), averaged over the seeds: the rule is not met, distillation stays off and
 # no long run follows (docs/training.md, Long runs).
+# recipe_q, recipe_q_seed1: recipe_l with both of the review's fixes together (recipe_n's
+# --head-dropout 0 and recipe_o's --pad-fill mean: each led by 1.1-1.6 points at epoch 40 alone,
+# not over the last three validations), on both seeds. Rule, written before either ran: the
+# same as recipe_p's (averaged over the seeds, a point or more above recipe_l / recipe_l_seed1
+# both at epoch 40, 37.25 %, and over the last three validations, 36.75 %) sends them into a
+# 300-epoch whole-frame twin; else both stay off.
 ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule_d150 recipe_e recipe_f recipe_h
        recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final recipe_i recipe_j
        fanet_schedule_300 fanet_final_300 recipe_k fsffnet_schedule_300 recipe_i_seed1 recipe_j_seed1
        fsffnet_final_300 recipe_l recipe_m
        recipe_l_seed1 fanet_schedule_frames recipe_n recipe_o fanet_schedule_frames_300
-       recipe_p recipe_p_seed1)
+       recipe_p recipe_p_seed1 recipe_q recipe_q_seed1)
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   [ -n "${STAGES[${1:-}]+x}" ] || { echo "usage: $0 STAGE (one of ${ORDER[*]})" >&2; exit 2; }
