@@ -61,7 +61,7 @@ from fanet_ros.evaluation.scoring import FrameScorer
 from fanet_ros.image_conversion import as_rgb
 from fanet_ros.labels import LabelSet
 from fanet_ros.node.camera_info import camera_info_topic
-from fanet_ros.tooling.interrupts import interrupted_exit_code, sigterm_unwinds
+from fanet_ros.tooling.interrupts import interrupted, sigterm_unwinds
 
 RATES = ("lossless", "realtime")
 DEFAULT_LABEL_TOPIC = "/segmentation_node/label"
@@ -471,9 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bag_eval: {exc}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, SystemExit) as exc:
-        code = interrupted_exit_code(exc)
-        print(f"bag_eval: interrupted (exit {code}); no report written", file=sys.stderr)
-        return code
+        return interrupted("bag_eval", exc, "no report written")
     print(summary_line(report) + f" Report: {Path(args.output_dir) / 'report.md'}")
     if report.outputs_bag:
         print(f"Outputs bag: {report.outputs_bag['path']}")

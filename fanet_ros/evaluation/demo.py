@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from fanet_ros.tooling.interrupts import interrupted_exit_code, sigterm_unwinds
+from fanet_ros.tooling.interrupts import interrupted, sigterm_unwinds
 from fanet_ros.tooling.markdown_blocks import update_file_block
 from fanet_ros.tooling.ros_env import use_local_ros_domain
 
@@ -161,9 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, SystemExit) as exc:
-        code = interrupted_exit_code(exc)
-        print(f"demo: interrupted (exit {code})", file=sys.stderr)
-        return code
+        return interrupted("demo", exc)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from fanet_ros.evaluation.bag_io import (
 )
 from fanet_ros.evaluation.scratch_folder import ScratchFolder, remove_stale_scratch
 from fanet_ros.preprocessing import resize_image, resize_labels
-from fanet_ros.tooling.interrupts import interrupted_exit_code, sigterm_unwinds
+from fanet_ros.tooling.interrupts import interrupted, sigterm_unwinds
 
 BAG_VERSION = 8
 """rosbag2 metadata version written (the oldest rosbags writes, for older ROS 2 players)."""
@@ -293,10 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make_bag: {exc}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, SystemExit) as exc:
-        code = interrupted_exit_code(exc)
-        print(f"make_bag: interrupted (exit {code}); no bag written to '{args.output}'",
-              file=sys.stderr)
-        return code
+        return interrupted("make_bag", exc, f"no bag written to '{args.output}'")
     for scratch in summary.removed_scratch:
         print(f"removed '{scratch}', the scratch folder of an earlier run that was killed")
     print(

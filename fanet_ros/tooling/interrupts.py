@@ -4,6 +4,7 @@ processes are stopped and scratch folders removed, and the exit code says which 
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,8 +24,12 @@ def sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def interrupted_exit_code(exc: KeyboardInterrupt | SystemExit) -> int:
-    """130 for Ctrl-C, the ``SystemExit`` code otherwise (143 for SIGTERM)."""
+def interrupted(tool: str, exc: KeyboardInterrupt | SystemExit, left: str = "") -> int:
+    """Say on stderr that ``tool`` was interrupted (and what it ``left`` undone); returns the
+    exit code: 130 for Ctrl-C, the ``SystemExit`` code otherwise (143 for SIGTERM)."""
     if isinstance(exc, KeyboardInterrupt):
-        return 128 + signal.SIGINT
-    return exc.code if isinstance(exc.code, int) else 1
+        code = 128 + signal.SIGINT
+    else:
+        code = exc.code if isinstance(exc.code, int) else 1
+    print(f"{tool}: interrupted (exit {code}){'; ' + left if left else ''}", file=sys.stderr)
+    return code
