@@ -95,21 +95,28 @@ def test_evaluator_pairs_by_stamp_publishes_miou_and_writes_report(tmp_path: Pat
         rclpy.try_shutdown()
 
 
+
+def _evaluator_and_player(overrides: list | None = None, truth_qos: QoSProfile = RELIABLE):
+    """An evaluator (3 classes, no report folder) and a player publishing ground truth and
+    labels to it, connected; the executor spins the evaluator."""
+    evaluator = EvaluatorNode(parameter_overrides=[
+        Parameter("output_dir", value=""), Parameter("num_classes", value=3), *(overrides or [])])
+    player = rclpy.create_node("fake_player")
+    truth_pub = player.create_publisher(Image, "/camera/ground_truth", truth_qos)
+    label_pub = player.create_publisher(Image, "/segmentation_node/label", RELIABLE)
+    executor = SingleThreadedExecutor()
+    executor.add_node(evaluator)
+    _spin_until(executor, lambda: truth_pub.get_subscription_count() > 0
+                and label_pub.get_subscription_count() > 0)
+    return evaluator, player, truth_pub, label_pub, executor
+
 @pytest.mark.skipif(not WITH_MESSAGE_INFO, reason="rclpy before Iron reports no arrival time")
 def test_latency_is_measured_between_arrivals_whatever_the_executor_was_doing() -> None:
     """Ground truth and labels 20 ms apart queue while the evaluator is busy: each frame still
     gets its 20 ms, whichever of its two callbacks the executor runs first."""
     rclpy.init()
     try:
-        evaluator = EvaluatorNode(parameter_overrides=[
-            Parameter("output_dir", value=""), Parameter("num_classes", value=3)])
-        player = rclpy.create_node("fake_player")
-        truth_pub = player.create_publisher(Image, "/camera/ground_truth", RELIABLE)
-        label_pub = player.create_publisher(Image, "/segmentation_node/label", RELIABLE)
-        executor = SingleThreadedExecutor()
-        executor.add_node(evaluator)
-        _spin_until(executor, lambda: truth_pub.get_subscription_count() > 0
-                    and label_pub.get_subscription_count() > 0)
+        evaluator, player, truth_pub, label_pub, executor = _evaluator_and_player()
         labels = np.ones((8, 8), np.uint8)
         for k in range(5):
             header = Header(frame_id="camera")
@@ -198,17 +205,9 @@ def test_a_best_effort_ground_truth_publisher_is_scored_with_a_qos_override() ->
     best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
     rclpy.init()
     try:
-        evaluator = EvaluatorNode(parameter_overrides=[
-            Parameter("output_dir", value=""), Parameter("num_classes", value=3),
-            Parameter("qos_overrides./camera/ground_truth.subscription.reliability",
-                      value="best_effort")])
-        player = rclpy.create_node("fake_player")
-        truth_pub = player.create_publisher(Image, "/camera/ground_truth", best_effort)
-        label_pub = player.create_publisher(Image, "/segmentation_node/label", RELIABLE)
-        executor = SingleThreadedExecutor()
-        executor.add_node(evaluator)
-        _spin_until(executor, lambda: truth_pub.get_subscription_count() > 0
-                    and label_pub.get_subscription_count() > 0)
+        evaluator, player, truth_pub, label_pub, executor = _evaluator_and_player(
+            [Parameter("qos_overrides./camera/ground_truth.subscription.reliability",
+                       value="best_effort")], truth_qos=best_effort)
         labels = np.ones((8, 8), np.uint8)
         header = Header(frame_id="camera")
         header.stamp.sec = 100
