@@ -119,9 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     from fanet_training.models import build_model
 
     try:
-        label_set = (run_state.run_label_set(weights.parent, layout) if config
-                     else label_set_for_layout(layout, args.dataset_root))
         scored = label_set_for_layout(layout, args.dataset_root)
+        label_set = run_state.run_label_set(weights.parent, layout) if config else scored
         if layout == "folder" and scored.class_names != label_set.class_names:
             raise DatasetError(
                 f"the model's classes ({', '.join(label_set.class_names[:3])}, ...) are not "

@@ -56,11 +56,18 @@ from fanet_ros.evaluation.label_info import LabelInfoError, label_set_for, label
 from fanet_ros.evaluation.node_process import NodeProcess, NodeProcessError
 from fanet_ros.evaluation.output_bag import OutputBag, default_output_path, storage_of
 from fanet_ros.evaluation.replay import PlayedFrame, Replay, ReplayError
-from fanet_ros.evaluation.report import FrameCounts, Report, write_report
+from fanet_ros.evaluation.report import (
+    FrameCounts,
+    Report,
+    percent,
+    percentiles_text,
+    write_report,
+)
 from fanet_ros.evaluation.scoring import FrameScorer
 from fanet_ros.image_conversion import as_rgb
 from fanet_ros.labels import LabelSet
 from fanet_ros.node.camera_info import camera_info_topic
+from fanet_ros.tooling.arguments import int_at_least
 from fanet_ros.tooling.interrupts import interrupted, sigterm_unwinds
 
 RATES = ("lossless", "realtime")
@@ -397,13 +404,6 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Replay a bag through the segmentation node; report accuracy and latency.",
@@ -429,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frame-timeout", type=_positive_seconds, default=5.0, metavar="S",
                         help="wait for each label this long before resending (lossless)")
     parser.add_argument("--startup-timeout", type=_positive_seconds, default=60.0, metavar="S")
-    parser.add_argument("--samples", type=_count, default=4, help="frames shown in frames.png")
+    parser.add_argument("--samples", type=int_at_least(0), default=4,
+                        help="frames shown in frames.png")
     parser.add_argument("--no-progress", action="store_true")
     node = parser.add_argument_group("starting the node")
     node.add_argument("--start-node", action="store_true",
@@ -498,8 +499,8 @@ def summary_line(report: Report) -> str:
     """One line: accuracy (or flicker, without ground truth), latency and throughput."""
     c, lat = report.counts, report.latency_summary_ms()
     if report.scores is not None:
-        head = (f"mIoU {_percent(report.mean_iou)}, pixel accuracy "
-                f"{_percent(report.scores.pixel_accuracy)} over {c.matched} frames "
+        head = (f"mIoU {percent(report.mean_iou, unit=' %')}, pixel accuracy "
+                f"{percent(report.scores.pixel_accuracy, unit=' %')} over {c.matched} frames "
                 f"({c.unmatched} unmatched, {c.dropped} dropped)")
     else:
         changed = report.temporal.stability_summary()["mean"] if report.temporal else None
@@ -507,14 +508,9 @@ def summary_line(report: Report) -> str:
         head = (f"no ground truth; {c.labels_received} of {c.images_sent} frames answered; "
                 f"pixels changing class between frames: {flicker}")
     return (
-        f"{head}; latency p50/p95/p99 "
-        + "/".join("n/a" if lat[k] is None else f"{lat[k]:.1f}" for k in ("p50", "p95", "p99"))
-        + f" ms; {report.throughput_fps:.1f} fps."
+        f"{head}; latency p50/p95/p99 {percentiles_text(lat)} ms; "
+        f"{report.throughput_fps:.1f} fps."
     )
-
-
-def _percent(fraction: float) -> str:
-    return "n/a" if np.isnan(fraction) else f"{100 * fraction:.2f} %"
 
 
 if __name__ == "__main__":

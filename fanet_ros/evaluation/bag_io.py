@@ -154,7 +154,7 @@ class BagReader:
             try:
                 if class_ids:
                     image = DecodedImage(class_ids_from_msg(msg)[:, :, None], "mono8")
-                elif hasattr(msg, "format"):  # CompressedImage: decoded (bgr8 or mono8)
+                elif self.is_compressed(topic):  # decoded (bgr8 or mono8)
                     image = image_from_compressed_msg(msg)
                 else:
                     image = image_from_msg(msg)

@@ -10,12 +10,12 @@ drops) and write the evaluation reports. Needs no dataset and no GPU.
 from __future__ import annotations
 
 import argparse
-import math
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from fanet_ros.tooling.arguments import int_at_least
 from fanet_ros.tooling.interrupts import interrupted, sigterm_unwinds
 from fanet_ros.tooling.markdown_blocks import update_file_block
 from fanet_ros.tooling.ros_env import use_local_ros_domain
@@ -23,13 +23,6 @@ from fanet_ros.tooling.ros_env import use_local_ros_domain
 DEMO_MODEL = ("fanet", "synthetic")
 DEMO_SEED = 2026
 """Drive seed; the demo model's training scenes come from other seeds."""
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text}: must be 1 or more")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where the bag and the reports go (default: output/demo)")
     parser.add_argument("--model-path", type=Path, default=shipped_model_path(*DEMO_MODEL),
                         help="ONNX model (default: the shipped FANet trained on synthetic scenes)")
-    parser.add_argument("--frames", type=_positive, default=100, help="frames in the drive")
+    parser.add_argument("--frames", type=int_at_least(1), default=100, help="frames in the drive")
     parser.add_argument("--fps", type=float, default=10.0, help="camera rate of the drive")
     parser.add_argument("--height", type=int, default=360, help="camera image height")
     parser.add_argument("--width", type=int, default=480, help="camera image width")
@@ -97,6 +90,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def summary_markdown(reports: dict, args: argparse.Namespace, seconds: float) -> str:
     """The demo's headline figures (what the README quotes)."""
+    from fanet_ros.evaluation.report import percent, percentiles_text
+
     lossless, realtime = reports["lossless"], reports["realtime"]
     latency = realtime.latency_summary_ms()
     counts = realtime.counts
@@ -107,20 +102,14 @@ def summary_markdown(reports: dict, args: argparse.Namespace, seconds: float) ->
         f"(seed {args.seed}) |",
         f"| model | `{args.model_path.name}` |",
         f"| mIoU (lossless, {lossless.counts.matched} frames) | "
-        f"{_percent(lossless.mean_iou)} |",
-        f"| pixel accuracy | {_percent(lossless.scores.pixel_accuracy)} |",
-        "| latency p50 / p95 / p99 (realtime) | "
-        + " / ".join("n/a" if latency[k] is None else f"{latency[k]:.1f}"
-                     for k in ("p50", "p95", "p99")) + " ms |",
+        f"{percent(lossless.mean_iou, 1, ' %')} |",
+        f"| pixel accuracy | {percent(lossless.scores.pixel_accuracy, 1, ' %')} |",
+        f"| latency p50 / p95 / p99 (realtime) | {percentiles_text(latency, ' / ')} ms |",
         f"| output rate (realtime) | {realtime.throughput_fps:.1f} fps |",
         f"| frames dropped (realtime) | {counts.dropped} of {counts.images_sent} |",
         f"| demo wall time | {seconds:.0f} s |",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _percent(fraction: float) -> str:
-    return "n/a" if math.isnan(fraction) else f"{100 * fraction:.1f} %"
 
 
 def write_readme_block(readme: Path, summary: str, frames_png: Path,

@@ -119,8 +119,8 @@ class Report:
             f"({self.label_set.num_classes}). " + (
                 "No ground truth: latency, throughput, class share and flicker only."
                 if self.scores is None else
-                f"mIoU: **{_pct(self.mean_iou)} %**, "
-                f"pixel accuracy {_pct(self.scores.pixel_accuracy)} %."
+                f"mIoU: **{percent(self.mean_iou)} %**, "
+                f"pixel accuracy {percent(self.scores.pixel_accuracy)} %."
             ),
             "",
         ]
@@ -229,7 +229,7 @@ def _temporal_markdown(temporal: TemporalStats, label_set: LabelSet) -> list[str
         "",
         "| mean (%) | p50 (%) | p95 (%) | max (%) | pairs | pairs skipping frames |",
         "|---:|---:|---:|---:|---:|---:|",
-        "| " + " | ".join(_pct(_nan(changed[k])) for k in ("mean", "p50", "p95", "max"))
+        "| " + " | ".join(percent(_nan(changed[k])) for k in ("mean", "p50", "p95", "max"))
         + f" | {changed['pairs']} | {changed['pairs_skipping_frames']} |",
         "",
         "| class | share of pixels (%) |",
@@ -323,8 +323,18 @@ def _nan(value: float | int | None) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _pct(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{100.0 * value:.2f}"
+def percent(fraction: float | None, digits: int = 2, unit: str = "") -> str:
+    """``100 x fraction`` to ``digits`` decimals, then ``unit``; ``n/a`` for a figure that was
+    not measured (``None`` or NaN)."""
+    if fraction is None or math.isnan(fraction):
+        return "n/a"
+    return f"{100.0 * fraction:.{digits}f}{unit}"
+
+
+def percentiles_text(latency_ms: dict[str, float | None], sep: str = "/") -> str:
+    """Latency p50, p95 and p99 in ms to one decimal, ``n/a`` where none was measured."""
+    return sep.join("n/a" if latency_ms[k] is None else f"{latency_ms[k]:.1f}"
+                    for k in ("p50", "p95", "p99"))
 
 
 def _ms(value: float | None) -> str:

@@ -31,6 +31,7 @@ from fanet_ros.dataset_layouts import (
     read_label,
 )
 from fanet_ros.evaluation.corruptions import CORRUPTIONS
+from fanet_ros.evaluation.report import percent
 from fanet_ros.metrics import ConfusionMatrix
 from fanet_ros.runtime import ModelLoadError
 from fanet_ros.segmenter import Segmenter
@@ -82,14 +83,10 @@ def markdown_table(report: dict) -> str:
     rows = ["| input | mIoU (%) | pixel acc. (%) | " + " | ".join(thin) + " |",
             "|---|---:|---:|" + "---:|" * len(thin)]
     for name, scores in results.items():
-        cells = [_percent(scores["class_iou"].get(c)) for c in thin]
-        rows.append(f"| {name} | {_percent(scores['mean_iou'])} | "
-                    f"{_percent(scores['pixel_accuracy'])} | " + " | ".join(cells) + " |")
+        cells = [percent(scores["class_iou"].get(c), 1) for c in thin]
+        rows.append(f"| {name} | {percent(scores['mean_iou'], 1)} | "
+                    f"{percent(scores['pixel_accuracy'], 1)} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
-
-
-def _percent(fraction: float | None) -> str:
-    return "n/a" if fraction is None else f"{100 * fraction:.1f}"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -1,6 +1,4 @@
 """The launch layer: what launch/*.py decide (plain, tested Python) and the launch actions
 that carry it out."""
 
-from fanet_ros.tooling.pip_requirements import require_pip_packages
-
-require_pip_packages("onnxruntime", "onnx")
+from fanet_ros.node import pip_requirements_check  # noqa: F401  the node's, named at once

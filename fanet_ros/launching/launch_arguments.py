@@ -304,13 +304,9 @@ def params_file_values(path: Path, namespace: str) -> tuple[dict[str, Any], list
         if not (isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict)):
             continue
         section = str(key).strip("/").split("/")
-        if section[-1] != NODE_NAME:
-            if _node_name_matches(section, fqn):
-                values.update({name: value for name, value in entry["ros__parameters"].items()
-                               if name in PARAMETERS_BY_NAME})
-            continue
+        names_this_node = section[-1] == NODE_NAME  # not a wildcard other nodes read too
         if not _node_name_matches(section, fqn):
-            if len(section) == 1 and len(fqn) > 1:
+            if names_this_node and len(section) == 1 and len(fqn) > 1:
                 problems.append(
                     f"params_file '{path}', {key}: applies to /{NODE_NAME} only, not to "
                     f"/{'/'.join(fqn)}; name the entry /**/{NODE_NAME} (any namespace) or "
@@ -318,8 +314,9 @@ def params_file_values(path: Path, namespace: str) -> tuple[dict[str, Any], list
             continue
         given = entry["ros__parameters"]
         values.update({name: value for name, value in given.items() if name in PARAMETERS_BY_NAME})
-        problems += [unknown_parameter(path, key, str(name)) for name in given
-                     if name not in PARAMETERS_BY_NAME and name not in NODE_OWN_PARAMETERS]
+        if names_this_node:
+            problems += [unknown_parameter(path, key, str(name)) for name in given
+                         if name not in PARAMETERS_BY_NAME and name not in NODE_OWN_PARAMETERS]
     return values, problems
 
 
