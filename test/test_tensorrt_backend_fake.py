@@ -271,3 +271,99 @@ def test_the_stream_handle_is_passed_without_deprecated_int(
     finally:
         backend.close()
     assert out.shape == (1, 64, 96, 11)
+
+
+CUDA_START_FAILURE = ("CUDA initialization failure with error: 35. Please check your CUDA "
+                      "installation: http://docs.nvidia.com/cuda/cuda-installation-guide-linux")
+
+
+@pytest.mark.parametrize("created_first", ["Runtime", "Builder"])
+def test_a_tensorrt_that_cannot_start_cuda_names_the_driver_fix(
+    fake_gpu, tiny_model, tmp_path, created_first
+):
+    """pip's TensorRT 11 is built for CUDA 13; on an older driver ``trt.Runtime(logger)``
+    logs error 35 and raises pybind11's TypeError (NVIDIA/TensorRT#2913), which the node
+    reported as "TypeError: pybind11::init(): factory function returned nullptr"."""
+    trt, _ = fake_gpu("11.4.0")
+
+    def fails_to_start_cuda(logger):
+        logger.log(trt.ILogger.Severity.ERROR, CUDA_START_FAILURE)
+        raise TypeError("pybind11::init(): factory function returned nullptr")
+
+    setattr(trt, created_first, fails_to_start_cuda)  # Builder: the engine is not cached yet
+    with pytest.raises(ModelLoadError) as raised:
+        create_backend(config(tiny_model, tmp_path))
+    message = str(raised.value)
+    assert "TensorRT 11.4.0" in message and "could not start CUDA" in message
+    assert "upgrade the driver" in message and "pip install tensorrt-cu12" in message
+    assert CUDA_START_FAILURE in message and "pybind11" not in message
+
+
+def refuse_engines_logging(trt, monkeypatch, error: str) -> None:
+    """Every engine deserialised from now on logs ``error`` and returns None, as TensorRT does."""
+    def refuse(self, data):
+        self.logger.log(trt.ILogger.Severity.ERROR, error)
+
+    monkeypatch.setattr(trt.Runtime, "deserialize_cuda_engine", refuse)
+
+
+def test_a_cached_engine_without_gpu_memory_to_load_is_not_rebuilt(
+    fake_gpu, tiny_model, tmp_path, monkeypatch
+):
+    """Rebuilding under the same memory pressure took minutes, replaced a good engine, then
+    failed; TensorRT's reason showed only on stderr."""
+    trt, _ = fake_gpu()
+    create_backend(config(tiny_model, tmp_path)).close()
+    engine_file = next((tmp_path / "engines").glob("*.engine"))
+    cached, builds = engine_file.read_bytes(), len(trt.builds)
+    refuse_engines_logging(trt, monkeypatch, "[defaultAllocator.cpp::allocate::20] Error Code 1: "
+                           "Cuda Runtime (out of memory)")
+    with pytest.raises(ModelLoadError, match=r"too little free memory to load .*stop other GPU "
+                       r"processes.*TensorRT said: .*Cuda Runtime \(out of memory\)"):
+        create_backend(config(tiny_model, tmp_path))
+    assert len(trt.builds) == builds and engine_file.read_bytes() == cached
+
+
+def test_a_cached_engine_tensorrt_rejects_is_rebuilt_saying_why(
+    fake_gpu, tiny_model, tmp_path, monkeypatch
+):
+    trt, _ = fake_gpu()
+    create_backend(config(tiny_model, tmp_path)).close()
+    rejection = ("1: [stdArchiveReader.cpp::StdArchiveReader::42] Error Code 1: Serialization "
+                 "(Serialization assertion stdVersionRead == serializationVersion failed.)")
+    deserialize = trt.Runtime.deserialize_cuda_engine
+    calls = []
+
+    def reject_once(self, data):
+        calls.append(data)
+        if len(calls) == 1:
+            self.logger.log(trt.ILogger.Severity.ERROR, rejection)
+            return None
+        return deserialize(self, data)
+
+    monkeypatch.setattr(trt.Runtime, "deserialize_cuda_engine", reject_once)
+    logged: list[str] = []
+    create_backend(config(tiny_model, tmp_path), log=logged.append).close()
+    assert any("failed to deserialise (TensorRT said: " in m and "stdVersionRead" in m
+               for m in logged if m.startswith("building TensorRT engine"))
+
+
+def test_an_unwritable_cache_says_why_the_engine_had_to_be_built(
+    fake_gpu, tiny_model, tmp_path, monkeypatch
+):
+    """A read-only provisioned cache after a TensorRT upgrade said only 'Permission denied',
+    not that it holds no engine for this TensorRT."""
+    from fanet_ros.tensorrt.engine_cache import EngineCache
+
+    fake_gpu()
+    create_backend(config(tiny_model, tmp_path)).close()
+    fake_gpu("10.3.0")
+
+    def read_only(self, key, log):
+        raise PermissionError(13, "Permission denied", str(self.lock_path(key)))
+
+    monkeypatch.setattr(EngineCache, "build_lock", read_only)
+    with pytest.raises(ModelLoadError, match=r"cannot write TensorRT engines to .*\(Permission "
+                       r"denied; needed to build: no cached engine \S+_trt10\.3\.0_\S+ in .*\); "
+                       r"set engine_cache_dir"):
+        create_backend(config(tiny_model, tmp_path))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from tiny_model import build_tiny_model
 
-from fanet_ros.runtime import BackendConfig
+from fanet_ros.runtime import BackendConfig, ModelLoadError
 from fanet_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from fanet_ros.tensorrt import check_engine_cli
 from fanet_ros.tensorrt.availability import tensorrt_status
@@ -64,11 +64,19 @@ def test_labels_model_copies_back_integer_labels(tmp_path):
     assert result.agreement_percent >= DEFAULT_MIN_AGREEMENT["fp32"]
 
 
-def test_int8_calibrates_once_and_reuses_the_calibration_cache(tiny_model, tmp_path):
-    images = tmp_path / "calibration"
-    images.mkdir()
+def calibration_images(folder):
+    folder.mkdir()
     for index, frame in enumerate(synthetic_frames(16, 64, 96)):
-        cv2.imwrite(str(images / f"{index:02d}.png"), frame.pixels[:, :, ::-1])
+        cv2.imwrite(str(folder / f"{index:02d}.png"), frame.pixels[:, :, ::-1])
+    return folder
+
+
+def test_int8_calibrates_once_and_reuses_the_calibration_cache(tiny_model, tmp_path):
+    from fanet_ros.tensorrt.builder import strongly_typed_only
+
+    if strongly_typed_only():
+        pytest.skip("TensorRT 11 and later have no INT8 calibration (refusal tested below)")
+    images = calibration_images(tmp_path / "calibration")
     engine = tensorrt_backend(tiny_model, tmp_path / "engines", precision="int8",
                               int8_calibration_dir=str(images))
     engine.close()
@@ -86,6 +94,16 @@ def test_int8_calibrates_once_and_reuses_the_calibration_cache(tiny_model, tmp_p
         engine.close()
     assert any("reusing" in m for m in said)
     assert result.agreement_percent > 80.0
+
+
+def test_int8_is_refused_with_what_to_do_where_tensorrt_has_no_calibration(tiny_model, tmp_path):
+    from fanet_ros.tensorrt.builder import strongly_typed_only
+
+    if not strongly_typed_only():
+        pytest.skip("this TensorRT calibrates INT8 (tested above)")
+    with pytest.raises(ModelLoadError, match="no INT8 calibration.*precision fp16"):
+        tensorrt_backend(tiny_model, tmp_path / "engines", precision="int8",
+                         int8_calibration_dir=str(calibration_images(tmp_path / "calibration")))
 
 
 def test_check_engine_cli_passes_for_fp16(tiny_model, tmp_path, capsys):

@@ -8,6 +8,8 @@ taken on any GPU, let alone one other than ``gpu_device``.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import re
 
 from fanet_ros.tensorrt.cuda_runtime import (
     INSTALL_HINT,
@@ -44,6 +46,16 @@ def tensorrt_version() -> tuple[str | None, str]:
     except Exception as exc:  # a broken install raises OSError, ImportError, ...
         return None, f"'import tensorrt' fails ({type(exc).__name__}: {exc})"
     return str(getattr(trt, "__version__", "unknown")), ""
+
+
+def tensorrt_cuda_wheels() -> list[str]:
+    """The installed pip TensorRT builds, e.g. ``["tensorrt_cu13"]`` (none for JetPack's)."""
+    names = set()
+    for distribution in importlib.metadata.distributions():
+        name = re.sub(r"[-_.]+", "_", distribution.metadata.get("Name") or "").lower()
+        if re.fullmatch(r"tensorrt_cu\d+", name):
+            names.add(name)
+    return sorted(names)
 
 
 def tensorrt_status(gpu_device: int = 0) -> tuple[bool, str]:

@@ -18,6 +18,32 @@ def _mentions(errors: list[str], needles: tuple[str, ...]) -> bool:
     return any(needle in text for needle in needles)
 
 
+def out_of_memory(errors: list[str]) -> bool:
+    """Whether TensorRT's errors say the GPU ran out of memory."""
+    return _mentions(errors, OUT_OF_MEMORY)
+
+
+def tensorrt_said(errors: list[str]) -> str:
+    """The latest errors, quoted for a message."""
+    return "TensorRT said: " + " | ".join(e.strip() for e in errors[-SHOWN_ERRORS:])
+
+
+def cuda_start_advice(version: str, errors: list[str], cuda_wheels: list[str]) -> str:
+    """What to do when TensorRT could not start CUDA (``trt.Runtime``/``trt.Builder`` failed).
+
+    ``cuda_wheels``: the installed ``tensorrt-cuNN`` distributions; a pip TensorRT is
+    built for one CUDA major, whose driver it needs (CUDA 13: r580 or later).
+    """
+    built_for = f" (installed for CUDA by {', '.join(cuda_wheels)})" if cuda_wheels else ""
+    said = tensorrt_said(errors) if errors else "TensorRT logged no error"
+    return (
+        f"TensorRT {version}{built_for} could not start CUDA. Error 35 means the NVIDIA driver "
+        "is older than the CUDA this TensorRT was built for: upgrade the driver, or install the "
+        "TensorRT build for the CUDA your driver runs (nvidia-smi shows it), e.g. "
+        f"'pip install tensorrt-cu12'; or use backend onnxruntime. {said}"
+    )
+
+
 def build_failure_advice(
     errors: list[str], precision: str, workspace_mb: int, calibration_cache: Path | None = None
 ) -> str:
@@ -27,8 +53,8 @@ def build_failure_advice(
             "TensorRT logged no error to say why. Try precision fp32; if that fails too, run the "
             "model with backend onnxruntime and report the TensorRT version and model."
         )
-    said = "TensorRT said: " + " | ".join(e.strip() for e in errors[-SHOWN_ERRORS:])
-    if _mentions(errors, OUT_OF_MEMORY):
+    said = tensorrt_said(errors)
+    if out_of_memory(errors):
         advice = (
             "The GPU ran out of memory during the build: stop other GPU processes (nvidia-smi, "
             f"or tegrastats on a Jetson, lists them) or lower workspace_mb (now {workspace_mb})."

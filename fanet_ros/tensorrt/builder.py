@@ -36,6 +36,7 @@ from fanet_ros.tensorrt.engine_spec import (
     CALIBRATION_IMAGE_LIMIT,
     EngineSpec,
     parser_graph,
+    start_tensorrt,
     trt_logger,
 )
 from fanet_ros.tensorrt.signal_watch import SignalWatch
@@ -67,8 +68,7 @@ def build_serialized_engine(
     for change in changes:
         log(f"TensorRT engine builder: {change}")
     logger = trt_logger()
-    logger.take_errors()  # only this build's errors explain its failure
-    builder = trt.Builder(logger)
+    builder = start_tensorrt(trt.Builder)  # takes earlier errors: this build's explain its failure
     network = _create_network(builder)
     parser = trt.OnnxParser(network, logger)
     serialized_graph = graph.SerializeToString()

@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from fanet_ros.runtime.base import ModelLoadError
+
 KEY_SCHEMA = 5
 """Bump when the build settings change, so that older engines are rebuilt.
 
@@ -245,10 +247,13 @@ def load_or_build(
 ) -> tuple[T, Path]:
     """The engine for ``key``: the cached one if it is valid and loads, else a fresh build.
 
-    ``deserialize`` returns ``None`` or raises when an engine cannot be
-    loaded; a fresh build that cannot be loaded raises ``RuntimeError``.
-    The build runs under :meth:`EngineCache.build_lock`; whoever waited for
-    it looks in the cache again before building.
+    ``deserialize`` returns ``None`` or raises when an engine cannot be loaded
+    (its message is logged as the reason for the rebuild); a ``ModelLoadError``
+    from it ends the call, as a rebuild would not help. A fresh build that
+    cannot be loaded raises ``RuntimeError``. The build runs under
+    :meth:`EngineCache.build_lock`; whoever waited for it looks in the cache
+    again before building. Without a writable cache folder, the ``OSError``
+    says why a build was needed.
     """
     why, seen = "rebuild forced", None
     if not force:
@@ -257,7 +262,11 @@ def load_or_build(
         if engine is not None:
             log(f"loaded {why}")
             return engine, cache.engine_path(key)
-    with cache.build_lock(key, log):
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(cache.build_lock(key, log))
+        except OSError as exc:
+            raise OSError(exc.errno, f"{exc.strerror or exc}; needed to build: {why}") from exc
         if not force:  # another process may have stored a new engine meanwhile
             data, new_why = cache.lookup(key)
             if data is not None and data != seen:
@@ -269,12 +278,12 @@ def load_or_build(
             "TensorRT version")
         fresh = bytes(build())
         path = cache.store(key, fresh)
-    engine = _try_deserialize(deserialize, fresh)
+    engine, reason = _try_deserialize(deserialize, fresh)
     if engine is None:
         raise RuntimeError(
-            f"the freshly built engine {path} cannot be deserialised; TensorRT's log above "
-            "says why, usually too little free GPU memory: free GPU memory (other processes "
-            "on this GPU) and start again, or use backend onnxruntime"
+            f"the freshly built engine {path} cannot be deserialised ({reason}); usually too "
+            "little free GPU memory: free GPU memory (other processes on this GPU) and start "
+            "again, or use backend onnxruntime"
         )
     log(f"built and cached {path}")
     return engine, path
@@ -286,14 +295,19 @@ def _load(
 ) -> tuple[T | None, str]:
     if data is None:
         return None, why
-    engine = _try_deserialize(deserialize, data)
+    engine, reason = _try_deserialize(deserialize, data)
     if engine is None:
-        return None, f"cached engine {cache.engine_path(key)} failed to deserialise"
+        return None, f"cached engine {cache.engine_path(key)} failed to deserialise ({reason})"
     return engine, why
 
 
-def _try_deserialize(deserialize: Callable[[bytes], T | None], data: bytes) -> T | None:
+def _try_deserialize(deserialize: Callable[[bytes], T | None], data: bytes
+                     ) -> tuple[T | None, str]:
+    """``(engine, "")``, or ``(None, why not)``; a ``ModelLoadError`` propagates."""
     try:
-        return deserialize(data)
-    except Exception:  # TensorRT raises several types for engines it rejects
-        return None
+        engine = deserialize(data)
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # TensorRT raises several types for engines it rejects
+        return None, str(exc) or type(exc).__name__
+    return engine, "" if engine is not None else "TensorRT returned no engine"

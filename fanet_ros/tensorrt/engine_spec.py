@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import onnx
 
@@ -19,7 +20,9 @@ from fanet_ros.onnx.tensorrt_graph import prepare_for_tensorrt
 from fanet_ros.runtime.base import ModelLoadError
 from fanet_ros.runtime.config import BackendConfig
 from fanet_ros.runtime.onnxruntime_backend import load_session, model_input_size, resolve_input_size
+from fanet_ros.tensorrt.availability import tensorrt_cuda_wheels
 from fanet_ros.tensorrt.availability import tensorrt_version as installed_tensorrt_version
+from fanet_ros.tensorrt.build_advice import cuda_start_advice
 from fanet_ros.tensorrt.engine_cache import (
     EngineKey,
     EnvironmentFacts,
@@ -27,6 +30,8 @@ from fanet_ros.tensorrt.engine_cache import (
     file_sha256,
     slug,
 )
+
+T = TypeVar("T")
 
 CALIBRATION_IMAGE_LIMIT = 500
 """At most this many images of int8_calibration_dir are used (sorted by name)."""
@@ -146,3 +151,23 @@ def trt_logger() -> Any:
     from fanet_ros.tensorrt.logger import RecordingLogger
 
     return RecordingLogger()
+
+
+def start_tensorrt(factory: Callable[[Any], T]) -> T:
+    """``factory(trt_logger())`` for ``trt.Runtime`` or ``trt.Builder``; a
+    :class:`ModelLoadError` with what to do when TensorRT cannot start CUDA.
+
+    There the binding raises ``TypeError`` ("factory function returned nullptr")
+    after logging the CUDA error, e.g. a pip TensorRT for CUDA 13 on an older driver.
+    """
+    logger = trt_logger()
+    logger.take_errors()
+    try:
+        made = factory(logger)
+    except TypeError:
+        made = None
+    if made is None:
+        version = installed_tensorrt_version()[0] or "?"
+        raise ModelLoadError(cuda_start_advice(version, logger.take_errors(),
+                                               tensorrt_cuda_wheels()))
+    return made

@@ -13,13 +13,14 @@ from typing import Any
 
 from fanet_ros.runtime.base import ModelLoadError
 from fanet_ros.runtime.config import BackendConfig
+from fanet_ros.tensorrt.build_advice import out_of_memory, tensorrt_said
 from fanet_ros.tensorrt.engine_cache import (
     EngineCache,
     EnvironmentFacts,
     file_sha256,
     load_or_build,
 )
-from fanet_ros.tensorrt.engine_spec import EngineSpec, trt_logger
+from fanet_ros.tensorrt.engine_spec import EngineSpec, start_tensorrt, trt_logger
 
 
 def environment_facts(gpu_device: int) -> EnvironmentFacts:
@@ -52,7 +53,7 @@ def open_engine(
     except CudaError as exc:
         raise ModelLoadError(f"cannot use CUDA device {config.gpu_device}: {exc}") from None
     spec = EngineSpec.from_config(config)
-    runtime = trt.Runtime(trt_logger())
+    runtime = start_tensorrt(trt.Runtime)
     cache = EngineCache(spec.cache_dir)
     environment = environment_facts(config.gpu_device)
     timing_cache = cache.timing_cache_path(environment)
@@ -71,7 +72,7 @@ def open_engine(
             cache,
             spec.key(environment, calibration),
             build=builder,
-            deserialize=runtime.deserialize_cuda_engine,
+            deserialize=lambda data: _deserialize(runtime, data),
             log=log,
             force=force,
         )
@@ -85,6 +86,23 @@ def open_engine(
     except RuntimeError as exc:
         raise ModelLoadError(str(exc)) from None
     return spec, runtime, engine, path
+
+
+def _deserialize(runtime: Any, data: bytes) -> Any:
+    """The engine; ``RuntimeError`` with TensorRT's errors when it cannot be loaded, and
+    :class:`ModelLoadError` when the GPU lacks the memory (a rebuild would not help)."""
+    logger = trt_logger()
+    logger.take_errors()
+    engine = runtime.deserialize_cuda_engine(data)
+    if engine is not None:
+        return engine
+    errors = logger.take_errors()
+    if out_of_memory(errors):
+        raise ModelLoadError(
+            "the GPU has too little free memory to load the TensorRT engine: stop other GPU "
+            "processes (nvidia-smi, or tegrastats on a Jetson, lists them) and start again, or "
+            f"use backend onnxruntime. {tensorrt_said(errors)}")
+    raise RuntimeError(tensorrt_said(errors) if errors else "TensorRT logged no error")
 
 
 def _calibrate_if_needed(
