@@ -48,7 +48,12 @@ from fanet_ros.node.diagnostics_health import (
     InputState,
 )
 from fanet_ros.node.frame_notes import FrameNotes
-from fanet_ros.node.frame_stamps import check_stamp, clock_skew_note, stamp_nanoseconds
+from fanet_ros.node.frame_stamps import (
+    check_stamp,
+    clock_skew_note,
+    seconds_since_stamp,
+    stamp_nanoseconds,
+)
 from fanet_ros.node.input_qos import AdaptiveSubscription, policy_name
 from fanet_ros.node.input_shape import stretch_advice
 from fanet_ros.node.node_statistics import LatencyWindow, RateMeter
@@ -216,8 +221,8 @@ class CameraChannel:
         self.counters.add(received=1)
         received, received_ns = time.monotonic(), self.node.get_clock().now().nanoseconds
         stamp_ns = serialized_stamp_ns(serialized)
-        self.arrivals.add(received, (received_ns - stamp_ns) * 1e-9 if stamp_ns and stamp_ns > 0
-                          else None)
+        self.arrivals.add(received, seconds_since_stamp(stamp_ns or 0, received_ns,
+                                                        self._sim_time()))
         self._deliver(self.camera, (serialized, received, received_ns))
 
     def prepare(self, serialized: bytes, received: float, received_ns: int) -> Frame | None:
@@ -322,13 +327,20 @@ class CameraChannel:
             self.counters.add(published=1)
         self.frames_out.tick()
         self.processing.add(time.monotonic() - frame.received)
-        stamp_ns = stamp_nanoseconds(header.stamp)
-        if stamp_ns > frame.received_ns:
+        stamp_ns, sim_time = stamp_nanoseconds(header.stamp), self._sim_time()
+        delay = seconds_since_stamp(stamp_ns, frame.received_ns, sim_time)
+        if delay is not None:
+            self.input_delay.add(delay)
+            now_ns = self.node.get_clock().now().nanoseconds
+            latency = seconds_since_stamp(stamp_ns, now_ns, sim_time)
+            self.latency.add(delay if latency is None else latency)
+        elif stamp_ns > 0:
             self.notes.note("stamped_ahead", clock_skew_note(
                 (stamp_ns - frame.received_ns) * 1e-9, self.image_sub.topic_name))
-        elif stamp_ns > 0:
-            self.input_delay.add((frame.received_ns - stamp_ns) * 1e-9)
-            self.latency.add((self.node.get_clock().now().nanoseconds - stamp_ns) * 1e-9)
+
+    def _sim_time(self) -> bool:
+        """Whether the node's clock follows /clock (``use_sim_time``)."""
+        return self.node.get_clock().ros_time_is_active
 
     def _decode(self, serialized: bytes) -> tuple[Header, DecodedImage]:
         """Header and pixels of a serialized frame; raw images are read without a copy."""

@@ -6,7 +6,10 @@ invalid input, since copying its stamp into the outputs would hand the fault dow
 (message_filters and tf would read another time). A zero or negative stamp is legal: the
 outputs carry it, and latency is not measured for it (no meaningful time since it). A
 stamp ahead of this node's clock says the clocks disagree: the frame is published and
-counted, latency is not measured for it, and the node warns about the skew.
+counted, latency is not measured for it, and the node warns about the skew. Under
+``use_sim_time`` the node's clock moves only when ``/clock`` does (``ros2 bag play
+--clock`` publishes at 40 Hz), so a stamp up to :data:`SIM_CLOCK_STEP_S` ahead is the
+clock's step, not skew: it counts as no delay.
 """
 
 from __future__ import annotations
@@ -16,6 +19,21 @@ from typing import Any
 from fanet_ros.image_conversion import ImageConversionError
 
 NANOSECONDS = 1_000_000_000
+
+SIM_CLOCK_STEP_S = 0.1
+"""How far a stamp may be ahead of a ``/clock``-driven clock (``--clock 10`` steps 100 ms)."""
+
+
+def seconds_since_stamp(stamp_ns: int, now_ns: int, sim_time: bool) -> float | None:
+    """Seconds from a positive stamp to ``now_ns``: ``None`` for a zero or negative stamp
+    or one ahead of the clock (by more than one ``/clock`` step under sim time, where
+    less counts as 0)."""
+    if stamp_ns <= 0:
+        return None
+    since = (now_ns - stamp_ns) / NANOSECONDS
+    if since >= 0.0:
+        return since
+    return 0.0 if sim_time and -since <= SIM_CLOCK_STEP_S else None
 
 
 def stamp_nanoseconds(stamp: Any) -> int:
