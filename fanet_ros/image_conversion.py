@@ -23,8 +23,10 @@ CONVERTED_TO_BGR = {
     "bayer_bggr8": (1, cv2.COLOR_BayerRG2BGR),
     "bayer_gbrg8": (1, cv2.COLOR_BayerGR2BGR),
     "bayer_grbg8": (1, cv2.COLOR_BayerGB2BGR),
-    "yuv422": (2, cv2.COLOR_YUV2BGR_UYVY),  # sensor_msgs' yuv422 is UYVY
-    "yuv422_yuy2": (2, cv2.COLOR_YUV2BGR_YUYV),
+    "uyvy": (2, cv2.COLOR_YUV2BGR_UYVY),
+    "yuyv": (2, cv2.COLOR_YUV2BGR_YUYV),
+    "yuv422": (2, cv2.COLOR_YUV2BGR_UYVY),  # uyvy's deprecated name in sensor_msgs
+    "yuv422_yuy2": (2, cv2.COLOR_YUV2BGR_YUYV),  # yuyv's
 }
 """Encodings converted to bgr8 on arrival, as cv_bridge's ``toCvCopy(msg, "bgr8")`` does:
 the raw Bayer mosaics of machine-vision cameras, the YUV 4:2:2 of UVC ones. Bytes per pixel

@@ -57,9 +57,11 @@ def test_bayer_mosaics_arrive_as_bgr8(pattern):
     np.testing.assert_array_equal(decoded.pixels[2:-2, 2:-2], np.broadcast_to(BGR, (4, 6, 3)))
 
 
-@pytest.mark.parametrize(("encoding", "order"), [("yuv422", "uyvy"), ("yuv422_yuy2", "yuyv")])
+@pytest.mark.parametrize(("encoding", "order"), [("uyvy", "uyvy"), ("yuyv", "yuyv"),
+                                               ("yuv422", "uyvy"), ("yuv422_yuy2", "yuyv")])
 def test_yuv422_arrives_as_bgr8_in_its_byte_order(encoding, order):
-    """Bright grey (Y 200, U = V = 128): read in the other byte order it would be coloured."""
+    """Bright grey (Y 200, U = V = 128): read in the other byte order it would be coloured.
+    sensor_msgs names them uyvy and yuyv now, yuv422 and yuv422_yuy2 deprecated."""
     values = {"y": 200, "u": 128, "v": 128}
     row = np.array([values[c] for c in order] * 3, np.uint8)  # 6 pixels
     msg = Image(height=2, width=6, encoding=encoding, step=12, data=np.tile(row, 2).tobytes())
