@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from fanet_ros.node.diagnostics_health import (
@@ -81,6 +83,12 @@ def test_repeated_worker_failures_are_an_error(monitor):
          "fastdds_large_images.xml"),
         (source(), "reliable_nothing_arrives", "is the camera streaming"),
         (source(since=4.0), "waiting", "no images received yet"),
+        (dataclasses.replace(source(publishers=0),
+                             other_types=("sensor_msgs/msg/CompressedImage",)),
+         "wrong_message_type", "set image_transport:=compressed and remap image to the base"),
+        (dataclasses.replace(source(publishers=0), expected_type="sensor_msgs/msg/CompressedImage",
+                             other_types=("sensor_msgs/msg/Image",)),
+         "wrong_message_type", "carries sensor_msgs/msg/Image, not sensor_msgs/msg/Compressed"),
     ],
 )
 def test_no_frame_at_all_says_why(monitor, state, reason, words):

@@ -193,6 +193,24 @@ def test_diagnostics_warn_on_invalid_input_and_on_input_that_stopped(health_node
     assert proc.poll() is None
 
 
+def test_a_publisher_of_another_message_type_is_named_not_counted_as_the_camera(health_node):
+    """``image:=/cam/image_raw/compressed`` without ``image_transport:=compressed``: the
+    node counted the CompressedImage publisher as its camera and asked whether it streams."""
+    from sensor_msgs.msg import CompressedImage
+
+    proc, _ = health_node
+    with SpinningNode("wrong_type_camera") as spinner:
+        diag = DiagnosticsProbe(spinner.node, "/h/segmentation_node: segmentation")
+        spinner.node.create_publisher(CompressedImage, "/h/camera/image", RELIABLE)
+        status = diag.status_after(lambda s: s["health"] == "wrong_message_type", TIMEOUT)
+        assert status, diag.seen[-3:]
+        assert status["input_publishers"] == "0" and diag.level == WARN
+        assert ("/h/camera/image carries sensor_msgs/msg/CompressedImage, not "
+                "sensor_msgs/msg/Image" in diag.message)
+        assert "set image_transport:=compressed" in diag.message
+    assert proc.poll() is None
+
+
 def build_failing_model(path: Path) -> Path:
     """The tiny model plus a lookup that fails at run time for any frame with a pixel at
     255 (index 1 into a 1-element table): loads and passes the blank-frame check, then

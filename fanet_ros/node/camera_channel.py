@@ -378,7 +378,8 @@ class CameraChannel:
         health = self.health.assess(
             now, counts, failures, last_received, last_error[0] if last_error else "",
             InputState(source.topic_name, source.publishers, source.best_effort_publishers,
-                       source.publishers_since, policy_name(source.reliability)),
+                       source.publishers_since, policy_name(source.reliability),
+                       source.type_name, source.other_types),
         )
         percentiles = {
             prefix: window.take_percentiles_ms()

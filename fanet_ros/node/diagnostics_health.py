@@ -127,6 +127,22 @@ class InputState:
     """``time.monotonic()`` since when at least one publisher has been seen."""
     reliability: str
     """The subscription's reliability now."""
+    expected_type: str = "sensor_msgs/msg/Image"
+    other_types: tuple[str, ...] = ()
+    """Types other publishers put on the topic: their frames cannot arrive."""
+
+
+def wrong_type_message(source: InputState) -> str:
+    """What to change when only publishers of another type are on the input topic."""
+    found = " and ".join(source.other_types)
+    text = f"{source.topic} carries {found}, not {source.expected_type}: nothing arrives"
+    if source.expected_type.endswith("/Image") and "sensor_msgs/msg/CompressedImage" in found:
+        base = source.topic.removesuffix("/compressed")
+        return f"{text}. For compressed input set image_transport:=compressed and remap " \
+               f"image to the base topic ({base})"
+    if source.expected_type.endswith("/CompressedImage") and "sensor_msgs/msg/Image" in found:
+        return f"{text}. For raw input set image_transport:=raw"
+    return f"{text}. Remap image to a camera topic"
 
 
 class HealthMonitor:
@@ -203,6 +219,8 @@ class HealthMonitor:
                 f"no images received yet from {source.publishers} publisher(s) on {source.topic}"
             ))
         if source.publishers == 0:
+            if source.other_types:
+                return Health(WARN, "wrong_message_type", wrong_type_message(source))
             if last_received is None:
                 return Health(WARN, "no_publisher", (
                     f"no images received yet: nothing publishes {source.topic}"

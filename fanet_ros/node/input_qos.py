@@ -54,6 +54,11 @@ def reliability_for(publishers: Sequence[ReliabilityPolicy]) -> ReliabilityPolic
     return ReliabilityPolicy.BEST_EFFORT
 
 
+def message_type_name(msg_type: type) -> str:
+    """``sensor_msgs/msg/Image`` for ``sensor_msgs.msg.Image``, as the graph names types."""
+    return f"{msg_type.__module__.split('.')[0]}/msg/{msg_type.__name__}"
+
+
 def policy_name(policy: ReliabilityPolicy) -> str:
     return policy.name.lower()
 
@@ -83,8 +88,11 @@ class AdaptiveSubscription:
         self.on_lost = on_lost
         self.topic = node.resolve_topic_name(topic)
         self.forced = self._forced_reliability(mode)
+        self.type_name = message_type_name(msg_type)
         self.publishers = 0
         self.best_effort_publishers = 0
+        self.other_types: tuple[str, ...] = ()
+        """Message types other publishers put on the topic (their frames never arrive)."""
         self.publishers_since: float | None = None
         """``time.monotonic()`` since when a publisher has been present."""
         found = self._publisher_policies()
@@ -143,8 +151,12 @@ class AdaptiveSubscription:
             self.publishers_since = time.monotonic()
 
     def _publisher_policies(self) -> list[ReliabilityPolicy]:
+        """The reliability of each publisher of this subscription's type; notes the others."""
         infos = self.node.get_publishers_info_by_topic(self.topic)
-        return [info.qos_profile.reliability for info in infos]
+        self.other_types = tuple(sorted({info.topic_type for info in infos
+                                         if info.topic_type != self.type_name}))
+        return [info.qos_profile.reliability for info in infos
+                if info.topic_type == self.type_name]
 
     def _create(self) -> Any:
         qos = sensor_data_qos(self.reliability)
