@@ -137,6 +137,7 @@ class CameraChannel:
         """Receipt to publish."""
         self._max_pixels = round(params["max_decoded_megapixels"] * 1e6)
         self._shape_checked: tuple[int, int] | None = None
+        self._shapes_warned: set[tuple[int, int]] = set()
         self.input_shape = ""
         """/diagnostics ``input_shape``: the last frame's shape against the model input's."""
         self.notes = FrameNotes(logger.warning, FRAME_NOTES, WARN_THROTTLE_S)
@@ -275,7 +276,8 @@ class CameraChannel:
                                 meta.size_multiple)
         self.input_shape = f"{width}x{height} (WxH), " + (
             "stretched to the model input" if advice else "the model input's shape")
-        if advice:
+        if advice and (height, width) not in self._shapes_warned:
+            self._shapes_warned.add((height, width))
             self.logger.warning(f"{self.image_sub.topic_name}: {advice}")
 
     def drop_nonfinite(self, exc: Exception, model_path: str) -> None:

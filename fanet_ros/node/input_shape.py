@@ -10,6 +10,9 @@ from __future__ import annotations
 STRETCH_TOLERANCE = 0.05
 """Aspect ratios within 5 % of each other count as the same shape."""
 
+ADVICE_TOLERANCE = STRETCH_TOLERANCE / 2
+"""An advised input size is this close to the camera's shape, well inside the check."""
+
 
 def stretch_advice(camera: tuple[int, int], model: tuple[int, int], dynamic_size: bool,
                    size_multiple: int) -> str | None:
@@ -24,9 +27,25 @@ def stretch_advice(camera: tuple[int, int], model: tuple[int, int], dynamic_size
     if not dynamic_size:
         return (f"{stretched}; this model was exported for that size only: re-export it with "
                 "dynamic height and width (fanet-export) to run at the camera's shape")
-    exact = model[1] / camera_aspect / size_multiple  # in multiples, at the model's width
-    height = min((max(1, int(exact)), int(exact) + 1),
-                 key=lambda k: abs(model[1] / (k * size_multiple) / camera_aspect - 1.0))
-    height *= size_multiple
-    return (f"{stretched}; input_height:={height} input_width:={model[1]} keeps the camera's "
-            "shape at the same width")
+    size = size_keeping_shape(camera_aspect, model, size_multiple)
+    if size is None:
+        return (f"{stretched}; no input size in multiples of {size_multiple} near this one "
+                "keeps the camera's shape: crop or rectify the frames to the input's shape")
+    where = "the same width" if size[1] == model[1] else "about the same pixel count"
+    return (f"{stretched}; input_height:={size[0]} input_width:={size[1]} keeps the camera's "
+            f"shape at {where}")
+
+
+def size_keeping_shape(camera_aspect: float, model: tuple[int, int], size_multiple: int
+                       ) -> tuple[int, int] | None:
+    """The input size (height, width), in multiples of ``size_multiple``, within
+    :data:`ADVICE_TOLERANCE` of ``camera_aspect``: at the model's width if one is, else
+    the one of about the model's pixel count; ``None`` if none up to twice its sides."""
+    steps = 2 * max(model) // size_multiple + 1
+    sides = [k * size_multiple for k in range(1, steps + 1)]
+    fitting = [(h, w) for h in sides for w in sides
+               if abs(w / h / camera_aspect - 1.0) <= ADVICE_TOLERANCE]
+    if not fitting:
+        return None
+    pixels = model[0] * model[1]
+    return min(fitting, key=lambda size: (size[1] != model[1], abs(size[0] * size[1] - pixels)))
