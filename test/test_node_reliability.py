@@ -198,7 +198,7 @@ def test_a_publisher_of_another_message_type_is_named_not_counted_as_the_camera(
     node counted the CompressedImage publisher as its camera and asked whether it streams."""
     from sensor_msgs.msg import CompressedImage
 
-    proc, _ = health_node
+    proc, log = health_node
     with SpinningNode("wrong_type_camera") as spinner:
         diag = DiagnosticsProbe(spinner.node, "/h/segmentation_node: segmentation")
         spinner.node.create_publisher(CompressedImage, "/h/camera/image", RELIABLE)
@@ -208,6 +208,9 @@ def test_a_publisher_of_another_message_type_is_named_not_counted_as_the_camera(
         assert ("/h/camera/image carries sensor_msgs/msg/CompressedImage, not "
                 "sensor_msgs/msg/Image" in diag.message)
         assert "set image_transport:=compressed" in diag.message
+        since = len(diag.seen)  # a lasting warning is logged when it starts, then every 30 s
+        assert diag.seen_since(since + 2, lambda s: s["health"] == "wrong_message_type")
+    assert log.read_text().count("carries sensor_msgs/msg/CompressedImage") == 1
     assert proc.poll() is None
 
 

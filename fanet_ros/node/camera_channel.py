@@ -63,6 +63,8 @@ from fanet_ros.node.topics import COMPRESSED_OUTPUTS, IMAGE_OUTPUTS
 from fanet_ros.segmentation_pipeline import FrameOutputs, SegmentationPipeline
 
 WARN_THROTTLE_S = 5.0
+HEALTH_LOG_EVERY_S = 30.0
+"""A lasting WARN or ERROR health is logged again this often."""
 FRAME_NOTES = ("stamped_ahead", "with_extra_data", "dropped_nonfinite_output", WITHHELD)
 """Findings counted per frame, each reported as ``frames_<kind>`` on /diagnostics."""
 OUTPUTS = IMAGE_OUTPUTS
@@ -121,7 +123,7 @@ class CameraChannel:
         """Frame counts and the last error, under the stage timers' lock."""
         self.health = HealthMonitor(params["input_timeout"])
         self.throughput = ThroughputWatch()
-        self._health_reason = ""
+        self._health_reason, self._health_logged = "", 0.0
         self.published = dict.fromkeys(
             [*OUTPUTS, *(f"{name}_compressed" for name in COMPRESSED_OUTPUTS)], 0)
         self.latency = LatencyWindow()
@@ -442,19 +444,17 @@ class CameraChannel:
         )
 
     def _log_health(self, health: Health) -> None:
-        """Log a WARN or ERROR when it starts, and again every 30 s while it lasts."""
+        """Log a WARN or ERROR when it starts, and again every 30 s while it lasts (timed
+        here: rclpy's throttle logs its first call at once, the tick after the start)."""
         if health.level == OK or health.reason == "waiting":
             self._health_reason = ""
             return
-        started = health.reason != self._health_reason
-        self._health_reason = health.reason
-        # one call site per severity and throttling: rclpy refuses to mix them at one
-        logger = self.logger
-        if health.level == ERROR and started:
-            logger.error(health.message)
-        elif health.level == ERROR:
-            logger.error(health.message, throttle_duration_sec=30.0)
-        elif started:
-            logger.warning(health.message)
+        now = time.monotonic()
+        lasting = health.reason == self._health_reason
+        if lasting and now - self._health_logged < HEALTH_LOG_EVERY_S:
+            return
+        self._health_reason, self._health_logged = health.reason, now
+        if health.level == ERROR:
+            self.logger.error(health.message)
         else:
-            logger.warning(health.message, throttle_duration_sec=30.0)
+            self.logger.warning(health.message)
