@@ -193,6 +193,36 @@ class RunCheckpoint(keras.callbacks.Callback):
         run_state.commit_epoch(self.run_dir, self.state, written)
 
 
+class EpochRandomStreams(keras.callbacks.Callback):
+    """Each epoch's dropout masks (and other layer randomness) depend on the epoch alone.
+
+    Keras keeps a layer's random stream in a ``SeedGenerator`` variable that weights files
+    leave out, so a resumed run replayed its first epoch's masks. Here each generator
+    restarts every epoch at its seed (fixed by the run's seed) and a counter block of its
+    own: a resumed run draws what an uninterrupted one would.
+    """
+
+    CALLS_PER_EPOCH = 1 << 20
+    """Counter block per epoch: more draws per generator than any epoch makes."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        counter = (epoch * self.CALLS_PER_EPOCH) % (1 << 31)
+        for generator in seed_generators(self.model):
+            state = generator.state.numpy()
+            generator.state.assign(np.array([state[0], counter], state.dtype))
+
+
+def seed_generators(model: keras.Model) -> list:
+    """Every ``keras.random.SeedGenerator`` of ``model``'s layers, nested ones included."""
+    found, seen = [], set()
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for generator in getattr(layer, "_seed_generators", []):
+            if id(generator) not in seen:
+                seen.add(id(generator))
+                found.append(generator)
+    return found
+
+
 class LearningRateRangeTest(keras.callbacks.Callback):
     """Raises the learning rate exponentially each step and records the smoothed loss."""
 

@@ -33,7 +33,12 @@ from fanet_ros.labels import LabelSet
 from fanet_ros.model_metadata import Normalization
 from fanet_training import run_state
 from fanet_training.augment import PAD_FILLS, PRESETS, augment_config
-from fanet_training.callbacks import LearningRateRangeTest, RunCheckpoint, ValidationMeanIoU
+from fanet_training.callbacks import (
+    EpochRandomStreams,
+    LearningRateRangeTest,
+    RunCheckpoint,
+    ValidationMeanIoU,
+)
 from fanet_training.class_weights import (
     CLASS_WEIGHTING,
     class_pixel_counts,
@@ -451,7 +456,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     monitor = None if config.select == "last" else "val_miou"
     callbacks = [ValidationMeanIoU(eval_data, train_data.label_set, eval_model, config.val_every,
                                    average),
-                 RunCheckpoint(run_dir, state, ship_model, monitor, average=average)]
+                 RunCheckpoint(run_dir, state, ship_model, monitor, average=average),
+                 EpochRandomStreams()]
     if average is not None:
         callbacks.insert(0, average)  # its step updates come before the epoch's scoring
     if tensorboard_available():
