@@ -158,6 +158,9 @@ def export_to(source: Path, args: argparse.Namespace) -> int:
             output, args.output = args.output, Path(tmp) / "float.onnx"
             status = main_float(source, args)
             args.output, float_model = output, args.output
+            if weights_beside(float_model).is_file():  # --save-weights: beside the output
+                output.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(weights_beside(float_model), weights_beside(output))
             return status or quantize_output(float_model, output, args)
     return main_float(source, args)
 

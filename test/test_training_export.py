@@ -184,3 +184,26 @@ def test_a_fixed_onnx_is_made_size_agnostic_without_weights(
     np.testing.assert_allclose(OnnxRuntimeBackend(any_size).infer(image), old.infer(image),
                                atol=1e-5)
     assert new.infer(np.zeros((1, 96, 160, 3), np.float32)).shape == (1, 12, 20, 11)
+
+
+@pytest.mark.slow
+def test_save_weights_with_quantize_keeps_the_weights_beside_the_int8_model(
+    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The float export went to a temporary folder, and the weights file with it."""
+    import cv2
+
+    images = tmp_path / "calibration"
+    images.mkdir()
+    for index in range(2):
+        cv2.imwrite(str(images / f"{index}.png"),
+                    np.random.default_rng(index).integers(0, 255, (64, 96, 3), np.uint8))
+    output = tmp_path / "out" / "fanet_int8.onnx"
+    code = main([str(weights), "--model", "fanet", "--layout", "camvid", "--height", "64",
+                 "--width", "96", "--output", str(output), "--save-weights", "--quantize", "int8",
+                 "--calibration-dir", str(images), "--calibration-frames", "2"])
+    assert code == 0, capsys.readouterr()
+    assert sorted(p.name for p in output.parent.iterdir()) == [
+        "fanet_int8.onnx", "fanet_int8.weights.h5"]
+    model = build_model("fanet", CAMVID.num_classes, (64, 96, 3))
+    model.load_weights(output.parent / "fanet_int8.weights.h5")
