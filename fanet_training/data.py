@@ -94,11 +94,23 @@ class SegmentationDataset(keras.utils.PyDataset):
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._epoch = 0
         self._order = self._shuffled_order()
+        self._steps_limit: int | None = None
 
     def __len__(self) -> int:
         # Training drops the last partial batch (steady shapes for BN and replicas).
         count = len(self.samples) / self.config.batch_size
-        return max(1, int(count)) if self.training else math.ceil(count)
+        if not self.training:
+            return math.ceil(count)
+        return min(max(1, int(count)), self._steps_limit or int(count) or 1)
+
+    def limit_steps(self, steps: int | None) -> None:
+        """Epochs of the first ``steps`` batches of each epoch's order (``--steps-per-epoch``).
+
+        Kept here rather than in ``fit(steps_per_epoch=)``: Keras then keeps one iterator
+        across epochs, whose worker threads build the next epoch's first batch before the
+        reshuffle, so a resumed run (with no such batch left over) trained on others.
+        """
+        self._steps_limit = steps
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray | tuple]:
         size = self.config.batch_size

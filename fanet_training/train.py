@@ -426,7 +426,8 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
                          "to score (val is trained on, or the dataset has none): use --select "
                          "last (the held-out drives never choose the weights, or their score "
                          "would no longer measure unseen streets)")
-    steps = min(len(train_data), config.steps_per_epoch or len(train_data))
+    train_data.limit_steps(config.steps_per_epoch)
+    steps = len(train_data)
     run_state.write_json(run_dir / run_state.CONFIG, asdict(config))
     scored = ", ".join(f"{len(d.samples)} {name}" for name, d in eval_data.items()) or "none"
     print(f"{config.model} on {config.layout} '{config.dataset_root}': {len(train_data.samples)} "
@@ -467,7 +468,7 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
     # sees the batches an uninterrupted one would; Keras's own shuffle of the batch indices
     # draws from Python's global random state, which no checkpoint holds.
     model.fit(train_data, epochs=config.epochs, initial_epoch=state["epoch"],
-              steps_per_epoch=steps, callbacks=callbacks + (extra_callbacks or []),
+              callbacks=callbacks + (extra_callbacks or []),
               verbose=verbose, shuffle=False)
     if train_data.skipped:
         print(f"skipped {len(train_data.skipped)} unreadable training images", flush=True)
