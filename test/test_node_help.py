@@ -76,3 +76,20 @@ def test_ros_sections_are_split_off_as_rcl_does():
         ["in.bag", "--ros-args", "-p", "a:=1", "--", "-v", "--ros-args", "-r", "x:=y"])
     assert own == ["in.bag", "-v"]
     assert ros == ["-p", "a:=1", "-r", "x:=y"]
+
+
+@pytest.mark.parametrize(("command", "specs"), COMMANDS)
+@pytest.mark.parametrize("ros_arguments", [["-p", "model_path:="], ["-p"]],
+                         ids=["empty-value", "trailing-p"])
+def test_malformed_ros_arguments_are_one_line_and_exit_2(
+    command: list[str], specs: tuple[ParameterSpec, ...], ros_arguments: list[str]
+):
+    """rcl refuses them in rclpy.init: the nodes ended in a traceback."""
+    if not Path(command[0]).exists():
+        pytest.skip(f"{command[0]} is not installed (pip install -e .)")
+    done = subprocess.run([*command, "--ros-args", *ros_arguments], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "invalid ROS arguments: failed to initialize rcl: Couldn't parse" in done.stderr
+    assert "--help)" in done.stderr

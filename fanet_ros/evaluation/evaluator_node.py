@@ -46,7 +46,7 @@ from fanet_ros.node.arrival_time import subscribe_with_arrival
 from fanet_ros.node.callback_guard import CallbackFailures, GuardedExecutor
 from fanet_ros.node.malloc_tuning import keep_image_buffers
 from fanet_ros.node.node_parameters import ParameterSpec, declare_parameters
-from fanet_ros.node.node_usage import exit_if_help
+from fanet_ros.node.node_usage import exit_if_help, init_ros
 from fanet_ros.node.parameter_requests import guard_parameter_services
 from fanet_ros.node.qos_profiles import LATCHED_QOS
 from fanet_ros.node.steady_timer import steady_timer
@@ -255,7 +255,8 @@ def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run fanet_ros evaluator_node``; ``--help`` prints the usage."""
     exit_if_help(__doc__ or "", EVALUATOR_PARAMETERS, "-p output_dir:=eval_live", args)
     keep_image_buffers()
-    rclpy.init(args=args)
+    if not init_ros(args, "evaluator_node"):
+        return 2
     try:
         node = EvaluatorNode()
     except ValueError as exc:

@@ -91,3 +91,18 @@ def exit_if_help(
         program = Path(argv[0]).stem if argv else "node"
         sys.stdout.write(usage(program, summary, specs, example))
         raise SystemExit(0)
+
+
+def init_ros(args: list[str] | None, name: str) -> bool:
+    """``rclpy.init(args=args)``; ``False`` after one line on stderr when rcl refuses the
+    ROS arguments (e.g. ``-p model_path:=`` or a trailing ``-p``) instead of a traceback."""
+    import rclpy
+    from rclpy.impl.implementation_singleton import rclpy_implementation
+
+    try:
+        rclpy.init(args=args)
+    except rclpy_implementation.RCLError as exc:
+        print(f"{name}: invalid ROS arguments: {exc} (usage: ros2 run fanet_ros {name} "
+              "--help)", file=sys.stderr)
+        return False
+    return True

@@ -39,7 +39,7 @@ from fanet_ros.node.node_parameters import (
     declare_parameters,
     names_value,
 )
-from fanet_ros.node.node_usage import exit_if_help
+from fanet_ros.node.node_usage import exit_if_help, init_ros
 from fanet_ros.node.parameter_requests import guard_parameter_services
 from fanet_ros.node.qos_profiles import LATCHED_QOS
 from fanet_ros.node.steady_timer import steady_timer
@@ -354,7 +354,8 @@ def run_node(make_node: Callable[[], Node], doc: str, example: str, args: list[s
     codes), then spin until shutdown. ``ready(node)`` False: exit 0 without spinning."""
     exit_if_help(doc, NODE_PARAMETERS, example, args)
     tuned = keep_image_buffers()  # the process is ours alone: see fanet_ros.node.malloc_tuning
-    rclpy.init(args=args)
+    if not init_ros(args, name):
+        return 2
     logger = rclpy.logging.get_logger(name)
     if not tuned:
         user = user_malloc_settings()
