@@ -479,3 +479,19 @@ def test_the_outputs_bag_goes_beside_the_input_bag_in_its_storage(tmp_path: Path
     dotted = tmp_path / "drive_2024.06.01.db3"
     dotted.write_bytes(b"")
     assert default_output_path(dotted) == tmp_path / "drive_2024.06.01_segmentation"
+
+
+@pytest.mark.parametrize(("labels", "span_s", "fps"), [(20, 1.9, 10.0), (100, 9.9, 10.0),
+                                                      (1, 0.0, None), (0, 0.0, None)])
+def test_throughput_counts_the_intervals_between_the_first_label_and_the_last(labels, span_s,
+                                                                             fps):
+    """N labels of a 10 fps camera span N - 1 periods: the README's demo read 10.1 fps for a
+    10 fps drive of 100 frames with none dropped, a 20-frame replay 10.5."""
+    from fanet_ros.evaluation.report import FrameCounts, Report
+
+    report = Report("bag", "realtime", CAMVID, None, FrameCounts(labels_received=labels),
+                    np.zeros(0), span_s, "stamp to label")
+    if fps is None:
+        assert np.isnan(report.throughput_fps)
+    else:
+        assert report.throughput_fps == pytest.approx(fps)

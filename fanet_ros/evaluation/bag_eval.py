@@ -363,7 +363,7 @@ def _report(
         images_without_ground_truth=len(replay.frames) - with_truth,
         unexpected_labels=replay.unexpected,
     )
-    duration = max(0, replay.last_received_ns - replay.first_sent_ns) * 1e-9
+    duration = max(0, replay.last_received_ns - replay.first_received_ns) * 1e-9
     if node is not None:
         node_info: dict[str, Any] = {"command": " ".join(node.command), **node.parameters}
     else:

@@ -150,9 +150,9 @@ class EvaluatorNode(Node):
     def _arrive(self, msg: Image, now: int, mine: OrderedDict, theirs: OrderedDict,
                 is_label: bool) -> None:
         """``now``: when ``msg`` arrived (ns, system clock), whenever this callback runs."""
-        self.first_ns = min(self.first_ns or now, now)
         if is_label:
             self.counts.labels_received += 1
+            self.first_ns = min(self.first_ns or now, now)
             self.last_ns = max(self.last_ns, now)
         try:
             labels = np.array(class_ids_from_msg(msg))

@@ -107,7 +107,7 @@ class Replay:
         self.label_info: str | None = None
         self.latencies_ms: list[float] = []
         self.unexpected = 0
-        self.first_sent_ns = self.last_received_ns = 0
+        self.first_received_ns = self.last_received_ns = 0
         self.error: str | None = None
         self._cond = threading.Condition()
         subscribe_with_arrival(self.node, Image, label_topic, self._on_label, LABEL_QOS)
@@ -176,7 +176,6 @@ class Replay:
         self.temporal = TemporalStats(scorer.label_set.num_classes,
                                       first_ns=None if first_stamp is None
                                       else stamp_to_ns(first_stamp))
-        self.first_sent_ns = time.time_ns()
 
     def send(self, image: BagImage, frame: PlayedFrame) -> int:
         """Publish a new frame; returns its index."""
@@ -312,6 +311,7 @@ class Replay:
         if index in self.claimed:  # a late answer to a frame sent again
             return None
         self.claimed.add(index)
+        self.first_received_ns = min(self.first_received_ns or received_ns, received_ns)
         self.last_received_ns = max(self.last_received_ns, received_ns)
         self.latencies_ms.append((received_ns - stamp_to_ns(stamp)) * 1e-6)
         return index

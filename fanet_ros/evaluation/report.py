@@ -62,7 +62,7 @@ class Report:
     counts: FrameCounts
     latencies_ms: np.ndarray
     duration_s: float
-    """From the first image sent to the last label received."""
+    """From the first label received to the last: ``labels_received - 1`` intervals."""
     latency_definition: str
     unmatched_stamps: list[str] = field(default_factory=list)
     node: dict[str, Any] = field(default_factory=dict)
@@ -79,8 +79,11 @@ class Report:
 
     @property
     def throughput_fps(self) -> float:
-        received = self.counts.labels_received
-        return received / self.duration_s if self.duration_s > 0 else float("nan")
+        """Labels per second: intervals between the first label and the last over their
+        span (N labels of a camera at f fps span N - 1 periods, so N / span read high)."""
+        intervals = self.counts.labels_received - 1
+        return intervals / self.duration_s if intervals > 0 and self.duration_s > 0 else \
+            float("nan")
 
     def latency_summary_ms(self) -> dict[str, float | None]:
         if self.latencies_ms.size == 0:
