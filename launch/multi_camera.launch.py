@@ -22,19 +22,24 @@ from launch.actions import OpaqueFunction
 from launch.launch_context import LaunchContext
 from launch.substitutions import LaunchConfiguration
 
-from fanet_ros.launching.launch_actions import check_command_line, declare, segmentation_actions
+from fanet_ros.launching.launch_actions import (
+    check_command_line,
+    declare,
+    launched_directly,
+    segmentation_actions,
+)
 from fanet_ros.launching.launch_arguments import (
     ARGUMENTS_BY_NAME,
     BOOLEANS,
     LaunchArgument,
     full_namespace,
+    is_true,
     resolve_launch,
 )
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
-CAMERAS = {"front": "0", "rear": ""}
-"""Camera name -> default gpu_device of its own node with one_node:=false ("": the first
-camera's, so a one-GPU robot needs no argument)."""
+CAMERAS = ("front", "rear")
+"""The cameras; the first one's gpu_device serves both with one_node:=true."""
 SHARED = ("model", "dataset", "model_path", "params_file", "backend", "precision",
           "use_sim_time", "dds_profile", "lifecycle", "autostart")
 """segmentation.launch.py arguments both cameras take."""
@@ -43,13 +48,14 @@ ARGUMENTS = [ARGUMENTS_BY_NAME[name] for name in SHARED] + [
                    "front_gpu_device); false: a node per camera, each in the camera's namespace "
                    "(on rear_gpu_device where set).", BOOLEANS),
 ] + [
-    argument for camera, gpu in CAMERAS.items() for argument in (
+    argument for camera in CAMERAS for argument in (
         LaunchArgument(f"{camera}_image", f"{camera}/camera/image_raw",
                        f"Camera topic of the {camera} camera. Relative names resolve under the "
                        "namespace this launch is included in (/ alone)."),
-        LaunchArgument(f"{camera}_gpu_device", gpu, f"CUDA device of the {camera} camera's node "
-                       "(one_node:=false; with one_node:=true the node uses front_gpu_device)"
-                       + (". Empty: front_gpu_device." if not gpu else "."),),
+        LaunchArgument(f"{camera}_gpu_device", "", f"CUDA device of the {camera} camera's node "
+                       "(one_node:=false; with one_node:=true the node uses front_gpu_device). "
+                       + ("Empty: front_gpu_device." if camera != CAMERAS[0] else
+                          "Empty: the params_file value (node default 0)."),),
         LaunchArgument(f"{camera}_rviz", "false", f"Start an rviz2 window for the {camera} camera.",
                        BOOLEANS),
     )
@@ -60,8 +66,8 @@ def start_cameras(context: LaunchContext) -> list:
     check_command_line(context, (a.name for a in ARGUMENTS))
     value = {a.name: LaunchConfiguration(a.name).perform(context) for a in ARGUMENTS}
     outer = context.launch_configurations.get("ros_namespace")
-    one_node = value["one_node"] == "true"
-    first = next(iter(CAMERAS))
+    one_node = is_true(value["one_node"])
+    first = CAMERAS[0]
     plans = [  # every camera is checked before anything starts
         resolve_launch({**{name: value[name] for name in SHARED},
                         "namespace": "" if one_node else camera,
@@ -72,9 +78,10 @@ def start_cameras(context: LaunchContext) -> list:
                        camera=camera if one_node else "")
         for camera in CAMERAS
     ]
+    stop = launched_directly(context)
     if one_node:
-        return segmentation_actions(plans, CONFIG_DIR)
-    return [action for plan in plans for action in segmentation_actions(plan, CONFIG_DIR)]
+        return segmentation_actions(plans, CONFIG_DIR, stop)
+    return [action for plan in plans for action in segmentation_actions(plan, CONFIG_DIR, stop)]
 
 
 def generate_launch_description() -> LaunchDescription:

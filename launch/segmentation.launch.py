@@ -13,7 +13,12 @@ from launch.actions import OpaqueFunction
 from launch.launch_context import LaunchContext
 from launch.substitutions import LaunchConfiguration
 
-from fanet_ros.launching.launch_actions import check_command_line, declare, segmentation_actions
+from fanet_ros.launching.launch_actions import (
+    check_command_line,
+    declare,
+    launched_directly,
+    segmentation_actions,
+)
 from fanet_ros.launching.launch_arguments import LAUNCH_ARGUMENTS, resolve_launch
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -24,7 +29,7 @@ def start_segmentation(context: LaunchContext) -> list:
     check_command_line(context, (a.name for a in LAUNCH_ARGUMENTS))
     arguments = {a.name: LaunchConfiguration(a.name).perform(context) for a in LAUNCH_ARGUMENTS}
     plan = resolve_launch(arguments, CONFIG_DIR, context.launch_configurations.get("ros_namespace"))
-    return segmentation_actions(plan, CONFIG_DIR)
+    return segmentation_actions(plan, CONFIG_DIR, stop_on_failure=launched_directly(context))
 
 
 def generate_launch_description() -> LaunchDescription:

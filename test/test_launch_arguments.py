@@ -300,3 +300,43 @@ def test_an_entry_for_the_node_without_a_namespace_is_refused_when_it_has_one(tm
                         "/segmentation_node only, not to /front/segmentation_node; name the "
                         "entry /**/segmentation_node (any namespace) or front/segmentation_node"]
     assert la.params_file_values(params, "")[1] == []
+
+
+NESTED = [
+    "front:\n  segmentation_node:\n    ros__parameters:\n      image_transport: compressed\n",
+    "/robot:\n  front/segmentation_node:\n    ros__parameters:\n"
+    "      image_transport: compressed\n",
+    "robot:\n  front:\n    segmentation_node:\n      ros__parameters:\n"
+    "        image_transport: compressed\n",
+    "/**:\n  segmentation_node:\n    ros__parameters:\n      image_transport: compressed\n",
+]
+
+
+@pytest.mark.parametrize("text", NESTED, ids=["front", "robot-slash", "robot-front", "any"])
+def test_the_launch_reads_nested_namespace_entries_as_rclpy_does(tmp_path, text):
+    """rcl reads a namespace nested above the node name; the launch skipped such entries, so
+    the rviz Camera display stayed raw while the node subscribed to .../compressed."""
+    params = tmp_path / "params.yaml"
+    params.write_text(text)
+    for namespace in NAMESPACES:
+        values, _ = la.params_file_values(params, namespace)
+        assert values.get("image_transport", "raw") == _rclpy_reads(params, namespace), namespace
+
+
+def test_cameras_in_the_params_file_of_a_one_camera_launch_is_refused(tiny_model, tmp_path):
+    """The node would serve the file's cameras and nothing would read image:=..."""
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    cameras: [front, rear]\n")
+    message = problems_of(tiny_model, params_file=str(params), image="/my_cam/image_raw")
+    assert "sets cameras: ['front', 'rear'], which would replace the camera this launch " \
+           "remaps (image:=/my_cam/image_raw)" in message
+
+
+@pytest.mark.parametrize("spelling", ["True", "False", "true", "false"])
+def test_true_and_false_arguments_take_both_spellings(tiny_model, spelling):
+    """Simulation bringups pass use_sim_time:='True'; launch's choices refused it."""
+    for name in ("use_sim_time", "rviz", "lifecycle", "autostart"):
+        assert spelling in la.ARGUMENTS_BY_NAME[name].choices, name
+    plan = resolve(tiny_model, use_sim_time=spelling, lifecycle=spelling)
+    assert plan.use_sim_time is (spelling.lower() == "true")
+    assert plan.lifecycle is (spelling.lower() == "true")

@@ -209,6 +209,44 @@ def test_a_robots_bringup_includes_the_launch_file_with_its_own_arguments(
     assert "unknown argument" not in log, log
 
 
+FAILING_BRINGUP = """
+from launch import LaunchDescription
+from launch.actions import ExecuteProcess, IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+
+def generate_launch_description():
+    return LaunchDescription([
+        ExecuteProcess(cmd=["sleep", "60"], name="camera_driver", output="screen"),
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource("{launch_file}"),
+            launch_arguments={{"model_path": "{model}", "namespace": "lf_fb"}}.items()),
+    ])
+"""
+
+
+def test_a_node_that_fails_in_a_bringup_leaves_the_bringup_running(installed, tmp_path):
+    """launch_ros leaves a bringup running when one of its nodes exits; the include raised
+    and shut the robot's camera driver and every other node down."""
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx model" * 64)
+    bringup = tmp_path / "robot_bringup.launch.py"
+    bringup.write_text(FAILING_BRINGUP.format(
+        launch_file=ROOT / "launch" / "segmentation.launch.py", model=broken))
+    proc = launch(installed, tmp_path, str(bringup))
+    log_file = tmp_path / "launch.log"
+    try:
+        assert wait_for(lambda: "goes on without it" in log_file.read_text(), 60.0), \
+            log_file.read_text()
+        time.sleep(1.0)
+        assert proc.poll() is None, log_file.read_text()  # the camera driver still runs
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+    code, log = finish(proc, tmp_path)
+    assert "/lf_fb/segmentation_node exited with code 1" in log
+    assert "stopping the launch" not in log and code == 0, log
+
+
 MULTI_BRINGUP = """
 from launch import LaunchDescription
 from launch.actions import GroupAction, IncludeLaunchDescription
@@ -350,8 +388,10 @@ def test_show_args_lists_only_the_arguments_a_file_takes(installed, tmp_path):
 @pytest.mark.parametrize("one_node", ["true", "false"])
 def test_multi_camera_launch_serves_both_cameras(installed, ros_context, tmp_path, tiny_model,
                                                  one_node):
+    params = tmp_path / "params.yaml"  # gpu_device from the file: no argument overrides it
+    params.write_text("/**:\n  ros__parameters:\n    gpu_device: 1\n")
     proc = launch(installed, tmp_path, "multi_camera.launch.py", f"model_path:={tiny_model}",
-                  "backend:=onnxruntime", f"one_node:={one_node}",
+                  "backend:=onnxruntime", f"one_node:={one_node}", f"params_file:={params}",
                   "front_image:=/lf_m/front_cam", "rear_image:=/lf_m/rear_cam")
     nodes = (["/segmentation_node"] if one_node == "true"
              else ["/front/segmentation_node", "/rear/segmentation_node"])
@@ -369,15 +409,14 @@ def test_multi_camera_launch_serves_both_cameras(installed, ros_context, tmp_pat
                         if name == "segmentation_node"}
 
             assert wait_for(lambda: running() == set(nodes), 30.0), running()
-            if one_node == "false":  # a one-GPU robot needs no rear_gpu_device
-                from rcl_interfaces.srv import GetParameters
+            from rcl_interfaces.srv import GetParameters
 
-                client = spinner.node.create_client(GetParameters,
-                                                    "/rear/segmentation_node/get_parameters")
+            for node in nodes:  # the file's gpu_device: front_gpu_device defaulted to 0
+                client = spinner.node.create_client(GetParameters, f"{node}/get_parameters")
                 wait_for_service_replies(client, 30.0)
                 future = client.call_async(GetParameters.Request(names=["gpu_device"]))
                 assert wait_for(future.done, 30.0)
-                assert [v.integer_value for v in future.result().values] == [0]
+                assert [v.integer_value for v in future.result().values] == [1], node
     finally:
         os.killpg(proc.pid, signal.SIGINT)
     code, log = finish(proc, tmp_path)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import launch.logging
 from launch.actions import (
     DeclareLaunchArgument,
     EmitEvent,
@@ -99,9 +100,12 @@ def _in_share_of(package: str, path: Path) -> bool:
 
 
 def segmentation_actions(
-    plan: SegmentationLaunch | Sequence[SegmentationLaunch], config_dir: Path
+    plan: SegmentationLaunch | Sequence[SegmentationLaunch], config_dir: Path,
+    stop_on_failure: bool = True,
 ) -> list[Any]:
-    """The node (and rviz2) for ``plan``; the launch stops when the node fails.
+    """The node (and rviz2) for ``plan``. When the node fails, ``stop_on_failure`` (the file
+    ``ros2 launch`` was given) stops the launch (exit 1); else an error is logged and the
+    launch that included this one (a robot's bringup) goes on, as launch_ros leaves it.
 
     Several plans (one per camera, each with its ``camera`` name, the same namespace and
     parameters): one node serves them all (its ``cameras`` parameter), with the first
@@ -132,11 +136,12 @@ def segmentation_actions(
         node,
         RegisterEventHandler(OnProcessExit(
             target_action=node,
-            on_exit=lambda event, context: _stop_on_error(first.node_fqn, event, context),
+            on_exit=lambda event, context: _on_exit(first.node_fqn, event, context,
+                                                    stop_on_failure),
         )),
     ]
     if first.lifecycle and first.autostart:
-        actions += autostart_actions(node, first.node_fqn)
+        actions += autostart_actions(node, first.node_fqn, stop_on_failure)
     for shown in (p for p in plans if p.rviz):
         rviz_config = write_rviz_config(config_dir / RVIZ_TEMPLATE, shown)
         actions.append(Node(package="rviz2", executable="rviz2",
@@ -146,10 +151,11 @@ def segmentation_actions(
     return [GroupAction(actions)]
 
 
-def autostart_actions(node: LifecycleNode, name: str) -> list[Any]:
+def autostart_actions(node: LifecycleNode, name: str, stop_on_failure: bool = True
+                      ) -> list[Any]:
     """Configure ``node`` now, activate it once configured; a configure that fails (the node
-    goes back to unconfigured) stops the launch, as a segmentation_node failing would. Only
-    the first configure: later transitions (an operator's, a manager's) are left alone."""
+    goes back to unconfigured) is handled as a segmentation_node failing is. Only the first
+    configure: later transitions (an operator's, a manager's) are left alone."""
     started = {"activating": False}
 
     def change(transition: int) -> EmitEvent:
@@ -162,8 +168,8 @@ def autostart_actions(node: LifecycleNode, name: str) -> list[Any]:
 
     def configure_failed(context: LaunchContext) -> None:
         if not started["activating"]:
-            raise NodeFailed(f"{name} failed its configure transition (its log above says "
-                             "why); stopping the launch")
+            _failed(f"{name} failed its configure transition (its log above says why)",
+                    stop_on_failure)
 
     return [
         RegisterEventHandler(OnStateTransition(
@@ -177,7 +183,14 @@ def autostart_actions(node: LifecycleNode, name: str) -> list[Any]:
     ]
 
 
-def _stop_on_error(name: str, event: Any, context: LaunchContext) -> None:
+def _on_exit(name: str, event: Any, context: LaunchContext, stop_on_failure: bool) -> None:
     if event.returncode != 0 and not context.is_shutdown:
-        raise NodeFailed(f"{name} exited with code {event.returncode} (its log above says why); "
-                         "stopping the launch")
+        _failed(f"{name} exited with code {event.returncode} (its log above says why)",
+                stop_on_failure)
+
+
+def _failed(what: str, stop_on_failure: bool) -> None:
+    if stop_on_failure:
+        raise NodeFailed(f"{what}; stopping the launch")
+    launch.logging.get_logger("fanet_ros").error(
+        f"{what}; the launch that included segmentation.launch.py goes on without it")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,14 @@ from fanet_ros.shipped_models import (
 NODE_NAME = "segmentation_node"
 DEFAULT_IMAGE_TOPIC = "camera/image_raw"
 """Relative, so that ``namespace:=front`` listens on ``/front/camera/image_raw``."""
-BOOLEANS = ("true", "false")
+BOOLEANS = ("true", "false", "True", "False")
+"""Choices of a true/false argument: launch's conditions read both spellings, and
+simulation bringups pass ``use_sim_time:=True``."""
+
+
+def is_true(text: str) -> bool:
+    """A true/false launch argument's value (either spelling)."""
+    return text.lower() == "true"
 PARAMS_FILE = "segmentation.yaml"
 RVIZ_TEMPLATE = "segmentation.rviz"
 DDS_PROFILES = {"large_images": "fastdds_large_images.xml"}
@@ -233,6 +240,11 @@ def resolve_launch(
     else:
         file_values, file_problems = params_file_values(params_file, namespace)
         problems += file_problems
+        if file_values.get("cameras") and not camera:
+            problems.append(
+                f"params_file '{params_file}' sets cameras: {file_values['cameras']}, which "
+                f"would replace the camera this launch remaps (image:={args['image']}); remove "
+                "it, or start the cameras with multi_camera.launch.py")
     parameters: dict[str, Any] = {
         name: parameter_value(name, args[name]) for name in PARAMETER_ARGUMENTS if args[name]
     }
@@ -240,7 +252,7 @@ def resolve_launch(
     parameters["model_path"] = model_path
     environment, dds_problems = dds_environment(args["dds_profile"], config_dir, environ)
     problems += dds_problems
-    rviz = args["rviz"] == "true"
+    rviz = is_true(args["rviz"])
     if rviz and not (rviz_installed() if rviz_available is None else rviz_available):
         problems.append("rviz:=true but rviz2 is not installed (apt install "
                         f"ros-{environ.get('ROS_DISTRO', '<distro>')}-rviz2), or leave rviz:=false")
@@ -249,13 +261,13 @@ def resolve_launch(
     return SegmentationLaunch(
         namespace=namespace,
         image_topic=args["image"], params_file=params_file, parameters=parameters,
-        use_sim_time={"true": True, "false": False}.get(args["use_sim_time"]), rviz=rviz,
+        use_sim_time=is_true(args["use_sim_time"]) if args["use_sim_time"] else None, rviz=rviz,
         environment=environment,
         camera=camera, image_transport=parameters.get("image_transport", file_values.get(
             "image_transport", PARAMETERS_BY_NAME["image_transport"].default)),
         input_reliability=file_values.get("input_reliability",
                                           PARAMETERS_BY_NAME["input_reliability"].default),
-        lifecycle=args["lifecycle"] == "true", autostart=args["autostart"] == "true",
+        lifecycle=is_true(args["lifecycle"]), autostart=is_true(args["autostart"]),
     )
 
 
@@ -300,10 +312,8 @@ def params_file_values(path: Path, namespace: str) -> tuple[dict[str, Any], list
     fqn = f"{namespace.strip('/')}/{NODE_NAME}".strip("/").split("/")
     values: dict[str, Any] = {}
     problems: list[str] = []
-    for key, entry in data.items():
-        if not (isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict)):
-            continue
-        section = str(key).strip("/").split("/")
+    for key, given in params_file_entries(data):
+        section = key.strip("/").split("/")
         names_this_node = section[-1] == NODE_NAME  # not a wildcard other nodes read too
         if not _node_name_matches(section, fqn):
             if names_this_node and len(section) == 1 and len(fqn) > 1:
@@ -312,12 +322,26 @@ def params_file_values(path: Path, namespace: str) -> tuple[dict[str, Any], list
                     f"/{'/'.join(fqn)}; name the entry /**/{NODE_NAME} (any namespace) or "
                     f"{'/'.join(fqn)}")
             continue
-        given = entry["ros__parameters"]
         values.update({name: value for name, value in given.items() if name in PARAMETERS_BY_NAME})
         if names_this_node:
             problems += [unknown_parameter(path, key, str(name)) for name in given
                          if name not in PARAMETERS_BY_NAME and name not in NODE_OWN_PARAMETERS]
     return values, problems
+
+
+def params_file_entries(data: Mapping[Any, Any], prefix: str = ""
+                        ) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(node name, its ros__parameters)`` of each entry, nested namespaces joined with ``/``
+    as rcl reads them (``front: {segmentation_node: {ros__parameters: ...}}`` is
+    ``front/segmentation_node``)."""
+    for key, entry in data.items():
+        if not isinstance(entry, dict):
+            continue
+        name = f"{prefix}/{str(key).strip('/')}" if prefix else str(key)
+        if isinstance(entry.get("ros__parameters"), dict):
+            yield name, entry["ros__parameters"]
+        else:
+            yield from params_file_entries(entry, name)
 
 
 def _node_name_matches(pattern: list[str], name: list[str]) -> bool:
