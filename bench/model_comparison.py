@@ -160,9 +160,10 @@ def train_command(args: argparse.Namespace, name: str) -> list[str]:
             "--optimizer", "adam", "--learning-rate", str(args.learning_rate),
             "--warmup-epochs", str(WARMUP_EPOCHS), "--bn-momentum", str(BN_MOMENTUM), "--val-every",
             str(args.train_budget_epochs), "--seed", "0", "--cache", "--verbose", "2",
-            # the recorded budget's recipe, the same for models with and without branches
-            # for deep supervision
-            "--augment", "legacy", "--aux-loss-weight", "0", "--class-weighting", "none"]
+            # the recorded budget's recipe (fanet-train's defaults before 2026-12-04), the same
+            # for models with and without branches for deep supervision
+            "--augment", "legacy", "--aux-loss-weight", "0", "--class-weighting", "none",
+            "--copy-paste", "0", "--weight-decay", "0"]
 
 
 def budget_row(args: argparse.Namespace, name: str) -> dict[str, Any]:
@@ -193,7 +194,8 @@ def budget(args: argparse.Namespace) -> dict[str, Any]:
             "batch_size": args.batch_size, "optimizer": "adam",
             "learning_rate": args.learning_rate, "warmup_epochs": WARMUP_EPOCHS,
             "schedule": "poly", "bn_momentum": BN_MOMENTUM, "pretrained": False,
-            "augment": "legacy", "scored_at": "360x480"}
+            "augment": "legacy", "aux_loss_weight": 0.0, "class_weighting": "none",
+            "copy_paste": 0.0, "weight_decay": 0.0, "scored_at": "360x480"}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -10,12 +10,14 @@ drops) and write the evaluation reports. Needs no dataset and no GPU.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
 from fanet_ros.tooling.arguments import int_at_least
+from fanet_ros.tooling.host import cpu_model
 from fanet_ros.tooling.interrupts import interrupted, sigterm_unwinds
 from fanet_ros.tooling.markdown_blocks import update_file_block
 from fanet_ros.tooling.ros_env import use_local_ros_domain
@@ -122,8 +124,9 @@ def write_readme_block(readme: Path, summary: str, frames_png: Path,
         f" --frames {args.frames}" if args.frames != build_parser().get_default("frames") else ""
     )
     content = "\n".join([
-        f"What `{command}` printed on this repository's development machine (2 CPU cores, "
-        "no GPU); regenerate this block with `bash scripts/demo.sh --readme README.md`:",
+        f"What `{command}` printed on the machine it last ran on ({os.cpu_count()} CPU "
+        f"cores, {cpu_model()}); regenerate this block with `bash scripts/demo.sh --readme "
+        "README.md`:",
         "",
         summary,
         f"![input, ground truth, prediction, overlay](docs/images/{image.name})",
