@@ -562,9 +562,12 @@ def readme_performance(results: Results) -> str:
     model = results.get("model_table")
     if model:
         cpu = f"{model['machine']['cpu']}, {model['machine']['cores']} cores"
-        networks = ", ".join(f"{n['model']} {n['ms']:.0f} ms" for n in model["network"]
-                             if not n["model"].startswith("peer"))
-        lines.append(f"- Networks at {model['size']} on ONNX Runtime CPU ({cpu}): {networks}."
+        networks = ", ".join(
+            f"{n['model']} {n['ms']:.0f} ms" + (
+                " (to full-size probabilities)" if n.get("output", "").startswith("probab")
+                else "") for n in model["network"] if not n["model"].startswith("peer"))
+        lines.append(f"- Networks at {model['size']} on ONNX Runtime CPU ({cpu}), to their "
+                     f"stride-8 logits unless said: {networks}."
                      + budget_sentence(results.get("model_comparison")))
         default = next((p for p in model["pipeline"] if "node default" in p["pipeline"]), None)
         if default:
