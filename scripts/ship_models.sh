@@ -21,7 +21,9 @@ case "${1:-}" in
       --height 192 --width 256 --seed 7
     fanet-train --model fanet --dataset-root "$SYNTH" --layout camvid --height 192 --width 256 \
       --batch-size 8 --epochs 20 --optimizer adam --learning-rate 0.002 --warmup-epochs 0.5 \
-      --bn-momentum 0.9 --cache --workers 2 --verbose 2 --run-dir runs/fanet_synthetic
+      --bn-momentum 0.9 --cache --workers 2 --verbose 2 --run-dir runs/fanet_synthetic \
+      --augment legacy --aux-loss-weight 0 --class-weighting none --copy-paste 0 \
+      --weight-decay 0  # fanet-train's defaults when the shipped model trained (2026-11-21)
     fanet-evaluate runs/fanet_synthetic --dataset-root "$SYNTH" --output-dir runs/fanet_synthetic/eval
     fanet-export runs/fanet_synthetic --output fanet_ros/models/fanet_synthetic.onnx \
       --dataset-name synthetic --head logits
