@@ -157,6 +157,9 @@ declare -A STAGES=(
 # same as recipe_p's (averaged over the seeds, a point or more above recipe_l / recipe_l_seed1
 # both at epoch 40, 37.25 %, and over the last three validations, 36.75 %) sends them into a
 # 300-epoch whole-frame twin; else both stay off.
+# They ended on 2026-12-07: 37.6 against 37.25 % at epoch 40 (+0.35) and 36.9 against 36.75 %
+# over the last three (+0.1), averaged over the seeds: the rule is not met, both stay off
+# (docs/training.md, Long runs).
 ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule_d150 recipe_e recipe_f recipe_h
        recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final recipe_i recipe_j
        fanet_schedule_300 fanet_final_300 recipe_k fsffnet_schedule_300 recipe_i_seed1 recipe_j_seed1
