@@ -29,6 +29,7 @@ RECIPE_KEYS = (("augment", "legacy"), ("aux_loss_weight", 0.0), ("class_weightin
                ("ohem", None), ("weight_decay", 0.0), ("copy_paste", 0.0), ("class_mix", 0.0),
                ("ema", None), ("distill_from", None), ("distill_weight", 1.0),
                ("lovasz_weight", 0.0), ("head_dropout", None), ("pad_fill", "black"),
+               ("extra_train_root", ""),
                ("height", 384), ("width", 512),
                ("crop_height", 288), ("crop_width", 384), ("seed", 0))
 

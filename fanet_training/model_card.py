@@ -31,17 +31,17 @@ TRAIN_OPTIONS = (
     "crop_height", "crop_width", "class_weighting", "val_every", "init_from", "augment",
     "aux_loss_weight", "copy_paste", "class_mix", "weight_decay", "ema", "distill_from",
     "distill_weight", "lovasz_weight", "head_dropout", "pad_fill", "train_splits", "holdout",
-    "select", "steps_per_epoch",
+    "select", "steps_per_epoch", "extra_train_root",
 )
 DEFAULTS = {"train_splits": "train", "holdout": "", "select": "best", "distill_weight": 1.0,
             "lovasz_weight": 0.0, "class_mix": 0.0, "head_dropout": None,
-            "pad_fill": "black"}
+            "pad_fill": "black", "extra_train_root": ""}
 """Options left out of the reproduce command when they have these values (what a plain
 training run does); the recipe's options are always written out."""
 ADDED_AS_NO_CHANGE = frozenset({
     "ohem", "crop_height", "crop_width", "init_from", "class_mix", "ema", "distill_from",
     "distill_weight", "lovasz_weight", "head_dropout", "pad_fill", "holdout",
-    "steps_per_epoch"})
+    "steps_per_epoch", "extra_train_root"})
 """Options whose default, when they were added, kept what fanet-train did before: a config
 that does not record them ran with that default."""
 
@@ -51,6 +51,8 @@ def portable_folders(config: dict) -> dict:
     repository): the dataset as ``/data/<name>``, absolute run folders (``run_dir``,
     ``init_from``) as ``runs/<name>``."""
     portable = {**config, "dataset_root": str(Path("/data") / Path(config["dataset_root"]).name)}
+    if config.get("extra_train_root"):
+        portable["extra_train_root"] = str(Path("/data") / Path(config["extra_train_root"]).name)
     for key in ("run_dir", "init_from"):
         if config.get(key) and Path(config[key]).is_absolute():
             portable[key] = str(Path("runs") / Path(config[key]).name)

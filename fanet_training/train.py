@@ -108,6 +108,9 @@ class TrainConfig:
     ``None``: :data:`DEFAULT_AUX_LOSS_WEIGHT` where the model registers branches for it."""
     train_splits: str = "train"
     """Comma-separated splits to train on (``train,val`` for the final CamVid model)."""
+    extra_train_root: str = ""
+    """Another dataset of the same layout and classes whose ``train`` split joins the training
+    frames, never scored (e.g. generated streets: ``python -m fanet_ros.synthetic``)."""
     holdout: str = ""
     """Comma-separated drives (frame-name prefixes) left out of training and scored as
     ``holdout`` at each validation: a measure of streets the model has not seen."""
@@ -289,6 +292,8 @@ def datasets(config: TrainConfig, replicas: int
     if held:
         evaluation["holdout"] = held
     label_set = label_set_for_layout(config.layout, config.dataset_root)
+    if config.extra_train_root:
+        trained += extra_training_frames(config, label_set)
     check_splits([("train", trained), *evaluation.items()], config.layout, label_set,
                  config.skip_corrupt, config.workers)
     if config.copy_paste:
@@ -302,6 +307,22 @@ def datasets(config: TrainConfig, replicas: int
     eval_data = {name: SegmentationDataset(data, name, training=False, samples=samples)
                  for name, samples in evaluation.items()}
     return train_data, eval_data
+
+
+def extra_training_frames(config: TrainConfig, label_set: LabelSet) -> list[Sample]:
+    """``--extra-train-root``'s training frames; refused unless they hold the same classes."""
+    root = config.extra_train_root
+    extra_classes = label_set_for_layout(config.layout, root)
+    if (extra_classes.class_names, extra_classes.ignore_label) != (label_set.class_names,
+                                                                   label_set.ignore_label):
+        raise ValueError(
+            f"--extra-train-root {root}: its classes ({', '.join(extra_classes.class_names)}) "
+            f"are not --dataset-root's ({', '.join(label_set.class_names)})")
+    frames = find_samples(root, config.layout, "train")
+    if not frames:
+        raise ValueError(f"--extra-train-root {root} holds no {config.layout} train frames")
+    print(f"training also on {len(frames)} frames of {root}", flush=True)
+    return frames
 
 
 def paste_classes(samples: list[Sample], layout: str, label_set: LabelSet) -> tuple[int, ...]:
@@ -653,6 +674,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(fanet, fsffnet), else 0")
     parser.add_argument("--train-splits", default="train", metavar="S[,S]",
                         help="splits to train on, e.g. train,val for a final model")
+    parser.add_argument("--extra-train-root", default="", metavar="DIR",
+                        help="another dataset of the same layout and classes whose train split "
+                             "joins the training frames, never scored (e.g. generated streets: "
+                             "python -m fanet_ros.synthetic --out DIR)")
     parser.add_argument("--holdout", default="", metavar="DRIVE[,DRIVE]",
                         help="leave the frames of these drives (name prefixes, e.g. 0006R0) "
                              "out of training and score them as 'holdout'")

@@ -38,6 +38,11 @@ run_stage() {  # run_stage NAME
       if [ "${args[$i]}" = --distill-from ] && [ ! -f "${args[$((i + 1))]}" ]; then
         fanet-export "$(dirname "${args[$((i + 1))]}")" --output "${args[$((i + 1))]}"
       fi
+      # generated streets: written again, the same scenes, wherever they are missing
+      if [ "${args[$i]}" = --extra-train-root ] && [ "${args[$((i + 1))]}" = "$SYNTHETIC" ] \
+          && [ ! -d "$SYNTHETIC/train" ]; then
+        python -m fanet_ros.synthetic --out "$SYNTHETIC" "${SYNTHETIC_SCENES[@]}"
+      fi
     done
     echo "[campaign] $name: fanet-train ${args[*]} --run-dir $run_dir"
     mkdir -p "$run_dir"

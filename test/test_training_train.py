@@ -190,6 +190,25 @@ def test_a_resumed_run_ends_with_the_weights_of_one_never_stopped(tmp_path: Path
         np.testing.assert_array_equal(array, resumed[name], err_msg=name)
 
 
+def test_extra_train_root_adds_training_frames_never_scored(tmp_path: Path) -> None:
+    """``--extra-train-root``: e.g. generated streets beside CamVid's two training drives."""
+    from fanet_ros.dataset_layouts import CLASSES_FILE, write_classes_file
+    from fanet_ros.labels import CAMVID, LabelSet
+
+    root = write_dataset(tmp_path / "data", count=8)
+    extra = write_dataset(tmp_path / "extra", count=4, splits=("train",), seed=1)
+    state = train(_config(root, tmp_path / "run", epochs=1, extra_train_root=str(extra)),
+                  verbose=0)
+    assert state["steps_per_epoch"] == (8 + 4) // 4  # batch 4
+    assert set(state["history"][-1]) >= {"val_miou"} and "extra" not in str(state["history"])
+    other = write_dataset(tmp_path / "other", count=4, splits=("train",))
+    write_classes_file(LabelSet("five", CAMVID.class_names[:5], CAMVID.colors[:5]),
+                       other / CLASSES_FILE)
+    with pytest.raises(ValueError, match=r"--extra-train-root .*other: its classes \(Sky, "):
+        train(_config(root, tmp_path / "run2", epochs=1, extra_train_root=str(other)),
+              verbose=0)
+
+
 def test_resume_refuses_options_that_would_change_the_run(tmp_path: Path) -> None:
     """A changed --epochs or --learning-rate would bend the schedule at the restored step;
     where the data lives and how it loads may change (a new machine)."""
