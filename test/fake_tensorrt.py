@@ -263,8 +263,9 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
             self.tactic_sources = sources
             return True
 
-        def add_optimization_profile(self, profile: Profile) -> None:
+        def add_optimization_profile(self, profile: Profile) -> int:
             self.profile = profile
+            return 0  # the profile's index; TensorRT returns -1 for an invalid one
 
         def set_calibration_profile(self, profile: Profile) -> None:
             pass

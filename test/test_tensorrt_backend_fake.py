@@ -367,3 +367,16 @@ def test_an_unwritable_cache_says_why_the_engine_had_to_be_built(
                        r"denied; needed to build: no cached engine \S+_trt10\.3\.0_\S+ in .*\); "
                        r"set engine_cache_dir"):
         create_backend(config(tiny_model, tmp_path))
+
+
+def test_an_optimization_profile_tensorrt_refuses_is_a_clear_error(
+    fake_gpu, tiny_model, tmp_path, monkeypatch
+):
+    """add_optimization_profile returns -1 for a profile TensorRT finds invalid; unchecked,
+    the build failed later without saying why."""
+    trt, _ = fake_gpu()
+    config_type = type(trt.Builder(None).create_builder_config())
+    monkeypatch.setattr(config_type, "add_optimization_profile", lambda self, profile: -1)
+    with pytest.raises(ModelLoadError, match=r"refused the input shape \(1, 64, 96, 3\) for "
+                                             r"'image'.*use another input size"):
+        create_backend(config(tiny_model, tmp_path))

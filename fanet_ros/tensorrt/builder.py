@@ -94,7 +94,11 @@ def build_serialized_engine(
     if any(d < 0 for d in image.shape):  # dynamic ONNX: one profile, fixed at the chosen size
         profile = builder.create_optimization_profile()
         profile.set_shape(image.name, shape, shape, shape)
-        config.add_optimization_profile(profile)
+        if config.add_optimization_profile(profile) < 0:  # -1: TensorRT found it invalid
+            raise EngineBuildError(
+                f"TensorRT {trt.__version__} refused the input shape {shape} for "
+                f"'{image.name}' of '{spec.onnx_path}' (TensorRT said: "
+                f"{' | '.join(logger.take_errors()) or 'nothing'}); use another input size")
     if spec.precision in ("fp16", "int8") and not strongly_typed_only():
         config.set_flag(trt.BuilderFlag.FP16)  # also the fallback for layers INT8 cannot run
     calibrator = None
