@@ -207,20 +207,15 @@ class EpochRandomStreams(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         counter = (epoch * self.CALLS_PER_EPOCH) % (1 << 31)
-        for generator in seed_generators(self.model):
-            state = generator.state.numpy()
-            generator.state.assign(np.array([state[0], counter], state.dtype))
+        for variable in seed_generators(self.model):
+            state = variable.numpy()
+            variable.assign(np.array([state[0], counter], state.dtype))
 
 
 def seed_generators(model: keras.Model) -> list:
-    """Every ``keras.random.SeedGenerator`` of ``model``'s layers, nested ones included."""
-    found, seen = [], set()
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        for generator in getattr(layer, "_seed_generators", []):
-            if id(generator) not in seen:
-                seen.add(id(generator))
-                found.append(generator)
-    return found
+    """The state variable of every ``keras.random.SeedGenerator`` in ``model`` (layers list
+    them among their variables)."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
 class LearningRateRangeTest(keras.callbacks.Callback):

@@ -31,6 +31,7 @@ from fanet_ros.dataset_layouts import (
 )
 from fanet_ros.labels import LabelSet
 from fanet_ros.model_metadata import Normalization
+from fanet_ros.tooling.arguments import int_at_least
 from fanet_training import run_state
 from fanet_training.augment import PAD_FILLS, PRESETS, augment_config
 from fanet_training.callbacks import (
@@ -310,7 +311,8 @@ def datasets(config: TrainConfig, replicas: int
 
 
 def extra_training_frames(config: TrainConfig, label_set: LabelSet) -> list[Sample]:
-    """``--extra-train-root``'s training frames; refused unless they hold the same classes."""
+    """``--extra-train-root``'s training frames; refused unless its classes are the same (a
+    ``folder`` dataset's ``classes.json``; other layouts have their layout's)."""
     root = config.extra_train_root
     extra_classes = label_set_for_layout(config.layout, root)
     if (extra_classes.class_names, extra_classes.ignore_label) != (label_set.class_names,
@@ -387,7 +389,8 @@ def _weights_source_text(source: dict) -> str:
             f" frames {frames}")
 
 
-RESUME_MAY_CHANGE = frozenset({"dataset_root", "layout", "run_dir", "workers", "cache",
+RESUME_MAY_CHANGE = frozenset({"dataset_root", "extra_train_root", "layout", "run_dir",
+                               "workers", "cache",
                                "skip_corrupt", "mixed_precision", "distribute", "val_every",
                                "init_from"})
 """Options a resumed run may give anew: where its data and folder are, how the data loads,
@@ -595,7 +598,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=512, help="training width (x32)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--steps-per-epoch", type=int, help="limit batches per epoch")
+    parser.add_argument("--steps-per-epoch", type=int_at_least(1), help="limit batches per epoch")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
     parser.add_argument("--learning-rate", type=float, default=0.045, help="peak LR")
     parser.add_argument("--end-learning-rate", type=float, default=1e-4)

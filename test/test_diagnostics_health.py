@@ -85,7 +85,11 @@ def test_repeated_worker_failures_are_an_error(monitor):
         (source(since=4.0), "waiting", "no images received yet"),
         (dataclasses.replace(source(publishers=0),
                              other_types=("sensor_msgs/msg/CompressedImage",)),
-         "wrong_message_type", "set image_transport:=compressed and remap image to the base"),
+         "wrong_message_type", "the node reads <image>/compressed, image_transport's name"),
+        (dataclasses.replace(source(publishers=0), topic="/cam/image_raw/compressed",
+                             other_types=("sensor_msgs/msg/CompressedImage",)),
+         "wrong_message_type", "set image_transport:=compressed and remap image to the base "
+                               "topic (/cam/image_raw)"),
         (dataclasses.replace(source(publishers=0), expected_type="sensor_msgs/msg/CompressedImage",
                              other_types=("sensor_msgs/msg/Image",)),
          "wrong_message_type", "carries sensor_msgs/msg/Image, not sensor_msgs/msg/Compressed"),

@@ -328,8 +328,8 @@ def test_cameras_in_the_params_file_of_a_one_camera_launch_is_refused(tiny_model
     params = tmp_path / "params.yaml"
     params.write_text("/**:\n  ros__parameters:\n    cameras: [front, rear]\n")
     message = problems_of(tiny_model, params_file=str(params), image="/my_cam/image_raw")
-    assert "sets cameras: ['front', 'rear'], which would replace the camera this launch " \
-           "remaps (image:=/my_cam/image_raw)" in message
+    assert "sets cameras: ['front', 'rear'], which would replace the camera this node is " \
+           "given (image:=/my_cam/image_raw); remove it" in message
 
 
 @pytest.mark.parametrize("spelling", ["True", "False", "true", "false"])

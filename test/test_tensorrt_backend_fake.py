@@ -279,12 +279,15 @@ CUDA_START_FAILURE = ("CUDA initialization failure with error: 35. Please check 
 
 @pytest.mark.parametrize("created_first", ["Runtime", "Builder"])
 def test_a_tensorrt_that_cannot_start_cuda_names_the_driver_fix(
-    fake_gpu, tiny_model, tmp_path, created_first
+    fake_gpu, tiny_model, tmp_path, monkeypatch, created_first
 ):
     """pip's TensorRT 11 is built for CUDA 13; on an older driver ``trt.Runtime(logger)``
     logs error 35 and raises pybind11's TypeError (NVIDIA/TensorRT#2913), which the node
     reported as "TypeError: pybind11::init(): factory function returned nullptr"."""
     trt, _ = fake_gpu("11.4.0")
+    import fanet_ros.tensorrt.engine_spec as engine_spec
+
+    monkeypatch.setattr(engine_spec, "tensorrt_cuda_wheels", lambda: ["tensorrt_cu13"])
 
     def fails_to_start_cuda(logger):
         logger.log(trt.ILogger.Severity.ERROR, CUDA_START_FAILURE)
@@ -294,9 +297,18 @@ def test_a_tensorrt_that_cannot_start_cuda_names_the_driver_fix(
     with pytest.raises(ModelLoadError) as raised:
         create_backend(config(tiny_model, tmp_path))
     message = str(raised.value)
-    assert "TensorRT 11.4.0" in message and "could not start CUDA" in message
-    assert "upgrade the driver" in message and "pip install tensorrt-cu12" in message
+    assert "TensorRT 11.4.0 (pip: tensorrt_cu13) could not start CUDA" in message
+    assert "upgrade the NVIDIA driver" in message and "'pip install tensorrt-cu12'" in message
     assert CUDA_START_FAILURE in message and "pybind11" not in message
+
+
+def test_cuda_start_advice_follows_what_is_installed_and_what_tensorrt_said():
+    from fanet_ros.tensorrt.build_advice import cuda_start_advice
+
+    cu12 = cuda_start_advice("10.13", [CUDA_START_FAILURE], ["tensorrt_cu12"])
+    assert "upgrade the NVIDIA driver" in cu12 and "pip install" not in cu12
+    jetson = cuda_start_advice("10.3.0", ["CUDA initialization failure with error: 999"], [])
+    assert "check the driver and the CUDA install" in jetson and "error 35" not in jetson
 
 
 def refuse_engines_logging(trt, monkeypatch, error: str) -> None:

@@ -123,8 +123,9 @@ def write_readme_block(readme: Path, summary: str, frames_png: Path,
     command = "bash scripts/demo.sh" + (
         f" --frames {args.frames}" if args.frames != build_parser().get_default("frames") else ""
     )
+    cores = len(os.sched_getaffinity(0))  # the CPUs this process may use
     content = "\n".join([
-        f"What `{command}` printed on the machine it last ran on ({os.cpu_count()} CPU "
+        f"What `{command}` printed on the machine it last ran on ({cores} CPU "
         f"cores, {cpu_model()}); regenerate this block with `bash scripts/demo.sh --readme "
         "README.md`:",
         "",

@@ -193,4 +193,4 @@ def _failed(what: str, stop_on_failure: bool) -> None:
     if stop_on_failure:
         raise NodeFailed(f"{what}; stopping the launch")
     launch.logging.get_logger("fanet_ros").error(
-        f"{what}; the launch that included segmentation.launch.py goes on without it")
+        f"{what}; the launch file that included this one goes on without it")

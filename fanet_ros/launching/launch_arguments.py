@@ -42,11 +42,6 @@ DEFAULT_IMAGE_TOPIC = "camera/image_raw"
 BOOLEANS = ("true", "false", "True", "False")
 """Choices of a true/false argument: launch's conditions read both spellings, and
 simulation bringups pass ``use_sim_time:=True``."""
-
-
-def is_true(text: str) -> bool:
-    """A true/false launch argument's value (either spelling)."""
-    return text.lower() == "true"
 PARAMS_FILE = "segmentation.yaml"
 RVIZ_TEMPLATE = "segmentation.rviz"
 DDS_PROFILES = {"large_images": "fastdds_large_images.xml"}
@@ -56,6 +51,11 @@ DDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROF
 QOS_FROM_XML = "RMW_FASTRTPS_USE_QOS_FROM_XML"
 """1: rmw_fastrtps takes the history memory policy and publish mode from the profile."""
 FAST_DDS_2_DISTROS = ("humble", "jazzy")
+
+
+def is_true(text: str) -> bool:
+    """A true/false launch argument's value (either spelling)."""
+    return text.lower() == "true"
 
 
 class LaunchArgumentError(ValueError):
@@ -129,7 +129,8 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("lifecycle", "false", "true: start segmentation_lifecycle_node, the same "
                    "node as a managed (lifecycle) node (docs/node.md).", BOOLEANS),
     LaunchArgument("autostart", "true", "With lifecycle:=true: the launch configures and "
-                   "activates the node (a failed configure stops the launch); false: it stays "
+                   "activates the node (a failed configure stops the launch it was given to, "
+                   "and is logged in a bringup that includes it); false: it stays "
                    "unconfigured for your lifecycle manager.", BOOLEANS),
 )
 ARGUMENTS_BY_NAME = {argument.name: argument for argument in LAUNCH_ARGUMENTS}
@@ -243,8 +244,9 @@ def resolve_launch(
         if file_values.get("cameras") and not camera:
             problems.append(
                 f"params_file '{params_file}' sets cameras: {file_values['cameras']}, which "
-                f"would replace the camera this launch remaps (image:={args['image']}); remove "
-                "it, or start the cameras with multi_camera.launch.py")
+                f"would replace the camera this node is given (image:={args['image']}); remove "
+                "it: the launch files set cameras themselves (multi_camera.launch.py with "
+                "one_node:=true for one node serving several cameras)")
     parameters: dict[str, Any] = {
         name: parameter_value(name, args[name]) for name in PARAMETER_ARGUMENTS if args[name]
     }

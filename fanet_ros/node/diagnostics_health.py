@@ -136,11 +136,14 @@ def wrong_type_message(source: InputState) -> str:
     """What to change when only publishers of another type are on the input topic."""
     found = " and ".join(source.other_types)
     text = f"{source.topic} carries {found}, not {source.expected_type}: nothing arrives"
-    if source.expected_type.endswith("/Image") and "sensor_msgs/msg/CompressedImage" in found:
-        base = source.topic.removesuffix("/compressed")
-        return f"{text}. For compressed input set image_transport:=compressed and remap " \
-               f"image to the base topic ({base})"
-    if source.expected_type.endswith("/CompressedImage") and "sensor_msgs/msg/Image" in found:
+    compressed = "sensor_msgs/msg/CompressedImage"
+    if source.expected_type.endswith("/Image") and compressed in found:
+        if source.topic.endswith("/compressed"):
+            return (f"{text}. For compressed input set image_transport:=compressed and remap "
+                    f"image to the base topic ({source.topic.removesuffix('/compressed')})")
+        return (f"{text}. With image_transport:=compressed the node reads <image>/compressed, "
+                "image_transport's name: publish the compressed frames there")
+    if source.expected_type == compressed and "sensor_msgs/msg/Image" in found:
         return f"{text}. For raw input set image_transport:=raw"
     return f"{text}. Remap image to a camera topic"
 

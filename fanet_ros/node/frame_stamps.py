@@ -8,8 +8,8 @@ outputs carry it, and latency is not measured for it (no meaningful time since i
 stamp ahead of this node's clock says the clocks disagree: the frame is published and
 counted, latency is not measured for it, and the node warns about the skew. Under
 ``use_sim_time`` the node's clock moves only when ``/clock`` does (``ros2 bag play
---clock`` publishes at 40 Hz), so a stamp up to :data:`SIM_CLOCK_STEP_S` ahead is the
-clock's step, not skew: it counts as no delay.
+--clock`` publishes at 40 Hz), so a stamp up to :data:`SIM_CLOCK_STEP_S` ahead is taken
+for the clock's step, not skew: it counts as no delay.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from fanet_ros.image_conversion import ImageConversionError
 NANOSECONDS = 1_000_000_000
 
 SIM_CLOCK_STEP_S = 0.1
-"""How far a stamp may be ahead of a ``/clock``-driven clock (``--clock 10`` steps 100 ms)."""
+"""How far a stamp may be ahead of a ``/clock``-driven clock: a tolerance that covers the
+step of ``/clock`` published at 10 Hz or faster (``--clock`` defaults to 40 Hz, 25 ms
+steps); skew smaller than that goes unnoticed under sim time."""
 
 
 def seconds_since_stamp(stamp_ns: int, now_ns: int, sim_time: bool) -> float | None:

@@ -34,14 +34,20 @@ def cuda_start_advice(version: str, errors: list[str], cuda_wheels: list[str]) -
     ``cuda_wheels``: the installed ``tensorrt-cuNN`` distributions; a pip TensorRT is
     built for one CUDA major, whose driver it needs (CUDA 13: r580 or later).
     """
-    built_for = f" (installed for CUDA by {', '.join(cuda_wheels)})" if cuda_wheels else ""
+    built_for = f" (pip: {', '.join(cuda_wheels)})" if cuda_wheels else ""
     said = tensorrt_said(errors) if errors else "TensorRT logged no error"
-    return (
-        f"TensorRT {version}{built_for} could not start CUDA. Error 35 means the NVIDIA driver "
-        "is older than the CUDA this TensorRT was built for: upgrade the driver, or install the "
-        "TensorRT build for the CUDA your driver runs (nvidia-smi shows it), e.g. "
-        f"'pip install tensorrt-cu12'; or use backend onnxruntime. {said}"
-    )
+    text = "\n".join(errors).lower()
+    if "error: 35" in text or "insufficient" in text:
+        other = [f"'pip install tensorrt-cu{major}'" for major in (12,)
+                 if cuda_wheels and f"tensorrt_cu{major}" not in cuda_wheels]
+        fix = ("upgrade the NVIDIA driver" + (f", or install the TensorRT build for the CUDA "
+               f"your driver runs (nvidia-smi shows it), e.g. {other[0]}" if other else ""))
+        return (f"TensorRT {version}{built_for} could not start CUDA: the NVIDIA driver is "
+                f"older than the CUDA this TensorRT was built for (error 35). Fix: {fix}; or "
+                f"use backend onnxruntime. {said}")
+    return (f"TensorRT {version}{built_for} could not start CUDA on this GPU: check the "
+            "driver and the CUDA install (nvidia-smi, or JetPack's on a Jetson), or use "
+            f"backend onnxruntime. {said}")
 
 
 def build_failure_advice(

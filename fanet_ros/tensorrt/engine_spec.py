@@ -164,7 +164,9 @@ def start_tensorrt(factory: Callable[[Any], T]) -> T:
     logger.take_errors()
     try:
         made = factory(logger)
-    except TypeError:
+    except TypeError as exc:
+        if "nullptr" not in str(exc):
+            raise
         made = None
     if made is None:
         version = installed_tensorrt_version()[0] or "?"
