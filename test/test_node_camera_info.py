@@ -38,7 +38,6 @@ def camera_info(stamp_ns: int, fx: float) -> CameraInfo:
     info.k = [fx, 0.0, 80.0, 0.0, fx, 60.0, 0.0, 0.0, 1.0]
     info.p = [fx, 0.0, 80.0, -16.0, 0.0, fx, 60.0, -8.0, 0.0, 0.0, 1.0, 0.0]  # Tx and Ty
     info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 16, 12, 80, 60
     return info
 
 
@@ -87,8 +86,7 @@ def test_camera_info_is_scaled_to_model_size_outputs(node_model_size):
     assert list(info.p) == pytest.approx(
         [200 * sx, 0, 80 * sx, -16 * sx, 0, 200 * sy, 60 * sy, -8 * sy, 0, 0, 1, 0])
     assert list(info.d) == pytest.approx(list(sent.d)) and info.distortion_model == "plumb_bob"
-    assert (info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height) == (
-        round(16 * sx), round(12 * sy), round(80 * sx), round(60 * sy))
+    assert (info.roi.width, info.roi.height, info.binning_x, info.binning_y) == (0, 0, 0, 0)
 
 
 def test_camera_info_is_passed_on_at_input_size(node_input_size):

@@ -5,14 +5,15 @@ As with image_pipeline, the input's ``sensor_msgs/CameraInfo`` is read from
 under the output's header; scaled like image_proc's resize node when the
 outputs are at the model's size.
 
-Only an info that describes the frame is passed on: its size (the full sensor or its ROI,
-divided by the binning) must be the image's, and its matrices finite. Any other info is
-withheld, with a throttled warning and the count ``frames_camera_info_withheld``: rescaling
-it from its own size would assume the image is the calibrated one resized, which a crop or
-a different aspect ratio (1280x720 for 640x480 frames) makes wrong, and a wrong camera model
-silently misplaces every 3-D point while a missing one is noticed. When no info has come at
-all a few seconds after the first frame, the node says so once (``~/camera_info`` is then
-not published) and /diagnostics reports it as ``camera_info``.
+Only an info that describes the frame is passed on: its size (its ROI, or the full sensor
+when no ROI is set, divided by the binning) must be the image's, and its matrices finite.
+Any other info is withheld, with a throttled warning and the count
+``frames_camera_info_withheld``: rescaling it from its own size would assume the image is
+the calibrated one resized, which a crop or a different aspect ratio (1280x720 for 640x480
+frames) makes wrong, and a wrong camera model silently misplaces every 3-D point while a
+missing one is noticed. When no info has come at all a few seconds after the first frame,
+the node says so once (``~/camera_info`` is then not published) and /diagnostics reports it
+as ``camera_info``.
 """
 
 from __future__ import annotations
@@ -43,31 +44,33 @@ def camera_info_topic(image_topic: str) -> str:
 
 
 def scaled_camera_info(info: Any, scale_x: float, scale_y: float, header: Any) -> CameraInfo:
-    """A copy of ``info`` for its image resized by ``scale_x`` x ``scale_y``, with ``header``.
+    """A copy of ``info`` for its image (the ROI, or the full sensor, divided by the binning)
+    resized by ``scale_x`` x ``scale_y``, with ``header``.
 
-    Scales the size, the ROI and the rows of the intrinsics K and the projection P that give
-    pixel x (by ``scale_x``: fx, skew, cx, Tx) and y (by ``scale_y``: fy, cy, Ty, a vertical
-    stereo pair's baseline term); image_proc's resize node leaves skew and Ty. Distortion,
-    rectification and binning stay.
+    The crop, the binning and the resize are folded into the rows of the intrinsics K and
+    the projection P that give pixel x (fx, skew, cx, Tx) and y (fy, cy, Ty): the result
+    describes the output image itself (its size, no ROI, no binning), exactly as
+    image_geometry reads it; image_proc's resize node leaves skew and Ty. Distortion and
+    rectification stay.
     """
     roi = info.roi
+    height, width = described_size(info)
+    x0, y0 = (roi.x_offset, roi.y_offset) if roi.width and roi.height else (0, 0)
+    sx, sy = scale_x / max(info.binning_x, 1), scale_y / max(info.binning_y, 1)
     out = CameraInfo(
         header=header, distortion_model=info.distortion_model,
         d=list(info.d), k=list(info.k), r=list(info.r), p=list(info.p),
-        binning_x=info.binning_x, binning_y=info.binning_y,
-        height=round(info.height * scale_y), width=round(info.width * scale_x),
-        roi=RegionOfInterest(
-            x_offset=round(roi.x_offset * scale_x), y_offset=round(roi.y_offset * scale_y),
-            width=round(roi.width * scale_x), height=round(roi.height * scale_y),
-            do_rectify=roi.do_rectify,
-        ),
+        height=round(height * scale_y), width=round(width * scale_x),
+        roi=RegionOfInterest(do_rectify=roi.do_rectify),
     )
-    for i in range(3):  # K = [fx s cx; 0 fy cy; 0 0 1]
-        out.k[i] *= scale_x
-        out.k[3 + i] *= scale_y
-    for i in range(4):  # P = [fx' s cx' Tx; 0 fy' cy' Ty; 0 0 1 0]
-        out.p[i] *= scale_x
-        out.p[4 + i] *= scale_y
+    out.k[2], out.k[5] = info.k[2] - x0, info.k[5] - y0  # K = [fx s cx; 0 fy cy; 0 0 1]
+    out.p[2], out.p[6] = info.p[2] - x0, info.p[6] - y0  # P = [fx' s cx' Tx; 0 fy' cy' Ty; ...]
+    for i in range(3):
+        out.k[i] *= sx
+        out.k[3 + i] *= sy
+    for i in range(4):
+        out.p[i] *= sx
+        out.p[4 + i] *= sy
     return out
 
 
@@ -94,24 +97,24 @@ class CameraInfoCache:
             return found
 
 
-def described_sizes(info: Any) -> set[tuple[int, int]]:
-    """``(height, width)`` of the images ``info`` may describe: the full sensor and, when
-    set, its ROI, each divided by the binning (0 and 1: none), as image_geometry reads it."""
+def described_size(info: Any) -> tuple[int, int]:
+    """``(height, width)`` of the images ``info`` describes, as image_geometry reads it: its
+    ROI (the full sensor when unset) divided by the binning (0 and 1: none)."""
     bin_x, bin_y = max(info.binning_x, 1), max(info.binning_y, 1)
-    sizes = {(info.height // bin_y, info.width // bin_x)}
     if info.roi.width and info.roi.height:
-        sizes.add((info.roi.height // bin_y, info.roi.width // bin_x))
-    return sizes
+        return info.roi.height // bin_y, info.roi.width // bin_x
+    return info.height // bin_y, info.width // bin_x
 
 
 def camera_info_problem(info: Any, height: int, width: int) -> str:
     """Why ``info`` does not describe a ``height x width`` frame; ``""`` when it does."""
     if info.height == 0 or info.width == 0:
         return f"its size is {info.width}x{info.height} (WxH)"
-    sizes = described_sizes(info)
-    if (height, width) not in sizes:
-        described = " or ".join(f"{w}x{h}" for h, w in sorted(sizes))
-        return f"it describes {described} images (WxH) but the frame is {width}x{height}"
+    described = described_size(info)
+    if (height, width) != described:
+        roi = " (its ROI)" if info.roi.width and info.roi.height else ""
+        return (f"it describes {described[1]}x{described[0]} images (WxH){roi} but the frame "
+                f"is {width}x{height}")
     bad = [name for name, values in (("K", info.k), ("P", info.p), ("R", info.r), ("D", info.d))
            if not all(math.isfinite(v) for v in values)]
     if bad:
