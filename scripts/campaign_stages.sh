@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The stages of the training campaign (issue #22): one fanet-train command line each.
-# Sourced by scripts/campaign.sh (CPU, this checkout) and scripts/gpu_campaign.sh (the GPU pack);
+# Sourced by scripts/campaign.sh (CPU, this checkout) and scripts/gpu_campaign.py (the GPU pack);
 # run directly, it prints one stage's fanet-train arguments, one per line:
 #   bash scripts/campaign_stages.sh fsffnet_final
 CAMVID="${CAMVID_ROOT:-../shared/data/camvid}"

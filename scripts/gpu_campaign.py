@@ -57,12 +57,17 @@ def campaign_order() -> list[str]:
     return result.stdout.split()
 
 
+CPU_ONLY_FLAGS = ("--extra-train-root",)
+"""Stages with these train on the CPU only: the pack carries no generated streets."""
+
+
 def unfinished_stages(campaign: Path, limit: int = 4) -> list[str]:
-    """The first ``limit`` stages of ORDER whose run in ``campaign`` has not finished."""
+    """The first ``limit`` stages of ORDER whose run in ``campaign`` has not finished (and
+    that the pack can train: none with :data:`CPU_ONLY_FLAGS`)."""
     stages = []
     for stage in campaign_order():
         epoch, epochs = read_epoch(campaign / stage)
-        if not epochs or epoch < epochs:
+        if (not epochs or epoch < epochs) and not set(CPU_ONLY_FLAGS) & set(stage_args(stage)):
             stages.append(stage)
     return stages[:limit]
 
@@ -124,7 +129,8 @@ def stage_tar(run: Path) -> tuple[bytes, int, int] | None:
         if json.loads((run / "state.json").read_text()).get("pending"):
             time.sleep(2)  # an epoch's files are being moved into place
             continue
-        names = RUN_FILES + (FINISHED_FILES if epoch >= epochs else UNFINISHED_FILES)
+        names = RUN_FILES + (FINISHED_FILES if epoch >= epochs else UNFINISHED_FILES + (
+            FINISHED_FILES if selects_best(run) else ()))  # its best epoch may be behind it
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
             for name in names:
@@ -134,6 +140,14 @@ def stage_tar(run: Path) -> tuple[bytes, int, int] | None:
             return buffer.getvalue(), epoch, epochs
         time.sleep(2)  # an epoch ended while copying: take it again
     return None
+
+
+def selects_best(run: Path) -> bool:
+    """Whether the run ships its best validated epoch (``--select best``), not its last."""
+    try:
+        return json.loads((run / "config.json").read_text()).get("select", "best") == "best"
+    except (OSError, json.JSONDecodeError):
+        return False
 
 
 def logs_tar(work: Path) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import json
 import tarfile
 from pathlib import Path
@@ -27,7 +28,8 @@ def gpu_campaign():
 def _run(work: Path, stage: str, model: str, epoch: int, mib: float) -> None:
     run = work / stage / "runs" / model
     run.mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"epochs": 150, "model": model}))
+    (run / "config.json").write_text(json.dumps({"epochs": 150, "model": model,
+                                                 "select": "last"}))
     (run / "state.json").write_text(json.dumps({"epoch": epoch}))
     (run / "class_weights.json").write_text("{}")
     (run / "checkpoint.weights.h5").write_bytes(b"c" * int(mib * 0.6 * MIB))
@@ -122,7 +124,12 @@ def test_by_default_the_unfinished_stages_train_resuming_from_the_campaign(gpu_c
     campaign, work = tmp_path / "campaign", tmp_path / "work"
     for stage in order:
         _campaign_run(campaign, stage, 100, 100)
-    last = order[-1]
+    packable = [stage for stage in order if not set(gpu_campaign.CPU_ONLY_FLAGS)
+                & set(gpu_campaign.stage_args(stage))]
+    assert "recipe_r" not in packable  # the pack carries no generated streets
+    last = packable[-1]
+    for stage in set(order) - set(packable):
+        (campaign / stage / "state.json").write_text(json.dumps({"epoch": 3}))
     (campaign / last / "state.json").write_text(json.dumps({"epoch": 96}))
     (campaign / last / "config.json").write_text(json.dumps({"epochs": 300}))
     assert gpu_campaign.unfinished_stages(campaign) == [last]
@@ -134,6 +141,17 @@ def test_by_default_the_unfinished_stages_train_resuming_from_the_campaign(gpu_c
     (run / "state.json").write_text(json.dumps({"epoch": 120}))  # the GPU went on: kept
     assert gpu_campaign.seed_from_campaign(campaign, work, last) == \
         "starts from its GPU run folder"
+
+
+def test_an_unfinished_run_that_selects_its_best_epoch_brings_its_best_weights(gpu_campaign,
+                                                                             tmp_path: Path):
+    """Without them the CPU resume wrote best weights only on a better epoch: none, when
+    the GPU's best stayed best, and the stage then had no weights to score."""
+    run = _campaign_run(tmp_path, "stage", 7, 40)
+    (run / "best.weights.h5").write_bytes(b"b")
+    data, _, _ = gpu_campaign.stage_tar(run)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert "best.weights.h5" in tar.getnames()
 
 
 def test_a_run_whose_epoch_is_being_committed_is_not_packed_half(gpu_campaign, tmp_path: Path,
