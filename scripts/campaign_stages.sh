@@ -176,6 +176,8 @@ declare -A STAGES=(
 # point or more above recipe_l / recipe_l_seed1 both at epoch 40, 37.25 %, and over the last
 # three validations, 36.75 %) sends generated streets into a 300-epoch whole-frame twin
 # (fanet_schedule_frames_300's recipe plus them, against its 43.24 %); else they stay off.
+# recipe_r ended on 2026-12-07: 39.5 % at epoch 40, 37.9 over the last three (recipe_l: 36.9,
+# 37.2); recipe_r_seed1 decides with it.
 ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule_d150 recipe_e recipe_f recipe_h
        recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final recipe_i recipe_j
        fanet_schedule_300 fanet_final_300 recipe_k fsffnet_schedule_300 recipe_i_seed1 recipe_j_seed1
