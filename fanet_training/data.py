@@ -101,7 +101,8 @@ class SegmentationDataset(keras.utils.PyDataset):
         count = len(self.samples) / self.config.batch_size
         if not self.training:
             return math.ceil(count)
-        return min(max(1, int(count)), self._steps_limit or int(count) or 1)
+        batches = max(1, int(count))
+        return min(batches, self._steps_limit or batches)
 
     def limit_steps(self, steps: int | None) -> None:
         """Epochs of the first ``steps`` batches of each epoch's order (``--steps-per-epoch``).

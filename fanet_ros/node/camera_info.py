@@ -55,7 +55,7 @@ def scaled_camera_info(info: Any, scale_x: float, scale_y: float, header: Any) -
     """
     roi = info.roi
     height, width = described_size(info)
-    x0, y0 = (roi.x_offset, roi.y_offset) if roi.width and roi.height else (0, 0)
+    x0, y0 = (roi.x_offset, roi.y_offset) if roi_set(info) else (0, 0)
     sx, sy = scale_x / max(info.binning_x, 1), scale_y / max(info.binning_y, 1)
     out = CameraInfo(
         header=header, distortion_model=info.distortion_model,
@@ -97,11 +97,16 @@ class CameraInfoCache:
             return found
 
 
+def roi_set(info: Any) -> bool:
+    """Whether ``info`` names a region of interest (all zeros, or no width: the full sensor)."""
+    return bool(info.roi.width and info.roi.height)
+
+
 def described_size(info: Any) -> tuple[int, int]:
     """``(height, width)`` of the images ``info`` describes, as image_geometry reads it: its
     ROI (the full sensor when unset) divided by the binning (0 and 1: none)."""
     bin_x, bin_y = max(info.binning_x, 1), max(info.binning_y, 1)
-    if info.roi.width and info.roi.height:
+    if roi_set(info):
         return info.roi.height // bin_y, info.roi.width // bin_x
     return info.height // bin_y, info.width // bin_x
 
@@ -112,7 +117,7 @@ def camera_info_problem(info: Any, height: int, width: int) -> str:
         return f"its size is {info.width}x{info.height} (WxH)"
     described = described_size(info)
     if (height, width) != described:
-        roi = " (its ROI)" if info.roi.width and info.roi.height else ""
+        roi = " (its ROI)" if roi_set(info) else ""
         return (f"it describes {described[1]}x{described[0]} images (WxH){roi} but the frame "
                 f"is {width}x{height}")
     bad = [name for name, values in (("K", info.k), ("P", info.p), ("R", info.r), ("D", info.d))

@@ -14,12 +14,17 @@ ADVICE_TOLERANCE = STRETCH_TOLERANCE / 2
 """An advised input size is this close to the camera's shape, well inside the check."""
 
 
+def aspect_mismatch(aspect: float, other: float) -> float:
+    """How far ``aspect`` is from ``other``, as a fraction of it."""
+    return abs(aspect / other - 1.0)
+
+
 def stretch_advice(camera: tuple[int, int], model: tuple[int, int], dynamic_size: bool,
                    size_multiple: int) -> str | None:
     """What to set when ``camera`` frames (height, width) are stretched by more than
     :data:`STRETCH_TOLERANCE` into the ``model`` input (height, width); ``None`` otherwise."""
     camera_aspect, model_aspect = camera[1] / camera[0], model[1] / model[0]
-    if abs(camera_aspect / model_aspect - 1.0) <= STRETCH_TOLERANCE:
+    if aspect_mismatch(camera_aspect, model_aspect) <= STRETCH_TOLERANCE:
         return None
     stretched = (f"camera frames of {camera[1]}x{camera[0]} (WxH, aspect {camera_aspect:.2f}) "
                  f"are stretched to the model input {model[1]}x{model[0]} (aspect "
@@ -44,7 +49,7 @@ def size_keeping_shape(camera_aspect: float, model: tuple[int, int], size_multip
     steps = 2 * max(model) // size_multiple + 1
     sides = [k * size_multiple for k in range(1, steps + 1)]
     fitting = [(h, w) for h in sides for w in sides
-               if abs(w / h / camera_aspect - 1.0) <= ADVICE_TOLERANCE]
+               if aspect_mismatch(w / h, camera_aspect) <= ADVICE_TOLERANCE]
     if not fitting:
         return None
     pixels = model[0] * model[1]

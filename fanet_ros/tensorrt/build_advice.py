@@ -24,7 +24,9 @@ def out_of_memory(errors: list[str]) -> bool:
 
 
 def tensorrt_said(errors: list[str]) -> str:
-    """The latest errors, quoted for a message."""
+    """The latest errors, quoted for a message (or that there were none)."""
+    if not errors:
+        return "TensorRT logged no error"
     return "TensorRT said: " + " | ".join(e.strip() for e in errors[-SHOWN_ERRORS:])
 
 
@@ -35,7 +37,7 @@ def cuda_start_advice(version: str, errors: list[str], cuda_wheels: list[str]) -
     built for one CUDA major, whose driver it needs (CUDA 13: r580 or later).
     """
     built_for = f" (pip: {', '.join(cuda_wheels)})" if cuda_wheels else ""
-    said = tensorrt_said(errors) if errors else "TensorRT logged no error"
+    said = tensorrt_said(errors)
     text = "\n".join(errors).lower()
     if "error: 35" in text or "insufficient" in text:
         other = [f"'pip install tensorrt-cu{major}'" for major in (12,)

@@ -29,7 +29,7 @@ import tensorrt as trt
 from fanet_ros.onnx.tensorrt_graph import data_type_problems
 from fanet_ros.runtime.base import ModelLoadError
 from fanet_ros.shipped_models import EngineBuildInterrupted
-from fanet_ros.tensorrt.build_advice import build_failure_advice
+from fanet_ros.tensorrt.build_advice import build_failure_advice, tensorrt_said
 from fanet_ros.tensorrt.calibration_data import CalibrationImages, ImageFolderError, list_images
 from fanet_ros.tensorrt.engine_cache import atomic_write_bytes, exclusive_lock
 from fanet_ros.tensorrt.engine_spec import (
@@ -97,8 +97,8 @@ def build_serialized_engine(
         if config.add_optimization_profile(profile) < 0:  # -1: TensorRT found it invalid
             raise EngineBuildError(
                 f"TensorRT {trt.__version__} refused the input shape {shape} for "
-                f"'{image.name}' of '{spec.onnx_path}' (TensorRT said: "
-                f"{' | '.join(logger.take_errors()) or 'nothing'}); use another input size")
+                f"'{image.name}' of '{spec.onnx_path}' ({tensorrt_said(logger.take_errors())}); "
+                "use another input size")
     if spec.precision in ("fp16", "int8") and not strongly_typed_only():
         config.set_flag(trt.BuilderFlag.FP16)  # also the fallback for layers INT8 cannot run
     calibrator = None

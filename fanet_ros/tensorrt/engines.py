@@ -102,7 +102,7 @@ def _deserialize(runtime: Any, data: bytes) -> Any:
             "the GPU has too little free memory to load the TensorRT engine: stop other GPU "
             "processes (nvidia-smi, or tegrastats on a Jetson, lists them) and start again, or "
             f"use backend onnxruntime. {tensorrt_said(errors)}")
-    raise RuntimeError(tensorrt_said(errors) if errors else "TensorRT logged no error")
+    raise RuntimeError(tensorrt_said(errors))
 
 
 def _calibrate_if_needed(
