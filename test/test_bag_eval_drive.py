@@ -7,6 +7,7 @@ real topics, real ONNX Runtime.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -25,7 +26,7 @@ from fanet_ros.evaluation.bag_io import (
     make_header,
     serialize_image,
 )
-from fanet_ros.evaluation.report import TIMELINE_FILE
+from fanet_ros.evaluation.report import TIMELINE_FILE, FrameCounts, Report
 from fanet_ros.evaluation.temporal import TemporalStats
 from fanet_ros.image_conversion import DecodedImage
 from fanet_ros.labels import CAMVID
@@ -181,6 +182,40 @@ def test_cli_scores_an_mcap_drive_and_records_beside_it(
     _check_outputs_bag(tmp_path / "drive_segmentation", "mcap", _offline_labels(tiny_model))
 
 
+def test_every_output_of_camera_sized_frames_is_recorded(tiny_model: Path, tmp_path: Path) -> None:
+    """Through Fast DDS's default 512 KiB shared-memory segment, 2 MB colour and overlay
+    images lose pieces that the reliable protocol repairs seconds later: lossless replay
+    waits for every recorded output of a frame before sending the next, so none is lost."""
+    height, width, frames = 720, 960, 6
+    rng = np.random.default_rng(3)
+    with Writer(tmp_path / "drive", version=8, storage_plugin=STORAGES["mcap"]) as writer:
+        images = writer.add_connection(IMAGE_TOPIC, IMAGE_TYPE, typestore=TYPESTORE)
+        for k in range(frames):
+            rgb = rng.integers(0, 256, (height, width, 3), np.uint8)
+            stamp = START_NS + k * PERIOD_NS
+            writer.write(images, stamp, serialize_image(rgb, "rgb8", make_header(stamp, FRAME_ID)))
+    report = evaluate_bag(
+        tmp_path / "drive", None, image_topic=IMAGE_TOPIC, record_outputs=tmp_path / "out",
+        start_node_params={"model_path": str(tiny_model), **NODE_PARAMS},
+    )
+    outputs = [t for t in OUTPUTS if not t.endswith("camera_info")]  # the bag has none
+    assert report.outputs_bag["messages"] == dict.fromkeys(outputs, frames)
+    assert report.outputs_bag["missing"] == {}
+    assert bag_eval.outputs_missing(report) == ""
+
+
+def test_outputs_missing_from_the_outputs_bag_are_reported() -> None:
+    report = Report(source="drive", mode="lossless", label_set=CAMVID, scores=None,
+                    counts=FrameCounts(images_sent=6, labels_received=6), latencies_ms=np.ones(6),
+                    duration_s=0.5, latency_definition="", outputs_bag={
+                        "path": "out", "storage": "mcap", "missing": {"/seg/color": 2},
+                        "messages": {"/seg/label": 6, "/seg/color": 4}})
+    text = bag_eval.outputs_missing(report)
+    assert "2 on '/seg/color' of 6" in text and "fastdds_large_images.xml" in text
+    assert "`/seg/color`: 4 messages (**2 answered frames missing**)" in report.to_markdown()
+    assert "`/seg/label`: 6 messages\n" in report.to_markdown()
+
+
 def test_an_existing_outputs_bag_is_not_overwritten(tmp_path: Path) -> None:
     bag = _drive_bag(tmp_path / "drive", "sqlite3")
     (tmp_path / "drive_segmentation").mkdir()
@@ -209,3 +244,17 @@ def test_the_timeline_counts_from_the_bags_first_frame_even_when_it_was_dropped(
     stats.add(2, 5_200_000_000, np.zeros((2, 4), np.uint8))  # frames 0 and 1 never answered
     stats.add(3, 5_300_000_000, np.zeros((2, 4), np.uint8))
     assert [round(p.time_s, 3) for p in stats.points] == [0.2, 0.3]
+
+
+def test_start_node_names_the_domain_it_chose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Without ROS_DOMAIN_ID the run goes to a free domain: said, else rviz2 sees nothing."""
+    monkeypatch.delenv("ROS_DOMAIN_ID", raising=False)
+    assert bag_eval.main([str(tmp_path / "missing"), "--start-node", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    chosen = os.environ["ROS_DOMAIN_ID"]
+    assert f"use ROS_DOMAIN_ID={chosen}, discovery on localhost" in err
+    monkeypatch.setenv("ROS_DOMAIN_ID", chosen)
+    assert bag_eval.main([str(tmp_path / "missing"), "--start-node", "--no-progress"]) == 1
+    assert "ROS_DOMAIN_ID" not in capsys.readouterr().err

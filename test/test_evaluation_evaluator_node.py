@@ -219,3 +219,37 @@ def test_a_best_effort_ground_truth_publisher_is_scored_with_a_qos_override() ->
         player.destroy_node()
     finally:
         rclpy.try_shutdown()
+
+
+def test_ground_truth_stamped_apart_from_its_image_is_diagnosed() -> None:
+    """Labels and ground truth whose stamps never match: a warning names both stamps."""
+    rclpy.init()
+    try:
+        evaluator = EvaluatorNode(parameter_overrides=[Parameter("output_dir", value=""),
+                                                       Parameter("dataset", value="camvid")])
+        player = rclpy.create_node("fake_player")
+        truth_pub = player.create_publisher(Image, "/camera/ground_truth", RELIABLE)
+        label_pub = player.create_publisher(Image, "/segmentation_node/label", RELIABLE)
+        executor = SingleThreadedExecutor()
+        executor.add_node(evaluator)
+        executor.add_node(player)
+        _spin_until(executor, lambda: truth_pub.get_subscription_count() > 0
+                    and label_pub.get_subscription_count() > 0)
+        labels = np.zeros((8, 8), np.uint8)
+        for k in range(3):
+            header = Header(frame_id="camera")
+            header.stamp.sec, header.stamp.nanosec = 100, k * 10_000_000
+            label_pub.publish(fill_image_msg(Image(), labels, "mono8", header))
+            header.stamp.nanosec += 500_000  # the ground truth's stamp: 0.5 ms later
+            truth_pub.publish(fill_image_msg(Image(), labels, "mono8", header))
+        _spin_until(executor, lambda: len(evaluator.pending_labels) == 3
+                    and len(evaluator.pending_truth) == 3)
+        assert evaluator.unpaired_problem() == ""  # not yet: either may still come
+        problem = evaluator.unpaired_problem(time.time_ns() + 3_000_000_000)
+        assert "3 labels and 3 ground-truth frames wait unpaired" in problem
+        assert "label at 100.000000000 has none (nearest ground truth 100.000500000, " \
+            "+0.500 ms)" in problem
+        evaluator.destroy_node()
+        player.destroy_node()
+    finally:
+        rclpy.try_shutdown()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import os
 import sys
 import tempfile
 import time
@@ -334,12 +335,14 @@ def _play(
 
 
 def _answered(replay: Replay, image: BagImage, index: int, timeout_s: float, retries: int) -> bool:
-    """Wait for frame ``index``'s label, resending the frame ``retries`` times."""
+    """Wait for frame ``index``'s label (and every output recorded), resending the frame
+    ``retries`` times; whether its label came."""
     for _ in range(retries):
         if replay.wait_for(index, timeout_s):
             return True
         replay.resend(image, index)
-    return replay.wait_for(index, timeout_s)
+    replay.wait_for(index, timeout_s)
+    return index in replay.answered
 
 
 def _report(
@@ -371,7 +374,7 @@ def _report(
     outputs_bag: dict[str, Any] = {}
     if replay.outputs is not None:
         outputs_bag = {"path": str(replay.outputs.path), "storage": replay.outputs.storage,
-                       "messages": replay.outputs.counts()}
+                       "messages": replay.outputs.counts(), "missing": replay.missing_outputs()}
     return Report(
         source=str(bag_path),
         mode=rate,
@@ -443,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """The command: exit 0 scored, 1 bad input or nothing scored (no label came back, or none
-    matched), 2 bad arguments,
+    matched) or, lossless, an output of an answered frame missing from the outputs bag, 2 bad
+    arguments,
     130/143 interrupted (SIGINT/SIGTERM; a node this run started is stopped)."""
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -451,7 +455,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.start_node:
         from fanet_ros.tooling.ros_env import use_local_ros_domain
 
-        use_local_ros_domain()
+        chosen = not os.environ.get("ROS_DOMAIN_ID", "").isdigit()
+        domain = use_local_ros_domain()
+        if chosen:  # rviz2 or ros2 topic echo on the user's domain would see nothing
+            print(f"bag_eval: the node and this replay use ROS_DOMAIN_ID={domain}, discovery "
+                  "on localhost (export ROS_DOMAIN_ID to choose)", file=sys.stderr)
         params = dict(args.param)
         if args.model_path:
             params["model_path"] = args.model_path
@@ -480,7 +488,22 @@ def main(argv: list[str] | None = None) -> int:
     if nothing:
         print(f"bag_eval: {nothing}", file=sys.stderr)
         return 1
+    lacking = outputs_missing(report)
+    if lacking:
+        print(f"bag_eval: {lacking}", file=sys.stderr)
+        return 1 if report.mode == "lossless" else 0
     return 0
+
+
+def outputs_missing(report: Report) -> str:
+    """What the outputs bag lacks of the answered frames; empty when it holds them all."""
+    missing = report.outputs_bag.get("missing", {}) if report.outputs_bag else {}
+    if not missing:
+        return ""
+    topics = ", ".join(f"{n} on '{t}'" for t, n in missing.items())
+    return (f"the outputs bag lacks frames the node answered: {topics} of "
+            f"{report.counts.labels_received} (lost in transport; large images need "
+            "config/fastdds_large_images.xml in the node's and this process, docs/node.md)")
 
 
 def nothing_scored(report: Report) -> str:

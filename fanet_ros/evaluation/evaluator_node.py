@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -31,7 +32,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, String
 
-from fanet_ros.evaluation.bag_io import BagTopics, Stamp, format_stamp, stamp_of
+from fanet_ros.evaluation.bag_io import BagTopics, Stamp, format_stamp, stamp_of, stamp_to_ns
 from fanet_ros.evaluation.label_info import (
     LabelInfoError,
     label_set_for,
@@ -51,6 +52,8 @@ from fanet_ros.node.parameter_requests import guard_parameter_services
 from fanet_ros.node.qos_profiles import LATCHED_QOS
 from fanet_ros.node.steady_timer import steady_timer
 
+PAIRING_WAIT_S = 2.0
+"""Labels and ground truth both waiting unpaired this long are warned about."""
 LATENCY_DEFINITION = ("label arrival minus the arrival of the ground truth with the same "
                       "stamp (the middleware's reception times)")
 Pending = tuple[np.ndarray, int]
@@ -227,7 +230,30 @@ class EvaluatorNode(Node):
             samples=list(self.scorer.samples),
         )
 
+    def unpaired_problem(self, now_ns: int | None = None) -> str:
+        """Why labels and ground truth have both waited unpaired over :data:`PAIRING_WAIT_S`
+        (their stamps differ); empty otherwise."""
+        if not self.pending_labels or not self.pending_truth:
+            return ""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        waited = [now_ns - arrival for _, arrival in (*self.pending_labels.values(),
+                                                        *self.pending_truth.values())]
+        if min(waited) < PAIRING_WAIT_S * 1e9:
+            return ""
+        label = next(iter(self.pending_labels))
+        truth = min(self.pending_truth, key=lambda t: abs(stamp_to_ns(t) - stamp_to_ns(label)))
+        return (
+            f"{len(self.pending_labels)} labels and {len(self.pending_truth)} ground-truth "
+            f"frames wait unpaired: they pair by identical header stamps, and the label at "
+            f"{format_stamp(label)} has none (nearest ground truth {format_stamp(truth)}, "
+            f"{(stamp_to_ns(truth) - stamp_to_ns(label)) * 1e-6:+.3f} ms): ground truth must "
+            "carry its image's stamp (fanet-make-bag writes it so)"
+        )
+
     def _publish_scores(self) -> None:
+        problem = self.unpaired_problem()
+        if problem:
+            self.get_logger().warning(problem, throttle_duration_sec=10.0)
         report = self.report()
         if report is None or report.counts.matched == 0:
             return

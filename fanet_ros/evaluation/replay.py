@@ -201,12 +201,18 @@ class Replay:
 
     # -- waiting ----------------------------------------------------------------
 
+    def complete(self, index: int) -> bool:
+        """Whether frame ``index`` is answered and, when outputs are recorded, recorded on
+        every expected output topic."""
+        return index in self.answered and (self.outputs is None or all(
+            index in self.outputs.written[topic] for topic in self.expected_topics))
+
     def wait_for(self, index: int, timeout_s: float) -> bool:
-        """Wait until frame ``index`` is answered; False on timeout."""
+        """Wait until frame ``index`` is :meth:`complete`; False on timeout."""
         with self._cond:
-            self._cond.wait_for(lambda: index in self.answered or self.error, timeout_s)
+            self._cond.wait_for(lambda: self.complete(index) or self.error, timeout_s)
             self.raise_error()
-            return index in self.answered
+            return self.complete(index)
 
     def drain(self, quiet_s: float) -> None:
         """Wait until every frame is answered or nothing arrived for ``quiet_s`` seconds."""
@@ -237,6 +243,14 @@ class Replay:
                 self.raise_error()
                 if recorded() == before:
                     return
+
+    def missing_outputs(self) -> dict[str, int]:
+        """Answered frames not recorded, per expected output topic that lacks any."""
+        if self.outputs is None:
+            return {}
+        missing = {topic: len(self.answered - self.outputs.written[topic])
+                   for topic in sorted(self.expected_topics)}
+        return {topic: count for topic, count in missing.items() if count}
 
     def raise_error(self) -> None:
         if self.error:

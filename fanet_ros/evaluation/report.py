@@ -71,7 +71,8 @@ class Report:
     temporal: TemporalStats | None = None
     """Class share over time and flicker (bag replay)."""
     outputs_bag: dict[str, Any] = field(default_factory=dict)
-    """Where the node's outputs were recorded and how many messages per topic."""
+    """Where the node's outputs were recorded, how many messages per topic, and per topic
+    that lacks some, how many answered frames are missing there."""
 
     @property
     def mean_iou(self) -> float:
@@ -166,13 +167,16 @@ class Report:
         truth = "" if self.scores is None else " ground truth,"
         lines += [f"## Frames: input,{truth} prediction, overlay", "", "![frames](frames.png)", ""]
         if self.outputs_bag:
+            missing = self.outputs_bag.get("missing", {})
             lines += [
                 "## Outputs bag",
                 "",
                 f"The node's outputs, under the input's stamps: `{self.outputs_bag['path']}` "
                 f"({self.outputs_bag['storage']}).",
                 "",
-                *(f"- `{t}`: {n} messages" for t, n in self.outputs_bag["messages"].items()),
+                *(f"- `{t}`: {n} messages" + (
+                    f" (**{missing[t]} answered frames missing**)" if t in missing else "")
+                  for t, n in self.outputs_bag["messages"].items()),
                 "",
             ]
         if self.node:
