@@ -28,6 +28,18 @@ sys.exit(0 if done else 1)
 PY
 }
 
+camvid_again() {  # camvid_again DIR: links to CamVid's train frames outside the held-out drive
+  local dir="$1" split frame
+  rm -rf "$dir.partial"
+  for split in train trainannot; do
+    mkdir -p "$dir.partial/$split"
+    for frame in "$CAMVID/$split"/*; do
+      [[ "$(basename "$frame")" == "$HOLDOUT"_* ]] || ln -s "$(realpath "$frame")" "$dir.partial/$split/"
+    done
+  done
+  mv "$dir.partial" "$dir"
+}
+
 run_stage() {  # run_stage NAME
   local name="$1" run_dir="campaign/$1"
   # shellcheck disable=SC2206
@@ -42,6 +54,10 @@ run_stage() {  # run_stage NAME
       if [ "${args[$i]}" = --extra-train-root ] && [ "${args[$((i + 1))]}" = "$SYNTHETIC" ] \
           && [ ! -d "$SYNTHETIC/train" ]; then
         python -m fanet_ros.synthetic --out "$SYNTHETIC" "${SYNTHETIC_SCENES[@]}"
+      fi
+      if [ "${args[$i]}" = --extra-train-root ] && [ "${args[$((i + 1))]}" = "$CAMVID_AGAIN" ] \
+          && [ ! -d "$CAMVID_AGAIN/train" ]; then
+        camvid_again "$CAMVID_AGAIN"
       fi
     done
     echo "[campaign] $name: fanet-train ${args[*]} --run-dir $run_dir"
