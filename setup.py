@@ -62,11 +62,33 @@ class RosInstallScripts(install_scripts):
 
 class RosDevelop(develop):
     """``setup.py develop`` (colcon --symlink-install): the same, on setuptools < 80, whose
-    develop writes entry-point scripts itself; later ones hand develop to pip."""
+    develop writes entry-point scripts itself; later ones hand develop to pip. colcon then
+    links lib/fanet_ros to the ``ros_executables`` of its build folder, themselves links to
+    the source: each becomes a copy there that starts this Python, as a plain build's do."""
 
     def finalize_options(self) -> None:
         super().finalize_options()
         self.exclude_scripts = True
+
+    def run(self) -> None:
+        super().run()
+        _copy_linked_executables("ros_executables")
+
+
+def _copy_linked_executables(folder: str) -> None:
+    """Links to the ROS executables (colcon's build folder; never the source itself) become
+    copies that start this Python."""
+    for name in COMMANDS:
+        path = os.path.join(folder, name)
+        if os.path.islink(path):
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+            os.unlink(path)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.chmod(path, 0o755)
+            _use_this_python(path)
+
 
 class RosInstallData(Distribution().get_command_class("install_data")):
     """``setup.py install`` (what colcon runs): the ``ros2 run`` scripts in lib/fanet_ros start

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import runpy
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -168,3 +169,24 @@ def test_the_bag_tools_need_no_onnxruntime_to_evaluate_a_running_node():
         [sys.executable, "-c", f"{HIDE_ONNXRUNTIME}import fanet_ros.evaluation.bag_eval\n"],
         capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+
+
+def test_symlink_install_executables_start_the_python_that_built_them(tmp_path, monkeypatch):
+    """colcon --symlink-install (setuptools < 80) runs `setup.py develop` in a build folder of
+    links to the source and links lib/fanet_ros to its ros_executables: those links become
+    copies that start this Python (not the first python3 on PATH); the source is untouched."""
+    import setuptools
+
+    monkeypatch.setattr(setuptools, "setup", lambda **kwargs: None)
+    copy_linked = runpy.run_path(str(ROOT / "setup.py"))["_copy_linked_executables"]
+    built = tmp_path / "build" / "ros_executables"
+    built.mkdir(parents=True)
+    for path in (ROOT / "ros_executables").iterdir():
+        (built / path.name).symlink_to(path)
+    copy_linked(str(built))
+    for name in ROS_NAMES:
+        assert not (built / name).is_symlink() and os.access(built / name, os.X_OK), name
+        assert (built / name).read_text().splitlines()[0] == f"#!{sys.executable}", name
+        assert (ROOT / "ros_executables" / name).read_text().startswith("#!/usr/bin/env python3")
+    copy_linked(str(ROOT / "ros_executables"))  # run in the source: nothing changes
+    assert (ROOT / "ros_executables" / "demo").read_text().startswith("#!/usr/bin/env python3")
