@@ -26,6 +26,7 @@ from fanet_ros.evaluation.bag_io import (
     make_header,
     serialize_image,
 )
+from fanet_ros.evaluation.replay import Replay
 from fanet_ros.evaluation.report import TIMELINE_FILE, FrameCounts, Report
 from fanet_ros.evaluation.temporal import TemporalStats
 from fanet_ros.image_conversion import DecodedImage
@@ -204,7 +205,24 @@ def test_every_output_of_camera_sized_frames_is_recorded(tiny_model: Path, tmp_p
     assert bag_eval.outputs_missing(report) == ""
 
 
-def test_outputs_missing_from_the_outputs_bag_are_reported() -> None:
+def test_outputs_that_keep_missing_stop_holding_the_replay_up(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """Outputs missing frame after frame: after three such frames the replay waits for labels
+    only (else each frame would wait out every resend), and says so."""
+    monkeypatch.setattr(Replay, "recorded", lambda self, index: False)  # as if never delivered
+    report = evaluate_bag(
+        _drive_bag(tmp_path / "drive", "sqlite3"), None, image_topic=IMAGE_TOPIC,
+        record_outputs=tmp_path / "out", frame_timeout_s=0.2, retries=0,
+        start_node_params={"model_path": str(tiny_model), **NODE_PARAMS},
+    )
+    assert report.counts.labels_received == FRAMES
+    assert "outputs of the last 3 answered frames did not all arrive (each waited for 0.2 s " \
+        "and resent 0 times): waiting for labels only" in capsys.readouterr().err
+
+
+def test_outputs_missing_from_the_outputs_bag_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     report = Report(source="drive", mode="lossless", label_set=CAMVID, scores=None,
                     counts=FrameCounts(images_sent=6, labels_received=6), latencies_ms=np.ones(6),
                     duration_s=0.5, latency_definition="", outputs_bag={
@@ -214,6 +232,10 @@ def test_outputs_missing_from_the_outputs_bag_are_reported() -> None:
     assert "2 on '/seg/color' of 6" in text and "fastdds_large_images.xml" in text
     assert "`/seg/color`: 4 messages (**2 answered frames missing**)" in report.to_markdown()
     assert "`/seg/label`: 6 messages\n" in report.to_markdown()
+    monkeypatch.setattr(bag_eval, "evaluate_bag", lambda *args, **kwargs: report)
+    assert bag_eval.main(["drive", "--no-progress"]) == 1  # lossless: every output was asked for
+    report.mode = "realtime"
+    assert bag_eval.main(["drive", "--no-progress", "--rate", "realtime"]) == 0  # a warning
 
 
 def test_an_existing_outputs_bag_is_not_overwritten(tmp_path: Path) -> None:

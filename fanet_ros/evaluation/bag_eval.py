@@ -302,7 +302,7 @@ def _play(
     replay.start(FrameScorer(label_set, max_samples=num_samples), truth.image_stamps[0])
     start_wall = time.monotonic()
     first_log_ns: int | None = None
-    silent = 0
+    silent = incomplete = 0
     images = tqdm(reader.images(image_topic), total=len(truth.image_stamps), unit="frame",
                   desc=f"bag_eval {rate}", disable=not progress)
     for position, image in enumerate(images):
@@ -325,6 +325,14 @@ def _play(
         index = replay.send(image, frame)
         silent = 0 if _answered(replay, image, index, frame_timeout_s, retries) else silent + 1
         check()
+        if replay.wait_for_outputs_too and not silent:
+            incomplete = 0 if replay.recorded(index) else incomplete + 1
+            if incomplete >= SILENT_FRAMES:
+                replay.wait_for_outputs_too = False
+                print(f"bag_eval: outputs of the last {incomplete} answered frames did not all "
+                      f"arrive (each waited for {frame_timeout_s:g} s and resent {retries} "
+                      "times): waiting for labels only from here; the report counts what is "
+                      "missing", file=sys.stderr)
         if silent >= SILENT_FRAMES:
             raise ReplayError(
                 f"no label for the last {silent} frames (each waited for {frame_timeout_s:g} s "
@@ -430,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--label-info-topic", help="default: ~/label_info next to the label topic")
     parser.add_argument("--dataset", default="", help="class names if ~/label_info is missing")
     parser.add_argument("--frame-timeout", type=_positive_seconds, default=5.0, metavar="S",
-                        help="wait for each label this long before resending (lossless)")
+                        help="wait for each label (and, with --record-outputs, the frame's other "
+                        "outputs) this long before resending (lossless)")
     parser.add_argument("--startup-timeout", type=_positive_seconds, default=60.0, metavar="S")
     parser.add_argument("--samples", type=int_at_least(0), default=4,
                         help="frames shown in frames.png")
@@ -502,8 +511,10 @@ def outputs_missing(report: Report) -> str:
         return ""
     topics = ", ".join(f"{n} on '{t}'" for t, n in missing.items())
     return (f"the outputs bag lacks frames the node answered: {topics} of "
-            f"{report.counts.labels_received} (lost in transport; large images need "
-            "config/fastdds_large_images.xml in the node's and this process, docs/node.md)")
+            f"{report.counts.labels_received} (lost between the node and this recorder: large "
+            "images need config/fastdds_large_images.xml in the node's and this process, "
+            "docs/node.md; in --rate realtime the node's outputs, kept one deep, also replace "
+            "one not yet delivered)")
 
 
 def nothing_scored(report: Report) -> str:

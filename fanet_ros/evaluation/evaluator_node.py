@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections import OrderedDict
 from typing import Any
 
@@ -99,6 +98,8 @@ class EvaluatorNode(Node):
         self.unmatched_stamps: list[str] = []
         self.latencies_ms: list[float] = []
         self.first_ns = self.last_ns = 0
+        self.last_arrival_ns = self.last_pair_ns = 0
+        """When the last message (either side) arrived, and the last pair formed (ns)."""
         self.pending_truth: OrderedDict[Stamp, Pending] = OrderedDict()
         self.pending_labels: OrderedDict[Stamp, Pending] = OrderedDict()
         self.waiting_for_classes: list[tuple[Stamp, np.ndarray, np.ndarray]] = []
@@ -153,6 +154,7 @@ class EvaluatorNode(Node):
     def _arrive(self, msg: Image, now: int, mine: OrderedDict, theirs: OrderedDict,
                 is_label: bool) -> None:
         """``now``: when ``msg`` arrived (ns, system clock), whenever this callback runs."""
+        self.last_arrival_ns = max(self.last_arrival_ns, now)
         if is_label:
             self.counts.labels_received += 1
             self.first_ns = min(self.first_ns or now, now)
@@ -174,6 +176,7 @@ class EvaluatorNode(Node):
             if len(mine) > self.max_pending:
                 self._give_up(*mine.popitem(last=False), is_label)
             return
+        self.last_pair_ns = max(self.last_pair_ns, now)
         label_ns, truth_ns = (now, other[1]) if is_label else (other[1], now)
         self.latencies_ms.append((label_ns - truth_ns) * 1e-6)
         truth, prediction = (other[0], labels) if is_label else (labels, other[0])
@@ -230,15 +233,16 @@ class EvaluatorNode(Node):
             samples=list(self.scorer.samples),
         )
 
-    def unpaired_problem(self, now_ns: int | None = None) -> str:
-        """Why labels and ground truth have both waited unpaired over :data:`PAIRING_WAIT_S`
-        (their stamps differ); empty otherwise."""
+    def unpaired_problem(self) -> str:
+        """Why labels and ground truth keep arriving without pairing (their stamps differ):
+        both sides wait, and for :data:`PAIRING_WAIT_S` of arrivals since the oldest of them
+        came no pair formed. Empty otherwise, also for what a bag's end leaves unpaired (a
+        frame the node dropped, an image without ground truth) while pairs kept forming."""
         if not self.pending_labels or not self.pending_truth:
             return ""
-        now_ns = time.time_ns() if now_ns is None else now_ns
-        waited = [now_ns - arrival for _, arrival in (*self.pending_labels.values(),
-                                                        *self.pending_truth.values())]
-        if min(waited) < PAIRING_WAIT_S * 1e9:
+        oldest = max(next(iter(self.pending_labels.values()))[1],
+                     next(iter(self.pending_truth.values()))[1], self.last_pair_ns)
+        if self.last_arrival_ns - oldest < PAIRING_WAIT_S * 1e9:
             return ""
         label = next(iter(self.pending_labels))
         truth = min(self.pending_truth, key=lambda t: abs(stamp_to_ns(t) - stamp_to_ns(label)))

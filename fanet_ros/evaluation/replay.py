@@ -104,6 +104,8 @@ class Replay:
         """Output topics that answered a warm-up frame."""
         self.expected_topics = {label_topic}
         """Output topics that must answer before the replay starts (and for every frame)."""
+        self.wait_for_outputs_too = outputs is not None
+        """Whether :meth:`wait_for` also waits for a frame's recorded outputs."""
         self.label_info: str | None = None
         self.latencies_ms: list[float] = []
         self.unexpected = 0
@@ -202,10 +204,16 @@ class Replay:
     # -- waiting ----------------------------------------------------------------
 
     def complete(self, index: int) -> bool:
-        """Whether frame ``index`` is answered and, when outputs are recorded, recorded on
-        every expected output topic."""
-        return index in self.answered and (self.outputs is None or all(
-            index in self.outputs.written[topic] for topic in self.expected_topics))
+        """Whether frame ``index`` is answered and, while :attr:`wait_for_outputs_too`, recorded
+        on every expected output topic."""
+        return index in self.answered and (not self.wait_for_outputs_too or self.recorded(index))
+
+    def recorded(self, index: int) -> bool:
+        """Whether frame ``index`` is recorded on every expected output topic (or nothing is
+        recorded)."""
+        with self._cond:
+            return self.outputs is None or all(
+                index in self.outputs.written[topic] for topic in self.expected_topics)
 
     def wait_for(self, index: int, timeout_s: float) -> bool:
         """Wait until frame ``index`` is :meth:`complete`; False on timeout."""
@@ -248,8 +256,9 @@ class Replay:
         """Answered frames not recorded, per expected output topic that lacks any."""
         if self.outputs is None:
             return {}
-        missing = {topic: len(self.answered - self.outputs.written[topic])
-                   for topic in sorted(self.expected_topics)}
+        with self._cond:
+            missing = {topic: len(self.answered - self.outputs.written[topic])
+                       for topic in sorted(self.expected_topics)}
         return {topic: count for topic, count in missing.items() if count}
 
     def raise_error(self) -> None:
