@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import os
 import sys
 import tempfile
 import time
@@ -462,9 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = None
     if args.start_node:
-        from fanet_ros.tooling.ros_env import use_local_ros_domain
+        from fanet_ros.tooling.ros_env import explicit_ros_domain, use_local_ros_domain
 
-        chosen = not os.environ.get("ROS_DOMAIN_ID", "").isdigit()
+        chosen = explicit_ros_domain() is None
         domain = use_local_ros_domain()
         if chosen:  # rviz2 or ros2 topic echo on the user's domain would see nothing
             print(f"bag_eval: the node and this replay use ROS_DOMAIN_ID={domain}, discovery "

@@ -245,7 +245,7 @@ class Replay:
             return sum(len(written[t]) for t in self.expected_topics)
 
         with self._cond:
-            while any(not self.answered <= written[t] for t in self.expected_topics):
+            while self.missing_outputs():
                 before = recorded()
                 self._cond.wait_for(lambda n=before: recorded() > n or self.error, quiet_s)
                 self.raise_error()

@@ -50,6 +50,12 @@ def reserve_ros_domain(exclude: int | None = None) -> int:
     return candidates[0]
 
 
+def explicit_ros_domain() -> int | None:
+    """The ``ROS_DOMAIN_ID`` this process was given, if it holds one."""
+    existing = os.environ.get("ROS_DOMAIN_ID", "")
+    return int(existing) if existing.isdigit() else None
+
+
 def use_local_ros_domain(domain_id: int | None = None) -> int:
     """Restrict discovery to localhost and pick a domain for this run; returns the domain id.
 
@@ -59,7 +65,7 @@ def use_local_ros_domain(domain_id: int | None = None) -> int:
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # Iron and later
     os.environ["ROS_LOCALHOST_ONLY"] = "1"  # Humble
     if domain_id is None:
-        existing = os.environ.get("ROS_DOMAIN_ID", "")
-        domain_id = int(existing) if existing.isdigit() else reserve_ros_domain()
+        existing = explicit_ros_domain()
+        domain_id = existing if existing is not None else reserve_ros_domain()
     os.environ["ROS_DOMAIN_ID"] = str(domain_id)
     return domain_id
