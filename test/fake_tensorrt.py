@@ -24,6 +24,10 @@ It behaves as TensorRT does where fanet_ros depends on it:
 * TensorRT 11 has no FP16/INT8 builder flags and no INT8 calibrator;
 * a failed build logs errors and returns ``None``; the timing cache keeps what
   a build timed, and a build with it re-times only what it lacks;
+  ``set_timing_cache(cache, False)`` returns False for another device's timings
+  (``timing_cache_of_another_device``); INT8 calibration of a dynamic network fails
+  without ``set_calibration_profile``; ``IOptimizationProfile.set_shape`` raises
+  RuntimeError for inconsistent shapes (``refuse_profile_shapes``);
 * from 10.x a build reports its steps to ``config.progress_monitor``
   (``IProgressMonitor``) and is cancelled (returns ``None``) when ``step_complete``
   returns False or raises, as the binding's trampoline does (it prints the exception);
@@ -133,6 +137,8 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
     trt.parsed = []  # sha256 of every graph given to the ONNX parser
     trt.build_steps = lambda step: None  # called before each reported build step (tests)
     trt.cancelled_builds = 0
+    trt.refuse_profile_shapes = False  # tests: set_shape raises as the binding does on bad shapes
+    trt.timing_cache_of_another_device = False  # tests: set_timing_cache refuses a saved cache
     if major >= 10:
         class IProgressMonitor:
             def __init__(self) -> None:
@@ -210,8 +216,13 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
 
     class Profile:
         def set_shape(self, name, low, opt, high) -> None:
-            self.shape = tuple(opt)
-            trt.profiles.append((tuple(low), tuple(opt), tuple(high)))
+            low, opt, high = tuple(low), tuple(opt), tuple(high)
+            if not (len(low) == len(opt) == len(high)
+                    and all(a <= b <= c for a, b, c in zip(low, opt, high, strict=True))) or (
+                    trt.refuse_profile_shapes):  # the binding's PY_ASSERT_RUNTIME_ERROR
+                raise RuntimeError("Shape provided for min is inconsistent with other shapes.")
+            self.shape = opt
+            trt.profiles.append((low, opt, high))
 
     class TimingCache:
         def __init__(self, kernels: set[str]) -> None:
@@ -227,6 +238,7 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
     class Config:
         def __init__(self) -> None:
             self.flags, self.profile, self.int8_calibrator = {"TF32"}, None, None  # as TRT's
+            self.calibration_profile = None
             self.tactic_sources = None
             self.timing_cache: TimingCache | None = None
             if major >= 10:
@@ -241,6 +253,8 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
         def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
             if cache is None:  # pybind11 cannot bind None to ITimingCache const&
                 raise RuntimeError("")
+            if trt.timing_cache_of_another_device and cache.kernels and not ignore_mismatch:
+                return False  # TensorRT refuses timings of another device unless told not to
             self.timing_cache = cache
             return True
 
@@ -268,7 +282,7 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
             return 0  # the profile's index; TensorRT returns -1 for an invalid one
 
         def set_calibration_profile(self, profile: Profile) -> None:
-            pass
+            self.calibration_profile = profile
 
     class Builder:
         def __init__(self, logger: ILogger) -> None:
@@ -301,6 +315,10 @@ def make_fake_tensorrt(version: str = "8.6.1", fail_build_with: list[str] | None
             errors = list(fail_build_with or [])
             if "INT8" in config.flags and batches == 0 and config.int8_calibrator.cache is None:
                 errors.append("Calibration failure occurred with no scaling factors detected.")
+            if ("INT8" in config.flags and any(d < 0 for d in network.get_input(0).shape)
+                    and config.calibration_profile is None):
+                errors.append("Calibration profile must be provided when calibrating a network "
+                              "with dynamic shapes.")
             for message in errors:
                 self.logger.log(Severity.ERROR, message)
             if errors or not _steps_completed(config):

@@ -275,6 +275,22 @@ def test_rebuilds_reuse_the_timing_cache(fake_gpu, tiny_model, tmp_path):
     assert f"TensorRT timing cache {timing} is unusable" in "\n".join(logs)
     open_engine(config, print, force=True)  # the build saved a good cache over the bad one
     assert trt.timed[3] == 0
+    trt.timing_cache_of_another_device = True  # TensorRT refuses it: time again, still build
+    logs.clear()
+    open_engine(config, logs.append, force=True)
+    assert trt.timed[4] == trt.timed[0] and len(trt.builds) == 5
+    assert f"TensorRT refused the timing cache {timing}; starting an empty one" in logs
+
+
+def test_an_input_shape_the_profile_refuses_stops_the_build_naming_model_and_shape(
+        fake_gpu, tiny_model, tmp_path):
+    trt, _ = fake_gpu("10.3.0")
+    trt.refuse_profile_shapes = True  # set_shape raises RuntimeError, as the binding does
+    with pytest.raises(ModelLoadError, match=(
+            r"refused the input shape \(1, 64, 96, 3\) for 'image' of '.*tiny.*\.onnx' "
+            r"\(TensorRT said: Shape provided for min is inconsistent.*use another input size")):
+        create_backend(tensorrt_config(tiny_model, tmp_path, precision="fp32")).close()
+    assert trt.builds == []
 
 
 @pytest.mark.parametrize(("version", "precision"), [

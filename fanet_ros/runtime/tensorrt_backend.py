@@ -1,7 +1,7 @@
 """TensorRT backend: one engine, one CUDA stream, buffers allocated once.
 
 Uses the name-based tensor API (``num_io_tensors``, ``set_tensor_address``,
-``execute_async_v3``) of TensorRT 8.6 and 10.x (JetPack 6, desktop). Inputs
+``execute_async_v3``) of TensorRT 8.6, 10.x and 11.x (JetPack 6, desktop). Inputs
 and outputs go through page-locked host buffers with asynchronous copies; a
 model with the arg-max folded in (``output: labels``) copies back only its
 integer class ids (INT32 or INT64: the engine has no uint8 cast, see

@@ -48,7 +48,9 @@ class EngineBuildError(ModelLoadError):
 
 LIBRARY_TACTICS = ("CUBLAS", "CUBLAS_LT", "CUDNN")
 """Tactic sources TensorRT 8.x enables by default (10.x no longer does): kernels of other
-libraries, whose versions the engine then depends on without the engine key holding them."""
+libraries, whose versions an engine that used them would depend on without the engine key
+holding them. 8.6 already keeps them out of its own layers by default (preview feature
+``kDISABLE_EXTERNAL_TACTIC_SOURCES_FOR_CORE_0805``); plugins could still use them."""
 
 
 def strongly_typed_only() -> bool:
@@ -93,12 +95,16 @@ def build_serialized_engine(
     profile = None
     if any(d < 0 for d in image.shape):  # dynamic ONNX: one profile, fixed at the chosen size
         profile = builder.create_optimization_profile()
-        profile.set_shape(image.name, shape, shape, shape)
-        if config.add_optimization_profile(profile) < 0:  # -1: TensorRT found it invalid
+        try:  # the binding raises RuntimeError for shapes it finds inconsistent
+            profile.set_shape(image.name, shape, shape, shape)
+            refusal = None if config.add_optimization_profile(profile) >= 0 else ""  # -1: invalid
+        except RuntimeError as exc:
+            refusal = f"TensorRT said: {exc}"
+        if refusal is not None:
             raise EngineBuildError(
                 f"TensorRT {trt.__version__} refused the input shape {shape} for "
-                f"'{image.name}' of '{spec.onnx_path}' ({tensorrt_said(logger.take_errors())}); "
-                "use another input size")
+                f"'{image.name}' of '{spec.onnx_path}' "
+                f"({refusal or tensorrt_said(logger.take_errors())}); use another input size")
     if spec.precision in ("fp16", "int8") and not strongly_typed_only():
         config.set_flag(trt.BuilderFlag.FP16)  # also the fallback for layers INT8 cannot run
     calibrator = None
@@ -189,7 +195,8 @@ def _check_precision_supported(precision: str) -> None:
 def _without_library_tactics(config: trt.IBuilderConfig) -> None:
     """TensorRT's own kernels only, as TensorRT 10 builds by default: no engine that needs a
     given cuBLAS or cuDNN at run time (an upgrade of either would keep the key and break or
-    slow the engine), and neither library is loaded (hundreds of MiB on a Jetson)."""
+    slow the engine), and neither library is loaded (hundreds of MiB on a Jetson). Up to 8.5
+    TensorRT's layers could pick them; on 8.6 only plugins could, so this is a guarantee."""
     sources = config.get_tactic_sources()
     for name in LIBRARY_TACTICS:
         source = getattr(trt.TacticSource, name, None)

@@ -126,7 +126,10 @@ def native_handle(cuda_object: Any) -> int:
         from cuda.bindings.utils import get_cuda_native_handle
     except ImportError:
         return int(cuda_object)
-    return int(get_cuda_native_handle(cuda_object))
+    try:
+        return int(get_cuda_native_handle(cuda_object))
+    except TypeError:  # a type its table does not know ("Unknown type"): the old way works
+        return int(cuda_object)
 
 
 class DeviceBuffer:
