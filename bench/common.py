@@ -60,14 +60,27 @@ def format_size(size: Sequence[int]) -> str:
 def module_command(module: str, argv: Sequence[str] | None = None) -> str:
     """The command that reruns this benchmark: ``python -m bench.NAME`` and its arguments
     (``argv``, default this process's) but ``--results-dir``. No machine's folders end up in
-    the results: an absolute path inside the repository becomes relative to its root (where
-    the command runs), any other is cut to its last part."""
+    the results: a path inside the repository is written relative to its root (where the
+    command runs), any other as a placeholder named after its option (``--camvid CAMVID``)."""
     args, shown = list(sys.argv[1:] if argv is None else argv), []
     for i, arg in enumerate(args):
         if arg.startswith("--results-dir") or (i and args[i - 1] == "--results-dir"):
             continue
-        shown.append(portable_path(arg) if arg.startswith("/") else arg)
+        option = args[i - 1] if i and args[i - 1].startswith("--") else ""
+        shown.append(portable_argument(arg, option))
     return " ".join(["python -m", module, *shown])
+
+
+def portable_argument(arg: str, option: str = "") -> str:
+    """``arg`` as a recorded command shows it: a path (it has a ``/`` or is ``.``/``..``)
+    relative to the repository root when it lies inside it, else ``option``'s placeholder
+    (``--peer-onnx`` -> ``PEER_ONNX``; ``PATH`` without one); anything else as it is."""
+    if arg.startswith("-") or ("/" not in arg and arg not in (".", "..")):
+        return arg
+    resolved = Path(arg).resolve()
+    if resolved.is_relative_to(REPO):
+        return resolved.relative_to(REPO).as_posix()
+    return option.lstrip("-").replace("-", "_").upper() or "PATH"
 
 
 def portable_path(path: str) -> str:

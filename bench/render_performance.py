@@ -594,13 +594,18 @@ def budget_sentence(comparison: dict[str, Any] | None) -> str:
     scores = ", ".join(f"{r['model']} {100 * r['budget']['miou']:.1f} %"
                        for r in comparison["models"] if (r.get("budget") or {}).get("miou"))
     return f" CamVid val mIoU after the same {comparison['budget']['epochs']}-epoch budget " \
-           f"each: {scores}."
+           f"each ({comparison['machine']['time'][:10]}): {scores}."
 
 
-def readme_models(root: Path) -> str:
+def readme_models(results: Results, root: Path) -> str:
+    """The shipped models' table (from their cards), then how they score through the node
+    (``bench.shipped_through_node``'s result)."""
+    from bench.shipped_through_node import render
     from fanet_training.model_card import shipped_models_table
 
-    return shipped_models_table(root / MODELS_DIR, link_prefix=MODELS_DIR.as_posix() + "/")
+    table = shipped_models_table(root / MODELS_DIR, link_prefix=MODELS_DIR.as_posix() + "/")
+    through_node = results.get("shipped_through_node")
+    return table + (f"\n\n{render(through_node)}" if through_node else "")
 
 
 def shipped_models(results: Results, root: Path) -> str:
@@ -696,7 +701,7 @@ def blocks(results: Results, root: Path = REPO) -> dict[Path, dict[str, str]]:
         node["soak"] = soak(results["soak"])
     if {"memory_after_large_frames", "memory_after_large_frames_profile"} <= results.keys():
         node["memory_after_large_frames"] = memory_after_large_frames(results)
-    readme = {"performance": readme_performance(results), "models": readme_models(root)}
+    readme = {"performance": readme_performance(results), "models": readme_models(results, root)}
     return {PERFORMANCE_PAGE: performance, NODE_PAGE: node, README: readme, **cards}
 
 

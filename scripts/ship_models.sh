@@ -76,6 +76,8 @@ case "${1:-}" in
       fi
       fanet-robustness "$schedule/heldout.onnx" --dataset-root "$CAMVID" --split train \
         --drives 0006R0 --output "fanet_ros/models/${model}_camvid.robustness.json"
+      # the campaign's table reads the twin's run folder: the same figures as the card's
+      cp "fanet_ros/models/${model}_camvid.robustness.json" "$schedule/robustness.json"
       python -m bench.resolution_table --camvid "$CAMVID" --model "${model}_camvid" \
         --holdout-model "$schedule/heldout.onnx"
       python -m fanet_training.model_card "$final" --metrics "$final/eval/metrics.json" \

@@ -102,7 +102,19 @@ def test_size_agnostic_speed_names_the_commit_main_was() -> None:
 def test_recorded_commands_rerun_from_the_root(monkeypatch) -> None:
     monkeypatch.setattr("sys.argv", ["x", "--camvid", "/abs/data/camvid", "--rounds", "3"])
     assert module_command("bench.ort_tuning") == \
-        "python -m bench.ort_tuning --camvid camvid --rounds 3"
+        "python -m bench.ort_tuning --camvid CAMVID --rounds 3"
+    monkeypatch.chdir(ROOT)
+    assert module_command("bench.x", [
+        "--peer-onnx", "../peer/fast.onnx", "--model", "fanet_camvid", "--holdout-model",
+        "campaign/fanet_schedule_300/heldout.onnx", "--results-dir", "/tmp/r", "../runs"]) == (
+        "python -m bench.x --peer-onnx PEER_ONNX --model fanet_camvid --holdout-model "
+        "campaign/fanet_schedule_300/heldout.onnx PATH")
+
+
+def test_no_recorded_command_names_a_folder_outside_the_repository() -> None:
+    for name, data in render_performance.load_results().items():
+        for command in re.findall(r'"command": "([^"]*)"', json.dumps(data)):
+            assert "../" not in command and " /" not in command, (name, command)
 
 
 def test_bench_needs_no_path_hacks() -> None:

@@ -118,3 +118,23 @@ def test_resolution_table_scores_val_and_a_held_out_drive_per_size(tmp_path):
     table = resolution_section(data)
     assert "| input (HxW) | val mIoU (%) | held-out mIoU (%) | inference ms | frame ms |" in table
     assert "without drive synth_0000, on that drive's 10 frames" in table
+
+
+@pytest.mark.slow
+def test_shipped_through_node_scores_val_and_the_twin_on_its_drive(tmp_path):
+    from bench.shipped_through_node import render
+    from fanet_ros.synthetic.dataset import write_dataset
+
+    data_root = write_dataset(tmp_path / "data", 6, 3, height=72, width=96, seed=2)
+    model = build_tiny_model(tmp_path / "tiny.onnx")
+    twin_run = tmp_path / "twin_run"
+    build_tiny_model(twin_run / "heldout.onnx", seed=1)
+    run_bench("shipped_through_node", "--camvid", str(data_root), "--models", str(model),
+              "--twin", f"tiny={twin_run}", "--holdout-drive", "synth_0000",
+              "--results-dir", str(tmp_path))
+    data = json.loads((tmp_path / "shipped_through_node.json").read_text())
+    [row] = data["models"]
+    assert row["model"] == "tiny" and row["twin"] == "twin_run"
+    assert row["val"]["frames"] == 3 and row["holdout"]["frames"] == 6  # synth_00000-05
+    assert row["val"]["miou"] != row["holdout"]["miou"] and row["val"]["fps"] > 0
+    assert "tiny " in render(data) and "% on synth_0000 (its twin)" in render(data)

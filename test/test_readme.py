@@ -48,13 +48,18 @@ def test_performance_block_is_the_rendered_summary():
         readme_performance(load_results())
 
 
-def test_models_block_is_generated_from_the_shipped_cards():
-    from bench.render_performance import readme_models
+def test_models_block_is_generated_from_the_shipped_cards_and_the_node_run():
+    from bench.render_performance import load_results, readme_models
 
     models = block((ROOT / "README.md").read_text(), "models")
-    assert models == readme_models(ROOT)
+    assert models == readme_models(load_results(), ROOT)
     for card in sorted((ROOT / "fanet_ros" / "models").glob("*.md")):
         assert f"`{card.stem}.onnx`" in models and f"(fanet_ros/models/{card.name})" in models
+    # the figures through the node come from a recorded run of the shipped models
+    node_run = next(line for line in models.splitlines() if line.startswith("Through the node"))
+    assert "python -m bench.shipped_through_node" in node_run
+    for model in sorted((ROOT / "fanet_ros" / "models").glob("*_camvid.onnx")):
+        assert f"{model.stem} " in node_run, model.stem
 
 
 def test_commands_are_documented_under_both_names():
