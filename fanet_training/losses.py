@@ -12,6 +12,13 @@ from keras import ops
 from fanet_ros.labels import IGNORE_LABEL
 
 
+def one_value_per_replica(value):
+    """A loss already averaged over a replica's batch, as a ``(1,)`` tensor: Keras passes a
+    scalar loss through unscaled, but divides this one by the number of replicas, so the
+    gradients MirroredStrategy sums over N GPUs average instead of growing N-fold."""
+    return ops.reshape(value, (1,))
+
+
 @keras.saving.register_keras_serializable(package="fanet_training")
 class SegmentationCrossEntropy(keras.losses.Loss):
     """Mean pixel cross-entropy over labelled pixels.
@@ -49,7 +56,8 @@ class SegmentationCrossEntropy(keras.losses.Loss):
                                          safe_labels)
         if self.ohem_threshold is not None:
             weights = weights * self._hard_pixels(pixel_loss, valid)
-        return ops.sum(pixel_loss * weights) / ops.maximum(ops.sum(weights), 1e-6)
+        return one_value_per_replica(
+            ops.sum(pixel_loss * weights) / ops.maximum(ops.sum(weights), 1e-6))
 
     def _hard_pixels(self, pixel_loss, valid):
         """1.0 for pixels above the hard-loss threshold, lowered to keep ``min_kept`` pixels."""
@@ -103,7 +111,8 @@ class LovaszSoftmax(keras.losses.Loss):
         truth = ops.take_along_axis(ops.transpose(truth), order, axis=-1)
         per_class = ops.sum(errors * ops.stop_gradient(jaccard_steps(truth)), axis=-1)
         present = ops.cast(ops.sum(truth, axis=-1) > 0, "float32")
-        return ops.sum(per_class * present) / ops.maximum(ops.sum(present), 1.0)
+        return one_value_per_replica(
+            ops.sum(per_class * present) / ops.maximum(ops.sum(present), 1.0))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "ignore_label": self.ignore_label,
@@ -135,4 +144,5 @@ class DistillationLoss(keras.losses.Loss):
         target = ops.cast(y_true, "float32")
         log_student = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
         log_target = ops.log(ops.maximum(target, 1e-8))
-        return ops.mean(ops.sum(target * (log_target - log_student), axis=-1))
+        return one_value_per_replica(
+            ops.mean(ops.sum(target * (log_target - log_student), axis=-1)))

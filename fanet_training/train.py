@@ -116,7 +116,8 @@ class TrainConfig:
     """Comma-separated drives (frame-name prefixes) left out of training and scored as
     ``holdout`` at each validation: a measure of streets the model has not seen."""
     select: str = "best"
-    """Weights to ship: ``best`` (best held-out mIoU, else best val mIoU) or ``last`` epoch."""
+    """Weights to ship: ``best`` (best val mIoU; the held-out drive never picks them) or the
+    ``last`` epoch."""
     copy_paste: float = 0.5
     """Probability that a training frame gets the rare classes' pixels (those rarer than the
     median class) of another training frame pasted over it (``augment.paste_objects``);
@@ -294,7 +295,8 @@ def datasets(config: TrainConfig, replicas: int
         evaluation["holdout"] = held
     label_set = label_set_for_layout(config.layout, config.dataset_root)
     if config.extra_train_root:
-        trained += extra_training_frames(config, label_set)
+        trained += extra_frames_not_scored(extra_training_frames(config, label_set), trained,
+                                           evaluation, drives, config.extra_train_root)
     check_splits([("train", trained), *evaluation.items()], config.layout, label_set,
                  config.skip_corrupt, config.workers)
     if config.copy_paste:
@@ -325,6 +327,22 @@ def extra_training_frames(config: TrainConfig, label_set: LabelSet) -> list[Samp
         raise ValueError(f"--extra-train-root {root} holds no {config.layout} train frames")
     print(f"training also on {len(frames)} frames of {root}", flush=True)
     return frames
+
+
+def extra_frames_not_scored(extra: list[Sample], trained: list[Sample],
+                            evaluation: dict[str, list[Sample]], drives: tuple[str, ...],
+                            root: str) -> list[Sample]:
+    """``extra``, refused when it holds a frame of a held-out drive or a scored frame the
+    dataset root does not train on: the scores would then measure memory, not
+    generalisation."""
+    unseen = {s.name for split in evaluation.values() for s in split} - {s.name for s in trained}
+    leaked = [s.name for s in extra if s.name in unseen or (drives and s.name.startswith(drives))]
+    if leaked:
+        raise ValueError(
+            f"--extra-train-root {root}: {len(leaked)} of its frames are scored or of a "
+            f"held-out drive ({', '.join(leaked[:3])}{', ...' if len(leaked) > 3 else ''}); "
+            "leave them out of it")
+    return extra
 
 
 def paste_classes(samples: list[Sample], layout: str, label_set: LabelSet) -> tuple[int, ...]:
@@ -364,18 +382,28 @@ def class_weights_for(config: TrainConfig, train_data: SegmentationDataset,
     return weights
 
 
-def check_steps_per_epoch(state: dict, steps: int, run_dir: Path, frames: int) -> None:
-    """A resumed run keeps the steps per epoch its state records (runs from before
-    2026-12-07 record none): frames added to (or taken from) the dataset since would change
-    them, and the learning-rate schedule, built on them, would jump mid-run. (Not read from
-    the optimizer's step count: mixed precision skips steps with overflowing gradients.)"""
+def check_resumed_frames(state: dict, steps: int, frames: list[Sample], run_dir: Path) -> None:
+    """A resumed run keeps the steps per epoch and the training frames its state records
+    (runs from before 2026-12-07 record no steps, from before 2026-12-08 no frames): frames
+    added to (or taken from) the dataset since would move the learning-rate schedule, built
+    on the steps, mid-run; other frames of the same count (another --extra-train-root) would
+    change what it learns and its class weights. (Steps are not read from the optimizer's
+    step count: mixed precision skips steps with overflowing gradients.)"""
+    again = (f"Resume with the frames it trained on, or start a new --run-dir (--init-from "
+             f"'{run_dir}' keeps its weights)")
     trained = state.setdefault("steps_per_epoch", steps)
     if trained != steps:
         raise ValueError(
             f"'{run_dir}' trained {state['epoch']} epochs of {trained} steps, and the dataset "
-            f"now gives {steps} steps per epoch ({frames} training frames): its frames changed, "
-            "which would move the learning-rate schedule mid-run. Resume with the frames it "
-            f"trained on, or start a new --run-dir (--init-from '{run_dir}' keeps its weights)")
+            f"now gives {steps} steps per epoch ({len(frames)} training frames): its frames "
+            f"changed, which would move the learning-rate schedule mid-run. {again}")
+    digest = frames_digest(frames)
+    recorded = state.setdefault("train_frames", digest)
+    if recorded != digest:
+        raise ValueError(
+            f"'{run_dir}' trained {state['epoch']} epochs on other frames than the "
+            f"{len(frames)} its dataset roots give now (sha256 of their names {digest[:12]}, "
+            f"recorded {recorded[:12]}). {again}")
 
 
 def frames_digest(samples: list[Sample]) -> str:
@@ -459,19 +487,20 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
           f"{steps} steps/epoch, {replicas} replica(s), mixed precision "
           f"{'on' if mixed else 'off'}, backend {keras.backend.backend()}", flush=True)
     num_classes = train_data.label_set.num_classes
+    if state["epoch"]:  # before the class weights, which other frames would recount
+        check_resumed_frames(state, steps, train_data.samples, run_dir)
+    else:  # what a resume must find again
+        state["steps_per_epoch"], state["train_frames"] = steps, frames_digest(train_data.samples)
     class_weights = class_weights_for(config, train_data, run_dir)
     with scope:
         optimizer = make_optimizer(config, steps)
         model, ship_model = compile_model(config, num_classes, optimizer, class_weights)
         if state["epoch"]:
             run_state.load_checkpoint(model, run_dir / run_state.CHECKPOINT)
-            check_steps_per_epoch(state, steps, run_dir, len(train_data.samples))
             print(f"resuming '{run_dir}' after epoch {state['epoch']} "
                   f"(optimizer step {int(model.optimizer.iterations)})", flush=True)
-        else:
-            state["steps_per_epoch"] = steps  # what a resume must find again
-            if config.init_from:
-                initialise(model, config.init_from)
+        elif config.init_from:
+            initialise(model, config.init_from)
         if average is not None:
             attach_average(average, model, run_dir, resume=bool(state["epoch"]))
     def eval_model() -> keras.Model:

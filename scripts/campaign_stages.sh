@@ -202,7 +202,8 @@ declare -A STAGES=(
 # the 300-epoch runs already have, and generated streets stay off.
 # They ended on 2026-12-07 (seed 0 40.1 % at epoch 40, 38.6 over the last three; seed 1 40.5,
 # 39.4): averaged over the seeds 40.3 %, so recipe_r (38.8) trails them by 1.5 points: the lead
-# came from the steps, generated streets stay off and recipe_s does not run. The extra steps
+# came from the steps, generated streets stay off and recipe_s does not run (with the class
+# weights the streets bring: they are counted over every training frame). The extra steps
 # gave recipe_l +3.0 points at epoch 40 (+2.3 over the last three): 40 epochs of 33 steps stop
 # well short of what the recipe reaches, so comparisons from here on use recipe_t's 66 steps.
 # recipe_u, recipe_u_seed1: the authors' optimiser, SGD (momentum 0.9, peak LR 0.045, $SGD

@@ -213,6 +213,38 @@ def test_extra_train_root_adds_training_frames_never_scored(tmp_path: Path) -> N
               verbose=0)
 
 
+def test_extra_train_root_refuses_frames_of_a_held_out_drive(tmp_path: Path) -> None:
+    """Before: they trained and were scored on, with no word (the held-out figure then
+    measured memory)."""
+    from fanet_training.train import datasets
+
+    root = write_dataset(tmp_path / "data", count=4)
+    extra = write_dataset(tmp_path / "extra", count=2, splits=("train",), seed=1)
+    config = _config(root, tmp_path / "run", holdout="frame_000", extra_train_root=str(extra))
+    with pytest.raises(ValueError, match=r"--extra-train-root .*extra: 1 of its frames are "
+                       r"scored or of a held-out drive \(frame_000\); leave them out"):
+        datasets(config, 1)
+
+
+def test_resume_refuses_other_training_frames_of_the_same_count(tmp_path: Path) -> None:
+    """Before: another --extra-train-root of the same size resumed, and its class weights
+    were recounted and overwritten mid-run."""
+    root = write_dataset(tmp_path / "data", count=8)
+    extra = write_dataset(tmp_path / "extra", count=4, splits=("train",), seed=1)
+    config = _config(root, tmp_path / "run", epochs=3, extra_train_root=str(extra),
+                     class_weighting="median-frequency")
+    with pytest.raises(KeyboardInterrupt):
+        train(config, extra_callbacks=[KillBeforeEpoch(1)], verbose=0)
+    weights = (tmp_path / "run" / "class_weights.json").read_text()
+    for kind in ("images", "labels"):  # the same count of other frames
+        for path in (extra / kind / "train").iterdir():
+            path.rename(path.with_name(f"other_{path.name}"))
+    with pytest.raises(ValueError, match=r"trained 1 epochs on other frames than the 12 its "
+                       r"dataset roots give now"):
+        train(config, verbose=0)
+    assert (tmp_path / "run" / "class_weights.json").read_text() == weights
+
+
 def test_resume_refuses_options_that_would_change_the_run(tmp_path: Path) -> None:
     """A changed --epochs or --learning-rate would bend the schedule at the restored step;
     where the data lives and how it loads may change (a new machine)."""
@@ -448,3 +480,49 @@ def test_lr_find_sweeps_with_the_loss_training_uses(tmp_path: Path) -> None:
     assert rates == sorted(rates) and rates[0] >= 1e-5  # an exponential sweep upwards
     weights = json.loads((tmp_path / "run" / "class_weights.json").read_text())
     assert weights["method"] == "median-frequency"  # the class-weighted loss, as training's
+
+
+def test_losses_average_over_replicas_so_n_gpus_take_one_gpus_step() -> None:
+    """MirroredStrategy sums the replicas' gradients: a loss must be scaled by 1/N (Keras does
+    it for a loss with a batch axis, not for a scalar), else N GPUs step N times as far."""
+    script = textwrap.dedent("""
+        import contextlib
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import keras
+        import numpy as np
+        from fanet_training.losses import (
+            DistillationLoss, LovaszSoftmax, SegmentationCrossEntropy)
+
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(4, 8, 8, 3)).astype("float32")
+        labels = rng.integers(0, 3, (4, 8, 8)).astype("int32")
+        teacher = rng.dirichlet(np.ones(3), (4, 8, 8)).astype("float32")
+
+        def step(scope, loss, y):
+            with scope:
+                keras.utils.set_random_seed(1)
+                model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(3, 1)])
+                before = model.get_weights()[0].copy()
+                model.compile(optimizer=keras.optimizers.SGD(1.0), loss=loss)
+            model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+            return np.abs(model.get_weights()[0] - before).sum()
+
+        mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        for loss, y in ((lambda: SegmentationCrossEntropy(from_logits=True), labels),
+                        (lambda: LovaszSoftmax(stride=1), labels),
+                        (DistillationLoss, teacher)):
+            ratio = step(mirrored.scope(), loss(), y) / step(contextlib.nullcontext(), loss(), y)
+            print(type(loss()).__name__, round(float(ratio), 3))
+    """)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=180, env=env, cwd=TEST_DIR.parent)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    ratios = {name: float(ratio) for name, ratio in (
+        line.split() for line in result.stdout.splitlines() if line.count(" ") == 1)}
+    assert ratios.keys() == {"SegmentationCrossEntropy", "LovaszSoftmax", "DistillationLoss"}
+    # Lovász sorts each replica's pixels apart, so its two halves differ slightly from the whole
+    assert all(0.97 < ratio < 1.03 for ratio in ratios.values()), ratios  # 2.0 unscaled
