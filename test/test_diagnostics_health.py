@@ -152,3 +152,22 @@ def test_stage_times_of_a_frame_still_in_flight_count_with_it():
     means, frames = times.take()
     assert frames == 1
     assert means == pytest.approx({"convert": 2.0, "inference": 10.0, "publish": 1.0})
+
+
+def test_an_activation_starts_the_judgement_again(monitor):
+    """A managed node inactive for a while: on activate, the camera gets its grace period
+    (not 'no image arrived in 4 s', nor 'input stopped' from frames before deactivate)."""
+    flowing = [(t, Counts(received=10 * t, processed=10 * t, published=10 * t), t)
+               for t in range(3)]
+    assert run(monitor, flowing).reason == "ok"
+    monitor.restart(10.0)  # deactivated at 2 s, activated again at 10 s
+    before = Counts(received=20, processed=20, published=20)
+    health = run(monitor, [(10.2, before, 2.0)])
+    assert (health.level, health.reason) == (WARN, "waiting"), health
+    health = run(monitor, [(13.5, before, 2.0)])  # still nothing since the activation
+    assert (health.level, health.reason) == (WARN, "reliable_nothing_arrives"), health
+    ticks = [(14.0 + t, Counts(received=20 + 5 * t, processed=20 + 5 * t,
+                               published=20 + 5 * t), 14.0 + t) for t in range(4)]
+    health = run(monitor, ticks)
+    assert (health.level, health.reason) == (OK, "ok")
+    assert health.message.startswith("15 frames published in 3.0 s")  # not since 2 s

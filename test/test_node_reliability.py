@@ -132,6 +132,39 @@ def test_reliable_cameras_deliver_every_frame_then_best_effort_at_least_the_tran
     assert proc.poll() is None
 
 
+def test_reliable_subscribers_of_camera_sized_outputs_get_every_frame(default_node):
+    """A planner on ~/label and rviz2 on ~/color and ~/overlay, all reliable, with Fast DDS's
+    default transport: each gets every frame the node published. With outputs kept one deep
+    (before), label got 22-24 and colour 13-18 of 30 while /diagnostics counted 30 published."""
+    proc, _ = default_node
+    outputs = ("label", "color", "overlay")
+    frames = 20
+    with SpinningNode() as spinner:
+        diag = DiagnosticsProbe(spinner.node, "/r/segmentation_node: segmentation")
+        got: dict[str, set[int]] = {name: set() for name in outputs}
+        for name in outputs:
+            spinner.node.create_subscription(
+                Image, f"/r/segmentation_node/{name}",
+                lambda msg, name=name: got[name].add(msg.header.stamp.sec), RELIABLE)
+        camera = spinner.node.create_publisher(Image, "/r/camera/image", RELIABLE)
+        assert diag.status_after(lambda s: s["input_publishers"] == "1"), diag.latest
+        assert wait_for(lambda: all(spinner.node.count_publishers(
+            f"/r/segmentation_node/{name}") == 1 for name in outputs), TIMEOUT)
+        time.sleep(1.0)  # the node's writers match these readers
+        start = {name: int(diag.latest.get(f"published_{name}", 0)) for name in outputs}
+        for second in range(1000, 1000 + frames):
+            camera.publish(camera_frame(480, 640, second * 1_000_000_000))
+            time.sleep(0.2)
+        published = {name: settled_count(diag, f"published_{name}") - start[name]
+                     for name in outputs}  # the same frames: every output is subscribed
+        assert wait_for(lambda: all(len(got[n]) >= published[n] for n in outputs), 10.0)
+        assert published["label"] >= frames - 2, published  # a frame or two may go stale
+        assert {name: len(got[name]) for name in outputs} == published
+        assert got["color"] == got["overlay"] == got["label"]
+        spinner.node.destroy_publisher(camera)
+    assert proc.poll() is None
+
+
 def settled_count(diag: DiagnosticsProbe, key: str) -> int:
     """``key`` once two statuses in a row, both sent after this call, agree: what the node
     counted of a stream that has ended (a fixed sleep reads a status that may lag)."""

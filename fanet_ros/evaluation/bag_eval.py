@@ -512,7 +512,7 @@ def outputs_missing(report: Report) -> str:
     return (f"the outputs bag lacks frames the node answered: {topics} of "
             f"{report.counts.labels_received} (lost between the node and this recorder: large "
             "images need config/fastdds_large_images.xml in the node's and this process, "
-            "docs/node.md; in --rate realtime the node's outputs, kept one deep, also replace "
+            "docs/node.md; in --rate realtime the node's outputs, kept five deep, also replace "
             "one not yet delivered)")
 
 

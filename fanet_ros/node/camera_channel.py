@@ -369,6 +369,13 @@ class CameraChannel:
 
     # -- diagnostics ----------------------------------------------------------
 
+    def restart_monitoring(self) -> None:
+        """Health and rates from now on (each lifecycle activation): an inactive stretch is
+        neither a silent camera nor part of a rate."""
+        self.health.restart(time.monotonic())
+        self.frames_in.restart()
+        self.frames_out.restart()
+
     def status(self, now: float, dropped_stale: int, shared: dict[str, str]) -> DiagnosticStatus:
         """This camera's /diagnostics status; ``shared``: the node's values (model, ...)."""
         with self.counters.lock:

@@ -156,6 +156,12 @@ class HealthMonitor:
         self.started = time.monotonic()
         self._history: deque[tuple[float, Counts]] = deque()
 
+    def restart(self, now: float) -> None:
+        """Judge from ``now`` (``time.monotonic()``, a lifecycle activation) on: the time
+        before, when frames were not wanted, counts neither as silence nor in the windows."""
+        self.started = now
+        self._history.clear()
+
     def assess(
         self,
         now: float,
@@ -212,10 +218,13 @@ class HealthMonitor:
         self, now: float, counts: Counts, last_received: float | None, source: InputState
     ) -> Health | None:
         """Why no frame has come for ``input_timeout`` seconds, or ``None`` if frames come."""
+        if last_received is not None and last_received < self.started:
+            last_received = None  # before this activation
         quiet = now - (self.started if last_received is None else last_received)
         if last_received is not None and quiet < self.input_timeout:
             return None
-        since = now if source.publishers_since is None else source.publishers_since
+        since = now if source.publishers_since is None else max(source.publishers_since,
+                                                                self.started)
         waited = now - since
         if source.publishers and waited < self.input_timeout or quiet < self.input_timeout:
             return Health(WARN, "waiting", (

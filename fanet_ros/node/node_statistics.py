@@ -43,6 +43,11 @@ class RateMeter:
         with self._lock:
             self.count += 1
 
+    def restart(self) -> None:
+        """The next :meth:`rate` counts from now."""
+        with self._lock:
+            self._since, self._since_count = time.monotonic(), self.count
+
     def rate(self) -> float:
         with self._lock:
             now = time.monotonic()

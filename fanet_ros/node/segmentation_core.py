@@ -183,6 +183,8 @@ class SegmentationCore:
     def _activate(self: Any) -> None:
         self.label_info_pub.publish(self._label_info())
         self._slots.reopen()
+        for channel in self.channels.values():
+            channel.restart_monitoring()
         self._active = True
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, args=(self._stop,),

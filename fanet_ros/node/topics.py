@@ -35,24 +35,24 @@ TOPICS: tuple[Topic, ...] = (
     Topic("image/compressed", "sensor_msgs/CompressedImage", "as `image`", "used instead with "
           "`image_transport:=compressed` (jpeg, png); follows the remapped `image` name as "
           "image_transport does", published=False),
-    Topic("~/label", "sensor_msgs/Image", "reliable, keep last 1",
+    Topic("~/label", "sensor_msgs/Image", "reliable, keep last 5",
           "class id per pixel, 255 = unknown", published=True, note=", mono8"),
-    Topic("~/color", "sensor_msgs/Image", "reliable, keep last 1",
+    Topic("~/color", "sensor_msgs/Image", "reliable, keep last 5",
           "class colours (channel order follows the input)", published=True,
           note=", rgb8 or bgr8"),
-    Topic("~/overlay", "sensor_msgs/Image", "reliable, keep last 1",
+    Topic("~/overlay", "sensor_msgs/Image", "reliable, keep last 5",
           "input blended with the colours (`overlay_alpha`)", published=True,
           note=", rgb8 or bgr8"),
-    Topic("~/color/compressed", "sensor_msgs/CompressedImage", "reliable, keep last 1",
+    Topic("~/color/compressed", "sensor_msgs/CompressedImage", "reliable, keep last 5",
           "`~/color` as JPEG (`jpeg_quality`), for a viewer on another machine (rviz2's "
           "compressed transport); encoded only while subscribed", published=True),
-    Topic("~/overlay/compressed", "sensor_msgs/CompressedImage", "reliable, keep last 1",
+    Topic("~/overlay/compressed", "sensor_msgs/CompressedImage", "reliable, keep last 5",
           "`~/overlay` as JPEG, the same way", published=True),
-    Topic("~/confidence", "sensor_msgs/Image", "reliable, keep last 1",
+    Topic("~/confidence", "sensor_msgs/Image", "reliable, keep last 5",
           "255 x the winning class's softmax probability per pixel, so a planner can ignore "
           "uncertain pixels (logits and probabilities models; a labels model publishes none)",
           published=True, note=", mono8"),
-    Topic("~/camera_info", "sensor_msgs/CameraInfo", "reliable, keep last 1",
+    Topic("~/camera_info", "sensor_msgs/CameraInfo", "reliable, keep last 5",
           "the input's `camera_info` (read beside `image`, matched by stamp) with each output's "
           "header, scaled with `output_resolution:=model`", published=True),
     Topic("~/label_info", "std_msgs/String", "reliable, transient local, depth 1",
