@@ -25,7 +25,9 @@ from pathlib import Path
 from fanet_ros.tooling.markdown_blocks import update_file_block
 
 THIN = ("pole", "signsymbol", "fence", "pedestrian", "bicyclist")
-RECIPE_KEYS = (("augment", "legacy"), ("aux_loss_weight", 0.0), ("class_weighting", "none"),
+RECIPE_KEYS = (("augment", "legacy"), ("optimizer", "adam"), ("learning_rate", 0.002),
+               ("end_learning_rate", 0.0001),
+               ("aux_loss_weight", 0.0), ("class_weighting", "none"),
                ("ohem", None), ("weight_decay", 0.0), ("copy_paste", 0.0), ("class_mix", 0.0),
                ("ema", None), ("distill_from", None), ("distill_weight", 1.0),
                ("lovasz_weight", 0.0), ("head_dropout", None), ("pad_fill", "black"),
@@ -36,7 +38,7 @@ RECIPE_KEYS = (("augment", "legacy"), ("aux_loss_weight", 0.0), ("class_weightin
 
 def recipe(config: dict) -> str:
     """What a run changes from the first shipped model's recipe (and from the campaign's
-    288x384 crops), in fanet-train's flags."""
+    288x384 crops and its Adam 2e-3 decaying to 1e-4 in 40 epochs), in fanet-train's flags."""
     parts = [f"--augment {config.get('augment', 'legacy')}"]
     for key, default in RECIPE_KEYS[1:]:
         if config.get(key, default) != default:

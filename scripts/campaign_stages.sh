@@ -212,6 +212,8 @@ declare -A STAGES=(
 # seeds, a point or more above recipe_t / recipe_t_seed1 both at epoch 40 (40.29 %) and over
 # the last three validations (39.01 %) sends SGD into a 300-epoch whole-frame twin (against
 # fanet_schedule_frames_300's 43.24 %); otherwise Adam stays.
+# recipe_u ended on 2026-12-08: 39.3 % at epoch 40, 36.6 over the last three (recipe_t: 40.1,
+# 38.6); recipe_u_seed1 decides with it (it would need about 43.3 and 43.4).
 ORDER=(recipe_a recipe_b recipe_c recipe_d fanet_schedule_d150 recipe_e recipe_f recipe_h
        recipe_g fanet_schedule fanet_final fsffnet_schedule fsffnet_final recipe_i recipe_j
        fanet_schedule_300 fanet_final_300 recipe_k fsffnet_schedule_300 recipe_i_seed1 recipe_j_seed1

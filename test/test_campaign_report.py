@@ -49,3 +49,16 @@ def test_tables_show_each_recipe_and_its_last_held_out_figures(tmp_path: Path, c
     assert "| `--augment street --ema 0.999` | 20 / 40 | - | 20 | - | **40.2** (raw 39.5) |" in runs
     assert main([str(tmp_path)]) == 2
     assert "no run" in capsys.readouterr().err
+
+
+def test_a_recipe_names_its_optimiser_and_schedule_where_they_are_not_the_campaigns() -> None:
+    """recipe_u (SGD) showed as recipe_t with another weight decay before."""
+    from fanet_training.campaign_report import recipe
+
+    sgd = {"augment": "street", "optimizer": "sgd", "learning_rate": 0.045,
+           "end_learning_rate": 0.00225, "weight_decay": 0.0225}
+    assert recipe(sgd) == ("--augment street --optimizer sgd --learning-rate 0.045 "
+                           "--end-learning-rate 0.00225 --weight-decay 0.0225")
+    adam = {"augment": "street", "optimizer": "adam", "learning_rate": 0.002,
+            "end_learning_rate": 0.0001, "weight_decay": 0.5}
+    assert recipe(adam) == "--augment street --weight-decay 0.5"
