@@ -24,7 +24,7 @@ ROS_WHEELS = [
 ]
 TRAINING = [
     "tensorflow-cpu>=2.16; platform_machine=='x86_64'",
-    "keras>=3.3",
+    "keras>=3.8",  # 3.8 scales a loss per replica (multi-GPU training, fanet_training.losses)
     "onnx>=1.15",
     "tf2onnx>=1.16",
     "cityscapesscripts>=2.2",

@@ -75,6 +75,9 @@ def portable_argument(arg: str, option: str = "") -> str:
     """``arg`` as a recorded command shows it: a path (it has a ``/`` or is ``.``/``..``)
     relative to the repository root when it lies inside it, else ``option``'s placeholder
     (``--peer-onnx`` -> ``PEER_ONNX``; ``PATH`` without one); anything else as it is."""
+    if "=" in arg:  # --option=PATH, NAME=PATH
+        head, _, tail = arg.partition("=")
+        return f"{head}={portable_argument(tail, head if head.startswith('--') else option)}"
     if arg.startswith("-") or ("/" not in arg and arg not in (".", "..")):
         return arg
     resolved = Path(arg).resolve()

@@ -398,7 +398,9 @@ def check_resumed_frames(state: dict, steps: int, frames: list[Sample], run_dir:
             f"now gives {steps} steps per epoch ({len(frames)} training frames): its frames "
             f"changed, which would move the learning-rate schedule mid-run. {again}")
     digest = frames_digest(frames)
-    recorded = state.setdefault("train_frames", digest)
+    weights_file = run_dir / "class_weights.json"  # a run from before holds the digest there
+    counted = run_state.read_json(weights_file).get("frames") if weights_file.is_file() else None
+    recorded = state.setdefault("train_frames", counted or digest)
     if recorded != digest:
         raise ValueError(
             f"'{run_dir}' trained {state['epoch']} epochs on other frames than the "
@@ -480,6 +482,10 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
                          "would no longer measure unseen streets)")
     train_data.limit_steps(config.steps_per_epoch)
     steps = len(train_data)
+    if state["epoch"]:  # before anything is written, or the class weights recounted
+        check_resumed_frames(state, steps, train_data.samples, run_dir)
+    else:  # what a resume must find again
+        state["steps_per_epoch"], state["train_frames"] = steps, frames_digest(train_data.samples)
     run_state.write_json(run_dir / run_state.CONFIG, asdict(config))
     scored = ", ".join(f"{len(d.samples)} {name}" for name, d in eval_data.items()) or "none"
     print(f"{config.model} on {config.layout} '{config.dataset_root}': {len(train_data.samples)} "
@@ -487,10 +493,6 @@ def train(config: TrainConfig, extra_callbacks: list | None = None, verbose: int
           f"{steps} steps/epoch, {replicas} replica(s), mixed precision "
           f"{'on' if mixed else 'off'}, backend {keras.backend.backend()}", flush=True)
     num_classes = train_data.label_set.num_classes
-    if state["epoch"]:  # before the class weights, which other frames would recount
-        check_resumed_frames(state, steps, train_data.samples, run_dir)
-    else:  # what a resume must find again
-        state["steps_per_epoch"], state["train_frames"] = steps, frames_digest(train_data.samples)
     class_weights = class_weights_for(config, train_data, run_dir)
     with scope:
         optimizer = make_optimizer(config, steps)

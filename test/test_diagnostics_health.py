@@ -171,3 +171,14 @@ def test_an_activation_starts_the_judgement_again(monitor):
     health = run(monitor, ticks)
     assert (health.level, health.reason) == (OK, "ok")
     assert health.message.startswith("15 frames published in 3.0 s")  # not since 2 s
+
+
+def test_a_restarted_throughput_watch_forgets_the_buckets_before():
+    from fanet_ros.node.throughput_watch import ThroughputWatch
+
+    watch = ThroughputWatch(bucket_s=1.0)
+    for t in range(5):
+        watch.add(float(t), 30 * t, 30 * t, 50.0, 5.0, 0.0)
+    assert watch.buckets
+    watch.restart()
+    assert not watch.buckets and watch._start is None

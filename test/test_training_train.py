@@ -236,13 +236,19 @@ def test_resume_refuses_other_training_frames_of_the_same_count(tmp_path: Path) 
     with pytest.raises(KeyboardInterrupt):
         train(config, extra_callbacks=[KillBeforeEpoch(1)], verbose=0)
     weights = (tmp_path / "run" / "class_weights.json").read_text()
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    del state["train_frames"]  # a run from before: its class weights' digest stands in
+    (tmp_path / "run" / "state.json").write_text(json.dumps(state))
+    config_file = (tmp_path / "run" / "config.json").read_text()
+    other = write_dataset(tmp_path / "other", count=4, splits=("train",), seed=2)
     for kind in ("images", "labels"):  # the same count of other frames
-        for path in (extra / kind / "train").iterdir():
+        for path in (other / kind / "train").iterdir():
             path.rename(path.with_name(f"other_{path.name}"))
     with pytest.raises(ValueError, match=r"trained 1 epochs on other frames than the 12 its "
                        r"dataset roots give now"):
-        train(config, verbose=0)
+        train(replace(config, extra_train_root=str(other)), verbose=0)
     assert (tmp_path / "run" / "class_weights.json").read_text() == weights
+    assert (tmp_path / "run" / "config.json").read_text() == config_file  # nothing rewritten
 
 
 def test_resume_refuses_options_that_would_change_the_run(tmp_path: Path) -> None:
@@ -517,7 +523,7 @@ def test_losses_average_over_replicas_so_n_gpus_take_one_gpus_step() -> None:
             ratio = step(mirrored.scope(), loss(), y) / step(contextlib.nullcontext(), loss(), y)
             print(type(loss()).__name__, round(float(ratio), 3))
     """)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=180, env=env, cwd=TEST_DIR.parent)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]

@@ -373,6 +373,7 @@ class CameraChannel:
         """Health and rates from now on (each lifecycle activation): an inactive stretch is
         neither a silent camera nor part of a rate."""
         self.health.restart(time.monotonic())
+        self.throughput.restart()
         self.frames_in.restart()
         self.frames_out.restart()
 

@@ -15,8 +15,10 @@ OUTPUT_DEPTH = 5
 a quarter to half of the label and colour frames of a 5 Hz 640x480 camera to reliable
 subscribers that kept up (a camera-sized image goes in pieces through its 512 KiB
 shared-memory segment, and the next frame replaced a sample whose pieces were being
-repaired); with 5 the labels all arrive, and colour and overlay lose frames only on a
-starved machine (test/test_node_reliability.py; the large-images profile delivers those).
+repaired); with 5 the labels of that camera all arrived, and colour and overlay lost frames
+only on a starved machine (test/test_node_reliability.py); a 30 Hz 1024x2048 camera still
+lost about 1 % of each output (bench/results/node_pipeline.json). The large-images profile
+delivers them all.
 rviz2 subscribes at depth 5 too. A subscriber that wants only the newest mask keeps depth 1
 on its own side."""
 

@@ -127,6 +127,12 @@ class ThroughputWatch:
         self._delays: list[float] = []
         self._bursty: list[float] = []
 
+    def restart(self) -> None:
+        """Forget what came before (a lifecycle activation): no bucket spans inactive time."""
+        self.buckets.clear()
+        self._start = None
+        self._latencies, self._delays, self._bursty = [], [], []
+
     def add(self, now: float, taken: int, published: int, latency_ms: float | None,
             input_delay_ms: float | None, bursty: float | None = None) -> None:
         """One tick: totals of frames taken (received, not skipped) and published, the
