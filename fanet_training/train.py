@@ -24,6 +24,7 @@ from fanet_ros.dataset_layouts import (
     LAYOUTS,
     DatasetError,
     Sample,
+    drive_samples,
     find_samples,
     label_set_for_layout,
     read_classes_file,
@@ -336,7 +337,8 @@ def extra_frames_not_scored(extra: list[Sample], trained: list[Sample],
     dataset root does not train on: the scores would then measure memory, not
     generalisation."""
     unseen = {s.name for split in evaluation.values() for s in split} - {s.name for s in trained}
-    leaked = [s.name for s in extra if s.name in unseen or (drives and s.name.startswith(drives))]
+    of_drives = {s.name for s in drive_samples(extra, drives)}
+    leaked = [s.name for s in extra if s.name in unseen or s.name in of_drives]
     if leaked:
         raise ValueError(
             f"--extra-train-root {root}: {len(leaked)} of its frames are scored or of a "
@@ -353,6 +355,10 @@ def paste_classes(samples: list[Sample], layout: str, label_set: LabelSet) -> tu
     return classes
 
 
+CLASS_WEIGHTS_FILE = "class_weights.json"
+"""The run folder's class weights, with the method and the digest of the frames counted."""
+
+
 def class_weights_for(config: TrainConfig, train_data: SegmentationDataset,
                       run_dir: Path) -> list[float] | None:
     """The run's class weights: computed from the training labels, kept in the run folder.
@@ -363,7 +369,7 @@ def class_weights_for(config: TrainConfig, train_data: SegmentationDataset,
     """
     if config.class_weighting == "none":
         return None
-    path = run_dir / "class_weights.json"
+    path = run_dir / CLASS_WEIGHTS_FILE
     source = {"method": config.class_weighting, "layout": config.layout,
               "frames": frames_digest(train_data.samples)}
     if path.is_file():
@@ -398,7 +404,7 @@ def check_resumed_frames(state: dict, steps: int, frames: list[Sample], run_dir:
             f"now gives {steps} steps per epoch ({len(frames)} training frames): its frames "
             f"changed, which would move the learning-rate schedule mid-run. {again}")
     digest = frames_digest(frames)
-    weights_file = run_dir / "class_weights.json"  # a run from before holds the digest there
+    weights_file = run_dir / CLASS_WEIGHTS_FILE  # a run from before holds the digest there
     counted = run_state.read_json(weights_file).get("frames") if weights_file.is_file() else None
     recorded = state.setdefault("train_frames", counted or digest)
     if recorded != digest:
